@@ -1,0 +1,35 @@
+// An immutable view of the whole mesh at one moment: validated resources plus registered
+// instances. translate/ turns it into xDS for one node; the control plane rebuilds it on change.
+import type { GRPCRouteResource, HTTPRouteResource, ServiceResource } from './types.js';
+
+/** An instance registered at run time (by a sidecar, or by anything using the registration API). */
+export interface InstanceConfig {
+  readonly id: string;
+  readonly service: string;
+  readonly namespace: string;
+  /** IPv4 or IPv6 literal. */
+  readonly address: string;
+  /** The port mesh traffic for this instance is sent to (a sidecar's inbound port). */
+  readonly port: number;
+  /** Per service-port-name overrides of `port`. */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly weight: number;
+  /** True when a Trellis sidecar fronts this instance (it can speak mTLS later). */
+  readonly sidecar: boolean;
+}
+
+export interface MeshSnapshot {
+  /** Changes whenever resources change. */
+  readonly configVersion: number;
+  /** Changes whenever registered instances change. */
+  readonly endpointsVersion: number;
+  /** Keyed `namespace/name`. */
+  readonly services: ReadonlyMap<string, ServiceResource>;
+  readonly httpRoutes: readonly HTTPRouteResource[];
+  readonly grpcRoutes: readonly GRPCRouteResource[];
+  /** Registered instances keyed by the Service's `namespace/name`. */
+  readonly instances: ReadonlyMap<string, readonly InstanceConfig[]>;
+}
+
+export const serviceKey = (namespace: string, name: string): string => `${namespace}/${name}`;

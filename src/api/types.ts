@@ -1,0 +1,268 @@
+// The validated, defaulted, frozen config model (`*Config`): what every module past api/ sees.
+// The user's YAML (`*Spec`) is parsed into these by parse.ts; field names follow the Gateway API.
+
+export const TRELLIS_API_VERSION = 'trellis.dev/v1alpha1';
+export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1';
+
+export type ResourceKind = 'Service' | 'HTTPRoute' | 'GRPCRoute';
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['Service', 'HTTPRoute', 'GRPCRoute'];
+
+/** Identifies one resource: kind + namespace + name. */
+export interface ResourceKey {
+  readonly kind: ResourceKind;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export const keyString = (k: ResourceKey): string => `${k.kind}/${k.namespace}/${k.name}`;
+
+export interface ObjectMeta {
+  readonly name: string;
+  /** Defaults to `default`. */
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+// ---------------------------------------------------------------- Service
+
+export type PortProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
+
+export interface ServicePortConfig {
+  /** Defaults to the protocol name when the Service has a single port, else required. */
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: PortProtocol;
+  /** Port on the instances; defaults to `port`. */
+  readonly targetPort: number;
+}
+
+export interface StaticEndpointConfig {
+  /** An IPv4 or IPv6 literal. */
+  readonly address: string;
+  /** Port on this endpoint for every service port; defaults to each port's targetPort. */
+  readonly port?: number;
+  /** Per service-port-name overrides of `port`. */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Load-balancing weight, 1..1000000; default 1. */
+  readonly weight: number;
+}
+
+/** A named set of a Service's instances, selected by labels (e.g. version: v2). */
+export interface SubsetConfig {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ServiceSpecConfig {
+  readonly ports: readonly ServicePortConfig[];
+  readonly endpoints: readonly StaticEndpointConfig[];
+  readonly subsets: readonly SubsetConfig[];
+}
+
+// ---------------------------------------------------------------- routes (Gateway API)
+
+/** A reference to the parent of a route: in mesh mode (GAMMA) a Service; later a Gateway. */
+export interface ParentRefConfig {
+  /** '' (core) for Service; 'gateway.networking.k8s.io' for Gateway. */
+  readonly group: string;
+  readonly kind: 'Service' | 'Gateway';
+  readonly name: string;
+  readonly namespace: string;
+  /** When set, the route applies only to traffic for this port of the Service. */
+  readonly port?: number;
+  readonly sectionName?: string;
+}
+
+export type PathMatchConfig =
+  | { readonly type: 'Exact'; readonly value: string }
+  | { readonly type: 'PathPrefix'; readonly value: string }
+  | { readonly type: 'RegularExpression'; readonly value: string };
+
+export interface HeaderMatchConfig {
+  readonly type: 'Exact' | 'RegularExpression';
+  /** Lower-cased. */
+  readonly name: string;
+  readonly value: string;
+}
+
+export type QueryParamMatchConfig = HeaderMatchConfig;
+
+export type HTTPMethod =
+  'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'CONNECT' | 'OPTIONS' | 'TRACE' | 'PATCH';
+
+export interface HTTPRouteMatchConfig {
+  /** Defaults to PathPrefix "/". */
+  readonly path: PathMatchConfig;
+  readonly headers: readonly HeaderMatchConfig[];
+  readonly queryParams: readonly QueryParamMatchConfig[];
+  readonly method?: HTTPMethod;
+}
+
+export interface HeaderValueConfig {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface HeaderModifierConfig {
+  readonly set: readonly HeaderValueConfig[];
+  readonly add: readonly HeaderValueConfig[];
+  /** Lower-cased header names. */
+  readonly remove: readonly string[];
+}
+
+export type PathModifierConfig =
+  | { readonly type: 'ReplaceFullPath'; readonly replaceFullPath: string }
+  | { readonly type: 'ReplacePrefixMatch'; readonly replacePrefixMatch: string };
+
+export interface BackendRefConfig {
+  readonly group: string; // '' for core Service
+  readonly kind: 'Service';
+  readonly name: string;
+  readonly namespace: string;
+  /** Service port; defaults to the parent's port, or the Service's only/first matching port. */
+  readonly port?: number;
+  /** Trellis extension: a named subset of the Service (see ServiceSpecConfig.subsets). */
+  readonly subset?: string;
+  /** 0..1000000; default 1. A weight of 0 sends nothing to this backend. */
+  readonly weight: number;
+}
+
+export type HTTPRouteFilterConfig =
+  | { readonly type: 'RequestHeaderModifier'; readonly requestHeaderModifier: HeaderModifierConfig }
+  | { readonly type: 'ResponseHeaderModifier'; readonly responseHeaderModifier: HeaderModifierConfig }
+  | {
+      readonly type: 'URLRewrite';
+      readonly urlRewrite: { readonly hostname?: string; readonly path?: PathModifierConfig };
+    }
+  | {
+      readonly type: 'RequestRedirect';
+      readonly requestRedirect: {
+        readonly scheme?: 'http' | 'https';
+        readonly hostname?: string;
+        readonly path?: PathModifierConfig;
+        readonly port?: number;
+        /** 301 | 302 | 303 | 307 | 308, default 302. */
+        readonly statusCode: number;
+      };
+    }
+  | {
+      readonly type: 'RequestMirror';
+      readonly requestMirror: {
+        readonly backendRef: BackendRefConfig;
+        /** Share of requests mirrored, 0..100; default 100. */
+        readonly percent: number;
+      };
+    };
+
+export interface HTTPRouteTimeoutsConfig {
+  /** Whole request (including retries), in milliseconds; 0 = no timeout. */
+  readonly requestMs?: number;
+  /** Each attempt to a backend, in milliseconds. */
+  readonly backendRequestMs?: number;
+}
+
+export interface HTTPRouteRuleConfig {
+  readonly name?: string;
+  /** Never empty: defaults to one PathPrefix "/" match. Any one match selects the rule. */
+  readonly matches: readonly HTTPRouteMatchConfig[];
+  readonly filters: readonly HTTPRouteFilterConfig[];
+  readonly backendRefs: readonly BackendRefConfig[];
+  readonly timeouts: HTTPRouteTimeoutsConfig;
+}
+
+export interface HTTPRouteSpecConfig {
+  readonly parentRefs: readonly ParentRefConfig[];
+  /** Lower-cased; ignored for Service parents (GAMMA), used by Gateways. */
+  readonly hostnames: readonly string[];
+  readonly rules: readonly HTTPRouteRuleConfig[];
+}
+
+export interface GRPCMethodMatchConfig {
+  readonly type: 'Exact' | 'RegularExpression';
+  /** Fully qualified service, e.g. `shop.Inventory`; absent = any service. */
+  readonly service?: string;
+  /** Method name, e.g. `GetStock`; absent = any method. */
+  readonly method?: string;
+}
+
+export interface GRPCRouteMatchConfig {
+  readonly method?: GRPCMethodMatchConfig;
+  readonly headers: readonly HeaderMatchConfig[];
+}
+
+export type GRPCRouteFilterConfig = Extract<
+  HTTPRouteFilterConfig,
+  { type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestMirror' }
+>;
+
+export interface GRPCRouteRuleConfig {
+  readonly name?: string;
+  /** Never empty: defaults to one match-everything match. */
+  readonly matches: readonly GRPCRouteMatchConfig[];
+  readonly filters: readonly GRPCRouteFilterConfig[];
+  readonly backendRefs: readonly BackendRefConfig[];
+}
+
+export interface GRPCRouteSpecConfig {
+  readonly parentRefs: readonly ParentRefConfig[];
+  readonly hostnames: readonly string[];
+  readonly rules: readonly GRPCRouteRuleConfig[];
+}
+
+// ---------------------------------------------------------------- policy attachment (next issues)
+
+/**
+ * How policies (retries, circuit breaking, outlier detection, rate limits, fault injection, mTLS
+ * mode, authorization) attach to what exists: Gateway API policy attachment. A policy kind has
+ * `spec.targetRefs` naming a Service (optionally one port by `sectionName`), a route (optionally
+ * one rule by `sectionName`), or a namespace; nothing in Service or routes changes shape.
+ */
+export interface PolicyTargetRefConfig {
+  readonly group: string;
+  readonly kind: 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'Namespace';
+  readonly name: string;
+  readonly sectionName?: string;
+}
+
+// ---------------------------------------------------------------- resources
+
+interface ResourceBase<K extends ResourceKind, S> {
+  readonly apiVersion: string;
+  readonly kind: K;
+  readonly metadata: ObjectMeta;
+  readonly spec: S;
+}
+
+export type ServiceResource = ResourceBase<'Service', ServiceSpecConfig>;
+export type HTTPRouteResource = ResourceBase<'HTTPRoute', HTTPRouteSpecConfig>;
+export type GRPCRouteResource = ResourceBase<'GRPCRoute', GRPCRouteSpecConfig>;
+export type Resource = ServiceResource | HTTPRouteResource | GRPCRouteResource;
+
+export const resourceKey = (r: Resource): ResourceKey => ({
+  kind: r.kind,
+  namespace: r.metadata.namespace,
+  name: r.metadata.name,
+});
+
+// ---------------------------------------------------------------- validation issues
+
+/** One problem found in user config; every problem of an input is reported at once. */
+export interface ConfigIssue {
+  /** Stable code, e.g. `invalid_value`, `unknown_field`, `dangling_reference`. Tests match on it. */
+  readonly code: string;
+  readonly severity: 'error' | 'warning';
+  /** File (or `<stdin>`, `<request>`) the document came from. */
+  readonly source?: string;
+  /** 0-based index of the document in its file. */
+  readonly document?: number;
+  /** 1-based line of the offending field, when known. */
+  readonly line?: number;
+  /** `Kind/namespace/name` of the resource, when known. */
+  readonly resource?: string;
+  /** JSON path of the bad field, e.g. `spec.rules[0].backendRefs[1].weight`. */
+  readonly path: string;
+  /** What is wrong and what would be valid. */
+  readonly message: string;
+}
