@@ -56,8 +56,14 @@ describe('file store', () => {
     );
     const again = await openStore();
     assert.equal(await again.revision(), rev);
-    assert.deepEqual((await again.list()).map((r) => r.key.name), ['a', 'b']);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp')), []);
+    assert.deepEqual(
+      (await again.list()).map((r) => r.key.name),
+      ['a', 'b'],
+    );
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.includes('.tmp')),
+      [],
+    );
   });
 
   it('keeps the previous state when a write fails before it replaces the state file', async () => {
@@ -71,16 +77,28 @@ describe('file store', () => {
     fail = true;
     const seen: number[] = [];
     s.watch((_c, r) => seen.push(r));
-    await assert.rejects(s.write({ put: [svcDoc('b')], delete: [{ kind: 'Service', namespace: 'default', name: 'a' }] }), hasCode('STORE_FAILURE'));
+    await assert.rejects(
+      s.write({ put: [svcDoc('b')], delete: [{ kind: 'Service', namespace: 'default', name: 'a' }] }),
+      hasCode('STORE_FAILURE'),
+    );
     assert.equal(await s.revision(), rev);
-    assert.deepEqual((await s.list()).map((r) => r.key.name), ['a']);
+    assert.deepEqual(
+      (await s.list()).map((r) => r.key.name),
+      ['a'],
+    );
     assert.deepEqual(seen, []);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.includes('.tmp')),
+      [],
+    );
     fail = false;
     assert.equal(await s.write({ put: [svcDoc('c')] }), rev + 1);
     await s.close();
     const again = await openStore();
-    assert.deepEqual((await again.list()).map((r) => r.key.name), ['a', 'c']);
+    assert.deepEqual(
+      (await again.list()).map((r) => r.key.name),
+      ['a', 'c'],
+    );
   });
 
   it('refuses a corrupt state file with an error naming the file', async () => {
@@ -89,11 +107,19 @@ describe('file store', () => {
     await s.close();
     const path = join(dir, STATE_FILE);
     const text = await readFile(path, 'utf8');
-    for (const bad of [text.slice(0, text.length / 2), '', '[]', '{"format":"other","revision":1,"resources":[]}']) {
+    for (const bad of [
+      text.slice(0, text.length / 2),
+      '',
+      '[]',
+      '{"format":"other","revision":1,"resources":[]}',
+    ]) {
       await writeFile(path, bad);
       await assert.rejects(openFileStore(dir, { logger }), (e: { code?: string; message: string }) => {
         assert.equal(e.code, 'STORE_FAILURE');
-        assert.match(e.message, new RegExp(`state file ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt`));
+        assert.match(
+          e.message,
+          new RegExp(`state file ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt`),
+        );
         return true;
       });
     }
@@ -111,7 +137,10 @@ describe('file store', () => {
     });
     assert.equal((await readFile(join(dir, LOCK_FILE), 'utf8')).trim(), String(process.pid));
     await s.close();
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(LOCK_FILE)), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith(LOCK_FILE)),
+      [],
+    );
     await openStore();
   });
 
@@ -122,7 +151,10 @@ describe('file store', () => {
     const s = await openStore();
     await s.write({ put: [svcDoc('a')] });
     assert.equal((await readFile(join(dir, LOCK_FILE), 'utf8')).trim(), String(process.pid));
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(`${LOCK_FILE}.`)), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith(`${LOCK_FILE}.`)),
+      [],
+    );
   });
 
   it('takes over an unreadable (empty) lock file', async () => {

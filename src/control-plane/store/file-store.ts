@@ -257,7 +257,8 @@ async function loadState(path: string): Promise<{ revision: number; state: Map<s
   }
   if (typeof raw !== 'object' || raw === null) throw corrupt('not a JSON object');
   const { format, revision, resources } = raw as Record<string, unknown>;
-  if (format !== STATE_FORMAT) throw corrupt(`format is ${JSON.stringify(format)}, expected "${STATE_FORMAT}"`);
+  if (format !== STATE_FORMAT)
+    throw corrupt(`format is ${JSON.stringify(format)}, expected "${STATE_FORMAT}"`);
   if (!Number.isSafeInteger(revision) || (revision as number) < 0) throw corrupt('revision is not a count');
   if (!Array.isArray(resources)) throw corrupt('resources is not a list');
   const state = new Map<string, StoredResource>();

@@ -4,7 +4,14 @@ import { keyString, type ResourceKey } from '../../api/types.js';
 import { TrellisError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
 import type { Store, StoreWatcher, StoredResource } from './store.js';
-import { WatcherSet, applyBatch, isNoop, prepareBatch, sortedResources, type StoreBatch } from './store-batch.js';
+import {
+  WatcherSet,
+  applyBatch,
+  isNoop,
+  prepareBatch,
+  sortedResources,
+  type StoreBatch,
+} from './store-batch.js';
 
 export interface MemoryStoreOptions {
   readonly logger?: Logger;

@@ -101,7 +101,8 @@ export function applyBatch(
     changes.push(Object.freeze({ type: 'put', resource }));
   }
   for (const d of batch.deletes) {
-    if (state.delete(d.id)) changes.push(Object.freeze({ type: 'delete', key: Object.freeze(d.key), revision }));
+    if (state.delete(d.id))
+      changes.push(Object.freeze({ type: 'delete', key: Object.freeze(d.key), revision }));
   }
   return changes;
 }

@@ -74,16 +74,14 @@ const describeChange = (c: StoreChange): string =>
 
 export function runStoreConformance(name: string, open: () => Promise<OpenedStore>): void {
   /** Runs `fn` against a fresh store and always cleans up. */
-  const withStore =
-    (fn: (s: OpenedStore) => Promise<void>) =>
-    async (): Promise<void> => {
-      const opened = await open();
-      try {
-        await fn(opened);
-      } finally {
-        await opened.cleanup();
-      }
-    };
+  const withStore = (fn: (s: OpenedStore) => Promise<void>) => async (): Promise<void> => {
+    const opened = await open();
+    try {
+      await fn(opened);
+    } finally {
+      await opened.cleanup();
+    }
+  };
 
   describe(`Store conformance: ${name}`, () => {
     it(
@@ -205,7 +203,12 @@ export function runStoreConformance(name: string, open: () => Promise<OpenedStor
       'keeps keys with the same name in different namespaces and kinds distinct',
       withStore(async ({ store }) => {
         await store.write({
-          put: [svcDoc('x', 'ns1'), svcDoc('x', 'ns2'), routeDoc('x', 'ns1'), routeDoc('x', 'ns1', 'GRPCRoute')],
+          put: [
+            svcDoc('x', 'ns1'),
+            svcDoc('x', 'ns2'),
+            routeDoc('x', 'ns1'),
+            routeDoc('x', 'ns1', 'GRPCRoute'),
+          ],
         });
         assert.equal((await store.list()).length, 4);
         await store.write({ delete: [key('x', 'ns1', 'HTTPRoute')] });
