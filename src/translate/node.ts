@@ -37,3 +37,54 @@ export const NODE_META = {
   outboundPort: 'OUTBOUND_PORT',
   appPort: 'APP_PORT',
 } as const;
+
+/** The xDS Node as the ADS server hands it over (metadata: the Struct already converted to JSON). */
+export interface XdsNodeInput {
+  readonly id?: string;
+  readonly cluster?: string;
+  readonly metadata?: Readonly<Record<string, unknown>> | null;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** A port from metadata (a number, or a string of digits); 0 when missing or out of range. */
+function port(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,5}$/.test(v.trim()) ? Number(v) : NaN;
+  return Number.isInteger(n) && n > 0 && n <= 65535 ? n : 0;
+}
+
+function labels(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  }
+  return out;
+}
+
+/**
+ * Reads who is asking from the xDS Node. `TRELLIS_KIND: sidecar` in metadata makes a sidecar
+ * (ports as numbers or strings; a missing or bad port becomes 0 and the listener on it is left
+ * out); anything else is a proxyless gRPC client. Namespace: metadata `NAMESPACE`, else `default`.
+ * Never throws.
+ */
+export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
+  const md = node?.metadata !== null && typeof node?.metadata === 'object' ? node.metadata : {};
+  const service = str(md[NODE_META.service]);
+  const base = {
+    id: typeof node?.id === 'string' ? node.id : '',
+    namespace: str(md[NODE_META.namespace]) ?? 'default',
+    labels: labels(md[NODE_META.labels]),
+    ...(service !== undefined ? { service } : {}),
+  };
+  if (md[NODE_META.kind] !== 'sidecar') return { ...base, kind: 'proxyless' };
+  return {
+    ...base,
+    kind: 'sidecar',
+    sidecar: {
+      address: str(md[NODE_META.address]) ?? '127.0.0.1',
+      inboundPort: port(md[NODE_META.inboundPort]),
+      outboundPort: port(md[NODE_META.outboundPort]),
+      appPort: port(md[NODE_META.appPort]),
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// CDS: `outbound|<port>|<subset>|<svc>.<ns>` EDS clusters (the same for every node of a kind) and
+// a sidecar's `inbound|<appPort>` STATIC cluster to its local application.
+import type { PortProtocol, ServiceResource } from '../api/types.js';
+import { serviceKey } from '../api/mesh-snapshot.js';
+import { CLUSTER_TYPE } from '../xds/type-urls.js';
+import type { NodeInfo, NodeKind } from './node.js';
+import { inboundClusterName, parseInboundClusterName, parseOutboundClusterName } from './names.js';
+import { duration, HTTP_PROTOCOL_OPTIONS_TYPE, type XdsResource } from './proto.js';
+import { memoize, type ConfigIndex } from './snapshot-index.js';
+
+const CONNECT_TIMEOUT_MS = 5000;
+
+/** Tells a sidecar (Envoy-style) to speak HTTP/2 upstream, for grpc and http2 ports. */
+function http2Options(protocol: PortProtocol | undefined): Record<string, unknown> {
+  if (protocol !== 'grpc' && protocol !== 'http2') return {};
+  return {
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': HTTP_PROTOCOL_OPTIONS_TYPE,
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+}
+
+/** The cluster a route names, or undefined for an unknown Service, port or subset. */
+function outboundCluster(
+  services: ReadonlyMap<string, ServiceResource>,
+  kind: NodeKind,
+  name: string,
+): XdsResource | undefined {
+  const ref = parseOutboundClusterName(name);
+  const svc = ref && services.get(serviceKey(ref.namespace, ref.service));
+  const port = svc?.spec.ports.find((p) => p.port === ref?.port);
+  if (ref === undefined || port === undefined) return undefined;
+  if (ref.subset !== '' && !svc?.spec.subsets.some((s) => s.name === ref.subset)) return undefined;
+  return {
+    '@type': CLUSTER_TYPE,
+    name,
+    // gRPC NACKs a cluster without an explicit type; eds_config must be ADS (or self).
+    type: 'EDS',
+    eds_cluster_config: { eds_config: { ads: {} } },
+    connect_timeout: duration(CONNECT_TIMEOUT_MS),
+    lb_policy: 'ROUND_ROBIN',
+    ...(kind === 'sidecar' ? http2Options(port.protocol) : {}),
+  };
+}
+
+/** The protocol the sidecar's own app speaks on appPort, from its Service (http when unknown). */
+function appProtocol(index: ConfigIndex, node: NodeInfo, appPort: number): PortProtocol | undefined {
+  if (node.service === undefined) return undefined;
+  const svc = index.services.get(serviceKey(node.namespace, node.service));
+  return svc?.spec.ports.find((p) => p.targetPort === appPort)?.protocol;
+}
+
+function inboundCluster(appPort: number, protocol: PortProtocol | undefined): XdsResource {
+  return {
+    '@type': CLUSTER_TYPE,
+    name: inboundClusterName(appPort),
+    type: 'STATIC',
+    connect_timeout: duration(CONNECT_TIMEOUT_MS),
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: inboundClusterName(appPort),
+      endpoints: [
+        {
+          locality: {},
+          load_balancing_weight: { value: 1 },
+          lb_endpoints: [
+            { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: appPort } } } },
+          ],
+        },
+      ],
+    },
+    ...http2Options(protocol),
+  };
+}
+
+/** Names a node gets for a wildcard CDS subscription: a sidecar's inbound cluster, else none. */
+export function defaultClusterNames(node: NodeInfo): readonly string[] {
+  const app = node.kind === 'sidecar' ? (node.sidecar?.appPort ?? 0) : 0;
+  return app === 0 ? [] : [inboundClusterName(app)];
+}
+
+/** CDS. Outbound clusters depend only on the node's kind; inbound ones on its Service's protocol. */
+export function cluster(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
+  const appPort = parseInboundClusterName(name);
+  if (appPort !== undefined) {
+    // STATIC clusters are for sidecars only: gRPC NACKs them.
+    if (node.kind !== 'sidecar') return undefined;
+    const protocol = appProtocol(index, node, appPort);
+    return memoize(index.memo, `cds|inbound|${protocol ?? ''}|${name}`, () =>
+      inboundCluster(appPort, protocol),
+    );
+  }
+  return memoize(index.memo, `cds|${node.kind}|${name}`, () =>
+    outboundCluster(index.services, node.kind, name),
+  );
+}

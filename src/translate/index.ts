@@ -1,0 +1,94 @@
+// translate/: pure (MeshSnapshot, NodeInfo) -> xDS v3 resources as protobufjs-ready JSON objects.
+// The ADS server calls `translate` per type and subscription; results are memoized per snapshot.
+import type { MeshSnapshot } from '../api/mesh-snapshot.js';
+import {
+  CLUSTER_TYPE,
+  ENDPOINT_TYPE,
+  LISTENER_TYPE,
+  ROUTE_TYPE,
+  VIRTUAL_HOST_TYPE,
+} from '../xds/type-urls.js';
+import { cluster, defaultClusterNames } from './clusters.js';
+import { clusterLoadAssignment } from './endpoints.js';
+import { defaultListenerNames, listener } from './listeners.js';
+import { OUTBOUND_ROUTE_CONFIG } from './names.js';
+import type { NodeInfo } from './node.js';
+import type { XdsResource } from './proto.js';
+import { routeConfiguration, virtualHost } from './routes.js';
+import { indexOf, type SnapshotIndex } from './snapshot-index.js';
+
+export type { XdsResource } from './proto.js';
+export { NESTED_ANY_TYPES } from './proto.js';
+export {
+  parseNode,
+  NODE_META,
+  type NodeInfo,
+  type NodeKind,
+  type SidecarPorts,
+  type XdsNodeInput,
+} from './node.js';
+export * from './names.js';
+export { parseHost, resolveHost, hostSpellings, defaultPort } from './hosts.js';
+
+type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource | undefined;
+
+/*
+ * What each type depends on (so the ADS server knows what to recompute and what to share):
+ * - CDS: the Service (port, subset) only, plus the node's kind (sidecar clusters add HTTP/2
+ *   options); `inbound|<port>` also on the sidecar's own Service.
+ * - EDS: the Service and its instances only; never on the node.
+ * - LDS: proxyless, on the node's namespace when the name is short (`reviews`); sidecar, on its
+ *   address and ports.
+ * - RDS/VHDS: on the node's kind and namespace (short host spellings are listed only for nodes
+ *   in the Service's namespace; GAMMA consumer routes apply only to their namespace's clients).
+ */
+const LOOKUPS: Readonly<Record<string, Lookup>> = {
+  [LISTENER_TYPE]: (idx, node, name) => listener(idx.config, node, name),
+  [ROUTE_TYPE]: (idx, node, name) => routeConfiguration(idx.config, node, name),
+  [VIRTUAL_HOST_TYPE]: (idx, node, name) => virtualHost(idx.config, node, name),
+  [CLUSTER_TYPE]: (idx, node, name) => cluster(idx.config, node, name),
+  [ENDPOINT_TYPE]: (idx, _node, name) => clusterLoadAssignment(idx, name),
+};
+
+/** The names a wildcard (`'*'`) subscription of this type stands for, for this node. */
+export function defaultResourceNames(node: NodeInfo, typeUrl: string): readonly string[] {
+  switch (typeUrl) {
+    case LISTENER_TYPE:
+      return defaultListenerNames(node);
+    case ROUTE_TYPE:
+      return node.kind === 'sidecar' ? [OUTBOUND_ROUTE_CONFIG] : [];
+    case CLUSTER_TYPE:
+      return defaultClusterNames(node);
+    default:
+      return [];
+  }
+}
+
+/**
+ * The resources of `typeUrl` this node gets for `names` (or for the wildcard `'*'`), keyed by
+ * name. Names that resolve to nothing are left out. Results are deep-frozen and memoized per
+ * snapshot: nodes that see the same resource get the same object, so comparing by identity
+ * (`===`) against the last sent object is a valid "unchanged" check.
+ */
+export function translate(
+  snapshot: MeshSnapshot,
+  node: NodeInfo,
+  typeUrl: string,
+  names: readonly string[] | '*',
+): Map<string, XdsResource> {
+  const out = new Map<string, XdsResource>();
+  const lookup = LOOKUPS[typeUrl];
+  if (lookup === undefined) return out;
+  const idx = indexOf(snapshot);
+  for (const name of names === '*' ? defaultResourceNames(node, typeUrl) : names) {
+    const r = lookup(idx, node, name);
+    if (r !== undefined) out.set(name, r);
+  }
+  return out;
+}
+
+/** True for types whose content changes with registered instances only (EDS): the fast path. */
+export const resourceDependsOnEndpointsOnly = (typeUrl: string): boolean => typeUrl === ENDPOINT_TYPE;
+
+/** False for types whose resource for a given name is the same for every node (EDS). */
+export const resourceDependsOnNode = (typeUrl: string): boolean => typeUrl !== ENDPOINT_TYPE;

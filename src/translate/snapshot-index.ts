@@ -1,0 +1,101 @@
+// Indexes built once per MeshSnapshot (and reused while its config parts are unchanged): routes by
+// parent Service, plus memo tables so each resource is built once and shared by every node.
+import type { GRPCRouteResource, HTTPRouteResource, ParentRefConfig, ServiceResource } from '../api/types.js';
+import type { MeshSnapshot } from '../api/mesh-snapshot.js';
+import { serviceKey } from '../api/mesh-snapshot.js';
+import { deepFreeze } from '../common/deep-freeze.js';
+import type { XdsResource } from './proto.js';
+import type { VirtualHostParts } from './routes.js';
+
+export type AttachedRoute =
+  | { readonly kind: 'HTTPRoute'; readonly route: HTTPRouteResource; readonly parent: ParentRefConfig }
+  | { readonly kind: 'GRPCRoute'; readonly route: GRPCRouteResource; readonly parent: ParentRefConfig };
+
+/** Everything derived from resources alone (not from registered instances). */
+export interface ConfigIndex {
+  readonly services: ReadonlyMap<string, ServiceResource>;
+  readonly httpRoutes: readonly HTTPRouteResource[];
+  readonly grpcRoutes: readonly GRPCRouteResource[];
+  /** Service `namespace/name` -> attachments, sorted by the route's `namespace/name`. */
+  readonly attached: ReadonlyMap<string, readonly AttachedRoute[]>;
+  /** Built LDS/RDS/VHDS/CDS resources, keyed by type + the node facts they depend on + name. */
+  readonly memo: Map<string, XdsResource | null>;
+  /** Virtual host domains + routes, shared by RDS and VHDS (see routes.ts). */
+  readonly vhParts: Map<string, VirtualHostParts>;
+}
+
+export interface SnapshotIndex {
+  readonly snapshot: MeshSnapshot;
+  readonly config: ConfigIndex;
+  /** Built ClusterLoadAssignments by cluster name (they depend on instances too). */
+  readonly endpointMemo: Map<string, XdsResource | null>;
+}
+
+const configBySnapshotServices = new WeakMap<object, ConfigIndex>();
+const bySnapshot = new WeakMap<MeshSnapshot, SnapshotIndex>();
+
+const routeOrder = (a: AttachedRoute, b: AttachedRoute): number => {
+  const ka = `${a.route.metadata.namespace}/${a.route.metadata.name}`;
+  const kb = `${b.route.metadata.namespace}/${b.route.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
+  const attached = new Map<string, AttachedRoute[]>();
+  const attach = (a: AttachedRoute): void => {
+    const p = a.parent;
+    if (p.kind !== 'Service' || p.group !== '') return; // Gateways are not mesh parents
+    const key = serviceKey(p.namespace, p.name);
+    let list = attached.get(key);
+    if (list === undefined) attached.set(key, (list = []));
+    list.push(a);
+  };
+  for (const route of snapshot.httpRoutes)
+    for (const parent of route.spec.parentRefs) attach({ kind: 'HTTPRoute', route, parent });
+  for (const route of snapshot.grpcRoutes)
+    for (const parent of route.spec.parentRefs) attach({ kind: 'GRPCRoute', route, parent });
+  for (const list of attached.values()) list.sort(routeOrder);
+  return {
+    services: snapshot.services,
+    httpRoutes: snapshot.httpRoutes,
+    grpcRoutes: snapshot.grpcRoutes,
+    attached,
+    memo: new Map(),
+    vhParts: new Map(),
+  };
+}
+
+/**
+ * The index for a snapshot. When the control plane builds a new snapshot for an endpoint-only
+ * change and passes the same `services` map and route arrays, the config index (and every built
+ * LDS/RDS/VHDS/CDS resource in it) is reused; only ClusterLoadAssignments are rebuilt.
+ */
+export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
+  let idx = bySnapshot.get(snapshot);
+  if (idx !== undefined) return idx;
+  let config = configBySnapshotServices.get(snapshot.services);
+  if (
+    config === undefined ||
+    config.httpRoutes !== snapshot.httpRoutes ||
+    config.grpcRoutes !== snapshot.grpcRoutes
+  ) {
+    config = buildConfigIndex(snapshot);
+    configBySnapshotServices.set(snapshot.services, config);
+  }
+  idx = { snapshot, config, endpointMemo: new Map() };
+  bySnapshot.set(snapshot, idx);
+  return idx;
+}
+
+/** Looks a value up in a memo table, building (and deep-freezing) it on first use. */
+export function memoize(
+  memo: Map<string, XdsResource | null>,
+  key: string,
+  build: () => XdsResource | undefined,
+): XdsResource | undefined {
+  const hit = memo.get(key);
+  if (hit !== undefined) return hit ?? undefined;
+  const built = build();
+  memo.set(key, built === undefined ? null : deepFreeze(built));
+  return built;
+}
