@@ -1,0 +1,16 @@
+// The xDS wire layer: proto loading, Any pack/unpack, discovery codecs, the ADS gRPC service.
+export * from './type-urls.js';
+export { PROTO_FILES, protoRoot, protoLoadMs, lookupMessage, messageType } from './proto-root.js';
+export {
+  type EncodedAny,
+  type JsonObject,
+  type DecodeOptions,
+  XdsEncodeError,
+  encodeResource,
+  encodeMessage,
+  decodeResource,
+  decodeMessage,
+  typeForUrl,
+} from './any.js';
+export * from './discovery-codec.js';
+export * from './ads-service.js';
