@@ -65,7 +65,7 @@ function inboundCluster(appPort: number, protocol: PortProtocol | undefined): Xd
       endpoints: [
         {
           locality: {},
-          load_balancing_weight: { value: 1 },
+          load_balancing_weight: 1,
           lb_endpoints: [
             { endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: appPort } } } },
           ],

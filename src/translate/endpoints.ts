@@ -4,7 +4,7 @@ import type { InstanceConfig } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { ENDPOINT_TYPE } from '../xds/type-urls.js';
 import { parseOutboundClusterName } from './names.js';
-import { wrapped, type XdsResource } from './proto.js';
+import type { XdsResource } from './proto.js';
 import { memoize, type SnapshotIndex } from './snapshot-index.js';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -45,7 +45,7 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
       lbEndpoints.push({
         endpoint: { address: { socket_address: { address, port_value: portValue } } },
         health_status: 'HEALTHY',
-        load_balancing_weight: wrapped(weight),
+        load_balancing_weight: weight,
       });
     };
     for (const ep of svc.spec.endpoints)
@@ -61,7 +61,7 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
       endpoints:
         lbEndpoints.length === 0
           ? []
-          : [{ locality: {}, load_balancing_weight: wrapped(1), lb_endpoints: lbEndpoints }],
+          : [{ locality: {}, load_balancing_weight: 1, lb_endpoints: lbEndpoints }],
     };
   });
 }

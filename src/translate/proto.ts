@@ -1,5 +1,5 @@
-// Small builders for protobuf message shapes in the object form protobufjs `fromObject` takes
-// (keepCase): Durations, wrapper types, Structs, and the '@type' URLs of every Any we emit.
+// Shared bits of the xDS JSON we emit (snake_case; Durations as {seconds, nanos}; wrapper types
+// as plain numbers and Structs as plain JSON, which src/xds/any.ts encodes), '@type' URLs.
 
 /** The JSON form of one xDS resource (or nested message); top-level resources carry '@type'. */
 export type XdsResource = Readonly<Record<string, unknown>>;
@@ -22,26 +22,6 @@ export const NESTED_ANY_TYPES: readonly string[] = [HCM_TYPE, ROUTER_TYPE, HTTP_
 export function duration(ms: number): Obj {
   const whole = Math.floor(ms / 1000);
   return { seconds: String(whole), nanos: Math.round((ms - whole * 1000) * 1e6) };
-}
-
-/** google.protobuf.UInt32Value (and the other numeric wrappers). */
-export const wrapped = (value: number): Obj => ({ value });
-
-/** google.protobuf.Value from plain JSON. */
-function structValue(v: unknown): Obj {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(structValue) } };
-  return { struct_value: struct(v as Record<string, unknown>) };
-}
-
-/** google.protobuf.Struct from a plain JSON object. */
-export function struct(o: Readonly<Record<string, unknown>>): Obj {
-  const fields: Obj = {};
-  for (const [k, v] of Object.entries(o)) fields[k] = structValue(v);
-  return { fields };
 }
 
 /** The HTTP router filter, which must be last in every HCM's http_filters. */

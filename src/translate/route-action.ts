@@ -13,7 +13,7 @@ import { serviceKey } from '../api/mesh-snapshot.js';
 import { defaultPort } from './hosts.js';
 import type { NodeKind } from './node.js';
 import { outboundClusterName } from './names.js';
-import { duration, escapeRegex, struct, wrapped } from './proto.js';
+import { duration, escapeRegex } from './proto.js';
 import { trimPrefix } from './route-match.js';
 
 type Obj = Record<string, unknown>;
@@ -60,7 +60,7 @@ function clusterSpecifier(ctx: ActionContext, refs: readonly BackendRefConfig[])
   if (weights.size === 1) return { cluster: [...weights.keys()][0] };
   return {
     weighted_clusters: {
-      clusters: [...weights].map(([name, weight]) => ({ name, weight: wrapped(weight) })),
+      clusters: [...weights].map(([name, weight]) => ({ name, weight: weight })),
     },
   };
 }
@@ -187,6 +187,6 @@ export function routeAction(
   const backendMs = rule.timeouts?.backendRequestMs;
   // Per-attempt timeout has no Envoy field until retries exist: carried as Trellis metadata.
   if (backendMs !== undefined)
-    out.metadata = { filter_metadata: { trellis: struct({ backend_request_timeout_ms: backendMs }) } };
+    out.metadata = { filter_metadata: { trellis: { backend_request_timeout_ms: backendMs } } };
   return out;
 }

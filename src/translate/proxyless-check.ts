@@ -1,0 +1,104 @@
+// Checks xDS JSON against what proxyless gRPC (grpc-js-xds 1.14) accepts, per the notes in
+// shared/notes/grpc-js-xds-client.md §3. Returns problems (empty = fine); used by tests.
+import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../xds/type-urls.js';
+import { isIpLiteral } from './endpoints.js';
+import { ROUTER_TYPE, type XdsResource } from './proto.js';
+
+/** Fields gRPC NACKs (or mishandles) anywhere in a client's resources. */
+const FORBIDDEN = [
+  'direct_response',
+  'redirect',
+  'query_parameters',
+  'path_separated_prefix',
+  'non_forwarding_action',
+  'cluster_specifier_plugin',
+  'connect_matcher',
+  'idle_timeout',
+  'lrs_server',
+  'scoped_routes',
+  'api_config_source',
+];
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const list = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : []);
+
+function walk(v: unknown, path: string, problems: string[]): void {
+  if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`, problems));
+  else if (isObj(v))
+    for (const [k, x] of Object.entries(v)) {
+      if (FORBIDDEN.includes(k)) problems.push(`${path}.${k}: gRPC NACKs this field`);
+      walk(x, `${path}.${k}`, problems);
+    }
+}
+
+const isAdsSource = (s: unknown): boolean => isObj(s) && (isObj(s.ads) || isObj(s.self));
+
+function checkRoutes(vhosts: Obj[], problems: string[]): void {
+  vhosts.forEach((vh, v) => {
+    for (const d of Array.isArray(vh.domains) ? (vh.domains as string[]) : []) {
+      const stars = d.split('*').length - 1;
+      if (stars > 1 || (stars === 1 && !d.startsWith('*') && !d.endsWith('*')))
+        problems.push(`virtual_hosts[${v}].domains: bad wildcard ${d}`);
+    }
+    list(vh.routes).forEach((r, i) => {
+      const p = `virtual_hosts[${v}].routes[${i}]`;
+      const m = r.match;
+      if (!isObj(m) || !['prefix', 'path', 'safe_regex'].some((k) => k in m))
+        problems.push(`${p}.match: needs prefix, path or safe_regex`);
+      if (!isObj(r.route)) problems.push(`${p}: action must be route`);
+      else {
+        const wc = r.route.weighted_clusters;
+        if (isObj(wc)) {
+          const sum = list(wc.clusters).reduce((s, c) => s + Number(c.weight ?? 0), 0);
+          if (!(sum > 0)) problems.push(`${p}.route.weighted_clusters: weight sum must be > 0`);
+        } else if (typeof r.route.cluster !== 'string')
+          problems.push(`${p}.route: needs cluster or weighted_clusters`);
+      }
+    });
+  });
+}
+
+export function checkProxylessResource(typeUrl: string, r: XdsResource): string[] {
+  const problems: string[] = [];
+  walk(r, '$', problems);
+  if (r['@type'] !== typeUrl) problems.push(`'@type' must be ${typeUrl}`);
+  if (typeUrl === LISTENER_TYPE) {
+    const al = isObj(r.api_listener) ? r.api_listener.api_listener : undefined;
+    if (!isObj(al)) problems.push('api_listener.api_listener missing');
+    else {
+      const filters = list(al.http_filters);
+      const last = filters[filters.length - 1]?.typed_config;
+      if (!isObj(last) || last['@type'] !== ROUTER_TYPE)
+        problems.push('http_filters: the Router must be last');
+      if (isObj(al.rds) && !isAdsSource(al.rds.config_source)) problems.push('rds.config_source must be ads');
+      if (isObj(al.route_config)) checkRoutes(list(al.route_config.virtual_hosts), problems);
+    }
+  } else if (typeUrl === ROUTE_TYPE) checkRoutes(list(r.virtual_hosts), problems);
+  else if (typeUrl === CLUSTER_TYPE) {
+    if (r.type !== 'EDS') problems.push(`type must be EDS (got ${String(r.type)})`);
+    const eds = r.eds_cluster_config;
+    if (!isObj(eds) || !isAdsSource(eds.eds_config))
+      problems.push('eds_cluster_config.eds_config must be ads');
+    if (r.lb_policy !== undefined && r.lb_policy !== 'ROUND_ROBIN' && r.lb_policy !== 'RING_HASH')
+      problems.push(`lb_policy ${String(r.lb_policy)} is not supported`);
+  } else if (typeUrl === ENDPOINT_TYPE) {
+    const seen = new Set<string>();
+    list(r.endpoints).forEach((loc, l) => {
+      if (!isObj(loc.locality)) problems.push(`endpoints[${l}].locality must be set`);
+      if (!(Number(loc.load_balancing_weight) >= 1))
+        problems.push(`endpoints[${l}].load_balancing_weight must be >= 1`);
+      for (const ep of list(loc.lb_endpoints)) {
+        const sa = (ep.endpoint as { address?: { socket_address?: Obj } } | undefined)?.address
+          ?.socket_address;
+        const key = `${String(sa?.address)}:${String(sa?.port_value)}`;
+        if (typeof sa?.address !== 'string' || !isIpLiteral(sa.address))
+          problems.push(`${key}: not an IP literal`);
+        if (typeof sa?.port_value !== 'number') problems.push(`${key}: port_value required`);
+        if (seen.has(key)) problems.push(`${key}: duplicate address`);
+        seen.add(key);
+      }
+    });
+  }
+  return problems;
+}
