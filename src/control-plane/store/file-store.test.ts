@@ -190,7 +190,7 @@ describe('file store', () => {
     const t0 = performance.now();
     for (let i = 0; i < 20; i++) await s.write({ put: [svcDoc(`svc-${i}`, `ns-${i % 10}`, 9000 + i)] });
     const perWrite = (performance.now() - t0) / 20;
-    assert.ok(perWrite < 100, `a write took ${perWrite.toFixed(1)} ms on average`);
+    assert.ok(perWrite < 250, `a write took ${perWrite.toFixed(1)} ms on average`);
     // Concurrent writes share file writes (group commit) and still all land.
     await Promise.all(Array.from({ length: 200 }, (_, i) => s.write({ put: [svcDoc(`new-${i}`)] })));
     await s.close();
