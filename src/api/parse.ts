@@ -1,0 +1,178 @@
+// The config edge: parses Kubernetes-style multi-document YAML, or one decoded JSON object, into
+// validated, defaulted, frozen Resources, reporting every problem at once with path and line.
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { deepFreeze } from '../common/deep-freeze.js';
+import type { Result } from '../common/result.js';
+import { err, ok } from '../common/result.js';
+import { buildGRPCRoute, buildHTTPRoute } from './build-routes.js';
+import { buildService } from './build-service.js';
+import { checkRoute } from './checks-routes.js';
+import { checkService } from './checks-service.js';
+import type { IssueCode, IssueContext, PathSegment } from './issues.js';
+import { makeIssue, show } from './issues.js';
+import { recordOrigin } from './origin.js';
+import { dropNulls, isRecord } from './raw.js';
+import { grpcRouteSchema, httpRouteSchema } from './schema-routes.js';
+import { serviceSchema } from './schema-service.js';
+import { withSuggestion } from './suggest.js';
+import type { ConfigIssue, Resource, ResourceKind } from './types.js';
+import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
+import type { LineOf } from './yaml-locate.js';
+import { createLineOf } from './yaml-locate.js';
+import { fromZodIssues } from './zod-issues.js';
+
+/** Kinds of the Gateway API (and Kubernetes) that people may try, with a clearer message. */
+const UNSUPPORTED_KINDS = [
+  'Gateway',
+  'GatewayClass',
+  'ReferenceGrant',
+  'TCPRoute',
+  'TLSRoute',
+  'UDPRoute',
+  'Ingress',
+];
+
+export interface ParseContext {
+  /** File name, `<stdin>` or `<request>`. */
+  readonly source: string;
+  /** 0-based index of the document in its source. */
+  readonly document: number;
+}
+
+export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
+  Service: TRELLIS_API_VERSION,
+  HTTPRoute: GATEWAY_API_VERSION,
+  GRPCRoute: GATEWAY_API_VERSION,
+};
+
+/** Validates one already-decoded object (e.g. a JSON request body). */
+export function parseResource(obj: unknown, ctx: ParseContext): Result<Resource, ConfigIssue[]> {
+  return validate(obj, ctx, undefined);
+}
+
+/** Parses every document of a YAML stream; empty documents are skipped, all issues reported. */
+export function parseDocuments(text: string, source: string): Result<Resource[], ConfigIssue[]> {
+  const counter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: true });
+  if (!Array.isArray(docs)) return ok([]);
+  const resources: Resource[] = [];
+  const issues: ConfigIssue[] = [];
+  docs.forEach((doc, document) => {
+    const where = { source, document };
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const line = e.linePos?.[0].line ?? counter.linePos(e.pos[0]).line;
+        const code: IssueCode = e.code === 'DUPLICATE_KEY' ? 'duplicate' : 'yaml_syntax';
+        const first = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+        const message =
+          code === 'duplicate'
+            ? `${first}: a field appears twice in the same mapping; keep one`
+            : `invalid YAML: ${first}`;
+        issues.push({ code, severity: 'error', source, document, line, path: '', message });
+      }
+      return;
+    }
+    if (doc.contents === null) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      issues.push({
+        code: 'yaml_syntax',
+        severity: 'error',
+        ...where,
+        path: '',
+        message: `invalid YAML: ${message}`,
+      });
+      return;
+    }
+    if (value === null || value === undefined) return;
+    const lineOf = createLineOf(doc, counter);
+    const result = validate(value, where, lineOf);
+    if (result.ok) {
+      recordOrigin(result.value, { ...where, lineOf });
+      resources.push(result.value);
+    } else issues.push(...result.error);
+  });
+  return issues.length > 0 ? err(issues) : ok(resources);
+}
+
+function validate(
+  obj: unknown,
+  where: ParseContext,
+  lineOf: LineOf | undefined,
+): Result<Resource, ConfigIssue[]> {
+  const base: IssueContext = { ...where, ...(lineOf && { lineOf }) };
+  const fail = (code: IssueCode, path: PathSegment[], message: string) =>
+    err([makeIssue(base, code, path, message)]);
+  if (!isRecord(obj))
+    return fail(
+      'not_an_object',
+      [],
+      `a resource must be a mapping with apiVersion, kind, metadata and spec; got ${show(obj)}`,
+    );
+  const raw = dropNulls(obj) as Record<string, unknown>;
+  const kinds = RESOURCE_KINDS.join(', ');
+  if (raw.kind === undefined)
+    return fail('missing_field', ['kind'], `missing field "kind"; valid kinds: ${kinds}`);
+  if (typeof raw.kind !== 'string' || !(RESOURCE_KINDS as readonly unknown[]).includes(raw.kind)) {
+    const k = String(raw.kind);
+    const head = UNSUPPORTED_KINDS.includes(k)
+      ? `kind ${show(k)} is not supported by Trellis (mesh mode attaches routes to Services)`
+      : `unknown kind ${show(raw.kind)}`;
+    return fail('unknown_kind', ['kind'], withSuggestion(head, k, RESOURCE_KINDS, `valid kinds: ${kinds}`));
+  }
+  const kind = raw.kind as ResourceKind;
+  const meta = isRecord(raw.metadata) ? raw.metadata : {};
+  const ns = typeof meta.namespace === 'string' ? meta.namespace : 'default';
+  const ictx: IssueContext = {
+    ...base,
+    ...(typeof meta.name === 'string' && { resource: `${kind}/${ns}/${meta.name}` }),
+  };
+  const issues: ConfigIssue[] = [];
+  const emit = (code: IssueCode, path: readonly PathSegment[], message: string) =>
+    issues.push(makeIssue(ictx, code, path, message));
+
+  const apiVersion = API_VERSIONS[kind];
+  if (raw.apiVersion !== apiVersion)
+    emit(
+      'unknown_api_version',
+      ['apiVersion'],
+      raw.apiVersion === undefined
+        ? `missing apiVersion; ${kind} uses apiVersion: ${apiVersion}`
+        : `unknown apiVersion ${show(raw.apiVersion)} for kind ${kind}; use apiVersion: ${apiVersion}${
+            kind === 'Service' && raw.apiVersion === 'v1'
+              ? ' (a Trellis Service, not the Kubernetes core v1 Service)'
+              : ''
+          }`,
+    );
+
+  const schema =
+    kind === 'Service' ? serviceSchema : kind === 'HTTPRoute' ? httpRouteSchema : grpcRouteSchema;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) issues.push(...fromZodIssues(parsed.error.issues, raw, ictx));
+  if (kind === 'Service') checkService(raw.spec, emit);
+  else checkRoute(kind, raw.spec, emit);
+
+  if (issues.length > 0 || !parsed.success) return err(sortByLine(issues));
+  const data = parsed.data;
+  const resource =
+    data.kind === 'Service'
+      ? buildService(data)
+      : data.kind === 'HTTPRoute'
+        ? buildHTTPRoute(data)
+        : buildGRPCRoute(data);
+  return ok(deepFreeze(resource));
+}
+
+/** Issues in document order when lines are known (stable otherwise). */
+function sortByLine(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues
+    .map((issue, i) => ({ issue, i }))
+    .sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || a.i - b.i)
+    .map((x) => x.issue);
+}
+
+export { formatIssue } from './issues.js';
+export { resourceToDocument } from './to-document.js';

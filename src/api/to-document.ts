@@ -1,0 +1,191 @@
+// Turns a Resource back into a plain JSON document (defaults written out, durations as strings)
+// that parses back to an equal Resource. Key order is fixed, so JSON.stringify can compare docs.
+import { formatDurationMs } from './duration.js';
+import type {
+  BackendRefConfig,
+  HeaderModifierConfig,
+  HTTPRouteFilterConfig,
+  ObjectMeta,
+  ParentRefConfig,
+  Resource,
+} from './types.js';
+
+type Doc = Record<string, unknown>;
+
+/** Drops undefined fields and empty lists/maps, so documents stay minimal and stable. */
+function compact(o: Doc): Doc {
+  const out: Doc = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+const metadata = (m: ObjectMeta): Doc =>
+  compact({
+    name: m.name,
+    namespace: m.namespace,
+    labels: { ...m.labels },
+    annotations: { ...m.annotations },
+  });
+
+const parentRef = (p: ParentRefConfig): Doc =>
+  compact({
+    group: p.group,
+    kind: p.kind,
+    namespace: p.namespace,
+    name: p.name,
+    sectionName: p.sectionName,
+    port: p.port,
+  });
+
+const objectRef = (b: BackendRefConfig): Doc =>
+  compact({
+    group: b.group,
+    kind: b.kind,
+    name: b.name,
+    namespace: b.namespace,
+    port: b.port,
+    subset: b.subset,
+  });
+
+const backendRef = (b: BackendRefConfig): Doc => ({ ...objectRef(b), weight: b.weight });
+
+const headerModifier = (m: HeaderModifierConfig): Doc =>
+  compact({ set: m.set.map((h) => ({ ...h })), add: m.add.map((h) => ({ ...h })), remove: [...m.remove] });
+
+function mirror(percent: number): Doc {
+  if (Number.isInteger(percent)) return { percent };
+  return { fraction: { numerator: Math.round(percent * 10_000), denominator: 1_000_000 } };
+}
+
+function filter(f: HTTPRouteFilterConfig): Doc {
+  switch (f.type) {
+    case 'RequestHeaderModifier':
+      return { type: f.type, requestHeaderModifier: headerModifier(f.requestHeaderModifier) };
+    case 'ResponseHeaderModifier':
+      return { type: f.type, responseHeaderModifier: headerModifier(f.responseHeaderModifier) };
+    case 'URLRewrite':
+      return {
+        type: f.type,
+        urlRewrite: compact({
+          hostname: f.urlRewrite.hostname,
+          path: f.urlRewrite.path && { ...f.urlRewrite.path },
+        }),
+      };
+    case 'RequestRedirect': {
+      const r = f.requestRedirect;
+      return {
+        type: f.type,
+        requestRedirect: compact({
+          scheme: r.scheme,
+          hostname: r.hostname,
+          path: r.path && { ...r.path },
+          port: r.port,
+          statusCode: r.statusCode,
+        }),
+      };
+    }
+    case 'RequestMirror':
+      return {
+        type: f.type,
+        requestMirror: {
+          backendRef: objectRef(f.requestMirror.backendRef),
+          ...mirror(f.requestMirror.percent),
+        },
+      };
+  }
+}
+
+const headerMatch = (h: { type: string; name: string; value: string }): Doc => ({
+  type: h.type,
+  name: h.name,
+  value: h.value,
+});
+
+export function resourceToDocument(r: Resource): Record<string, unknown> {
+  const head = { apiVersion: r.apiVersion, kind: r.kind, metadata: metadata(r.metadata) };
+  switch (r.kind) {
+    case 'Service': {
+      const s = r.spec;
+      return {
+        ...head,
+        spec: compact({
+          ports: s.ports.map((p) => ({
+            name: p.name,
+            port: p.port,
+            protocol: p.protocol,
+            targetPort: p.targetPort,
+          })),
+          endpoints: s.endpoints.map((e) =>
+            compact({
+              address: e.address,
+              port: e.port,
+              ports: { ...e.ports },
+              labels: { ...e.labels },
+              weight: e.weight,
+            }),
+          ),
+          subsets: s.subsets.map((x) => compact({ name: x.name, labels: { ...x.labels } })),
+        }),
+      };
+    }
+    case 'HTTPRoute':
+      return {
+        ...head,
+        spec: {
+          parentRefs: r.spec.parentRefs.map(parentRef),
+          hostnames: [...r.spec.hostnames],
+          rules: r.spec.rules.map((rule) =>
+            compact({
+              name: rule.name,
+              matches: rule.matches.map((m) =>
+                compact({
+                  path: { type: m.path.type, value: m.path.value },
+                  headers: m.headers.map(headerMatch),
+                  queryParams: m.queryParams.map(headerMatch),
+                  method: m.method,
+                }),
+              ),
+              filters: rule.filters.map(filter),
+              backendRefs: rule.backendRefs.map(backendRef),
+              timeouts: compact({
+                request:
+                  rule.timeouts.requestMs === undefined
+                    ? undefined
+                    : formatDurationMs(rule.timeouts.requestMs),
+                backendRequest:
+                  rule.timeouts.backendRequestMs === undefined
+                    ? undefined
+                    : formatDurationMs(rule.timeouts.backendRequestMs),
+              }),
+            }),
+          ),
+        },
+      };
+    case 'GRPCRoute':
+      return {
+        ...head,
+        spec: {
+          parentRefs: r.spec.parentRefs.map(parentRef),
+          hostnames: [...r.spec.hostnames],
+          rules: r.spec.rules.map((rule) =>
+            compact({
+              name: rule.name,
+              matches: rule.matches.map((m) =>
+                compact({
+                  method: m.method && compact({ ...m.method }),
+                  headers: m.headers.map(headerMatch),
+                }),
+              ),
+              filters: rule.filters.map(filter),
+              backendRefs: rule.backendRefs.map(backendRef),
+            }),
+          ),
+        },
+      };
+  }
+}
