@@ -1,0 +1,315 @@
+// The ADS server (state of the world over one bidi gRPC stream per proxy): answers requests by
+// the rules in stream-state.ts, pushes debounced snapshot changes, and tracks proxy status.
+import * as grpc from '@grpc/grpc-js';
+import type { MeshSnapshot } from '../../api/mesh-snapshot.js';
+import { type Clock, systemClock } from '../../common/clock.js';
+import { errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { parseNode as realParseNode, translate as realTranslate } from '../../translate/index.js';
+import type { NodeInfo, XdsNodeInput } from '../../translate/node.js';
+import { type AdsServerStream, adsServiceDefinition } from '../../xds/ads-service.js';
+import type { DiscoveryRequest } from '../../xds/discovery-codec.js';
+import { ENDPOINT_TYPE, PUSH_ORDER, SHORT_NAMES } from '../../xds/type-urls.js';
+import { DEFAULT_DEBOUNCE, type DebounceOptions, Debouncer } from '../snapshot/debounce.js';
+import {
+  type CacheScopeFn,
+  ResourceCache,
+  type TranslateFn,
+  defaultCacheScope,
+} from '../snapshot/resource-cache.js';
+import {
+  type ConfigDump,
+  type ProxyStatus,
+  RecentlyDisconnected,
+  configDump,
+  proxyStatus,
+} from './proxy-status.js';
+import { type Conn, answer, pushChanges } from './responder.js';
+import { applyRequest, newStreamState } from './stream-state.js';
+
+export interface AdsServerOptions {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Defaults to translate() from src/translate. */
+  readonly translate?: TranslateFn;
+  /** Defaults to parseNode() from src/translate. */
+  readonly parseNode?: (node: XdsNodeInput | undefined) => NodeInfo;
+  /** Which nodes share translated resources; see defaultCacheScope. */
+  readonly cacheScope?: CacheScopeFn;
+  readonly debounce?: Partial<DebounceOptions>;
+  /** How long a disconnected proxy stays in listProxies (default 10 min), and how many at most (1000). */
+  readonly statusRetentionMs?: number;
+  readonly maxRetainedProxies?: number;
+  /** Sent as DiscoveryResponse.control_plane.identifier. */
+  readonly controlPlaneId?: string;
+}
+
+export interface AdsStats {
+  readonly streams: number;
+  readonly snapshots: number;
+  readonly lastApplyMs: number;
+  readonly responses: number;
+  readonly cache: {
+    readonly scopes: number;
+    readonly entries: number;
+    readonly translateCalls: number;
+    readonly encodes: number;
+  };
+}
+
+export interface AdsServer {
+  /** Registers the ADS service on a grpc-js server the caller owns. */
+  addTo(server: grpc.Server): void;
+  /** Starts an own grpc-js server (plaintext); resolves to the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Offers a new snapshot; applied after the debounce (the first one at once). */
+  setSnapshot(snapshot: MeshSnapshot, opts?: { readonly endpointsOnly?: boolean }): void;
+  /** Applies a pending snapshot now (tests, shutdown). */
+  flush(): void;
+  listProxies(): ProxyStatus[];
+  configDump(nodeId: string): ConfigDump | undefined;
+  stats(): AdsStats;
+  /** Ends every stream (status OK, so clients reconnect elsewhere) and stops an own server. */
+  close(): Promise<void>;
+}
+
+export function createAdsServer(opts: AdsServerOptions): AdsServer {
+  const log = opts.logger.child({ component: 'ads' });
+  const clock = opts.clock ?? systemClock;
+  const translate = opts.translate ?? realTranslate;
+  const parseNode = opts.parseNode ?? realParseNode;
+  const scope = opts.cacheScope ?? defaultCacheScope;
+  const controlPlane = opts.controlPlaneId ? { identifier: opts.controlPlaneId } : undefined;
+  const conns = new Map<number, Conn>();
+  const recent = new RecentlyDisconnected(
+    opts.statusRetentionMs ?? 10 * 60_000,
+    opts.maxRetainedProxies ?? 1000,
+  );
+  let active: ResourceCache | undefined;
+  let streamSeq = 0;
+  let snapshots = 0;
+  let lastApplyMs = 0;
+  let responses = 0;
+  let translateCalls = 0;
+  let encodes = 0;
+  let ownServer: grpc.Server | undefined;
+  let closed = false;
+
+  const ctx = {
+    log,
+    controlPlane,
+    cache: (): ResourceCache | undefined => active,
+    onResponse: (): void => {
+      responses++;
+    },
+  };
+
+  const debouncer = new Debouncer<MeshSnapshot>(
+    clock,
+    { ...DEFAULT_DEBOUNCE, ...opts.debounce },
+    (s, epOnly) => applySnapshot(s, epOnly),
+  );
+
+  function applySnapshot(snapshot: MeshSnapshot, endpointsOnly: boolean): void {
+    const start = performance.now();
+    const prev = active;
+    const reuse =
+      endpointsOnly && prev
+        ? [...new Set([...PUSH_ORDER, ...Object.keys(SHORT_NAMES)])].filter((t) => t !== ENDPOINT_TYPE)
+        : [];
+    const next = new ResourceCache({
+      snapshot,
+      translate,
+      scope,
+      logger: log,
+      ...(prev ? { previous: prev } : {}),
+      reuseTypes: reuse,
+    });
+    if (prev) {
+      translateCalls += prev.translateCalls;
+      encodes += prev.encodes;
+    }
+    active = next;
+    snapshots++;
+    let pushed = 0;
+    for (const conn of conns.values()) {
+      if (!conn.st.node) continue;
+      try {
+        pushed += pushChanges(ctx, conn, next, prev === undefined);
+      } catch (e) {
+        log.error({ err: errorMessage(e), stream: conn.st.id }, 'push failed');
+      }
+    }
+    next.dropPrevious();
+    lastApplyMs = performance.now() - start;
+    log.info(
+      {
+        configVersion: snapshot.configVersion,
+        endpointsVersion: snapshot.endpointsVersion,
+        endpointsOnly,
+        streams: conns.size,
+        responses: pushed,
+        ms: Math.round(lastApplyMs * 10) / 10,
+      },
+      'snapshot applied',
+    );
+  }
+
+  function onRequest(conn: Conn, req: DiscoveryRequest): void {
+    const st = conn.st;
+    if (!st.node) {
+      // The node comes in the first request only.
+      const n = req.node;
+      st.node = parseNode(
+        n ? { id: n.id ?? '', cluster: n.cluster ?? '', metadata: n.metadata ?? {} } : undefined,
+      );
+      conn.log = log.child({ stream: st.id, node: st.node.id });
+      conn.log.info({ peer: st.peer, kind: st.node.kind, namespace: st.node.namespace }, 'proxy connected');
+    }
+    if (!req.type_url) {
+      conn.log.warn('request without type_url ignored');
+      return;
+    }
+    const { verdict, ts } = applyRequest(st, req, clock.now());
+    const type = SHORT_NAMES[req.type_url] ?? req.type_url;
+    switch (verdict) {
+      case 'answer':
+        answer(ctx, conn, ts);
+        break;
+      case 'nack':
+        conn.log.warn({ type, nonce: req.response_nonce, message: req.error_detail?.message }, 'NACK');
+        break;
+      case 'stale':
+        conn.log.debug(
+          { type, nonce: req.response_nonce, names: ts.names.size },
+          'stale nonce; names recorded',
+        );
+        break;
+      case 'ack':
+        conn.log.debug({ type, version: ts.lastAckedVersion }, 'ACK');
+        break;
+    }
+    if (verdict === 'answer' && req.error_detail) {
+      conn.log.warn({ type, nonce: req.response_nonce, message: req.error_detail.message }, 'NACK');
+    }
+  }
+
+  function handleCall(call: AdsServerStream): void {
+    if (closed) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
+      return;
+    }
+    const st = newStreamState(++streamSeq, call.getPeer(), clock.now());
+    const conn: Conn = { st, call, log: log.child({ stream: st.id }) };
+    conns.set(st.id, conn);
+    let done = false;
+    const cleanup = (why: string): void => {
+      if (done) return;
+      done = true;
+      conns.delete(st.id);
+      st.disconnectedAt = clock.now();
+      if (st.node) {
+        recent.add(st);
+        conn.log.info({ why }, 'proxy disconnected');
+      }
+    };
+    call.on('data', (req: DiscoveryRequest) => {
+      try {
+        onRequest(conn, req);
+      } catch (e) {
+        conn.log.error({ err: errorMessage(e) }, 'request handling failed');
+      }
+    });
+    call.on('end', () => {
+      cleanup('client half-closed');
+      call.end();
+    });
+    call.on('error', (e: Error) => cleanup(`error: ${errorMessage(e)}`));
+    call.on('cancelled', () => cleanup('cancelled'));
+    call.on('close', () => cleanup('closed'));
+  }
+
+  const implementation = {
+    StreamAggregatedResources: handleCall,
+  } satisfies grpc.UntypedServiceImplementation;
+
+  return {
+    addTo(server) {
+      server.addService(adsServiceDefinition, implementation);
+    },
+    async listen(host, port) {
+      const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+      this.addTo(server);
+      const bound = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+      ownServer = server;
+      log.info({ host, port: bound }, 'ADS listening');
+      return bound;
+    },
+    setSnapshot(snapshot, o = {}) {
+      if (closed) return;
+      if (!active && !debouncer.hasPending()) applySnapshot(snapshot, false);
+      else debouncer.offer(snapshot, o.endpointsOnly ?? false);
+    },
+    flush() {
+      debouncer.flush();
+    },
+    listProxies() {
+      const live = [...conns.values()].map((c) => c.st).filter((st) => st.node);
+      const ids = new Set(live.map((st) => st.node?.id ?? ''));
+      return [...live, ...recent.list(clock.now(), ids)].map(proxyStatus);
+    },
+    configDump(nodeId) {
+      let best: Conn['st'] | undefined;
+      for (const c of conns.values())
+        if (c.st.node?.id === nodeId && (!best || c.st.id > best.id)) best = c.st;
+      if (!best) {
+        const gone = recent.list(clock.now(), new Set()).filter((st) => st.node?.id === nodeId);
+        best = gone[gone.length - 1];
+      }
+      return best ? configDump(best) : undefined;
+    },
+    stats() {
+      const size = active?.size() ?? { scopes: 0, entries: 0 };
+      return {
+        streams: conns.size,
+        snapshots,
+        lastApplyMs,
+        responses,
+        cache: {
+          ...size,
+          translateCalls: translateCalls + (active?.translateCalls ?? 0),
+          encodes: encodes + (active?.encodes ?? 0),
+        },
+      };
+    },
+    async close() {
+      closed = true;
+      debouncer.cancel();
+      for (const c of [...conns.values()]) {
+        try {
+          c.call.end();
+        } catch {
+          // already gone
+        }
+      }
+      const server = ownServer;
+      ownServer = undefined;
+      if (server) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 2000);
+          server.tryShutdown(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    },
+  };
+}
