@@ -1,9 +1,10 @@
 // Control-plane scale benchmark: a real `trellis control-plane` child, a generated mesh, and P
 // simulated proxyless gRPC clients in simulator processes; measures push latency, CPU and memory.
 import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { outboundClusterName } from '../src/translate/names.js';
 import { nowMs } from './xds-sim/client.js';
@@ -18,7 +19,9 @@ import {
   routeDoc,
   serviceName,
 } from './xds-sim/mesh-gen.js';
+import { summarizeProfile, type ProfileLine } from './xds-sim/cpu-profile-summary.js';
 import { CpuMeter, memory } from './xds-sim/proc-stats.js';
+import { table } from './xds-sim/stats.js';
 import { printReport, type ChangeRun, type ScaleResults } from './xds-sim/report.js';
 import { SimPool } from './xds-sim/sim-pool.js';
 import type { WindowResult } from './xds-sim/sim-protocol.js';
@@ -73,7 +76,7 @@ export function parseScaleArgs(argv: readonly string[]): ScaleOptions {
     simProcs: int(values['sim-procs'], 'sim-procs', 2),
     streamsPerChannel: int(values['streams-per-channel'], 'streams-per-channel', 40),
     pin: !values['no-pin'],
-    ...(values['cpu-prof'] ? { cpuProfDir: values['cpu-prof'] } : {}),
+    ...(values['cpu-prof'] ? { cpuProfDir: resolve(values['cpu-prof']) } : {}),
     maxMinutes: int(values['max-minutes'], 'max-minutes', 8),
   };
 }
@@ -112,11 +115,13 @@ async function measureChange(
   await pool.watch({ id, ...watch });
   const reached = pool.reached(id, 10_000);
   meter.reset();
+  const sim0 = pool.cpuSeconds();
   const t0 = nowMs();
   await change();
   const applyMs = nowMs() - t0;
   await reached;
   const cpu = meter.read();
+  const simCores = (pool.cpuSeconds() - sim0) / cpu.wallSeconds;
   await sleep(1000); // late or stray pushes (to anyone) still land in the window
   const res: WindowResult = await pool.collect(id);
   return {
@@ -125,11 +130,30 @@ async function measureChange(
     latencies: res.hits.map((t) => t - t0),
     applyMs,
     cores: cpu.cores,
+    simCores,
     unaffectedProxies: res.unaffectedProxies,
     unaffectedResponses: res.unaffectedResponses,
     affectedExtra: res.affectedExtra,
     redundant: res.redundant,
   };
+}
+
+/** Prints where the control plane's CPU went, from the newest .cpuprofile in `dir`. */
+function printProfile(dir: string): void {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (!files[0]) return console.log(`no .cpuprofile written in ${dir}`);
+  const { bySelf, byTotal } = summarizeProfile(files[0]);
+  const rows = (lines: readonly ProfileLine[]) =>
+    lines.map((l) => [l.selfMs.toFixed(0), l.totalMs.toFixed(0), l.name.slice(0, 110)]);
+  console.log(`\n-- Control plane CPU profile (${files[0]})`);
+  console.log(table(['self ms', 'total ms', 'function (by self time)'], rows(bySelf)).replace(/^/gm, '   '));
+  console.log();
+  console.log(
+    table(['self ms', 'total ms', 'function (by inclusive time)'], rows(byTotal)).replace(/^/gm, '   '),
+  );
 }
 
 export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
@@ -175,6 +199,7 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
       targets: svcs.map(listenerName),
     }));
     meter.reset();
+    const sim0 = pool.cpuSeconds();
     const t0 = nowMs();
     pool.start(cp.xdsTarget, specs, opts.streamsPerChannel);
     const progress = setInterval(
@@ -184,6 +209,7 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
     const initial = await pool.initial(120_000);
     clearInterval(progress);
     const initCpu = meter.read();
+    const initSimCores = (pool.cpuSeconds() - sim0) / initCpu.wallSeconds;
     const done = initial.completedAt.filter((t) => t > 0);
     console.log(
       `  initial config: ${done.length}/${opts.proxies} proxies in ${((nowMs() - t0) / 1000).toFixed(1)} s`,
@@ -259,6 +285,7 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
         sampleErrors: initial.sampleErrors,
         cores: initCpu.cores,
         cpuSeconds: initCpu.cpuSeconds,
+        simCores: initSimCores,
       },
       steadyCores,
       memory: { idle, configured, loaded, end: end.rssBytes, peak: end.peakRssBytes },
@@ -269,7 +296,10 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
         runs: endpointRuns,
       },
     };
-    return printReport(results);
+    const ok = printReport(results);
+    await cp.stop();
+    if (opts.cpuProfDir) printProfile(opts.cpuProfDir);
+    return ok;
   } finally {
     clearTimeout(guard);
     await cleanup();

@@ -8,6 +8,8 @@ export interface ChangeRun {
   readonly latencies: number[];
   readonly applyMs: number;
   readonly cores: number;
+  /** Cores the simulator processes used over the same span (near 1 = they, not the CP, were the limit). */
+  readonly simCores: number;
   readonly unaffectedProxies: number;
   readonly unaffectedResponses: number;
   readonly affectedExtra: number;
@@ -30,6 +32,7 @@ export interface ScaleResults {
     readonly sampleErrors: string[];
     readonly cores: number;
     readonly cpuSeconds: number;
+    readonly simCores: number;
   };
   readonly steadyCores: number;
   readonly memory: { idle: number; configured: number; loaded: number; end: number; peak: number };
@@ -51,6 +54,7 @@ function changeTable(runs: readonly ChangeRun[]): string {
     fmtMs(Math.max(...r.latencies)),
     fmtMs(r.applyMs),
     r.cores.toFixed(2),
+    r.simCores.toFixed(2),
     `${r.unaffectedProxies} (${r.unaffectedResponses} resp)`,
     String(r.affectedExtra),
     String(r.redundant),
@@ -64,6 +68,7 @@ function changeTable(runs: readonly ChangeRun[]): string {
       'max',
       'API reply',
       'CP cores',
+      'sim cores',
       'unaffected got any',
       'extra to affected',
       'identical resent',

@@ -2,6 +2,7 @@
 // a promise per awaited message type, merged results across processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './proc-stats.js';
 import type { ParentMessage, ProxySpec, WindowResult, WorkerMessage } from './sim-protocol.js';
 
 const WORKER = fileURLToPath(new URL('./sim-worker.js', import.meta.url));
@@ -94,6 +95,17 @@ export class SimPool {
         proxies: proxies.filter((_, j) => j % this.procs.length === i),
       }),
     );
+  }
+
+  /** CPU seconds used so far by all simulator processes together. */
+  cpuSeconds(): number {
+    return this.pids.reduce((a, pid) => {
+      try {
+        return a + cpuSeconds(pid);
+      } catch {
+        return a;
+      }
+    }, 0);
   }
 
   completed(): number {
