@@ -11,7 +11,8 @@ import {
 import { cluster, defaultClusterNames } from './clusters.js';
 import { clusterLoadAssignment } from './endpoints.js';
 import { defaultListenerNames, listener } from './listeners.js';
-import { OUTBOUND_ROUTE_CONFIG } from './names.js';
+import { OUTBOUND_ROUTE_CONFIG, parseInboundClusterName } from './names.js';
+import { parseHost } from './hosts.js';
 import type { NodeInfo } from './node.js';
 import type { XdsResource } from './proto.js';
 import { routeConfiguration, virtualHost } from './routes.js';
@@ -29,6 +30,7 @@ export {
 } from './node.js';
 export * from './names.js';
 export { parseHost, resolveHost, hostSpellings, defaultPort } from './hosts.js';
+export { checkProxylessResource } from './proxyless-check.js';
 
 type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource | undefined;
 
@@ -92,3 +94,29 @@ export const resourceDependsOnEndpointsOnly = (typeUrl: string): boolean => type
 
 /** False for types whose resource for a given name is the same for every node (EDS). */
 export const resourceDependsOnNode = (typeUrl: string): boolean => typeUrl !== ENDPOINT_TYPE;
+
+/**
+ * A string naming everything about `node` that translate's result for (typeUrl, name) depends on:
+ * nodes with equal scopes get identical (indeed the same memoized) resources, so a per-snapshot
+ * encode cache keyed by (typeUrl, name, scope) is shared as widely as possible. `name` may be '*'.
+ */
+export function translationScope(node: NodeInfo, typeUrl: string, name: string): string {
+  const sc = node.sidecar;
+  const ports = sc ? `${sc.address}|${sc.outboundPort}|${sc.inboundPort}|${sc.appPort}` : '';
+  switch (typeUrl) {
+    case ENDPOINT_TYPE:
+      return name === '*' ? node.kind : '';
+    case CLUSTER_TYPE:
+      if (name === '*') return `${node.kind}|${ports}|${node.namespace}|${node.service ?? ''}`;
+      return parseInboundClusterName(name) !== undefined
+        ? `${node.kind}|${node.namespace}|${node.service ?? ''}`
+        : node.kind;
+    case LISTENER_TYPE:
+      if (node.kind === 'sidecar') return `sidecar|${ports}`;
+      return name !== '*' && parseHost(name)?.namespace === undefined
+        ? `proxyless|${node.namespace}`
+        : 'proxyless';
+    default:
+      return `${node.kind}|${node.namespace}`;
+  }
+}

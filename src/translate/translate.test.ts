@@ -8,7 +8,7 @@ import {
   ROUTE_TYPE,
   VIRTUAL_HOST_TYPE,
 } from '../xds/type-urls.js';
-import { hostSpellings, parseHost, parseNode, resolveHost, translate } from './index.js';
+import { hostSpellings, parseHost, parseNode, resolveHost, translate, translationScope } from './index.js';
 import { checkProxylessResource } from './proxyless-check.js';
 import {
   backend,
@@ -445,4 +445,42 @@ test('parentRef port scopes a route to one Service port', () => {
     'outbound|80||multi.default',
   );
   assert.equal(vhostRoutes(one(rds, 'multi.default:9090'))[0]?.name, 'default');
+});
+
+test('translationScope: nodes with equal scopes get the same objects', () => {
+  const snap = featureSnapshot();
+  const nodes = [
+    proxyless('default'),
+    { ...proxyless('default'), id: 'b', labels: { a: 'b' } },
+    proxyless('elsewhere'),
+    sidecarNode('default'),
+    { ...sidecarNode('default'), id: 'c' },
+    {
+      ...sidecarNode('default', 'reviews'),
+      sidecar: { address: '10.0.0.5', inboundPort: 1, outboundPort: 2, appPort: 9080 },
+    },
+    sidecarNode('elsewhere'),
+  ];
+  const asks: [string, string][] = [
+    [LISTENER_TYPE, 'reviews'],
+    [LISTENER_TYPE, 'reviews.default'],
+    [LISTENER_TYPE, '*'],
+    [LISTENER_TYPE, 'trellis_outbound'],
+    [ROUTE_TYPE, 'reviews.default:9080'],
+    [ROUTE_TYPE, '*'],
+    [VIRTUAL_HOST_TYPE, 'trellis_outbound/reviews'],
+    [CLUSTER_TYPE, 'outbound|9080|v2|reviews.default'],
+    [CLUSTER_TYPE, 'inbound|9080'],
+    [CLUSTER_TYPE, '*'],
+    [ENDPOINT_TYPE, 'outbound|9080||reviews.default'],
+  ];
+  for (const [type, name] of asks) {
+    const seen = new Map<string, unknown>();
+    for (const node of nodes) {
+      const got = [...translate(snap, node, type, name === '*' ? '*' : [name])];
+      const scope = translationScope(node, type, name);
+      if (seen.has(scope)) assert.deepEqual(got, seen.get(scope), `${type} ${name} scope ${scope}`);
+      else seen.set(scope, got);
+    }
+  }
 });
