@@ -45,11 +45,11 @@ spec:
 `),
   );
   assert.deepEqual(summary(issues), [
-    'warning dangling_reference HTTPRoute/default/r spec.rules[0].backendRefs[0].name',
+    'error dangling_reference HTTPRoute/default/r spec.rules[0].backendRefs[0].name',
     'error dangling_reference HTTPRoute/default/r spec.rules[0].backendRefs[1].subset',
     'error dangling_reference HTTPRoute/default/r spec.rules[0].backendRefs[2].port',
-    'warning dangling_reference HTTPRoute/default/r spec.rules[0].filters[0].requestMirror.backendRef.name',
-    'warning dangling_reference GRPCRoute/default/g spec.parentRefs[0].name',
+    'error dangling_reference HTTPRoute/default/r spec.rules[0].filters[0].requestMirror.backendRef.name',
+    'error dangling_reference GRPCRoute/default/g spec.parentRefs[0].name',
   ]);
   assert.match(issues[1]?.message ?? '', /no subset "v3"; did you mean 'v1'\? its subsets: v1, v2/);
   assert.match(issues[4]?.message ?? '', /did you mean 'reviews'/);

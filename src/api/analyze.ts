@@ -17,9 +17,8 @@ import { keyString, resourceKey } from './types.js';
 
 /**
  * Severities: `error` where the config is definitely wrong as written (a duplicate resource, a
- * port or subset the referenced Service does not have, a rule whose weights sum to zero);
- * `warning` where it may be a matter of order or intent (a Service that does not exist yet, a
- * rule without backends, two routes with the same match, an unsupported Gateway parent).
+ * reference to a Service, port or subset that does not exist, a rule whose weights sum to zero);
+ * `warning` where it may be a matter of intent (a rule without backends, two routes with the same match, an unsupported Gateway parent).
  */
 export function analyze(resources: readonly Resource[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -99,8 +98,7 @@ function analyzeRoute(
       add(
         'dangling_reference',
         [...at, 'name'],
-        `parent Service ${p.namespace}/${p.name} does not exist${didYouMean(p.name, namesIn(p.namespace))}; this route has no effect until it does`,
-        'warning',
+        `parent Service ${p.namespace}/${p.name} does not exist${didYouMean(p.name, namesIn(p.namespace))}; apply the Service first, or in the same apply`,
       );
       return;
     }
@@ -133,8 +131,7 @@ function analyzeRoute(
       add(
         'dangling_reference',
         [...at, 'name'],
-        `${what} Service ${b.namespace}/${b.name} does not exist${didYouMean(b.name, namesIn(b.namespace))}; requests sent to it fail (HTTP 500) until it does`,
-        'warning',
+        `${what} Service ${b.namespace}/${b.name} does not exist${didYouMean(b.name, namesIn(b.namespace))}; apply the Service first, or in the same apply`,
       );
       return;
     }

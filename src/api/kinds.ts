@@ -1,0 +1,19 @@
+// Resolves the ways people name a kind on the command line (service, services, svc, httproute...).
+import { RESOURCE_KINDS, type ResourceKind } from './types.js';
+
+const ALIASES: Readonly<Record<string, ResourceKind>> = {
+  svc: 'Service',
+  route: 'HTTPRoute',
+  routes: 'HTTPRoute',
+};
+
+/** Returns the canonical kind, or undefined when `input` names none. */
+export function normalizeKind(input: string): ResourceKind | undefined {
+  const s = input.toLowerCase();
+  const alias = ALIASES[s];
+  if (alias) return alias;
+  return RESOURCE_KINDS.find((k) => {
+    const l = k.toLowerCase();
+    return s === l || s === `${l}s` || s === `${l}es`;
+  });
+}

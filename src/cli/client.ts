@@ -1,0 +1,50 @@
+// HTTP client for the control plane's API, used by every CLI command that talks to a server.
+import { TrellisError } from '../common/errors.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:15000';
+
+export function serverUrl(flag: string | undefined): string {
+  return (flag ?? process.env['TRELLIS_SERVER'] ?? DEFAULT_SERVER).replace(/\/+$/, '');
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: { issues?: unknown[] } };
+}
+
+export class ApiClient {
+  constructor(readonly base: string) {}
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new TrellisError(
+        'UNAVAILABLE',
+        `cannot reach the control plane at ${this.base} (${cause}). Is \`trellis control-plane\` (or \`trellis up\`) running? Set --server or TRELLIS_SERVER to point elsewhere.`,
+      );
+    }
+    const text = await res.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new TrellisError('INTERNAL', `unexpected answer from ${this.base}${path}: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok) {
+      const err = (data as ApiErrorBody | undefined)?.error;
+      throw new TrellisError(
+        (err?.code as TrellisError['code']) ?? 'INTERNAL',
+        err?.message ?? `HTTP ${res.status}`,
+        err?.details,
+      );
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,110 @@
+// The `trellis` command: parses the subcommand and its flags, runs it, maps errors to exit codes.
+import { parseArgs } from 'node:util';
+import { TrellisError } from '../common/errors.js';
+import { serverUrl } from './client.js';
+import { controlPlaneCommand } from './commands/control-plane.js';
+import { proxyStatusCommand } from './commands/proxy-status.js';
+import { applyCommand, deleteCommand, getCommand, validateCommand } from './commands/resources.js';
+
+const HELP = `trellis: a service mesh
+
+Usage: trellis <command> [flags]
+
+Commands:
+  control-plane [--data-dir DIR] [--watch DIR] [--api-port N] [--xds-port N] [--host ADDR]
+                            run the control plane (HTTP API on 15000, xDS on 15010, loopback)
+  apply -f FILE|DIR|- [--dry-run]
+                            validate and apply resources to the control plane
+  get KIND [NAME] [-n NS] [-o yaml|json]
+                            list resources (services, httproutes, grpcroutes) or show one
+  delete KIND NAME... [-n NS] | delete -f FILE
+                            delete resources
+  validate -f FILE|DIR|- [-o json]
+                            check resources offline (no control plane needed)
+  proxy-status [-o json]    proxies connected to the control plane and their config state
+  version                   print the version
+
+Flags for commands that talk to a control plane:
+  --server URL              control plane HTTP API (default $TRELLIS_SERVER or http://127.0.0.1:15000)
+`;
+
+const usage = (msg: string) => new TrellisError('BAD_REQUEST', `${msg}\nRun 'trellis help' for usage.`);
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(HELP);
+    return cmd ? 0 : 2;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...rest],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        file: { type: 'string', short: 'f', multiple: true },
+        output: { type: 'string', short: 'o' },
+        namespace: { type: 'string', short: 'n' },
+        server: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        'data-dir': { type: 'string' },
+        watch: { type: 'string' },
+        'api-port': { type: 'string' },
+        'xds-port': { type: 'string' },
+        host: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw usage((e as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const pos = parsed.positionals;
+  if (v['help']) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const output = v['output'] as string | undefined;
+  if (output !== undefined && !['json', 'yaml', 'table'].includes(output))
+    throw usage(`-o must be json, yaml or table, got '${output}'`);
+  const files = (v['file'] as string[] | undefined) ?? [];
+  const server = serverUrl(v['server'] as string | undefined);
+  const ns = v['namespace'] as string | undefined;
+  switch (cmd) {
+    case 'control-plane':
+      return controlPlaneCommand({
+        dataDir: v['data-dir'] as string | undefined,
+        watch: v['watch'] as string | undefined,
+        apiPort: v['api-port'] as string | undefined,
+        xdsPort: v['xds-port'] as string | undefined,
+        host: v['host'] as string | undefined,
+      });
+    case 'apply':
+      return applyCommand(files, server, v['dry-run'] === true);
+    case 'validate':
+      return validateCommand(files, output === 'json');
+    case 'get':
+      return getCommand(pos[0], pos[1], ns, output, server);
+    case 'delete':
+      return deleteCommand(pos[0], pos.slice(1), files, ns, server);
+    case 'proxy-status':
+      return proxyStatusCommand(output, server);
+    case 'version':
+      process.stdout.write('trellis 0.1.0\n');
+      return 0;
+    default:
+      throw usage(`unknown command '${cmd}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`error: ${msg}\n`);
+    process.exitCode = e instanceof TrellisError && e.code === 'BAD_REQUEST' ? 2 : 1;
+  },
+);

@@ -1,0 +1,146 @@
+// The control plane's HTTP API (used by the CLI and the dashboard): resources, instances, proxies.
+import { parseDocuments, parseResource } from '../../api/parse.js';
+import { normalizeKind } from '../../api/kinds.js';
+import { resourceToDocument } from '../../api/parse.js';
+import type { ConfigIssue, Resource } from '../../api/types.js';
+import { TrellisError } from '../../common/errors.js';
+import type { MeshState } from '../mesh-state.js';
+import type { Registry } from '../registry/registry.js';
+import { errorReply, Router, type Request } from './router.js';
+
+export interface ProxyStatusSource {
+  listProxies(): unknown[];
+  configDump(nodeId: string): unknown;
+}
+
+export interface ApiDeps {
+  readonly state: MeshState;
+  readonly registry: Registry;
+  readonly ads: ProxyStatusSource;
+  readonly isReady: () => boolean;
+  readonly version: string;
+}
+
+/** Parses an apply/validate body: YAML documents, or JSON (one document, an array, or {documents}). */
+async function parseBody(req: Request): Promise<Resource[]> {
+  const text = await req.body();
+  const source = req.query.get('source') ?? '<request>';
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.includes('json')) {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new TrellisError('BAD_REQUEST', `request body is not valid JSON: ${(e as Error).message}`);
+    }
+    const docs = Array.isArray(data)
+      ? data
+      : data && typeof data === 'object' && Array.isArray((data as { documents?: unknown }).documents)
+        ? (data as { documents: unknown[] }).documents
+        : [data];
+    const out: Resource[] = [];
+    const issues: ConfigIssue[] = [];
+    docs.forEach((d, i) => {
+      const r = parseResource(d, { source, document: i });
+      if (r.ok) out.push(r.value);
+      else issues.push(...r.error);
+    });
+    if (issues.length > 0) throw invalid(issues);
+    return out;
+  }
+  const parsed = parseDocuments(text, source);
+  if (!parsed.ok) throw invalid(parsed.error);
+  return parsed.value;
+}
+
+function invalid(issues: readonly ConfigIssue[]): TrellisError {
+  return new TrellisError(
+    'INVALID_CONFIG',
+    `${issues.length} problem(s) in the applied config; nothing was stored`,
+    {
+      issues,
+    },
+  );
+}
+
+function kindParam(req: Request): Resource['kind'] {
+  const raw = req.params['kind'] ?? req.query.get('kind') ?? '';
+  const kind = normalizeKind(raw);
+  if (!kind)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `unknown kind '${raw}'; valid kinds: Service, HTTPRoute, GRPCRoute`,
+    );
+  return kind;
+}
+
+export function createApiRouter(deps: ApiDeps): Router {
+  const { state, registry, ads } = deps;
+  const r = new Router();
+  r.on('GET', '/healthz', () => ({ status: 200, body: { status: 'ok', version: deps.version } }));
+  r.on('GET', '/readyz', () =>
+    deps.isReady()
+      ? { status: 200, body: { status: 'ready' } }
+      : errorReply('UNAVAILABLE', 'control plane is starting'),
+  );
+
+  r.on('POST', '/api/v1/apply', async (req) => {
+    const resources = await parseBody(req);
+    if (req.query.get('dryRun') === 'true')
+      return { status: 200, body: { valid: true, resources: resources.length } };
+    return { status: 200, body: await state.apply(resources) };
+  });
+  r.on('POST', '/api/v1/validate', async (req) => {
+    const resources = await parseBody(req);
+    return { status: 200, body: { valid: true, resources: resources.length } };
+  });
+  r.on('GET', '/api/v1/resources', (req) => {
+    const kindRaw = req.query.get('kind');
+    const kind = kindRaw ? kindParam(req) : undefined;
+    const items = state.list(kind, req.query.get('namespace') ?? undefined).map(resourceToDocument);
+    return { status: 200, body: { items } };
+  });
+  r.on('GET', '/api/v1/resources/:kind/:namespace/:name', (req) => {
+    const kind = kindParam(req);
+    const found = state.get({ kind, namespace: req.params['namespace']!, name: req.params['name']! });
+    if (!found)
+      return errorReply('NOT_FOUND', `${kind} ${req.params['namespace']}/${req.params['name']} not found`);
+    return { status: 200, body: resourceToDocument(found) };
+  });
+  r.on('DELETE', '/api/v1/resources/:kind/:namespace/:name', async (req) => {
+    const kind = kindParam(req);
+    const key = { kind, namespace: req.params['namespace']!, name: req.params['name']! };
+    const out = await state.delete([key]);
+    if (out.deleted.length === 0)
+      return errorReply('NOT_FOUND', `${kind} ${key.namespace}/${key.name} not found`);
+    return { status: 200, body: { deleted: out.deleted, warnings: out.warnings } };
+  });
+
+  r.on('GET', '/api/v1/instances', () => ({ status: 200, body: { items: registry.list() } }));
+  r.on('POST', '/api/v1/instances', async (req) => {
+    let input: unknown;
+    try {
+      input = JSON.parse(await req.body());
+    } catch {
+      throw new TrellisError('BAD_REQUEST', 'instance registration must be a JSON object');
+    }
+    return { status: 200, body: registry.register(input as Parameters<Registry['register']>[0]) };
+  });
+  r.on('POST', '/api/v1/instances/:id/heartbeat', (req) =>
+    registry.heartbeat(req.params['id']!)
+      ? { status: 200, body: { ok: true } }
+      : errorReply('NOT_FOUND', `instance ${req.params['id']} is not registered; register it again`),
+  );
+  r.on('DELETE', '/api/v1/instances/:id', (req) => {
+    registry.deregister(req.params['id']!);
+    return { status: 200, body: { ok: true } };
+  });
+
+  r.on('GET', '/api/v1/proxies', () => ({ status: 200, body: { items: ads.listProxies() } }));
+  r.on('GET', '/api/v1/proxies/:id/config', (req) => {
+    const dump = ads.configDump(req.params['id']!);
+    if (dump === undefined) return errorReply('NOT_FOUND', `no proxy with node id ${req.params['id']}`);
+    return { status: 200, body: dump };
+  });
+  return r;
+}

@@ -1,0 +1,154 @@
+// Starts real Trellis processes (control plane, CLI) and JSON-line child programs for e2e tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const TRELLIS_BIN = join(ROOT, 'bin/trellis.js');
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export interface ControlPlaneProcess {
+  readonly proc: ChildProcess;
+  readonly apiUrl: string;
+  readonly apiPort: number;
+  readonly xdsPort: number;
+  readonly logs: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `trellis control-plane` and resolves once it logs that it is ready. */
+export async function startControlPlaneProcess(opts: {
+  dataDir: string;
+  apiPort?: number;
+  xdsPort?: number;
+  watch?: string;
+}): Promise<ControlPlaneProcess> {
+  const args = [
+    TRELLIS_BIN,
+    'control-plane',
+    '--data-dir',
+    opts.dataDir,
+    '--api-port',
+    String(opts.apiPort ?? 0),
+    '--xds-port',
+    String(opts.xdsPort ?? 0),
+    ...(opts.watch ? ['--watch', opts.watch] : []),
+  ];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  const ready = new Promise<{ apiPort: number; xdsPort: number }>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`control plane not ready in 20 s:\n${logs.join('\n')}`)),
+      20_000,
+    );
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; apiPort?: number; xdsPort?: number };
+        if (rec.msg === 'control plane ready') {
+          clearTimeout(timer);
+          resolve({ apiPort: rec.apiPort!, xdsPort: rec.xdsPort! });
+        }
+      } catch {
+        /* not JSON */
+      }
+    });
+    createInterface({ input: proc.stderr! }).on('line', (line) => logs.push(line));
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`control plane exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+  const { apiPort, xdsPort } = await ready;
+  return {
+    proc,
+    apiPort,
+    xdsPort,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    logs,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const [code] = (await once(proc, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
+
+/** Runs the trellis CLI to completion. */
+export async function trellis(
+  args: readonly string[],
+  opts: { server?: string; input?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [TRELLIS_BIN, ...args], {
+    env: { ...process.env, ...(opts.server ? { TRELLIS_SERVER: opts.server } : {}) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => (stdout += d));
+  proc.stderr.on('data', (d) => (stderr += d));
+  proc.stdin.end(opts.input ?? '');
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** A child process speaking one JSON command per line on stdin, one JSON answer per line on stdout. */
+export class JsonLineChild {
+  private readonly queue: ((v: unknown) => void)[] = [];
+  readonly stderr: string[] = [];
+  constructor(readonly proc: ChildProcess) {
+    createInterface({ input: proc.stdout! }).on('line', (line) => this.queue.shift()?.(JSON.parse(line)));
+    createInterface({ input: proc.stderr! }).on('line', (line) => this.stderr.push(line));
+  }
+  static start(script: string, env: Record<string, string>): JsonLineChild {
+    return new JsonLineChild(
+      spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }),
+    );
+  }
+  send<T>(cmd: unknown): Promise<T> {
+    return new Promise<T>((resolve) => {
+      this.queue.push(resolve as (v: unknown) => void);
+      this.proc.stdin!.write(JSON.stringify(cmd) + '\n');
+    });
+  }
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    this.proc.stdin!.end();
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await once(this.proc, 'exit');
+    clearTimeout(t);
+  }
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+  );
+}
