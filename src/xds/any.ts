@@ -34,7 +34,7 @@ export class XdsEncodeError extends Error {
 
 const WRAPPERS = new Set(
   ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes'].map(
-    (w) => `.google.protobuf.${w}Value`,
+    (w) => `google.protobuf.${w}Value`,
   ),
 );
 const INT_TYPES = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);
@@ -70,6 +70,53 @@ export function encodeMessage(fullName: string, json: Readonly<JsonObject>, path
   return type.encode(type.fromObject(normalizeMessage(type, json, path, false))).finish();
 }
 
+interface FieldInfo {
+  readonly field: protobuf.Field;
+  readonly map: boolean;
+  readonly repeated: boolean;
+  readonly oneof: string | undefined;
+  readonly message: protobuf.Type | undefined;
+  readonly isAny: boolean;
+  readonly enumType: protobuf.Enum | undefined;
+  readonly enumName: string;
+  readonly scalar: string;
+}
+
+interface Schema {
+  /** Full name without the leading dot. */
+  readonly name: string;
+  readonly fields: ReadonlyMap<string, FieldInfo>;
+}
+
+/** protobufjs getters (fullName above all) are slow on a hot path: compile each Type once. */
+const schemas = new WeakMap<protobuf.Type, Schema>();
+
+function schemaOf(type: protobuf.Type): Schema {
+  let s = schemas.get(type);
+  if (!s) {
+    const fields = new Map<string, FieldInfo>();
+    for (const [key, field] of Object.entries(type.fields)) {
+      const rt = field.resolvedType;
+      const message = rt instanceof protobuf.Type ? rt : undefined;
+      const enumType = rt instanceof protobuf.Enum ? rt : undefined;
+      fields.set(key, {
+        field,
+        map: Boolean(field.map),
+        repeated: Boolean(field.repeated),
+        oneof: field.partOf?.name,
+        message,
+        isAny: message?.fullName === '.google.protobuf.Any',
+        enumType,
+        enumName: enumType ? enumType.fullName.slice(1) : '',
+        scalar: field.type,
+      });
+    }
+    s = { name: type.fullName.slice(1), fields };
+    schemas.set(type, s);
+  }
+  return s;
+}
+
 /** Strict-checks and converts plain JSON to the object shape protobufjs fromObject expects. */
 export function normalizeMessage(
   type: protobuf.Type,
@@ -77,57 +124,58 @@ export function normalizeMessage(
   path: string,
   allowType: boolean,
 ): JsonObject {
-  const special = normalizeWellKnown(type, obj, path);
+  const schema = schemaOf(type);
+  const special = normalizeWellKnown(schema.name, type, obj, path);
   if (special !== undefined) return special;
-  if (!isPlainObject(obj)) throw new XdsEncodeError(path, `expected an object (${type.fullName.slice(1)})`);
+  if (!isPlainObject(obj)) throw new XdsEncodeError(path, `expected an object (${schema.name})`);
   const out: JsonObject = {};
-  const oneofSeen = new Map<string, string>();
+  let oneofSeen: Map<string, string> | undefined;
   for (const key of Object.keys(obj)) {
     const v = obj[key];
     if (key === '@type' && allowType) continue;
-    const field = type.fields[key];
-    const fieldPath = `${path}.${key}`;
-    if (!field) {
-      throw new XdsEncodeError(fieldPath, `unknown field (not in ${type.fullName.slice(1)})`);
-    }
+    const info = schema.fields.get(key);
+    if (!info) throw new XdsEncodeError(`${path}.${key}`, `unknown field (not in ${schema.name})`);
     if (v === undefined || v === null) continue;
-    if (field.partOf) {
-      const prev = oneofSeen.get(field.partOf.name);
-      if (prev) throw new XdsEncodeError(fieldPath, `oneof ${field.partOf.name} already set by ${prev}`);
-      oneofSeen.set(field.partOf.name, key);
+    if (info.oneof) {
+      oneofSeen ??= new Map();
+      const prev = oneofSeen.get(info.oneof);
+      if (prev) throw new XdsEncodeError(`${path}.${key}`, `oneof ${info.oneof} already set by ${prev}`);
+      oneofSeen.set(info.oneof, key);
     }
-    out[key] = normalizeField(field, v, fieldPath);
+    out[key] = normalizeField(info, v, path, key);
   }
   return out;
 }
 
-function normalizeField(field: protobuf.Field, v: unknown, path: string): unknown {
-  if (field.map) {
-    if (!isPlainObject(v)) throw new XdsEncodeError(path, 'expected an object (map)');
+function normalizeField(info: FieldInfo, v: unknown, parent: string, key: string): unknown {
+  if (info.map) {
+    if (!isPlainObject(v)) throw new XdsEncodeError(`${parent}.${key}`, 'expected an object (map)');
     const out: JsonObject = {};
-    for (const [k, item] of Object.entries(v))
-      out[k] = normalizeSingle(field, item, `${path}[${JSON.stringify(k)}]`);
+    for (const [k, item] of Object.entries(v)) {
+      out[k] = normalizeSingle(info, item, `${parent}.${key}[${JSON.stringify(k)}]`);
+    }
     return out;
   }
-  if (field.repeated) {
-    if (!Array.isArray(v)) throw new XdsEncodeError(path, 'expected an array');
-    return v.map((item, i) => normalizeSingle(field, item, `${path}[${i}]`));
+  if (info.repeated) {
+    if (!Array.isArray(v)) throw new XdsEncodeError(`${parent}.${key}`, 'expected an array');
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = normalizeSingle(info, v[i], `${parent}.${key}[${i}]`);
+    return out;
   }
-  return normalizeSingle(field, v, path);
+  return normalizeSingle(info, v, `${parent}.${key}`);
 }
 
-function normalizeSingle(field: protobuf.Field, v: unknown, path: string): unknown {
-  const rt = field.resolvedType;
-  if (rt instanceof protobuf.Type) {
-    if (rt.fullName === '.google.protobuf.Any') return normalizeAny(v, path);
-    return normalizeMessage(rt, v, path, false);
+function normalizeSingle(info: FieldInfo, v: unknown, path: string): unknown {
+  if (info.message) {
+    if (info.isAny) return normalizeAny(v, path);
+    return normalizeMessage(info.message, v, path, false);
   }
-  if (rt instanceof protobuf.Enum) {
-    if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(rt.values, v)) return v;
+  if (info.enumType) {
+    if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(info.enumType.values, v)) return v;
     if (typeof v === 'number' && Number.isInteger(v)) return v;
-    throw new XdsEncodeError(path, `invalid enum value ${JSON.stringify(v)} for ${rt.fullName.slice(1)}`);
+    throw new XdsEncodeError(path, `invalid enum value ${JSON.stringify(v)} for ${info.enumName}`);
   }
-  return checkScalar(field.type, v, path);
+  return checkScalar(info.scalar, v, path);
 }
 
 function checkScalar(type: string, v: unknown, path: string): unknown {
@@ -163,30 +211,35 @@ function normalizeAny(v: unknown, path: string): JsonObject {
 const DURATION_RE = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
 
 /** Accepts proto3-JSON spellings of well-known types as well as their message shapes. */
-function normalizeWellKnown(type: protobuf.Type, obj: unknown, path: string): JsonObject | undefined {
-  const name = type.fullName;
-  if (name === '.google.protobuf.Duration' && typeof obj === 'string') {
+function normalizeWellKnown(
+  name: string,
+  type: protobuf.Type,
+  obj: unknown,
+  path: string,
+): JsonObject | undefined {
+  if (!name.startsWith('google.protobuf.')) return undefined;
+  if (name === 'google.protobuf.Duration' && typeof obj === 'string') {
     const m = DURATION_RE.exec(obj);
     if (!m) throw new XdsEncodeError(path, `invalid duration ${JSON.stringify(obj)} (expected e.g. "1.5s")`);
     const sign = m[1] ? -1 : 1;
     return { seconds: sign * Number(m[2]), nanos: sign * Number((m[3] ?? '').padEnd(9, '0')) };
   }
-  if (name === '.google.protobuf.Timestamp' && typeof obj === 'string') {
+  if (name === 'google.protobuf.Timestamp' && typeof obj === 'string') {
     const ms = Date.parse(obj);
     if (Number.isNaN(ms)) throw new XdsEncodeError(path, `invalid timestamp ${JSON.stringify(obj)}`);
     return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
   }
   if (WRAPPERS.has(name) && !isPlainObject(obj)) {
-    const field = type.fields['value'];
-    return { value: field ? checkScalar(field.type, obj, path) : obj };
+    const field = schemaOf(type).fields.get('value');
+    return { value: field ? checkScalar(field.scalar, obj, path) : obj };
   }
-  if (name === '.google.protobuf.Struct') {
+  if (name === 'google.protobuf.Struct') {
     if (!isPlainObject(obj)) throw new XdsEncodeError(path, 'expected a JSON object (Struct)');
     return isStructShape(obj) ? structShapeToMessage(obj) : jsonToStruct(obj);
   }
-  if (name === '.google.protobuf.Value')
+  if (name === 'google.protobuf.Value')
     return isValueShape(obj) ? valueShapeToMessage(obj) : jsonToValue(obj);
-  if (name === '.google.protobuf.ListValue') {
+  if (name === 'google.protobuf.ListValue') {
     if (!Array.isArray(obj)) throw new XdsEncodeError(path, 'expected an array (ListValue)');
     return { values: obj.map((x) => jsonToValue(x)) };
   }
@@ -240,14 +293,15 @@ export function messageToJson(
 /** Post-processes toObject output: Struct family to plain JSON, recursing through Anys. */
 function plainify(type: protobuf.Type, obj: unknown): unknown {
   if (!isPlainObject(obj)) return obj;
-  switch (type.fullName) {
-    case '.google.protobuf.Struct':
+  const schema = schemaOf(type);
+  switch (schema.name) {
+    case 'google.protobuf.Struct':
       return structToJson(obj);
-    case '.google.protobuf.Value':
+    case 'google.protobuf.Value':
       return valueToJson(obj);
-    case '.google.protobuf.ListValue':
+    case 'google.protobuf.ListValue':
       return ((obj['values'] as unknown[] | undefined) ?? []).map((x) => valueToJson(x));
-    case '.google.protobuf.Any': {
+    case 'google.protobuf.Any': {
       const url = obj['@type'];
       const inner = typeof url === 'string' ? typeForUrl(url) : undefined;
       if (!inner) return obj;
@@ -256,13 +310,13 @@ function plainify(type: protobuf.Type, obj: unknown): unknown {
     }
   }
   for (const key of Object.keys(obj)) {
-    const field = type.fields[key];
-    const rt = field?.resolvedType;
-    if (!field || !(rt instanceof protobuf.Type)) continue;
+    const info = schema.fields.get(key);
+    const rt = info?.message;
+    if (!info || !rt) continue;
     const v = obj[key];
-    if (field.map && isPlainObject(v)) {
+    if (info.map && isPlainObject(v)) {
       for (const k of Object.keys(v)) v[k] = plainify(rt, v[k]);
-    } else if (field.repeated && Array.isArray(v)) {
+    } else if (info.repeated && Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) v[i] = plainify(rt, v[i]);
     } else {
       obj[key] = plainify(rt, v);

@@ -92,14 +92,22 @@ export function pushChanges(
   fullCompare: boolean,
 ): number {
   let written = 0;
-  const order = [...PUSH_ORDER, ...[...conn.st.types.keys()].filter((t) => !PUSH_ORDER.includes(t as never))];
-  for (const typeUrl of order) {
-    const ts = conn.st.types.get(typeUrl);
-    if (!ts) continue;
+  const one = (ts: TypeState): void => {
     const before = ts.responses;
     if (ts.pendingAnswer || ts.covered === undefined) answer(ctx, conn, ts);
     else if (!subscribedNothing(ts)) pushType(ctx, conn, cache, ts, fullCompare);
     written += ts.responses - before;
+  };
+  let seen = 0;
+  for (const typeUrl of PUSH_ORDER) {
+    const ts = conn.st.types.get(typeUrl);
+    if (ts) {
+      seen++;
+      one(ts);
+    }
+  }
+  if (seen < conn.st.types.size) {
+    for (const ts of conn.st.types.values()) if (!PUSH_ORDER.includes(ts.typeUrl as never)) one(ts);
   }
   return written;
 }

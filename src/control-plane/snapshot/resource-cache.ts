@@ -96,6 +96,8 @@ export class ResourceCache {
   readonly snapshot: MeshSnapshot;
   private readonly types = new Map<string, Map<string, ScopeCache>>();
   private readonly encoded = new WeakMap<object, CacheEntry>();
+  /** Encoded entries by canonical JSON, so an unchanged resource of a new snapshot is not re-encoded. */
+  private readonly byJson = new Map<string, CacheEntry>();
   private readonly diffs = new Map<string, Set<string> | null>();
   private previous: ResourceCache | undefined;
   private readonly reused: ReadonlySet<string>;
@@ -232,6 +234,13 @@ export class ResourceCache {
   ): CacheEntry | null {
     const memo = this.encoded.get(json);
     if (memo && memo.name === name) return memo;
+    const key = `${typeUrl}\n${name}\n${JSON.stringify(json)}`;
+    const known = this.byJson.get(key) ?? this.previous?.byJson.get(key);
+    if (known) {
+      this.byJson.set(key, known);
+      this.encoded.set(json, known);
+      return known;
+    }
     try {
       const any = encodeResource(json['@type'] === undefined ? { '@type': typeUrl, ...json } : json);
       if (any.type_url !== typeUrl)
@@ -239,6 +248,7 @@ export class ResourceCache {
       this.encodes++;
       const entry: CacheEntry = { name, any, digest: digestOf(typeUrl, name, any.value) };
       this.encoded.set(json, entry);
+      this.byJson.set(key, entry);
       return entry;
     } catch (e) {
       this.opts.logger.error(
