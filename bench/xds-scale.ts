@@ -20,7 +20,7 @@ import {
   serviceName,
 } from './xds-sim/mesh-gen.js';
 import { summarizeProfile, type ProfileLine } from './xds-sim/cpu-profile-summary.js';
-import { CpuMeter, memory } from './xds-sim/proc-stats.js';
+import { CpuMeter, cpuSeconds, memory } from './xds-sim/proc-stats.js';
 import { table } from './xds-sim/stats.js';
 import { printReport, type ChangeRun, type ScaleResults } from './xds-sim/report.js';
 import { SimPool } from './xds-sim/sim-pool.js';
@@ -107,6 +107,7 @@ async function applyDocs(cp: ControlPlaneChild, docs: readonly Record<string, un
 /** Runs one change: opens a window on the simulators, makes the change, waits, collects. */
 async function measureChange(
   pool: SimPool,
+  cp: ControlPlaneChild,
   meter: CpuMeter,
   id: number,
   watch: { listener?: string; clusters?: string[] },
@@ -116,6 +117,7 @@ async function measureChange(
   const reached = pool.reached(id, 10_000);
   meter.reset();
   const sim0 = pool.cpuSeconds();
+  const logged = cp.applied.length;
   const t0 = nowMs();
   await change();
   const applyMs = nowMs() - t0;
@@ -135,6 +137,7 @@ async function measureChange(
     unaffectedResponses: res.unaffectedResponses,
     affectedExtra: res.affectedExtra,
     redundant: res.redundant,
+    applied: cp.applied.slice(logged).map(({ ms, responses }) => ({ ms, responses })),
   };
 }
 
@@ -202,12 +205,22 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
     const sim0 = pool.cpuSeconds();
     const t0 = nowMs();
     pool.start(cp.xdsTarget, specs, opts.streamsPerChannel);
+    // CPU of the control plane and of the simulators, per half second, to see who is busy when.
+    const timeline: string[] = [];
+    let last = { t: performance.now(), cp: cpuSeconds(cp.pid), sim: pool.cpuSeconds() };
+    const sampler = setInterval(() => {
+      const now = { t: performance.now(), cp: cpuSeconds(cp!.pid), sim: pool!.cpuSeconds() };
+      const dt = (now.t - last.t) / 1000;
+      timeline.push(`${((now.cp - last.cp) / dt).toFixed(1)}/${((now.sim - last.sim) / dt).toFixed(1)}`);
+      last = now;
+    }, 500);
     const progress = setInterval(
       () => console.log(`  initial config: ${pool?.completed()}/${opts.proxies} proxies`),
       5000,
     );
     const initial = await pool.initial(120_000);
     clearInterval(progress);
+    clearInterval(sampler);
     const initCpu = meter.read();
     const initSimCores = (pool.cpuSeconds() - sim0) / initCpu.wallSeconds;
     const done = initial.completedAt.filter((t) => t > 0);
@@ -228,7 +241,7 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
     for (let r = 0; r < opts.repeat; r++) {
       const weight = r % 2 === 0 ? 70 : 90; // the mesh starts at 90/10
       routeRuns.push(
-        await measureChange(pool, meter, ++id, { listener: listenerName(routeSvc) }, async () => {
+        await measureChange(pool, cp, meter, ++id, { listener: listenerName(routeSvc) }, async () => {
           await apiCall(cp!.apiUrl, 'POST', '/api/v1/apply', { documents: [routeDoc(routeSvc, weight)] });
         }),
       );
@@ -242,7 +255,7 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
     let instanceId: string | undefined;
     for (let r = 0; r < opts.repeat; r++) {
       endpointRuns.push(
-        await measureChange(pool, meter, ++id, { clusters }, async () => {
+        await measureChange(pool, cp, meter, ++id, { clusters }, async () => {
           if (instanceId === undefined) {
             const reg = (await apiCall(cp!.apiUrl, 'POST', '/api/v1/instances', {
               service: name,
@@ -286,6 +299,8 @@ export async function runXdsScale(opts: ScaleOptions): Promise<boolean> {
         cores: initCpu.cores,
         cpuSeconds: initCpu.cpuSeconds,
         simCores: initSimCores,
+        firstByType: initial.firstByType,
+        timeline,
       },
       steadyCores,
       memory: { idle, configured, loaded, end: end.rssBytes, peak: end.peakRssBytes },

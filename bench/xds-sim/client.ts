@@ -38,6 +38,8 @@ export class SimProxy {
   startedAt = 0;
   completedAt = 0;
   responses = 0;
+  /** Wall-clock time of the first response of each type. */
+  readonly firstAt = new Map<string, number>();
   errors: string[] = [];
   private call: AdsClientStream | undefined;
 
@@ -93,6 +95,7 @@ export class SimProxy {
     this.responses++;
     const s = this.state.get(res.type_url);
     if (!s || s.names.length === 0) return; // not subscribed: grpc-js drops it silently
+    if (!this.firstAt.has(res.type_url)) this.firstAt.set(res.type_url, t);
     const changed: string[] = [];
     let unchanged = 0;
     const seen = new Set<string>();

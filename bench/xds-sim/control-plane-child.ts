@@ -16,6 +16,8 @@ export interface ControlPlaneChild {
   readonly tail: string[];
   /** Log lines at level warn or above. */
   readonly warnings: string[];
+  /** Every "snapshot applied" record: the CP's own time in applySnapshot and responses written. */
+  readonly applied: { at: number; ms: number; responses: number }[];
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function startControlPlaneChild(opts: {
       : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   const warnings: string[] = [];
+  const applied: { at: number; ms: number; responses: number }[] = [];
   const keep = (line: string) => {
     tail.push(line);
     if (tail.length > 50) tail.shift();
@@ -54,7 +57,18 @@ export async function startControlPlaneChild(opts: {
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       keep(line);
       try {
-        const rec = JSON.parse(line) as { msg?: string; level?: number; apiPort?: number; xdsPort?: number };
+        const rec = JSON.parse(line) as {
+          msg?: string;
+          level?: number;
+          apiPort?: number;
+          xdsPort?: number;
+          ms?: number;
+          responses?: number;
+        };
+        if (rec.msg === 'snapshot applied') {
+          applied.push({ at: Date.now(), ms: rec.ms ?? NaN, responses: rec.responses ?? NaN });
+          if (applied.length > 1000) applied.shift();
+        }
         if ((rec.level ?? 0) >= 40 && warnings.length < 200) warnings.push(line);
         if (rec.msg === 'control plane ready' && rec.apiPort && rec.xdsPort) {
           clearTimeout(timer);
@@ -78,6 +92,7 @@ export async function startControlPlaneChild(opts: {
     xdsTarget: `127.0.0.1:${xdsPort}`,
     tail,
     warnings,
+    applied,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = once(proc, 'exit');

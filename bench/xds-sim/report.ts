@@ -14,6 +14,8 @@ export interface ChangeRun {
   readonly unaffectedResponses: number;
   readonly affectedExtra: number;
   readonly redundant: number;
+  /** The control plane's own "snapshot applied" log records during the window: {ms, responses}. */
+  readonly applied: { ms: number; responses: number }[];
 }
 
 export interface ScaleResults {
@@ -33,6 +35,10 @@ export interface ScaleResults {
     readonly cores: number;
     readonly cpuSeconds: number;
     readonly simCores: number;
+    /** Per short type name, ms from stream start to the first response of that type, per proxy. */
+    readonly firstByType: Record<string, number[]>;
+    /** "cp/sim" cores per half second during the load. */
+    readonly timeline: string[];
   };
   readonly steadyCores: number;
   readonly memory: { idle: number; configured: number; loaded: number; end: number; peak: number };
@@ -58,6 +64,7 @@ function changeTable(runs: readonly ChangeRun[]): string {
     `${r.unaffectedProxies} (${r.unaffectedResponses} resp)`,
     String(r.affectedExtra),
     String(r.redundant),
+    r.applied.map((a) => `${a.ms.toFixed(0)} ms/${a.responses}`).join(' ') || '-',
   ]);
   return table(
     [
@@ -72,6 +79,7 @@ function changeTable(runs: readonly ChangeRun[]): string {
       'unaffected got any',
       'extra to affected',
       'identical resent',
+      'CP snapshot apply',
     ],
     rows,
   );
@@ -116,6 +124,14 @@ export function printReport(r: ScaleResults): boolean {
   line(
     `   control plane CPU: ${i.cpuSeconds.toFixed(2)} CPU-s, ${i.cores.toFixed(2)} cores on average during the load`,
   );
+  line(
+    `   simulators: ${i.simCores.toFixed(2)} cores on average (near 1.00 = the simulators, not the CP, were the limit)`,
+  );
+  const firsts = Object.entries(i.firstByType)
+    .map(([t, v]) => `${t} ${fmtMs(percentile(v, 50))}/${fmtMs(percentile(v, 99))}`)
+    .join(', ');
+  line(`   cores used per 0.5 s, control plane/simulators: ${i.timeline.join(' ')}`);
+  line(`   first response of each type after stream start, p50/p99: ${firsts}`);
   line();
   line(`-- Route change: weight of the v1/v2 split on ${r.route.target}, via POST /api/v1/apply`);
   line(
@@ -128,6 +144,9 @@ export function printReport(r: ScaleResults): boolean {
     '   latency = from the start of the API request to the new ClusterLoadAssignment at each affected proxy',
   );
   line(changeTable(r.endpoint.runs).replace(/^/gm, '   '));
+  line(
+    "   (CP snapshot apply = the control plane's own 'snapshot applied' log: time in applySnapshot / responses)",
+  );
   line();
   const m = r.memory;
   line(`-- Control plane process`);

@@ -66,6 +66,7 @@ export interface InitialResult {
   readonly startedAt: number[];
   readonly completedAt: number[];
   readonly responses: number;
+  readonly firstByType: Record<string, number[]>;
   readonly errors: number;
   readonly sampleErrors: string[];
 }
@@ -122,6 +123,9 @@ export class SimPool {
       startedAt: all.flatMap((r) => r.startedAt),
       completedAt: all.flatMap((r) => r.completedAt),
       responses: all.reduce((a, r) => a + r.responses, 0),
+      firstByType: Object.fromEntries(
+        Object.keys(all[0]?.firstByType ?? {}).map((k) => [k, all.flatMap((r) => r.firstByType[k] ?? [])]),
+      ),
       errors: all.reduce((a, r) => a + r.errors, 0),
       sampleErrors: all.flatMap((r) => r.sampleErrors).slice(0, 5),
     };

@@ -40,6 +40,7 @@ export type WorkerMessage =
       startedAt: number[];
       completedAt: number[];
       responses: number;
+      firstByType: Record<string, number[]>;
       errors: number;
       sampleErrors: string[];
     }

@@ -3,8 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createAdsClient, type AdsClient } from '../../src/xds/ads-service.js';
 import { protoRoot } from '../../src/xds/proto-root.js';
-import { ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../src/xds/type-urls.js';
-import { SimProxy, type ResponseEvent } from './client.js';
+import { ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SHORT_NAMES } from '../../src/xds/type-urls.js';
+import { SimProxy, TYPES, type ResponseEvent } from './client.js';
 import type { ParentMessage, WindowResult, WorkerMessage } from './sim-protocol.js';
 
 interface Window {
@@ -61,6 +61,15 @@ function reportInitial(): void {
     startedAt: proxies.map((p) => p.startedAt),
     completedAt: proxies.map((p) => p.completedAt),
     responses: proxies.reduce((a, p) => a + p.responses, 0),
+    firstByType: Object.fromEntries(
+      TYPES.map((t) => [
+        SHORT_NAMES[t] ?? t,
+        proxies.flatMap((p) => {
+          const at = p.firstAt.get(t);
+          return at !== undefined ? [at - p.startedAt] : [];
+        }),
+      ]),
+    ),
     errors: errors.length,
     sampleErrors: errors.slice(0, 5),
   });
