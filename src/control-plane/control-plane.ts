@@ -43,7 +43,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const store =
     opts.store ?? (await openFileStore(opts.dataDir, { logger: log.child({ component: 'store' }) }));
   const registry = new Registry({ clock, logger: log.child({ component: 'registry' }) });
-  const ads = createAdsServer({ logger: log.child({ component: 'ads' }), clock });
+  const ads = createAdsServer({ logger: log, clock });
   const state = new MeshState(store, registry, ads, log.child({ component: 'mesh-state' }));
   let ready = false;
 

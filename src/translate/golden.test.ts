@@ -176,6 +176,8 @@ for (const file of cases) {
     const golden = { node: c.node, ...out };
     const goldenFile = join(dir, file.replace(/\.yaml$/, '.golden.json'));
     const text = `${JSON.stringify(golden, null, 2)}\n`;
+    if (!update && !existsSync(goldenFile) && process.env.CI)
+      assert.fail(`${file}: no golden file ${goldenFile}; run the tests with UPDATE_GOLDEN=1 and commit it`);
     if (update || !existsSync(goldenFile)) writeFileSync(goldenFile, text);
     else
       assert.deepEqual(

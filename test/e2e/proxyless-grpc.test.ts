@@ -143,12 +143,15 @@ spec:
   test('the client never NACKed, and proxy-status shows it synced', async () => {
     const res = await fetch(`${cp.apiUrl}/api/v1/proxies`);
     const { items } = (await res.json()) as {
-      items: { nodeId: string; types: Record<string, { nack?: unknown }> }[];
+      items: { nodeId: string; types: Record<string, { lastNack?: unknown; synced?: boolean }> }[];
     };
     const me = items.find((p) => p.nodeId === `some-app-${process.pid}`);
     assert.ok(me, `client not in proxy status: ${JSON.stringify(items)}`);
-    for (const [type, st] of Object.entries(me.types))
-      assert.ok(!st.nack, `${type} NACKed: ${JSON.stringify(st.nack)}`);
+    assert.deepEqual(Object.keys(me.types).sort(), ['CDS', 'EDS', 'LDS', 'RDS']);
+    for (const [type, st] of Object.entries(me.types)) {
+      assert.equal(st.lastNack ?? undefined, undefined, `${type} NACKed: ${JSON.stringify(st.lastNack)}`);
+      assert.equal(st.synced, true, `${type} not synced`);
+    }
     const status = await trellis(['proxy-status'], { server: cp.apiUrl });
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`some-app-${process.pid}`));

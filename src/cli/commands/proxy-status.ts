@@ -3,9 +3,10 @@ import { ApiClient } from '../client.js';
 import { ago, printStructured, table } from '../output.js';
 
 interface TypeStatus {
-  sent?: string;
-  acked?: string;
-  nack?: { message: string; version?: string } | null;
+  lastVersionSent?: string;
+  lastVersionAcked?: string;
+  synced?: boolean;
+  lastNack?: { message: string; version?: string } | null;
 }
 interface ProxyRow {
   nodeId: string;
@@ -13,7 +14,7 @@ interface ProxyRow {
   namespace: string;
   service?: string;
   connected: boolean;
-  connectedAt?: number | string;
+  connectedSince?: string;
   types: Record<string, TypeStatus>;
 }
 
@@ -21,9 +22,9 @@ const SHORT = ['LDS', 'RDS', 'VHDS', 'CDS', 'EDS'];
 
 function state(t: TypeStatus | undefined): string {
   if (!t) return '-';
-  if (t.nack) return 'NACKED';
-  if (!t.sent) return '-';
-  return t.acked === t.sent ? 'SYNCED' : 'STALE';
+  if (t.lastNack) return 'NACKED';
+  if (!t.lastVersionSent) return '-';
+  return t.synced ? 'SYNCED' : 'STALE';
 }
 
 export async function proxyStatusCommand(output: string | undefined, server: string): Promise<number> {
@@ -44,15 +45,15 @@ export async function proxyStatusCommand(output: string | undefined, server: str
         p.nodeId,
         p.kind,
         p.service ? `${p.service}.${p.namespace}` : p.namespace,
-        p.connected ? ago(p.connectedAt) : 'no',
+        p.connected ? ago(p.connectedSince) : 'no',
         ...used.map((s) => state(p.types[s])),
       ]),
     ) + '\n',
   );
   const nacks = items.flatMap((p) =>
     Object.entries(p.types)
-      .filter(([, t]) => t.nack)
-      .map(([ty, t]) => `${p.nodeId} ${ty}: ${t.nack!.message}`),
+      .filter(([, t]) => t.lastNack)
+      .map(([ty, t]) => `${p.nodeId} ${ty}: ${t.lastNack!.message}`),
   );
   if (nacks.length) process.stdout.write(`\nRejected config:\n${nacks.map((n) => `  ${n}`).join('\n')}\n`);
   return 0;
