@@ -140,6 +140,45 @@ spec:
     assert.ok(out.events.filter((e) => e.t > t0 + 3000).length > 100, 'traffic continued');
   });
 
+  test('an instance registered at run time gets traffic, and leaves when its heartbeats stop', async () => {
+    const extra = await startEchoServer('b-registered');
+    servers.push(extra);
+    const res = await fetch(`${cp.apiUrl}/api/v1/instances`, {
+      method: 'POST',
+      body: JSON.stringify({
+        service: 'echo-b',
+        namespace: 'default',
+        address: '127.0.0.1',
+        port: extra.port,
+        ttlSeconds: 2,
+      }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const { id } = (await res.json()) as { id: string };
+    // Heartbeat for a while: the instance must stay and get a share of echo-b's traffic.
+    const beat = setInterval(
+      () => void fetch(`${cp.apiUrl}/api/v1/instances/${id}/heartbeat`, { method: 'POST' }),
+      500,
+    );
+    try {
+      await waitFor('traffic to the registered instance', async () => {
+        const b = await client.send<Burst>({ op: 'burst', target: 'xds:///echo', n: 100 });
+        assert.deepEqual(b.errors, []);
+        return (b.counts['b-registered'] ?? 0) > 0 ? true : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 2500));
+      const still = await client.send<Burst>({ op: 'burst', target: 'xds:///echo', n: 200 });
+      assert.ok((still.counts['b-registered'] ?? 0) > 0, 'a heartbeating instance must not expire');
+    } finally {
+      clearInterval(beat);
+    }
+    // No more heartbeats: after the 2 s TTL the instance leaves the endpoint set.
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = await client.send<Burst>({ op: 'burst', target: 'xds:///echo', n: 300 });
+    assert.deepEqual(after.errors, []);
+    assert.equal(after.counts['b-registered'] ?? 0, 0, 'expired instance still gets traffic');
+  });
+
   test('the client never NACKed, and proxy-status shows it synced', async () => {
     const res = await fetch(`${cp.apiUrl}/api/v1/proxies`);
     const { items } = (await res.json()) as {
