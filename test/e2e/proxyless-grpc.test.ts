@@ -179,6 +179,19 @@ spec:
     assert.equal(after.counts['b-registered'] ?? 0, 0, 'expired instance still gets traffic');
   });
 
+  test('a Service applied after the client first dialled it is discovered without a restart', async () => {
+    const late = await startEchoServer('late');
+    servers.push(late);
+    const pending = client.send<Burst>({ op: 'burst', target: 'xds:///echo-late', n: 5, concurrency: 1 });
+    await new Promise((r) => setTimeout(r, 1000));
+    await writeFile(join(dir, 'late.yaml'), service('echo-late', [late.port]));
+    const applied = await trellis(['apply', '-f', join(dir, 'late.yaml')], { server: cp.apiUrl });
+    assert.equal(applied.code, 0, applied.stderr);
+    const out = await pending;
+    assert.deepEqual(out.errors, []);
+    assert.deepEqual(out.counts, { late: 5 });
+  });
+
   test('the client never NACKed, and proxy-status shows it synced', async () => {
     const res = await fetch(`${cp.apiUrl}/api/v1/proxies`);
     const { items } = (await res.json()) as {
@@ -229,7 +242,7 @@ spec:
     assert.equal(got.code, 0, got.stderr);
     assert.equal((JSON.parse(got.stdout) as { spec: { rules: unknown[] } }).spec.rules.length, 2);
     const svcs = await trellis(['get', 'services', '-o', 'json'], { server: cp.apiUrl });
-    assert.equal((JSON.parse(svcs.stdout) as { items: unknown[] }).items.length, 4);
+    assert.equal((JSON.parse(svcs.stdout) as { items: unknown[] }).items.length, 5);
     // The client reconnects (grpc-js backs off ~1 s) and is answered in full.
     await waitFor(
       'the client to reconnect',
