@@ -94,16 +94,18 @@ function checkTransferEncoding(te: string, versionMinor: number, hasLength: bool
   if (hasLength) throw new H1ParseError('H1_CL_WITH_TE', side, 'both Content-Length and Transfer-Encoding');
   const codings = te.split(',');
   const last = codings.length - 1;
-  for (let i = 0; i <= last; i++) {
+  const final = (codings[last] as string).trim().toLowerCase();
+  if (final !== 'chunked') {
+    throw new H1ParseError(
+      'H1_TE_NOT_CHUNKED_FINAL',
+      side,
+      `final transfer coding is "${final}", not chunked`,
+    );
+  }
+  for (let i = 0; i < last; i++) {
     const c = (codings[i] as string).trim().toLowerCase();
-    if (c === 'chunked') {
-      if (i !== last)
-        throw new H1ParseError('H1_INVALID_TRANSFER_ENCODING', side, 'chunked applied more than once');
-      return;
-    }
-    if (i === last) {
-      throw new H1ParseError('H1_TE_NOT_CHUNKED_FINAL', side, `final transfer coding is "${c}", not chunked`);
-    }
+    if (c === 'chunked')
+      throw new H1ParseError('H1_INVALID_TRANSFER_ENCODING', side, 'chunked applied more than once');
     if (c === '' || c.includes(';') || c.includes(' ')) {
       throw new H1ParseError('H1_INVALID_TRANSFER_ENCODING', side, 'malformed Transfer-Encoding list');
     }
