@@ -1,0 +1,139 @@
+// Fuzz: seeded random and mutated HTTP/1 messages (bounded to a few seconds) must only ever fail
+// with H1ParseError, never hang, and give the same outcome however split; plus the saved corpus
+// in test/fixtures/h1-corpus/ (name.<ok|H1_CODE>.http, "res-" prefix = response) is replayed.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { prng, randomCuts, runParser, sameOutcome, type H1Outcome } from './h1-test-support.js';
+
+const CORPUS = new URL('../../../../test/fixtures/h1-corpus/', import.meta.url);
+const BUDGET_MS = Number(process.env.H1_FUZZ_MS ?? 1500);
+const SEED = Number(process.env.H1_FUZZ_SEED ?? 0x5eed);
+
+const REQUESTS = [
+  'GET /index.html?q=1 HTTP/1.1\r\nHost: svc.local\r\nUser-Agent: fuzz\r\nAccept: */*\r\n\r\n',
+  'POST /api HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello',
+  'PUT /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n',
+  'GET http://a:80/x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-h\r\nX-H: 1\r\n\r\n',
+  'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+  'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.1\r\nHost: b\r\n\r\n',
+];
+const RESPONSES = [
+  'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nServer: s\r\n\r\nabc',
+  'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\ngrpc-status: 0\r\n\r\n',
+  'HTTP/1.0 200 OK\r\n\r\nuntil close',
+  'HTTP/1.1 204 No Content\r\nDate: x\r\n\r\nHTTP/1.1 304 Not Modified\r\n\r\n',
+];
+const SNIPPETS = [
+  '\r',
+  '\n',
+  '\r\n',
+  '\0',
+  ' ',
+  '\t',
+  ':',
+  ',',
+  ';',
+  '\x0b',
+  '\x7f',
+  '\xff',
+  '0',
+  'f',
+  '-',
+  '#',
+  '@',
+  '/',
+  'chunked',
+  'Content-Length: 3\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'Host: x\r\n',
+  ' chunked',
+  'Content-Length: 0\r\n',
+  'Transfer-Encoding: gzip\r\n',
+  'Connection: close\r\n',
+  'ffffffffffffffffff\r\n',
+].map((s) => Buffer.from(s, 'latin1'));
+
+function mutate(input: Buffer, rnd: () => number): Buffer {
+  let b = input;
+  const n = 1 + Math.floor(rnd() * 4);
+  for (let k = 0; k < n; k++) {
+    const at = Math.floor(rnd() * (b.length + 1));
+    const pick = rnd();
+    if (pick < 0.25 && b.length > 0) {
+      b = Buffer.from(b);
+      b[Math.min(at, b.length - 1)] = Math.floor(rnd() * 256);
+    } else if (pick < 0.55) {
+      const s = SNIPPETS[Math.floor(rnd() * SNIPPETS.length)] as Buffer;
+      b = Buffer.concat([b.subarray(0, at), s, b.subarray(at)]);
+    } else if (pick < 0.75) {
+      b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + Math.floor(rnd() * 8)))]);
+    } else if (pick < 0.9) {
+      const end = Math.min(b.length, at + Math.floor(rnd() * 40));
+      b = Buffer.concat([b.subarray(0, end), b.subarray(at, end), b.subarray(end)]);
+    } else {
+      b = b.subarray(0, at);
+    }
+  }
+  return b;
+}
+
+function randomBytes(rnd: () => number): Buffer {
+  const b = Buffer.alloc(Math.floor(rnd() * 200));
+  for (let i = 0; i < b.length; i++)
+    b[i] = rnd() < 0.5 ? 0x20 + Math.floor(rnd() * 95) : Math.floor(rnd() * 256);
+  return b;
+}
+
+function check(kind: 'request' | 'response', input: Buffer, rnd: () => number): H1Outcome {
+  const t0 = performance.now();
+  const whole = runParser(kind, input);
+  const split = runParser(kind, input, randomCuts(input.length, rnd));
+  if (!sameOutcome(whole, split)) {
+    if (process.env.H1_FUZZ_SAVE) {
+      const name = `${kind === 'response' ? 'res-' : ''}fuzz-${Date.now()}.${whole.error ?? 'ok'}.http`;
+      writeFileSync(new URL(name, CORPUS), input);
+    }
+    assert.fail(
+      `split changes the outcome: ${whole.error} vs ${split.error} for ${JSON.stringify(input.toString('latin1'))}`,
+    );
+  }
+  assert.ok(performance.now() - t0 < 200, 'one input took over 200 ms');
+  return whole;
+}
+
+describe('h1 parser: fuzz', () => {
+  for (const kind of ['request', 'response'] as const) {
+    it(`random and mutated ${kind}s only raise H1ParseError (seed ${SEED})`, () => {
+      const rnd = prng(SEED + (kind === 'request' ? 0 : 1));
+      const seeds = (kind === 'request' ? REQUESTS : RESPONSES).map((s) => Buffer.from(s, 'latin1'));
+      const deadline = performance.now() + BUDGET_MS / 2;
+      const codes = new Map<string, number>();
+      let runs = 0;
+      while (performance.now() < deadline) {
+        const base = seeds[Math.floor(rnd() * seeds.length)] as Buffer;
+        const input = rnd() < 0.1 ? randomBytes(rnd) : mutate(base, rnd);
+        const code = check(kind, input, rnd).error ?? 'ok';
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+        runs++;
+      }
+      assert.ok(runs > 100, `only ${runs} runs`);
+      assert.ok(
+        (codes.get('ok') ?? 0) > 0 && codes.size > 5,
+        'mutations should hit both valid and many error paths',
+      );
+    });
+  }
+
+  it('replays the saved corpus', () => {
+    const files = readdirSync(CORPUS).filter((f) => f.endsWith('.http'));
+    assert.ok(files.length >= 10);
+    const rnd = prng(1);
+    for (const f of files) {
+      const expect = f.split('.').at(-2);
+      const kind = f.startsWith('res-') ? 'response' : 'request';
+      const out = check(kind, readFileSync(new URL(f, CORPUS)), rnd);
+      assert.equal(out.error ?? 'ok', expect, f);
+    }
+  });
+});
