@@ -1,0 +1,154 @@
+// Decodes xDS Cluster (EDS or STATIC, lb policy, HTTP/1 or HTTP/2 upstream, connect timeout) and
+// ClusterLoadAssignment (endpoints with weight, health, priority, labels) JSON into config types.
+import {
+  type Json,
+  fail,
+  isObj,
+  join,
+  objList,
+  optDurationMs,
+  optEnum,
+  optInt,
+  optObj,
+  optStr,
+  rejectUnsupported,
+  reqObj,
+  reqStr,
+} from './read.js';
+import type {
+  ClusterConfig,
+  ClusterEndpointsConfig,
+  ClusterLbPolicy,
+  EndpointConfig,
+  EndpointHealth,
+} from './types.js';
+
+const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+const HTTP_OPTIONS_TYPE = `type.googleapis.com/${HTTP_OPTIONS_KEY}`;
+const LB_POLICIES: readonly ClusterLbPolicy[] = [
+  'ROUND_ROBIN',
+  'LEAST_REQUEST',
+  'RING_HASH',
+  'RANDOM',
+  'MAGLEV',
+];
+
+function protocol(c: Json): 'http1' | 'http2' {
+  const opts = optObj(c, 'typed_extension_protocol_options', '');
+  if (opts === undefined) return 'http1';
+  for (const [key, v] of Object.entries(opts)) {
+    const p = `typed_extension_protocol_options.${key}`;
+    if (!isObj(v) || v['@type'] !== HTTP_OPTIONS_TYPE)
+      fail(p, `unsupported protocol options ${String(isObj(v) ? v['@type'] : v)}`);
+    const explicit = optObj(v, 'explicit_http_config', p);
+    if (explicit === undefined) fail(p, 'explicit_http_config is required');
+    const ep = join(p, 'explicit_http_config');
+    if (optObj(explicit, 'http2_protocol_options', ep) !== undefined) return 'http2';
+    if (optObj(explicit, 'http_protocol_options', ep) !== undefined) return 'http1';
+    fail(ep, 'http_protocol_options or http2_protocol_options is required');
+  }
+  return 'http1';
+}
+
+const HEALTH: Readonly<Record<string, EndpointHealth>> = {
+  UNKNOWN: 'unknown',
+  HEALTHY: 'healthy',
+  UNHEALTHY: 'unhealthy',
+  DRAINING: 'draining',
+  TIMEOUT: 'timeout',
+  DEGRADED: 'degraded',
+};
+
+/** Labels from `metadata.filter_metadata["envoy.lb"]` or `["trellis"].labels` (string values). */
+function labels(e: Json, path: string): Record<string, string> {
+  const md = optObj(e, 'metadata', path);
+  const fm = md && optObj(md, 'filter_metadata', join(path, 'metadata'));
+  if (fm === undefined) return {};
+  const src =
+    isObj(fm['trellis']) && isObj(fm['trellis']['labels']) ? fm['trellis']['labels'] : fm['envoy.lb'];
+  const out: Record<string, string> = {};
+  if (isObj(src)) for (const [k, v] of Object.entries(src)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
+
+/** A ClusterLoadAssignment; `expectName` (a STATIC cluster's own name) when embedded. */
+export function decodeClusterLoadAssignment(
+  cla: Json,
+  path = '',
+  expectName?: string,
+): ClusterEndpointsConfig {
+  const clusterName = expectName ?? reqStr(cla, 'cluster_name', path);
+  rejectUnsupported(cla, ['named_endpoints'], path);
+  const endpoints: EndpointConfig[] = [];
+  const seen = new Set<string>();
+  for (const [loc, lp] of objList(cla, 'endpoints', path)) {
+    const priority = optInt(loc, 'priority', lp, 0, 128) ?? 0;
+    const locWeight = optInt(loc, 'load_balancing_weight', lp) ?? 1;
+    if (locWeight === 0) continue; // Envoy: a zero-weight locality takes no traffic.
+    for (const [lb, p] of objList(loc, 'lb_endpoints', lp)) {
+      const ep = reqObj(lb, 'endpoint', p);
+      const sap = join(p, 'endpoint.address.socket_address');
+      const sa = reqObj(
+        reqObj(ep, 'address', join(p, 'endpoint')),
+        'socket_address',
+        join(p, 'endpoint.address'),
+      );
+      const address = reqStr(sa, 'address', sap);
+      const isV6 = address.includes(':');
+      if (!IPV4.test(address) && !(isV6 && IPV6.test(address)))
+        fail(join(sap, 'address'), `not an IP address: ${address}`);
+      const port =
+        optInt(sa, 'port_value', sap, 1, 65535) ?? fail(join(sap, 'port_value'), 'required (1-65535)');
+      const id = isV6 ? `[${address}]:${port}` : `${address}:${port}`;
+      if (seen.has(id)) fail(p, `duplicate endpoint ${id}`);
+      seen.add(id);
+      const weight = optInt(lb, 'load_balancing_weight', p, 1) ?? 1;
+      const hs = optEnum(lb, 'health_status', p, Object.keys(HEALTH), 'UNKNOWN');
+      endpoints.push({
+        id,
+        address,
+        port,
+        weight,
+        health: HEALTH[hs] ?? 'unknown',
+        priority,
+        labels: labels(lb, p),
+      });
+    }
+  }
+  return { clusterName, endpoints };
+}
+
+export function decodeCluster(c: Json): ClusterConfig {
+  const name = reqStr(c, 'name', '');
+  rejectUnsupported(
+    c,
+    ['transport_socket', 'transport_socket_matches', 'cluster_type', 'lb_subset_config'],
+    '',
+  );
+  const type = optEnum(c, 'type', '', ['STATIC', 'EDS'], 'STATIC');
+  const lbPolicy = optEnum(c, 'lb_policy', '', LB_POLICIES, 'ROUND_ROBIN');
+  const connectTimeoutMs = optDurationMs(c, 'connect_timeout', '') ?? 5000;
+  if (connectTimeoutMs <= 0) fail('connect_timeout', 'must be > 0');
+  const base = { name, lbPolicy, protocol: protocol(c), connectTimeoutMs };
+  if (type === 'EDS') {
+    const ecc = reqObj(c, 'eds_cluster_config', '');
+    const cs = reqObj(ecc, 'eds_config', 'eds_cluster_config');
+    if (
+      optObj(cs, 'ads', 'eds_cluster_config.eds_config') === undefined &&
+      optObj(cs, 'self', 'eds_cluster_config.eds_config') === undefined
+    )
+      fail('eds_cluster_config.eds_config', 'only ads config sources are supported');
+    const svc = optStr(ecc, 'service_name', 'eds_cluster_config');
+    return { ...base, discovery: 'eds', edsServiceName: svc || name };
+  }
+  const la = reqObj(c, 'load_assignment', '');
+  return {
+    ...base,
+    discovery: 'static',
+    edsServiceName: name,
+    loadAssignment: decodeClusterLoadAssignment(la, 'load_assignment', name),
+  };
+}

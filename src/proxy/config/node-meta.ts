@@ -1,0 +1,18 @@
+// Node metadata keys a Trellis sidecar sends in its xDS Node (a copy of translate/node.ts's
+// NODE_META: src/proxy may not import src/translate), and the route naming it relies on.
+
+export const NODE_META = {
+  kind: 'TRELLIS_KIND', // "sidecar"
+  namespace: 'NAMESPACE',
+  service: 'SERVICE',
+  labels: 'LABELS', // a Struct of string values
+  address: 'INSTANCE_IP',
+  inboundPort: 'INBOUND_PORT',
+  outboundPort: 'OUTBOUND_PORT',
+  appPort: 'APP_PORT',
+} as const;
+
+export const SIDECAR_KIND = 'sidecar';
+
+/** VHDS resource name for `host` in route table `table` (Envoy's `<route config>/<host>`). */
+export const vhdsName = (table: string, host: string): string => `${table}/${host}`;
