@@ -1,4 +1,5 @@
 // Resolves the ways people name a kind on the command line (service, services, svc, httproute...).
+import { TrellisError } from '../common/errors.js';
 import { RESOURCE_KINDS, type ResourceKind } from './types.js';
 
 const ALIASES: Readonly<Record<string, ResourceKind>> = {
@@ -16,4 +17,15 @@ export function normalizeKind(input: string): ResourceKind | undefined {
     const l = k.toLowerCase();
     return s === l || s === `${l}s` || s === `${l}es`;
   });
+}
+
+/** Like normalizeKind, but an unknown kind is a BAD_REQUEST error that lists the valid ones. */
+export function requireKind(input: string): ResourceKind {
+  const kind = normalizeKind(input);
+  if (!kind)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `unknown kind '${input}'; valid kinds: ${RESOURCE_KINDS.join(', ')}`,
+    );
+  return kind;
 }

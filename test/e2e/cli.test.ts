@@ -22,6 +22,16 @@ spec:
   subsets: [{ name: v1, labels: { version: v1 } }]
 `;
 
+/** The Service plus an HTTPRoute on it with the given rules (a YAML flow sequence). */
+const route = (rules: string) => `${SERVICE}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: reviews }]
+  rules: ${rules}
+`;
+
 const BAD: Record<string, { yaml: string; code: string; path: RegExp }> = {
   'malformed YAML': {
     yaml: 'kind: Service\nmetadata: { name: x\n',
@@ -34,74 +44,34 @@ const BAD: Record<string, { yaml: string; code: string; path: RegExp }> = {
     path: /kind/,
   },
   'unknown field with a suggestion': {
-    yaml: `${SERVICE}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: r }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: reviews }]
-  rules: [{ backendRefs: [{ name: reviews, weigth: 3 }] }]
-`,
+    yaml: route('[{ backendRefs: [{ name: reviews, weigth: 3 }] }]'),
     code: 'unknown_field',
     path: /spec\.rules\[0\]\.backendRefs\[0\]\.weigth.*weight/,
   },
   'invalid regex (lookahead is not RE2)': {
-    yaml: `${SERVICE}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: r }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: reviews }]
-  rules: [{ matches: [{ path: { type: RegularExpression, value: "/(?=a)b" } }], backendRefs: [{ name: reviews }] }]
-`,
+    yaml: route(
+      '[{ matches: [{ path: { type: RegularExpression, value: "/(?=a)b" } }], backendRefs: [{ name: reviews }] }]',
+    ),
     code: 'invalid_regex',
     path: /spec\.rules\[0\]\.matches\[0\]\.path\.value/,
   },
   'negative weight': {
-    yaml: `${SERVICE}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: r }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: reviews }]
-  rules: [{ backendRefs: [{ name: reviews, weight: -5 }] }]
-`,
+    yaml: route('[{ backendRefs: [{ name: reviews, weight: -5 }] }]'),
     code: 'invalid_value',
     path: /spec\.rules\[0\]\.backendRefs\[0\]\.weight/,
   },
   'weights that sum to zero': {
-    yaml: `${SERVICE}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: r }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: reviews }]
-  rules: [{ backendRefs: [{ name: reviews, weight: 0 }] }]
-`,
+    yaml: route('[{ backendRefs: [{ name: reviews, weight: 0 }] }]'),
     code: 'invalid_value',
     path: /spec\.rules\[0\]/,
   },
   'dangling Service reference': {
-    yaml: `${SERVICE}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: r }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: reviews }]
-  rules: [{ backendRefs: [{ name: reviewz }] }]
-`,
+    yaml: route('[{ backendRefs: [{ name: reviewz }] }]'),
     code: 'dangling_reference',
     path: /spec\.rules\[0\]\.backendRefs\[0\]\.name.*reviews/,
   },
   'missing subset': {
-    yaml: `${SERVICE}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: r }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: reviews }]
-  rules: [{ backendRefs: [{ name: reviews, subset: v9 }] }]
-`,
+    yaml: route('[{ backendRefs: [{ name: reviews, subset: v9 }] }]'),
     code: 'dangling_reference',
     path: /spec\.rules\[0\]\.backendRefs\[0\]\.subset/,
   },

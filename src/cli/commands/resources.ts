@@ -1,6 +1,6 @@
 // `trellis apply`, `get`, `delete`, `validate`: resource commands over the HTTP API (validate is offline).
 import { analyze } from '../../api/analyze.js';
-import { normalizeKind } from '../../api/kinds.js';
+import { requireKind } from '../../api/kinds.js';
 import { resourceToDocument } from '../../api/parse.js';
 import type { ConfigIssue } from '../../api/types.js';
 import { TrellisError } from '../../common/errors.js';
@@ -70,13 +70,7 @@ export async function validateCommand(files: readonly string[], json: boolean): 
 function kindArg(raw: string | undefined): string {
   if (!raw)
     throw new TrellisError('BAD_REQUEST', 'name a kind: trellis get services|httproutes|grpcroutes [NAME]');
-  const kind = normalizeKind(raw);
-  if (!kind)
-    throw new TrellisError(
-      'BAD_REQUEST',
-      `unknown kind '${raw}'; valid kinds: Service, HTTPRoute, GRPCRoute`,
-    );
-  return kind;
+  return requireKind(raw);
 }
 
 type Doc = { kind: string; metadata: { name: string; namespace: string }; spec: Record<string, unknown> };

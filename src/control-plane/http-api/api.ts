@@ -1,6 +1,6 @@
 // The control plane's HTTP API (used by the CLI and the dashboard): resources, instances, proxies.
 import { parseDocuments, parseResource } from '../../api/parse.js';
-import { normalizeKind } from '../../api/kinds.js';
+import { requireKind } from '../../api/kinds.js';
 import { resourceToDocument } from '../../api/parse.js';
 import type { ConfigIssue, Resource } from '../../api/types.js';
 import { TrellisError } from '../../common/errors.js';
@@ -64,14 +64,7 @@ function invalid(issues: readonly ConfigIssue[]): TrellisError {
 }
 
 function kindParam(req: Request): Resource['kind'] {
-  const raw = req.params['kind'] ?? req.query.get('kind') ?? '';
-  const kind = normalizeKind(raw);
-  if (!kind)
-    throw new TrellisError(
-      'BAD_REQUEST',
-      `unknown kind '${raw}'; valid kinds: Service, HTTPRoute, GRPCRoute`,
-    );
-  return kind;
+  return requireKind(req.params['kind'] ?? req.query.get('kind') ?? '');
 }
 
 export function createApiRouter(deps: ApiDeps): Router {
