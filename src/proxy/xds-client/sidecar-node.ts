@@ -1,0 +1,38 @@
+// The xDS Node a Trellis sidecar sends on the first request of each stream: id, cluster (its
+// Service) and the metadata the control plane reads (NODE_META).
+import type { XdsNode } from '../../xds/discovery-codec.js';
+import { NODE_META, SIDECAR_KIND } from '../config/node-meta.js';
+
+export interface SidecarIdentity {
+  /** Unique per proxy (e.g. `<service>-<host>-<pid>`). */
+  readonly id: string;
+  readonly service: string;
+  readonly namespace?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Address its listeners bind and its instance is reached at (default 127.0.0.1). */
+  readonly instanceIp?: string;
+  readonly inboundPort: number;
+  readonly outboundPort: number;
+  readonly appPort: number;
+}
+
+export const USER_AGENT = 'trellis-proxy';
+
+export function buildSidecarNode(s: SidecarIdentity, version: string): XdsNode {
+  return {
+    id: s.id,
+    cluster: s.service,
+    metadata: {
+      [NODE_META.kind]: SIDECAR_KIND,
+      [NODE_META.namespace]: s.namespace ?? 'default',
+      [NODE_META.service]: s.service,
+      [NODE_META.labels]: { ...(s.labels ?? {}) },
+      [NODE_META.address]: s.instanceIp ?? '127.0.0.1',
+      [NODE_META.inboundPort]: String(s.inboundPort),
+      [NODE_META.outboundPort]: String(s.outboundPort),
+      [NODE_META.appPort]: String(s.appPort),
+    },
+    user_agent_name: USER_AGENT,
+    user_agent_version: version,
+  };
+}

@@ -1,0 +1,94 @@
+// From the accepted resources of every type: the names the next subscriptions need (RDS from
+// listeners, CDS from routes, EDS from clusters) and the frozen ProxyConfig the data plane runs.
+import {
+  CLUSTER_TYPE,
+  ENDPOINT_TYPE,
+  LISTENER_TYPE,
+  ROUTE_TYPE,
+  VIRTUAL_HOST_TYPE,
+} from '../../xds/type-urls.js';
+import type { RouteConfigurationConfig } from '../config/decode.js';
+import { buildRouteTable } from '../config/decode-route.js';
+import type {
+  ClusterConfig,
+  ClusterEndpointsConfig,
+  ListenerConfig,
+  ProxyConfig,
+  RouteTableConfig,
+  VirtualHostConfig,
+} from '../config/types.js';
+import type { TypeState } from './type-state.js';
+
+export type States = ReadonlyMap<string, TypeState>;
+
+function values<T>(states: States, typeUrl: string): T[] {
+  const ts = states.get(typeUrl);
+  return ts ? [...ts.resources.values()].map((h) => h.value as T) : [];
+}
+
+/** Route configuration names the listeners take from RDS. */
+export function neededRouteNames(states: States): Set<string> {
+  const out = new Set<string>();
+  for (const l of values<ListenerConfig>(states, LISTENER_TYPE))
+    if (l.routeSource.type === 'rds') out.add(l.routeSource.routeConfigName);
+  return out;
+}
+
+function addClusters(out: Set<string>, vhs: readonly VirtualHostConfig[]): void {
+  for (const vh of vhs)
+    for (const r of vh.routes) {
+      if (r.action.type !== 'forward') continue;
+      for (const c of r.action.clusters) out.add(c.name);
+      for (const m of r.action.mirrors) out.add(m.cluster);
+    }
+}
+
+/** Clusters the routes name (RDS tables, VHDS virtual hosts, inline tables of listeners). */
+export function neededClusterNames(states: States): Set<string> {
+  const out = new Set<string>();
+  for (const rc of values<RouteConfigurationConfig>(states, ROUTE_TYPE)) addClusters(out, rc.virtualHosts);
+  addClusters(out, values<VirtualHostConfig>(states, VIRTUAL_HOST_TYPE));
+  for (const l of values<ListenerConfig>(states, LISTENER_TYPE))
+    if (l.routeSource.type === 'inline') addClusters(out, l.routeSource.routeTable.virtualHosts);
+  return out;
+}
+
+/** EDS names of the EDS clusters held. */
+export function neededEndpointNames(states: States): Set<string> {
+  const out = new Set<string>();
+  for (const c of values<ClusterConfig>(states, CLUSTER_TYPE))
+    if (c.discovery === 'eds') out.add(c.edsServiceName);
+  return out;
+}
+
+/** The ProxyConfig for the resources held now (maps and the object frozen; values already are). */
+export function buildProxyConfig(states: States): ProxyConfig {
+  const versions: Record<string, string> = {};
+  for (const ts of states.values()) versions[ts.short] = ts.version;
+  const listeners = new Map<string, ListenerConfig>();
+  for (const l of values<ListenerConfig>(states, LISTENER_TYPE)) listeners.set(l.name, l);
+  const vhds = values<VirtualHostConfig>(states, VIRTUAL_HOST_TYPE);
+  const routeTables = new Map<string, RouteTableConfig>();
+  for (const rc of values<RouteConfigurationConfig>(states, ROUTE_TYPE)) {
+    const prefix = `${rc.name}/`;
+    const onDemand = rc.onDemand ? vhds.filter((v) => v.name.startsWith(prefix)) : [];
+    routeTables.set(
+      rc.name,
+      Object.freeze(buildRouteTable(rc.name, rc.onDemand, [...rc.virtualHosts, ...onDemand])),
+    );
+  }
+  const clusters = new Map<string, ClusterConfig>();
+  const endpoints = new Map<string, ClusterEndpointsConfig>();
+  for (const c of values<ClusterConfig>(states, CLUSTER_TYPE)) {
+    clusters.set(c.name, c);
+    if (c.loadAssignment) endpoints.set(c.name, c.loadAssignment);
+  }
+  for (const e of values<ClusterEndpointsConfig>(states, ENDPOINT_TYPE)) endpoints.set(e.clusterName, e);
+  return Object.freeze({
+    versions: Object.freeze(versions),
+    listeners: Object.freeze(listeners),
+    routeTables: Object.freeze(routeTables),
+    clusters: Object.freeze(clusters),
+    endpoints: Object.freeze(endpoints),
+  });
+}
