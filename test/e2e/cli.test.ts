@@ -77,7 +77,7 @@ const BAD: Record<string, { yaml: string; code: string; path: RegExp }> = {
   },
 };
 
-describe('trellis CLI', { timeout: 90_000 }, () => {
+describe('trellis CLI', { timeout: 180_000 }, () => {
   let dir: string;
   let cp: ControlPlaneProcess;
   before(async () => {

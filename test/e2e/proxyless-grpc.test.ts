@@ -29,7 +29,7 @@ spec:
 ${endpoints.length ? endpoints.map((p) => `    - { address: 127.0.0.1, port: ${p} }`).join('\n') : '    []'}
 `;
 
-describe('proxyless gRPC client configured by Trellis', { timeout: 120_000 }, () => {
+describe('proxyless gRPC client configured by Trellis', { timeout: 180_000 }, () => {
   let dir: string;
   let cp: ControlPlaneProcess;
   let client: JsonLineChild;
