@@ -3,6 +3,7 @@
 import { CR, FIELD_VALUE, HEX, HTAB, LF, SP } from './h1-chars.js';
 import { H1ParseError, type H1ErrorCode, type H1Side } from './h1-errors.js';
 import {
+  headString,
   parseFields,
   parseRequestLine,
   parseStatusLine,
@@ -221,10 +222,12 @@ export class H1Parser {
   private completeHead(b: Buffer, from: number, end: number): void {
     let buf = b;
     let start = from;
+    let stop = end;
     if (this.pendLen > 0) {
       this.append(b, from, end);
       buf = this.pend as Buffer;
       start = 0;
+      stop = this.pendLen;
     }
     this.pendLen = 0;
     this.prevCR = false;
@@ -232,21 +235,22 @@ export class H1Parser {
     this.firstLine = false;
     this.lines = 0;
     if (this.pend !== null && this.pend.length > 16 * 1024) this.pend = null;
+    const str = headString(buf, start, stop);
     if (this.state === S.Trailers) {
       const trailers: string[] = [];
-      parseFields(buf, start, trailers, this.side);
+      parseFields(buf, str, start, start, trailers, this.side);
       this.endMessage(trailers.length > 0 ? trailers : null);
       return;
     }
     const headers: string[] = [];
     let head: H1Head;
     if (this.kind === 'request') {
-      const i = parseRequestLine(buf, start, this.reqLine);
-      parseFields(buf, i, headers, 'request');
+      const i = parseRequestLine(buf, str, start, this.reqLine);
+      parseFields(buf, str, start, i, headers, 'request');
       head = buildRequestHead(this.reqLine, headers);
     } else {
-      const i = parseStatusLine(buf, start, this.statusLine);
-      parseFields(buf, i, headers, 'response');
+      const i = parseStatusLine(buf, str, start, this.statusLine);
+      parseFields(buf, str, start, i, headers, 'response');
       const status = this.statusLine.status;
       const final = status >= 200 || status === 101;
       const method = (final ? this.methods.shift() : this.methods[0]) ?? 'GET';

@@ -31,6 +31,11 @@ function parseContentLength(v: string, side: H1Side): number {
 }
 
 function splitTokens(v: string, into: string[]): void {
+  if (!v.includes(',')) {
+    const t = v.toLowerCase();
+    if (t !== '') into.push(t);
+    return;
+  }
   for (const part of v.split(',')) {
     const t = part.trim().toLowerCase();
     if (t !== '') into.push(t);
