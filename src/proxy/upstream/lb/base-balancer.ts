@@ -1,6 +1,7 @@
 // What every policy shares: the endpoint set and its handles, availability and panic mode, lazy
 // rebuild of the policy's pick structures, and exclusion (retries) around the policy's choose().
 import { EndpointState, normalizeWeight, type LatencyModel } from './endpoint-state.js';
+import { FastRandom } from './fast-random.js';
 import {
   LB_DEFAULTS,
   type Endpoint,
@@ -27,7 +28,10 @@ export function isExcluded<E extends Endpoint>(h: EndpointHandle<E>, ex: Exclude
  */
 export abstract class BaseBalancer<E extends Endpoint = Endpoint> implements LoadBalancer<E> {
   abstract readonly policy: LbPolicy;
+  /** The injected random: seeds `rng` and serves build-time choices (off the pick path). */
   protected readonly random: () => number;
+  /** Random numbers on the pick path (allocation-free whatever `random` is). */
+  protected readonly rng: FastRandom;
   protected readonly opts: LoadBalancerOptions;
   protected readonly model: LatencyModel;
   /** Endpoints the policy balances over: the available ones, or all of them in panic mode. */
@@ -41,12 +45,14 @@ export abstract class BaseBalancer<E extends Endpoint = Endpoint> implements Loa
   constructor(opts: LoadBalancerOptions) {
     this.opts = opts;
     this.random = opts.random;
+    this.rng = new FastRandom(opts.random);
     this.panicThreshold = opts.panicThreshold ?? LB_DEFAULTS.panicThreshold;
     this.model = {
       clock: opts.clock,
       decayMs: opts.decayMs ?? LB_DEFAULTS.decayMs,
       failurePenalty: opts.failurePenalty ?? LB_DEFAULTS.failurePenalty,
       defaultRttMs: opts.defaultRttMs ?? LB_DEFAULTS.defaultRttMs,
+      latest: Number.NEGATIVE_INFINITY,
     };
   }
 
@@ -93,7 +99,7 @@ export abstract class BaseBalancer<E extends Endpoint = Endpoint> implements Loa
     }
     const list = this.eligible;
     const n = list.length;
-    const start = Math.min(n - 1, Math.floor(this.random() * n));
+    const start = this.rng.below(n);
     for (let i = 0; i < n; i++) {
       const s = list[(start + i) % n] as EndpointState<E>;
       if (!isExcluded(s, ex)) return s;

@@ -9,6 +9,12 @@ export interface LatencyModel {
   readonly decayMs: number;
   readonly failurePenalty: number;
   readonly defaultRttMs: number;
+  /**
+   * The latest clock reading any endpoint recorded (creation or completion). Decaying every
+   * estimate to the same instant scales all of them by the same factor, so comparing costs at
+   * `latest` gives the same answer as at the true now: picks need no clock read.
+   */
+  latest: number;
 }
 
 export function normalizeWeight(w: number): number {
@@ -30,6 +36,9 @@ export class EndpointState<E extends Endpoint = Endpoint> implements EndpointHan
   /** RING_HASH: how many ring points this endpoint gets (set from the whole set on update()). */
   replicas = 0;
   private readonly model: LatencyModel;
+  /** The estimate decayed to `decayedAt` (see decayToLatest); picks between two completions share it. */
+  decayed = 0;
+  private decayedAt = Number.NaN;
 
   constructor(endpoint: E, model: LatencyModel) {
     this.endpoint = endpoint;
@@ -38,6 +47,7 @@ export class EndpointState<E extends Endpoint = Endpoint> implements EndpointHan
     this.model = model;
     this.ewma = model.defaultRttMs;
     this.stamp = model.clock.now();
+    if (this.stamp > model.latest) model.latest = this.stamp;
   }
 
   get rttMs(): number {
@@ -48,6 +58,18 @@ export class EndpointState<E extends Endpoint = Endpoint> implements EndpointHan
   rttAt(now: number): number {
     const dt = now - this.stamp;
     return dt > 0 ? this.ewma * Math.exp(-dt / this.model.decayMs) : this.ewma;
+  }
+
+  /**
+   * Sets `decayed` to the estimate as of the model's `latest` instant. No arguments and no result
+   * on purpose: no float crosses a call boundary on the pick path (that can allocate a HeapNumber).
+   */
+  decayToLatest(): void {
+    const now = this.model.latest;
+    if (now === this.decayedAt) return;
+    const dt = now - this.stamp;
+    this.decayed = dt > 0 ? this.ewma * Math.exp(-dt / this.model.decayMs) : this.ewma;
+    this.decayedAt = now;
   }
 
   onStart(): void {
@@ -69,5 +91,7 @@ export class EndpointState<E extends Endpoint = Endpoint> implements EndpointHan
     // Peak-sensitive: a slower sample takes effect at once; faster ones blend in with time constant decayMs.
     this.ewma = sample > decayed ? sample : decayed + sample * (1 - keep);
     if (now > this.stamp) this.stamp = now;
+    if (now > this.model.latest) this.model.latest = now;
+    this.decayedAt = Number.NaN;
   }
 }

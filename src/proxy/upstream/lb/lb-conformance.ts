@@ -223,10 +223,13 @@ export function runLbConformance(policy: LbPolicy, conf: ConformanceOptions): vo
             }
           }
         };
-        loop(50_000); // warm up (JIT)
+        loop(200_000); // warm up: unoptimized code boxes floats, optimized pick code must not
         const t0 = performance.now();
-        const bytes = allocatedDuring(() => loop(1_000_000));
+        let bytes = allocatedDuring(() => loop(1_000_000));
         const ms = performance.now() - t0;
+        // Steady state: a late (re)optimization can allocate in one run, a real per-pick cost in all.
+        for (let run = 0; run < 2 && bytes >= 2_000_000; run++)
+          bytes = allocatedDuring(() => loop(1_000_000));
         assert.equal(sink, 0);
         assert.ok(bytes < 2_000_000, `pick allocated ~${bytes} bytes over 1e6 picks`);
         assert.ok(ms < 3000, `1e6 picks took ${ms} ms`);

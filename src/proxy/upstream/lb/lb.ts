@@ -79,7 +79,10 @@ export interface LoadBalancer<E extends Endpoint = Endpoint> {
 
 export interface LoadBalancerOptions {
   readonly clock: Clock;
-  /** Uniform in [0, 1). */
+  /**
+   * Uniform in [0, 1). Seeds the balancer's own allocation-free generator (mulberry32) and makes
+   * build-time choices (round robin's starting offset), so a seeded random makes picks reproducible.
+   */
   readonly random: () => number;
   /**
    * Envoy's healthy panic threshold as a fraction (0..1). When fewer than this fraction of the

@@ -16,8 +16,6 @@ export abstract class P2cBalancer<E extends Endpoint = Endpoint> extends BaseBal
 
   /** True when `b` is strictly cheaper than `a` (ties keep the first sample, so ties go ∝ weight). */
   protected abstract cheaper(b: EndpointState<E>, a: EndpointState<E>): boolean;
-  /** Called once per pick before comparisons (PEAK_EWMA reads the clock here). */
-  protected beginPick(): void {}
 
   protected build(eligible: readonly EndpointState<E>[]): void {
     this.sampler.build(eligible.map((s) => s.weight));
@@ -26,15 +24,14 @@ export abstract class P2cBalancer<E extends Endpoint = Endpoint> extends BaseBal
   protected choose(_ctx: PickContext<E> | undefined): EndpointState<E> {
     const list = this.eligible;
     const sampler = this.sampler;
-    const i = sampler.sample(this.random());
+    const i = sampler.sample(this.rng.next30());
     let best = list[i] as EndpointState<E>;
     if (list.length === 1) return best;
-    this.beginPick();
-    const j = sampler.sampleOther(this.random(), i, this.random);
+    const j = sampler.sampleOther(this.rng, i);
     let other = list[j] as EndpointState<E>;
     if (this.cheaper(other, best)) best = other;
     for (let c = 2; c < this.choices; c++) {
-      other = list[sampler.sample(this.random())] as EndpointState<E>;
+      other = list[sampler.sample(this.rng.next30())] as EndpointState<E>;
       if (this.cheaper(other, best)) best = other;
     }
     return best;

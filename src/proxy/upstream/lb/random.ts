@@ -13,6 +13,6 @@ export class RandomBalancer<E extends Endpoint = Endpoint> extends BaseBalancer<
   }
 
   protected choose(_ctx: PickContext<E> | undefined): EndpointState<E> {
-    return this.eligible[this.sampler.sample(this.random())] as EndpointState<E>;
+    return this.eligible[this.sampler.sample(this.rng.next30())] as EndpointState<E>;
   }
 }

@@ -2,7 +2,7 @@
 // ring_hash: ≥ minRingSize points scaled by weight, binary search per pick, ~1/n keys move per change.
 import { BaseBalancer, isExcluded } from './base-balancer.js';
 import type { EndpointState } from './endpoint-state.js';
-import { HASH_SPACE, hashString, requestHash } from './hash.js';
+import { hashString, requestHash } from './hash.js';
 import {
   LB_DEFAULTS,
   type Endpoint,
@@ -88,7 +88,7 @@ export class RingHashBalancer<E extends Endpoint = Endpoint> extends BaseBalance
   /** Ring index of the first point at or after the request's hash (wrapping). No hash: random. */
   private locate(ctx: PickContext<E> | undefined): number {
     const key = ctx === undefined ? undefined : ctx.hash;
-    const h = key === undefined ? Math.floor(this.random() * HASH_SPACE) : requestHash(key);
+    const h = key === undefined ? this.rng.next30() : requestHash(key);
     const ring = this.ringHash;
     let lo = 0;
     let hi = ring.length;

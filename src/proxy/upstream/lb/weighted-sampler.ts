@@ -1,5 +1,6 @@
 // O(1) weighted sampling of an index with Vose's alias method, built once per endpoint-set change.
-// Equal weights skip the table; one uniform number yields both the column and the coin flip.
+// Equal weights skip the table; one 30-bit random integer yields both the column and the coin flip.
+import { RAND_SPACE, type FastRandom } from './fast-random.js';
 
 export class WeightedSampler {
   /** Number of indices. */
@@ -37,9 +38,9 @@ export class WeightedSampler {
     this.alias = alias;
   }
 
-  /** An index in [0, n) drawn with probability ∝ weight; `u` uniform in [0, 1). n must be > 0. */
-  sample(u: number): number {
-    const x = u * this.n;
+  /** An index in [0, n) drawn with probability ∝ weight; `r` uniform in [0, 2^30). n must be > 0. */
+  sample(r: number): number {
+    const x = (r * this.n) / RAND_SPACE;
     let i = x | 0;
     if (i >= this.n) i = this.n - 1;
     if (this.uniform) return i;
@@ -47,13 +48,12 @@ export class WeightedSampler {
   }
 
   /** An index other than `not` (uniform case: exact; weighted: one redraw, may still equal `not`). */
-  sampleOther(u: number, not: number, redraw: () => number): number {
+  sampleOther(rng: FastRandom, not: number): number {
     if (this.uniform) {
-      let j = (u * (this.n - 1)) | 0;
-      if (j >= this.n - 1) j = this.n - 2;
+      const j = rng.below(this.n - 1);
       return j >= not ? j + 1 : j;
     }
-    const j = this.sample(u);
-    return j !== not ? j : this.sample(redraw());
+    const j = this.sample(rng.next30());
+    return j !== not ? j : this.sample(rng.next30());
   }
 }
