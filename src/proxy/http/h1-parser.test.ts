@@ -194,11 +194,26 @@ describe('h1 parser: valid messages', () => {
       'H1_INCOMPLETE_MESSAGE',
     );
     assert.equal(runParser('request', crlf('GET / HTTP/1.1\nHost: a\n\n')).error, null);
+    assert.equal(runParser('request', crlf('GET / HTTP/1.1\nHost: a\n\n\n\n')).error, null); // stray CRLFs, then EOF
   });
 
   it('body chunks are zero-copy views of the input', () => {
     const input = crlf('POST / HTTP/1.1\nHost: a\nContent-Length: 4\n\nbody');
     const o = runParser('request', input);
     assert.deepEqual(bodies(o), ['body']);
+  });
+
+  it('limits are configurable: a long status line, a low header count', () => {
+    const long = crlf(`HTTP/1.1 200 ${'x'.repeat(100)}\n\n`);
+    assert.equal(
+      runParser('response', long, [], { limits: { maxRequestLineBytes: 50 } }).error,
+      'H1_INVALID_STATUS_LINE',
+    );
+    const two = crlf('GET / HTTP/1.1\nHost: a\nA: 1\nB: 2\n\n');
+    assert.equal(
+      runParser('request', two, [], { limits: { maxHeaderCount: 2 } }).error,
+      'H1_TOO_MANY_HEADERS',
+    );
+    assert.equal(runParser('request', two, [], { limits: { maxHeaderCount: 3 } }).error, null);
   });
 });

@@ -114,12 +114,26 @@ export class H1Parser {
     } else if (
       this.state !== S.Paused &&
       this.state !== S.Closed &&
-      (this.state !== S.Head || this.pendLen > 0)
+      (this.state !== S.Head || !this.idle())
     ) {
       this.state = S.Failed;
       this.error = new H1ParseError('H1_INCOMPLETE_MESSAGE', this.side, 'connection closed mid-message');
       throw this.error;
     }
+  }
+
+  /** Nothing but the empty lines tolerated before a request line is pending. */
+  private idle(): boolean {
+    for (let i = 0; i < this.pendLen; i++) {
+      const c = (this.pend as Buffer)[i];
+      if (c !== CR && c !== LF) return false;
+    }
+    return true;
+  }
+
+  private lineTooLong(): never {
+    if (this.side === 'request') this.fail('H1_URI_TOO_LONG', 'request line too long');
+    this.fail('H1_INVALID_STATUS_LINE', 'status line too long');
   }
 
   private fail(code: H1ErrorCode, detail: string): never {
@@ -190,7 +204,7 @@ export class H1Parser {
       if (lineLen > 1) {
         if (!this.firstLine && this.state === S.Head) {
           this.firstLine = true;
-          if (lineLen - 1 > lim.maxRequestLineBytes) this.fail('H1_URI_TOO_LONG', 'request line too long');
+          if (lineLen - 1 > lim.maxRequestLineBytes) this.lineTooLong();
         } else if (++this.lines > lim.maxHeaderCount) {
           this.fail('H1_TOO_MANY_HEADERS', `more than ${lim.maxHeaderCount} header fields`);
         }
@@ -200,7 +214,7 @@ export class H1Parser {
     }
     const total = base + b.length;
     if (!this.firstLine && this.state === S.Head && total - this.lineStart > lim.maxRequestLineBytes + 1) {
-      this.fail('H1_URI_TOO_LONG', 'request line too long');
+      this.lineTooLong();
     }
     if (total > lim.maxHeaderBytes) this.fail('H1_HEADERS_TOO_LARGE', 'header section too large');
     this.append(b, from, b.length);

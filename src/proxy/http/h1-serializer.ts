@@ -126,6 +126,9 @@ export function serializeRequestHead(head: H1RequestHead, opts: H1RequestSeriali
 
 /** Response head for downstream (HTTP/1.1 status line; never use 'chunked' towards an HTTP/1.0 client). */
 export function serializeResponseHead(head: H1ResponseHead, opts: H1SerializeOptions): Buffer {
+  if ((head.status < 200 || head.status === 204) && opts.body !== 'none') {
+    throw new H1SerializeError(`a ${head.status} response has no body`);
+  }
   let s = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   s = copyFields(s, head.headers, head.connectionTokens, opts);
   if (head.status === 101 && head.upgrade !== null) {
