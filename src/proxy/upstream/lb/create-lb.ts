@@ -1,4 +1,5 @@
 // createLoadBalancer: the one factory the cluster manager calls, by policy name (PEAK_EWMA by default).
+import { TrellisError } from '../../../common/errors.js';
 import type { Endpoint, LbPolicy, LoadBalancer, LoadBalancerOptions } from './lb.js';
 import { LeastRequestBalancer } from './least-request.js';
 import { PeakEwmaBalancer } from './peak-ewma.js';
@@ -37,6 +38,11 @@ export function createLoadBalancer<E extends Endpoint = Endpoint>(
     case 'RING_HASH':
       lb = new RingHashBalancer<E>(opts);
       break;
+    default:
+      throw new TrellisError(
+        'INVALID_CONFIG',
+        `unknown load-balancing policy ${JSON.stringify(policy)}; valid: ${LB_POLICIES.join(', ')}`,
+      );
   }
   lb.update(endpoints);
   return lb;

@@ -1,7 +1,10 @@
 // Runs the shared load-balancer conformance suite for every policy createLoadBalancer knows.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allocatedDuring, runLbConformance } from './lb-conformance.js';
+import { TrellisError } from '../../../common/errors.js';
+import { createLoadBalancer } from './create-lb.js';
+import type { LbPolicy } from './lb.js';
+import { allocatedDuring, runLbConformance, testOptions } from './lb-conformance.js';
 
 runLbConformance('ROUND_ROBIN', { weightTolerance: 0.001 });
 runLbConformance('RANDOM', { weightTolerance: 0.05 });
@@ -16,5 +19,14 @@ describe('allocatedDuring (the conformance allocation probe)', () => {
       for (let i = 0; i < 1_000_000; i++) keep[i & 7] = { i };
     });
     assert.ok(bytes > 10_000_000, `saw only ${bytes} bytes`);
+  });
+});
+
+describe('createLoadBalancer', () => {
+  it('rejects an unknown policy with INVALID_CONFIG', () => {
+    assert.throws(
+      () => createLoadBalancer('MAGLEV' as LbPolicy, testOptions()),
+      (e: unknown) => e instanceof TrellisError && e.code === 'INVALID_CONFIG',
+    );
   });
 });

@@ -112,7 +112,11 @@ export class RingHashBalancer<E extends Endpoint = Endpoint> extends BaseBalance
     const start = this.locate(ctx);
     const size = this.ringOwner.length;
     const first = this.eligible[this.ringOwner[start] as number] as EndpointState<E>;
-    if (!this.eligible.some((s) => !isExcluded(s, ex))) return first;
+    let anyLeft = false;
+    for (let i = 0; i < this.eligible.length && !anyLeft; i++) {
+      anyLeft = !isExcluded(this.eligible[i] as EndpointState<E>, ex);
+    }
+    if (!anyLeft) return first;
     for (let i = 0, at = start; i < size; i++, at = at + 1 === size ? 0 : at + 1) {
       const s = this.eligible[this.ringOwner[at] as number] as EndpointState<E>;
       if (!isExcluded(s, ex)) return s;
