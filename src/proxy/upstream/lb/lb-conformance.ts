@@ -233,6 +233,16 @@ export function runLbConformance(policy: LbPolicy, conf: ConformanceOptions): vo
         assert.equal(sink, 0);
         assert.ok(bytes < 2_000_000, `pick allocated ~${bytes} bytes over 1e6 picks`);
         assert.ok(ms < 3000, `1e6 picks took ${ms} ms`);
+        // The retry path (exclude) allocates nothing either.
+        const retry: PickContext = { hash: 'user-1234', exclude: [lb.pick(ctx)!] };
+        const retries = (count: number) => {
+          for (let i = 0; i < count; i++) sink += lb.pick(retry)!.inFlight;
+        };
+        retries(200_000);
+        bytes = allocatedDuring(() => retries(1_000_000));
+        for (let run = 0; run < 2 && bytes >= 2_000_000; run++)
+          bytes = allocatedDuring(() => retries(1_000_000));
+        assert.ok(bytes < 2_000_000, `pick with exclude allocated ~${bytes} bytes over 1e6 picks`);
       });
     }
   });

@@ -40,6 +40,8 @@ export class RingHashBalancer<E extends Endpoint = Endpoint> extends BaseBalance
   readonly policy = 'RING_HASH' as const;
   private ringHash = new Uint32Array(0);
   private ringOwner = new Int32Array(0);
+  /** Ring owners sorted by id, so points with equal hashes order the same in every sidecar. */
+  private owners: EndpointState<E>[] = [];
   private readonly minRing: number;
   private readonly maxRing: number;
 
@@ -71,7 +73,8 @@ export class RingHashBalancer<E extends Endpoint = Endpoint> extends BaseBalance
     for (const s of eligible) size += s.points?.length ?? 0;
     const packed = new Float64Array(size);
     let k = 0;
-    eligible.forEach((s, owner) => {
+    this.owners = [...eligible].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.owners.forEach((s, owner) => {
       for (const p of s.points ?? []) packed[k++] = p * OWNER_SPACE + owner;
     });
     packed.sort();
@@ -101,7 +104,7 @@ export class RingHashBalancer<E extends Endpoint = Endpoint> extends BaseBalance
   }
 
   protected choose(ctx: PickContext<E> | undefined): EndpointState<E> {
-    return this.eligible[this.ringOwner[this.locate(ctx)] as number] as EndpointState<E>;
+    return this.owners[this.ringOwner[this.locate(ctx)] as number] as EndpointState<E>;
   }
 
   /** Walk clockwise past excluded endpoints, so a retried key goes to its next endpoint on the ring. */
@@ -111,14 +114,14 @@ export class RingHashBalancer<E extends Endpoint = Endpoint> extends BaseBalance
   ): EndpointState<E> {
     const start = this.locate(ctx);
     const size = this.ringOwner.length;
-    const first = this.eligible[this.ringOwner[start] as number] as EndpointState<E>;
+    const first = this.owners[this.ringOwner[start] as number] as EndpointState<E>;
     let anyLeft = false;
     for (let i = 0; i < this.eligible.length && !anyLeft; i++) {
       anyLeft = !isExcluded(this.eligible[i] as EndpointState<E>, ex);
     }
     if (!anyLeft) return first;
     for (let i = 0, at = start; i < size; i++, at = at + 1 === size ? 0 : at + 1) {
-      const s = this.eligible[this.ringOwner[at] as number] as EndpointState<E>;
+      const s = this.owners[this.ringOwner[at] as number] as EndpointState<E>;
       if (!isExcluded(s, ex)) return s;
     }
     return first;
