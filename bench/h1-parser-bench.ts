@@ -60,6 +60,40 @@ function bench(name: string, bytes: number, n: number, fn: () => void, perCall =
   );
 }
 
+interface LlhttpParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(b: Buffer): number;
+  [k: number]: unknown;
+}
+interface LlhttpBinding {
+  HTTPParser: {
+    new (): LlhttpParser;
+    REQUEST: number;
+    kOnHeadersComplete: number;
+    kOnMessageComplete: number;
+  };
+}
+
+/** Same-run reference: Node's own llhttp (C, what node:http uses), headers delivered as a raw flat array. */
+function llhttpReference(): void {
+  try {
+    process.noDeprecation = true;
+    const { HTTPParser } = (process as unknown as { binding(n: string): LlhttpBinding }).binding(
+      'http_parser',
+    );
+    const p = new HTTPParser();
+    p[HTTPParser.kOnHeadersComplete] = () => {
+      heads++;
+      return 0;
+    };
+    p[HTTPParser.kOnMessageComplete] = () => {};
+    p.initialize(HTTPParser.REQUEST, {}, 0, 0);
+    bench('reference: llhttp (node:http parser) request', REQUEST.length, N, () => p.execute(REQUEST));
+  } catch {
+    console.log('reference: llhttp binding not reachable on this Node');
+  }
+}
+
 const N = 200_000;
 const reqParser = new H1Parser('request', handler);
 bench('parse request head (keep-alive, reused parser)', REQUEST.length, N, () => reqParser.execute(REQUEST));
@@ -80,6 +114,7 @@ bench('parse response head + 100 B body', RESPONSE.length - 100, N, () => {
   resParser.expectResponse('GET');
   resParser.execute(RESPONSE);
 });
+llhttpReference();
 const req = lastReq as H1RequestHead | null;
 const res = lastRes as H1ResponseHead | null;
 if (req === null || res === null) throw new Error('nothing parsed');

@@ -48,6 +48,7 @@ const HOSTILE: Hostile[] = [
   { name: 'empty header name (CVE-2023-25725)', input: req(': x\n'), code: 'H1_INVALID_HEADER_NAME', status: 400 },
   { name: 'non-token header name', input: req('X(A): x\n'), code: 'H1_INVALID_HEADER_NAME', status: 400 },
   { name: 'duplicate Host', input: crlf('GET / HTTP/1.1\nHost: a\nHost: b\n\n'), code: 'H1_DUPLICATE_HOST', status: 400 },
+  { name: 'duplicate Host in other case', input: crlf('GET / HTTP/1.1\nHost: a\nHOST: b\n\n'), code: 'H1_DUPLICATE_HOST', status: 400 },
   { name: 'missing Host on 1.1', input: crlf('GET / HTTP/1.1\nX: y\n\n'), code: 'H1_MISSING_HOST', status: 400 },
   { name: 'Host with userinfo', input: crlf('GET / HTTP/1.1\nHost: a@b\n\n'), code: 'H1_INVALID_HOST', status: 400 },
   { name: 'Host with path', input: crlf('GET / HTTP/1.1\nHost: a/b\n\n'), code: 'H1_INVALID_HOST', status: 400 },

@@ -2,6 +2,7 @@
 // boundary and random splits must give exactly the same events as one buffer).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { H1Parser } from './h1-parser.js';
 import { everyByte, prng, randomCuts, runParser, sameOutcome } from './h1-test-support.js';
 import type { H1RequestHead, H1ResponseHead } from './h1-types.js';
 
@@ -215,5 +216,32 @@ describe('h1 parser: valid messages', () => {
       'H1_TOO_MANY_HEADERS',
     );
     assert.equal(runParser('request', two, [], { limits: { maxHeaderCount: 3 } }).error, null);
+  });
+
+  it('pause() from a handler stops after the message; resume() continues with the rest', () => {
+    const input = crlf(
+      'GET /1 HTTP/1.1\nHost: a\n\nGET /2 HTTP/1.1\nHost: a\n\nGET /3 HTTP/1.1\nHost: a\n\n',
+    );
+    const paths: string[] = [];
+    const p = new H1Parser('request', {
+      onHead: (h) => paths.push(h.kind === 'request' ? h.path : ''),
+      onBody: () => {},
+      onEnd: () => p.pause(),
+    });
+    let off = 0;
+    let calls = 0;
+    while (off < input.length) {
+      off += p.execute(input.subarray(off));
+      assert.ok(p.paused);
+      p.resume();
+      calls++;
+    }
+    assert.deepEqual(paths, ['/1', '/2', '/3']);
+    assert.equal(calls, 3);
+  });
+
+  it('Upgrade on HTTP/1.0 is ignored', () => {
+    const o = runParser('request', crlf('GET / HTTP/1.0\nConnection: upgrade\nUpgrade: websocket\n\n'));
+    assert.equal(heads(o)[0]?.framing, 'none');
   });
 });

@@ -64,6 +64,7 @@ export class H1Parser {
   private keepAlive = true;
   private upgrade = false;
   private interim = false;
+  private held = false;
   private readonly methods: string[] = [];
   private readonly reqLine: RequestLine = { method: '', target: '', versionMinor: 1 };
   private readonly statusLine: StatusLine = { status: 0, reason: '', versionMinor: 1 };
@@ -84,11 +85,20 @@ export class H1Parser {
 
   /** True after an upgrade head or a final message with keep-alive off. */
   get paused(): boolean {
-    return this.state === S.Paused || this.state === S.Closed;
+    return this.held || this.state === S.Paused || this.state === S.Closed;
   }
 
-  /** After an upgrade the peer refused (no 101/2xx), carry on parsing HTTP on this connection. */
+  /**
+   * Backpressure: called from a handler callback (or between execute calls), stops parsing after
+   * the current event; execute() returns the bytes consumed so far. Call resume() and feed the rest.
+   */
+  pause(): void {
+    this.held = true;
+  }
+
+  /** Undo pause(); after an upgrade the peer refused (no 101/2xx), carry on parsing HTTP. */
   resume(): void {
+    this.held = false;
     if (this.state === S.Paused) this.state = S.Head;
   }
 
@@ -143,7 +153,7 @@ export class H1Parser {
   private run(data: Buffer): number {
     const len = data.length;
     let i = 0;
-    while (i < len) {
+    while (i < len && !this.held) {
       switch (this.state) {
         case S.Head:
         case S.Trailers:

@@ -42,16 +42,25 @@ function splitTokens(v: string, into: string[]): void {
   }
 }
 
+const FACTS: FieldFacts = {
+  host: null,
+  contentLength: -1,
+  transferEncoding: null,
+  connection: null,
+  upgrade: null,
+  expect: null,
+  te: null,
+};
+
 function collect(headers: string[], side: H1Side): FieldFacts {
-  const f: FieldFacts = {
-    host: null,
-    contentLength: -1,
-    transferEncoding: null,
-    connection: null,
-    upgrade: null,
-    expect: null,
-    te: null,
-  };
+  const f = FACTS; // reused: heads are built synchronously, one at a time
+  f.host = null;
+  f.contentLength = -1;
+  f.transferEncoding = null;
+  f.connection = null;
+  f.upgrade = null;
+  f.expect = null;
+  f.te = null;
   let hosts = 0;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
@@ -138,9 +147,11 @@ interface Target {
   path: string;
 }
 
+const ORIGIN: Target = { form: 'origin', scheme: null, authority: null, path: '' };
+
 function classifyTarget(method: string, t: string): Target {
   const c = t.charCodeAt(0);
-  if (c === 0x2f) return { form: 'origin', scheme: null, authority: null, path: t };
+  if (c === 0x2f) return ORIGIN; // the caller uses the raw target as path
   if (method === 'CONNECT') {
     const colon = t.lastIndexOf(':');
     if (colon <= 0 || colon === t.length - 1 || t.includes('/') || t.includes('@')) {
@@ -207,9 +218,10 @@ export function buildRequestHead(line: RequestLine, headers: string[]): H1Reques
     }
     authority = target.authority;
   }
+  const path = target === ORIGIN ? line.target : target.path;
   const isUpgrade =
     line.method === 'CONNECT' ||
-    (f.upgrade !== null && f.connection !== null && f.connection.includes('upgrade'));
+    (v === 1 && f.upgrade !== null && f.connection !== null && f.connection.includes('upgrade')); // 1.0: ignored
   if (isUpgrade) {
     if (framing === 'chunked' || f.contentLength > 0) {
       throw new H1ParseError('H1_UPGRADE_WITH_BODY', 'request', 'Upgrade/CONNECT request with a body');
@@ -223,7 +235,7 @@ export function buildRequestHead(line: RequestLine, headers: string[]): H1Reques
     targetForm: target.form,
     scheme: target.scheme,
     authority,
-    path: target.path,
+    path,
     versionMinor: v,
     headers,
     framing,
