@@ -244,4 +244,18 @@ describe('h1 parser: valid messages', () => {
     const o = runParser('request', crlf('GET / HTTP/1.0\nConnection: upgrade\nUpgrade: websocket\n\n'));
     assert.equal(heads(o)[0]?.framing, 'none');
   });
+
+  it('limits are exact, whatever the split', () => {
+    const line = (n: number): Buffer => crlf(`GET /${'a'.repeat(n - 14)} HTTP/1.1\nHost: a\n\n`);
+    const limits = { maxRequestLineBytes: 40, maxHeaderBytes: 60 };
+    for (const [input, code] of [
+      [line(40), null],
+      [line(41), 'H1_URI_TOO_LONG'],
+      [crlf(`GET / HTTP/1.1\nHost: a\nX: ${'b'.repeat(28)}\n\n`), null],
+      [crlf(`GET / HTTP/1.1\nHost: a\nX: ${'b'.repeat(29)}\n\n`), 'H1_HEADERS_TOO_LARGE'],
+    ] as const) {
+      assert.equal(runParser('request', input, [], { limits }).error, code, input.toString());
+      assert.equal(runParser('request', input, everyByte(input.length), { limits }).error, code);
+    }
+  });
 });

@@ -202,34 +202,40 @@ export class H1Parser {
     const base = this.pendLen - from; // head offset = base + buffer index
     let p = b.indexOf(LF, from);
     while (p !== -1) {
+      this.checkSize(base + p + 1);
       if (p > from ? b[p - 1] !== CR : !this.prevCR) this.fail('H1_BARE_LF', 'line ended by LF without CR');
       const lineLen = base + p - this.lineStart; // bytes of the line including its CR
       if (lineLen === 1 && (this.firstLine || this.state === S.Trailers)) {
-        const end = p + 1;
-        if (base + end > lim.maxHeaderBytes) this.fail('H1_HEADERS_TOO_LARGE', 'header section too large');
-        this.completeHead(b, from, end);
-        return end;
+        this.completeHead(b, from, p + 1);
+        return p + 1;
       }
       if (lineLen === 1 && this.side === 'response') this.fail('H1_INVALID_STATUS_LINE', 'empty status line');
       if (lineLen > 1) {
-        if (!this.firstLine && this.state === S.Head) {
-          this.firstLine = true;
-          if (lineLen - 1 > lim.maxRequestLineBytes) this.lineTooLong();
-        } else if (++this.lines > lim.maxHeaderCount) {
+        if (!this.firstLine && this.state === S.Head) this.firstLine = true;
+        else if (++this.lines > lim.maxHeaderCount) {
           this.fail('H1_TOO_MANY_HEADERS', `more than ${lim.maxHeaderCount} header fields`);
         }
       }
       this.lineStart = base + p + 1;
       p = b.indexOf(LF, p + 1);
     }
-    const total = base + b.length;
-    if (!this.firstLine && this.state === S.Head && total - this.lineStart > lim.maxRequestLineBytes + 1) {
-      this.lineTooLong();
-    }
-    if (total > lim.maxHeaderBytes) this.fail('H1_HEADERS_TOO_LARGE', 'header section too large');
+    this.checkSize(base + b.length);
     this.append(b, from, b.length);
     this.prevCR = b[b.length - 1] === CR;
     return b.length;
+  }
+
+  /**
+   * Size limits given `n` head bytes seen. Each limit is checked at the byte position where it
+   * becomes certain, earliest first, so the error is the same however the input is split.
+   */
+  private checkSize(n: number): void {
+    const lim = this.limits;
+    const lineCap =
+      !this.firstLine && this.state === S.Head ? this.lineStart + lim.maxRequestLineBytes + 3 : Infinity;
+    const headCap = lim.maxHeaderBytes + 1;
+    if (n >= lineCap && lineCap <= headCap) this.lineTooLong();
+    if (n >= headCap) this.fail('H1_HEADERS_TOO_LARGE', 'header section too large');
   }
 
   private append(b: Buffer, from: number, to: number): void {
