@@ -121,6 +121,33 @@ describe('config directory sync', () => {
     assert.deepEqual(issues.at(-1), []);
   });
 
+  it('rejects a sync whose routes reference a missing Service, as apply does', async () => {
+    await put('web.yaml', service('web'));
+    await syncDirectory(dir, store, opts());
+    const before = await names();
+    await put(
+      'route.yaml',
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web }]
+  rules: [{ backendRefs: [{ name: webz }] }]
+`,
+    );
+    const report = await syncDirectory(dir, store, opts());
+    assert.equal(report.revision, undefined, 'nothing written');
+    assert.deepEqual(await names(), before);
+    assert.deepEqual(report.failedFiles, ['route.yaml']);
+    const dangling = report.issues.find((i) => i.code === 'dangling_reference');
+    assert.equal(dangling?.path, 'spec.rules[0].backendRefs[0].name');
+    assert.equal(dangling?.line, 6);
+    await put('webz.yaml', service('webz'));
+    const fixed = await syncDirectory(dir, store, opts());
+    assert.deepEqual(fixed.failedFiles, []);
+    assert.ok((await names()).includes('HTTPRoute/default/r'));
+  });
+
   it('reports a resource defined in two files and uses the first', async () => {
     await put('a.yaml', service('web', 'default', 1111));
     await put('b.yaml', service('web', 'default', 2222));

@@ -6,8 +6,15 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { formatIssue } from '../../api/issues.js';
-import { parseDocuments, resourceToDocument } from '../../api/parse.js';
-import { keyString, resourceKey, type ConfigIssue, type ResourceKey } from '../../api/types.js';
+import { analyze } from '../../api/analyze.js';
+import { parseDocuments, parseResource, resourceToDocument } from '../../api/parse.js';
+import {
+  keyString,
+  resourceKey,
+  type ConfigIssue,
+  type Resource,
+  type ResourceKey,
+} from '../../api/types.js';
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { TrellisError, errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -54,7 +61,7 @@ export async function syncDirectory(
   const files = await listConfigFiles(dir);
   const issues: ConfigIssue[] = [];
   const failed = new Set<string>();
-  const desired = new Map<string, { source: string; key: ResourceKey; doc: Doc }>();
+  const desired = new Map<string, { source: string; key: ResourceKey; doc: Doc; resource: Resource }>();
 
   for (const file of files) {
     const source = relative(dir, file).split(sep).join('/');
@@ -87,7 +94,12 @@ export async function syncDirectory(
         });
         continue;
       }
-      desired.set(id, { source, key, doc: withSource(resourceToDocument(resource) as Doc, source) });
+      desired.set(id, {
+        source,
+        key,
+        doc: withSource(resourceToDocument(resource) as Doc, source),
+        resource,
+      });
     }
   }
 
@@ -104,6 +116,15 @@ export async function syncDirectory(
     if (owner !== undefined && !failed.has(owner) && !desired.has(keyString(r.key))) del.push(r.key);
   }
 
+  // Cross-reference check over the mesh this sync would produce (as `trellis apply` does): an
+  // error in a changed resource rejects the whole sync, and the last good config keeps serving.
+  const crossRef = crossReferenceErrors(current, desired, del, new Set(put.map((d) => keyString(keyOf(d)))));
+  if (crossRef.length > 0) {
+    issues.push(...crossRef);
+    put.length = 0;
+    del.length = 0;
+    for (const i of crossRef) if (i.source) failed.add(i.source);
+  }
   const revision = put.length > 0 || del.length > 0 ? await store.write({ put, delete: del }) : undefined;
   const report: SyncReport = {
     revision,
@@ -124,6 +145,26 @@ export async function syncDirectory(
   }
   opts.onIssues?.(issues);
   return report;
+}
+
+function crossReferenceErrors(
+  current: readonly StoredResource[],
+  desired: ReadonlyMap<string, { resource: Resource }>,
+  deleted: readonly ResourceKey[],
+  changed: ReadonlySet<string>,
+): ConfigIssue[] {
+  if (changed.size === 0) return [];
+  const gone = new Set(deleted.map(keyString));
+  const all: Resource[] = [...[...desired.values()].map((d) => d.resource)];
+  for (const r of current) {
+    const id = keyString(r.key);
+    if (desired.has(id) || gone.has(id)) continue;
+    const parsed = parseResource(r.doc, { source: `store:${id}`, document: 0 });
+    if (parsed.ok) all.push(parsed.value);
+  }
+  return analyze(all).filter(
+    (i) => i.severity === 'error' && i.resource !== undefined && changed.has(i.resource),
+  );
 }
 
 /** Syncs `dir` into the store now, then again whenever a file under it changes. */
