@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { TrellisError } from '../common/errors.js';
 import { serverUrl } from './client.js';
 import { controlPlaneCommand } from './commands/control-plane.js';
+import { proxyCommand } from './commands/proxy.js';
 import { proxyStatusCommand } from './commands/proxy-status.js';
+import { bootstrapHelp } from '../proxy/main/bootstrap.js';
 import { applyCommand, deleteCommand, getCommand, validateCommand } from './commands/resources.js';
 
 const HELP = `trellis: a service mesh
@@ -21,11 +23,16 @@ Commands:
                             delete resources
   validate -f FILE|DIR|- [-o json]
                             check resources offline (no control plane needed)
+  proxy --service NAME [--app-port N] [--control-plane HOST:PORT] [--api URL] [flags below]
+                            run a sidecar proxy for one workload (see 'Proxy flags')
   proxy-status [-o json]    proxies connected to the control plane and their config state
   version                   print the version
 
 Flags for commands that talk to a control plane:
   --server URL              control plane HTTP API (default $TRELLIS_SERVER or http://127.0.0.1:15000)
+
+Proxy flags (flags > TRELLIS_* environment > bootstrap file > defaults):
+${bootstrapHelp()}
 `;
 
 const usage = (msg: string) => new TrellisError('BAD_REQUEST', `${msg}\nRun 'trellis help' for usage.`);
@@ -35,6 +42,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(HELP);
     return cmd ? 0 : 2;
+  }
+  if (cmd === 'proxy') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    return proxyCommand(rest);
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {

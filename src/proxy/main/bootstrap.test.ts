@@ -1,0 +1,193 @@
+// Bootstrap parsing: defaults, precedence (flags > env > file > defaults), file formats, and
+// errors that name the flag, variable or file key and say what is valid.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TrellisError } from '../../common/errors.js';
+import { parseBootstrap, type BootstrapSources } from './bootstrap.js';
+
+const parse = (argv: string[], rest: Partial<BootstrapSources> = {}) =>
+  parseBootstrap({ argv, env: {}, hostname: 'box', pid: 42, ...rest });
+
+function fails(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof TrellisError);
+    assert.equal(e.code, 'BAD_REQUEST');
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+describe('parseBootstrap', () => {
+  test('defaults for everything but the service', () => {
+    const b = parse(['--service', 'reviews']);
+    assert.deepEqual(
+      { ...b },
+      {
+        service: 'reviews',
+        namespace: 'default',
+        nodeId: 'reviews-box-42',
+        labels: {},
+        controlPlane: '127.0.0.1:15010',
+        api: 'http://127.0.0.1:15000',
+        appPort: 8080,
+        appAddress: '127.0.0.1',
+        inboundPort: 15006,
+        outboundPort: 15001,
+        adminPort: 15020,
+        adminAddress: '127.0.0.1',
+        instanceIp: '127.0.0.1',
+        drainSeconds: 10,
+        ttlSeconds: 15,
+      },
+    );
+    assert.ok(Object.isFrozen(b) && Object.isFrozen(b.labels));
+  });
+
+  test('every flag', () => {
+    const b = parse([
+      '--service=reviews',
+      '--namespace',
+      'shop',
+      '--node-id',
+      'reviews-1',
+      '--labels',
+      'version=v1, app.kubernetes.io/tier=backend',
+      '--control-plane',
+      'cp.local:1234',
+      '--api',
+      'https://cp.local:8443/',
+      '--app-port',
+      '9080',
+      '--app-address',
+      'localhost',
+      '--inbound-port',
+      '1',
+      '--outbound-port',
+      '2',
+      '--admin-port',
+      '0',
+      '--instance-ip',
+      '::1',
+      '--app-ready-path',
+      '/healthz',
+      '--drain-seconds',
+      '2.5',
+      '--ttl-seconds',
+      '30',
+    ]);
+    assert.equal(b.namespace, 'shop');
+    assert.equal(b.nodeId, 'reviews-1');
+    assert.deepEqual(b.labels, { version: 'v1', 'app.kubernetes.io/tier': 'backend' });
+    assert.equal(b.controlPlane, 'cp.local:1234');
+    assert.equal(b.api, 'https://cp.local:8443');
+    assert.deepEqual([b.appPort, b.inboundPort, b.outboundPort, b.adminPort], [9080, 1, 2, 0]);
+    assert.equal(b.appAddress, 'localhost');
+    assert.equal(b.instanceIp, '::1');
+    assert.equal(b.appReadyPath, '/healthz');
+    assert.equal(b.drainSeconds, 2.5);
+    assert.equal(b.ttlSeconds, 30);
+  });
+
+  test('precedence: flags > env > file > defaults', () => {
+    const file =
+      'service: fromfile\nappPort: 1111\ninboundPort: 2222\noutboundPort: 3333\nlabels: { a: file }\n';
+    const b = parse(['--app-port', '1000', '--bootstrap', 'proxy.yaml'], {
+      env: {
+        TRELLIS_APP_PORT: '2000',
+        TRELLIS_INBOUND_PORT: '2001',
+        TRELLIS_SERVICE: 'fromenv',
+        TRELLIS_NAMESPACE: '',
+      },
+      readFile: (p) => (p === 'proxy.yaml' ? file : ''),
+    });
+    assert.equal(b.appPort, 1000);
+    assert.equal(b.inboundPort, 2001);
+    assert.equal(b.outboundPort, 3333);
+    assert.equal(b.service, 'fromenv');
+    assert.equal(b.namespace, 'default', 'an empty env var counts as unset');
+    assert.deepEqual(b.labels, { a: 'file' });
+    assert.equal(b.adminPort, 15020);
+    assert.equal(b.nodeId, 'fromenv-box-42');
+    assert.equal(b.bootstrapFile, 'proxy.yaml');
+  });
+
+  test('JSON bootstrap file from TRELLIS_BOOTSTRAP', () => {
+    const b = parse([], {
+      env: { TRELLIS_BOOTSTRAP: '/etc/p.json' },
+      readFile: () => JSON.stringify({ service: 'ratings', labels: 'version=v2', drainSeconds: 3 }),
+    });
+    assert.equal(b.service, 'ratings');
+    assert.deepEqual(b.labels, { version: 'v2' });
+    assert.equal(b.drainSeconds, 3);
+  });
+
+  test('errors name their source and what is valid', () => {
+    fails(() => parse([]), /--service NAME is required/);
+    fails(() => parse(['--service', 'Reviews']), /--service: must be a DNS label.*"Reviews"/);
+    fails(
+      () => parse(['--service', 'r', '--app-port', '99999']),
+      /--app-port: must be a port number 0-65535.*"99999"/,
+    );
+    fails(() => parse(['--service', 'r', '--app-port', '80x']), /--app-port: must be a port number/);
+    fails(
+      () => parse(['--service', 'r'], { env: { TRELLIS_INBOUND_PORT: '0' } }),
+      /TRELLIS_INBOUND_PORT: must be a port number 1-65535/,
+    );
+    fails(
+      () => parse(['--service', 'r', '--control-plane', 'localhost']),
+      /--control-plane: must be HOST:PORT/,
+    );
+    fails(
+      () => parse(['--service', 'r', '--api', 'ftp://x']),
+      /--api: must be an http:\/\/ or https:\/\/ URL/,
+    );
+    fails(
+      () => parse(['--service', 'r', '--instance-ip', 'myhost']),
+      /--instance-ip: must be an IPv4 or IPv6 address/,
+    );
+    fails(
+      () => parse(['--service', 'r', '--labels', 'novalue']),
+      /--labels: must be labels k=v.*'novalue' has no '='/,
+    );
+    fails(() => parse(['--service', 'r', '--labels', 'a=1,a=2']), /--labels: .*'a' is given twice/);
+    fails(
+      () => parse(['--service', 'r', '--app-ready-path', 'healthz']),
+      /--app-ready-path: must be an HTTP path starting with '\/'/,
+    );
+    fails(
+      () => parse(['--service', 'r', '--drain-seconds=-1']),
+      /--drain-seconds: must be a number of seconds 0-3600/,
+    );
+    fails(() => parse(['--service', 'r', '--node-id=-x']), /--node-id: must be letters, digits/);
+    fails(
+      () => parse(['--service', 'r', '--inbound-port', '7', '--outbound-port', '7']),
+      /--inbound-port and --outbound-port must differ/,
+    );
+    fails(() => parse(['--service', 'r', '--bogus', '1']), /trellis proxy: Unknown option '--bogus'/);
+    fails(
+      () => parse(['--bootstrap', 'b.yaml'], { readFile: () => 'service: r\nappport: 1\n' }),
+      /bootstrap file 'b.yaml': unknown setting 'appport'; known settings are service, namespace/,
+    );
+    fails(
+      () => parse(['--bootstrap', 'b.yaml'], { readFile: () => 'service: r\nappPort: -3\n' }),
+      /b\.yaml: appPort: must be a port number/,
+    );
+    fails(
+      () => parse(['--bootstrap', 'b.yaml'], { readFile: () => '[1, 2]' }),
+      /must hold an object of settings/,
+    );
+    fails(
+      () => parse(['--bootstrap', 'b.json'], { readFile: () => '{' }),
+      /'b\.json' is not valid JSON or YAML/,
+    );
+    fails(
+      () =>
+        parse(['--bootstrap', 'missing.yaml'], {
+          readFile: () => {
+            throw new Error('ENOENT');
+          },
+        }),
+      /--bootstrap: cannot read bootstrap file 'missing\.yaml': ENOENT/,
+    );
+  });
+});

@@ -1,0 +1,364 @@
+// The sidecar's bootstrap: flags > TRELLIS_* env > bootstrap file (JSON or YAML) > defaults, parsed
+// into one frozen, validated ProxyBootstrap. Every error names where the bad value came from.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { TrellisError, errorMessage } from '../../common/errors.js';
+
+export interface ProxyBootstrap {
+  readonly service: string;
+  readonly namespace: string;
+  readonly nodeId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** xDS `host:port`. */
+  readonly controlPlane: string;
+  /** Control plane HTTP API base URL (registration), without a trailing slash. */
+  readonly api: string;
+  /** The local app's port; 0 = no app (a client-only sidecar: no app check, no registration). */
+  readonly appPort: number;
+  readonly appAddress: string;
+  readonly inboundPort: number;
+  readonly outboundPort: number;
+  /** 0 = any free port. */
+  readonly adminPort: number;
+  readonly adminAddress: string;
+  /** Where other sidecars reach this one; registered as the instance address. */
+  readonly instanceIp: string;
+  /** HTTP path answering 2xx/3xx when the app is ready; absent = a TCP connect is enough. */
+  readonly appReadyPath?: string;
+  readonly drainSeconds: number;
+  /** Registration lease; heartbeats every third of it. */
+  readonly ttlSeconds: number;
+  /** The bootstrap file read, if any. */
+  readonly bootstrapFile?: string;
+}
+
+type Kind =
+  | 'name'
+  | 'id'
+  | 'labels'
+  | 'hostport'
+  | 'url'
+  | 'port'
+  | 'appPort'
+  | 'ip'
+  | 'host'
+  | 'path'
+  | 'seconds'
+  | 'ttl';
+
+interface Field {
+  readonly key: Exclude<keyof ProxyBootstrap, 'bootstrapFile'>;
+  readonly flag: string;
+  readonly env: string;
+  readonly kind: Kind;
+  readonly help: string;
+}
+
+const F = (key: Field['key'], flag: string, kind: Kind, help: string): Field => ({
+  key,
+  flag,
+  env: `TRELLIS_${flag.toUpperCase().replace(/-/g, '_')}`,
+  kind,
+  help,
+});
+
+/** Every setting: its key (also the bootstrap file's key), flag, env var, type and help. */
+export const BOOTSTRAP_FIELDS: readonly Field[] = [
+  F('service', 'service', 'name', 'the Service this workload belongs to (required)'),
+  F('namespace', 'namespace', 'name', "the Service's namespace (default default)"),
+  F('nodeId', 'node-id', 'id', 'xDS node id and instance id (default <service>-<hostname>-<pid>)'),
+  F('labels', 'labels', 'labels', 'instance labels, k=v,k=v'),
+  F('controlPlane', 'control-plane', 'hostport', 'control plane xDS address (default 127.0.0.1:15010)'),
+  F('api', 'api', 'url', 'control plane HTTP API, for registration (default http://127.0.0.1:15000)'),
+  F('appPort', 'app-port', 'appPort', 'the local app port; 0 = no app (default 8080)'),
+  F('appAddress', 'app-address', 'host', 'the local app address (default 127.0.0.1)'),
+  F('inboundPort', 'inbound-port', 'port', 'inbound listener port (default 15006)'),
+  F('outboundPort', 'outbound-port', 'port', 'outbound listener port (default 15001)'),
+  F('adminPort', 'admin-port', 'appPort', 'admin HTTP port; 0 = any free port (default 15020)'),
+  F('adminAddress', 'admin-address', 'host', 'admin HTTP address (default 127.0.0.1)'),
+  F('instanceIp', 'instance-ip', 'ip', 'IP other sidecars reach this one at (default 127.0.0.1)'),
+  F('appReadyPath', 'app-ready-path', 'path', 'HTTP readiness path on the app (default: TCP connect)'),
+  F('drainSeconds', 'drain-seconds', 'seconds', 'shutdown drain deadline in seconds (default 10)'),
+  F('ttlSeconds', 'ttl-seconds', 'ttl', 'registration TTL in seconds (default 15)'),
+];
+
+const DEFAULTS = {
+  namespace: 'default',
+  labels: {},
+  controlPlane: '127.0.0.1:15010',
+  api: 'http://127.0.0.1:15000',
+  appPort: 8080,
+  appAddress: '127.0.0.1',
+  inboundPort: 15006,
+  outboundPort: 15001,
+  adminPort: 15020,
+  adminAddress: '127.0.0.1',
+  instanceIp: '127.0.0.1',
+  drainSeconds: 10,
+  ttlSeconds: 15,
+} as const;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/;
+
+export interface BootstrapSources {
+  readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Reads the bootstrap file (injected for tests). */
+  readonly readFile?: (path: string) => string;
+  readonly hostname?: string;
+  readonly pid?: number;
+}
+
+/** A raw value and where it came from (`--app-port`, `TRELLIS_APP_PORT`, `proxy.yaml: appPort`). */
+interface Raw {
+  readonly value: unknown;
+  readonly from: string;
+}
+
+const bad = (from: string, what: string, got: unknown): never => {
+  throw new TrellisError('BAD_REQUEST', `${from}: ${what} (got ${JSON.stringify(got)})`);
+};
+
+function str(r: Raw, what: string): string {
+  if (typeof r.value === 'number' || typeof r.value === 'boolean') return String(r.value);
+  if (typeof r.value !== 'string') return bad(r.from, what, r.value);
+  return r.value.trim();
+}
+
+function int(r: Raw, min: number, max: number, what: string): number {
+  const s = str(r, what);
+  if (!/^\d+$/.test(s)) return bad(r.from, what, r.value);
+  const n = Number(s);
+  if (n < min || n > max) return bad(r.from, what, r.value);
+  return n;
+}
+
+function labels(r: Raw): Record<string, string> {
+  const what = 'must be labels k=v,k=v (keys like app or example.com/tier, values letters, digits, -_.)';
+  const out: Record<string, string> = {};
+  let pairs: [string, unknown][];
+  if (typeof r.value === 'object' && r.value !== null && !Array.isArray(r.value))
+    pairs = Object.entries(r.value);
+  else {
+    const s = str(r, what);
+    pairs =
+      s === ''
+        ? []
+        : s.split(',').map((p) => {
+            const i = p.indexOf('=');
+            return i < 0
+              ? bad(r.from, `${what}; '${p}' has no '='`, r.value)
+              : [p.slice(0, i).trim(), p.slice(i + 1).trim()];
+          });
+  }
+  for (const [k, v] of pairs) {
+    if (!LABEL_KEY.test(k) || k.length > 253) bad(r.from, `${what}; bad key '${k}'`, r.value);
+    if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v))
+      bad(r.from, `${what}; bad value for '${k}'`, r.value);
+    if (k in out) bad(r.from, `${what}; '${k}' is given twice`, r.value);
+    out[k] = v as string;
+  }
+  return out;
+}
+
+function convert(f: Field, r: Raw): unknown {
+  switch (f.kind) {
+    case 'name': {
+      const s = str(r, 'must be a DNS label');
+      if (s.length > 63 || !DNS_LABEL.test(s))
+        bad(
+          r.from,
+          "must be a DNS label: lower-case letters, digits and '-', at most 63 characters",
+          r.value,
+        );
+      return s;
+    }
+    case 'id': {
+      const s = str(r, 'must be an id');
+      if (s.length > 253 || !ID.test(s))
+        bad(
+          r.from,
+          "must be letters, digits and '.', '_', ':', '-', starting with a letter or digit",
+          r.value,
+        );
+      return s;
+    }
+    case 'labels':
+      return labels(r);
+    case 'hostport': {
+      const s = str(r, 'must be HOST:PORT');
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d+)$/.exec(s);
+      const port = m ? Number(m[2]) : 0;
+      if (!m || port < 1 || port > 65535)
+        bad(r.from, 'must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:15010', r.value);
+      return s;
+    }
+    case 'url': {
+      const s = str(r, 'must be an http(s) URL');
+      let u: URL | undefined;
+      try {
+        u = new URL(s);
+      } catch {
+        /* reported below */
+      }
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+        bad(r.from, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:15000', r.value);
+      return s.replace(/\/+$/, '');
+    }
+    case 'port':
+      return int(
+        r,
+        1,
+        65535,
+        'must be a port number 1-65535 (the control plane sends no listener for port 0)',
+      );
+    case 'appPort':
+      return int(r, 0, 65535, 'must be a port number 0-65535');
+    case 'ip': {
+      const s = str(r, 'must be an IP address');
+      if (isIP(s) === 0)
+        bad(r.from, 'must be an IPv4 or IPv6 address (it is registered as the instance address)', r.value);
+      return s;
+    }
+    case 'host': {
+      const s = str(r, 'must be a host');
+      if (isIP(s) === 0 && !HOSTNAME.test(s)) bad(r.from, 'must be an IP address or a host name', r.value);
+      return s;
+    }
+    case 'path': {
+      const s = str(r, 'must be a path');
+      if (!s.startsWith('/') || /[\s\x00-\x1f\x7f]/.test(s))
+        bad(r.from, "must be an HTTP path starting with '/', without spaces", r.value);
+      return s;
+    }
+    case 'seconds': {
+      const s = str(r, 'must be seconds');
+      const n = Number(s);
+      if (s === '' || !Number.isFinite(n) || n < 0 || n > 3600)
+        bad(r.from, 'must be a number of seconds 0-3600', r.value);
+      return n;
+    }
+    case 'ttl':
+      return int(r, 3, 3600, 'must be whole seconds 3-3600');
+  }
+}
+
+function readBootstrapFile(path: string, from: string, read: (p: string) => string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (e) {
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `${from}: cannot read bootstrap file '${path}': ${errorMessage(e)}`,
+    );
+  }
+  let data: unknown;
+  try {
+    data = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `bootstrap file '${path}' is not valid JSON or YAML: ${errorMessage(e)}`,
+    );
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new TrellisError('BAD_REQUEST', `bootstrap file '${path}' must hold an object of settings`);
+  const known = new Set(BOOTSTRAP_FIELDS.map((f) => f.key as string));
+  for (const k of Object.keys(data))
+    if (!known.has(k))
+      throw new TrellisError(
+        'BAD_REQUEST',
+        `bootstrap file '${path}': unknown setting '${k}'; known settings are ${[...known].join(', ')}`,
+      );
+  return data as Record<string, unknown>;
+}
+
+/** Parses `trellis proxy` flags (argv after the subcommand), env and the bootstrap file. */
+export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
+  const env = src.env ?? {};
+  const options: Record<string, { type: 'string' }> = { bootstrap: { type: 'string' } };
+  for (const f of BOOTSTRAP_FIELDS) options[f.flag] = { type: 'string' };
+  let values: Record<string, string | undefined>;
+  try {
+    const parsed = parseArgs({ args: [...src.argv], options, strict: true, allowPositionals: false });
+    values = parsed.values as Record<string, string | undefined>;
+  } catch (e) {
+    throw new TrellisError('BAD_REQUEST', `trellis proxy: ${errorMessage(e)}`);
+  }
+  const fileFrom = values['bootstrap'] !== undefined ? '--bootstrap' : 'TRELLIS_BOOTSTRAP';
+  const filePath = values['bootstrap'] ?? (env['TRELLIS_BOOTSTRAP'] || undefined);
+  const file =
+    filePath === undefined
+      ? {}
+      : readBootstrapFile(filePath, fileFrom, src.readFile ?? ((p) => readFileSync(p, 'utf8')));
+
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const f of BOOTSTRAP_FIELDS) {
+    let raw: Raw | undefined;
+    if (values[f.flag] !== undefined) raw = { value: values[f.flag], from: `--${f.flag}` };
+    else if (env[f.env] !== undefined && env[f.env] !== '') raw = { value: env[f.env], from: f.env };
+    else if (file[f.key] !== undefined && file[f.key] !== null)
+      raw = { value: file[f.key], from: `${filePath}: ${f.key}` };
+    if (raw !== undefined) out[f.key] = convert(f, raw);
+  }
+  if (out['service'] === undefined)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      'trellis proxy: --service NAME is required (or TRELLIS_SERVICE, or service in the bootstrap file)',
+    );
+  if (out['nodeId'] === undefined) {
+    const host =
+      (src.hostname ?? hostname())
+        .toLowerCase()
+        .replace(/[^a-z0-9.-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '') || 'host';
+    out['nodeId'] = `${out['service'] as string}-${host}-${src.pid ?? process.pid}`;
+  }
+  const ports = ['inboundPort', 'outboundPort'] as const;
+  if (out[ports[0]] === out[ports[1]])
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `trellis proxy: --inbound-port and --outbound-port must differ (both ${String(out[ports[0]])})`,
+    );
+  if (filePath !== undefined) out['bootstrapFile'] = filePath;
+  return Object.freeze({
+    ...out,
+    labels: Object.freeze({ ...(out['labels'] as Record<string, string>) }),
+  }) as ProxyBootstrap;
+}
+
+/** The flags section of `trellis help` for the proxy. */
+export function bootstrapHelp(): string {
+  const arg: Record<Kind, string> = {
+    name: 'NAME',
+    id: 'ID',
+    labels: 'K=V,...',
+    hostport: 'HOST:PORT',
+    url: 'URL',
+    port: 'N',
+    appPort: 'N',
+    ip: 'IP',
+    host: 'ADDR',
+    path: 'PATH',
+    seconds: 'S',
+    ttl: 'S',
+  };
+  const rows = BOOTSTRAP_FIELDS.map(
+    (f) => `  --${f.flag} ${arg[f.kind]}`.padEnd(28) + `${f.help} [${f.env}]`,
+  );
+  rows.push(
+    '  --bootstrap FILE'.padEnd(28) +
+      'JSON or YAML file with these settings (camelCase keys) [TRELLIS_BOOTSTRAP]',
+  );
+  return rows.join('\n');
+}

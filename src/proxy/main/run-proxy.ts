@@ -1,0 +1,268 @@
+// Wires one sidecar: xDS client -> data plane (apply on every update, VHDS on demand) -> admin
+// server; readiness (listeners bound + app answering) drives registration; shutdown deregisters,
+// drains and closes within the drain deadline.
+import { systemClock, type Clock, type Timer } from '../../common/clock.js';
+import { errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import type { ProxyConfig, VirtualHostConfig } from '../config/types.js';
+import { INBOUND_LISTENER } from '../config/decode-listener.js';
+import type { DataPlane, DataPlaneOptions } from '../data-plane.js';
+import { createAdminServer, type AdminServer, type Readiness } from '../admin/admin-server.js';
+import { renderProcessMetrics } from '../admin/process-metrics.js';
+import { createXdsClient, type XdsClientOptions, type XdsClientStatus } from '../xds-client/index.js';
+import { probeApp, type AppProbeTarget, type ProbeResult } from './app-probe.js';
+import type { ProxyBootstrap } from './bootstrap.js';
+import { Registrar, type FetchLike, type Registration } from './registrar.js';
+
+/** The part of the xDS client the sidecar uses (a fake in tests). */
+export interface XdsLike {
+  current(): ProxyConfig;
+  onUpdate(cb: (c: ProxyConfig) => void): () => void;
+  requestVirtualHost(host: string): Promise<VirtualHostConfig | undefined>;
+  status(): XdsClientStatus;
+  configDump(): unknown;
+  close(): void;
+}
+
+export interface RunProxyDeps {
+  readonly logger: Logger;
+  readonly createDataPlane: (opts: DataPlaneOptions) => DataPlane;
+  readonly createXdsClient?: (opts: XdsClientOptions) => XdsLike;
+  readonly fetch?: FetchLike;
+  readonly clock?: Clock;
+  readonly random?: () => number;
+  readonly probeApp?: (t: AppProbeTarget, timeoutMs: number) => Promise<ProbeResult>;
+  /** App probe period before the app is first ready, and after (default 250 / 1000 ms). */
+  readonly probeIntervalMs?: { readonly starting?: number; readonly ready?: number };
+  /** Consecutive failed probes before the app counts as gone (default 3). */
+  readonly failureThreshold?: number;
+  readonly version?: string;
+}
+
+export interface RunningProxy {
+  readonly adminPort: number;
+  readiness(): Readiness;
+  /** Deregisters, stops being ready, drains up to drainSeconds, closes. Idempotent. */
+  shutdown(reason: string): Promise<void>;
+}
+
+export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<RunningProxy> {
+  const log = deps.logger.child({ component: 'proxy', nodeId: b.nodeId });
+  const clock = deps.clock ?? systemClock;
+  const probe = deps.probeApp ?? probeApp;
+  const threshold = deps.failureThreshold ?? 3;
+  const startedAtMs = clock.now();
+  const hasApp = b.appPort !== 0;
+
+  let listenersReady = false;
+  let listenersReason = `waiting for listener and cluster config from the control plane at ${b.controlPlane}`;
+  let appReady = !hasApp;
+  let appReason = `waiting for the app at ${b.appAddress}:${b.appPort} to answer`;
+  let appFailures = 0;
+  let draining = false;
+  let probeTimer: Timer | undefined;
+
+  const xds = (deps.createXdsClient ?? createXdsClient)({
+    target: b.controlPlane,
+    node: {
+      id: b.nodeId,
+      service: b.service,
+      namespace: b.namespace,
+      labels: b.labels,
+      instanceIp: b.instanceIp,
+      inboundPort: b.inboundPort,
+      outboundPort: b.outboundPort,
+      appPort: b.appPort,
+    },
+    logger: deps.logger,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.version ? { version: deps.version } : {}),
+  });
+  const dataPlane = deps.createDataPlane({
+    nodeId: b.nodeId,
+    requestVirtualHost: (host) => xds.requestVirtualHost(host),
+  });
+  const registrar = new Registrar({
+    api: b.api,
+    logger: deps.logger,
+    clock,
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    onChange: (registered) =>
+      log.info({ registered, ...readiness() }, registered ? 'proxy ready' : 'proxy not ready'),
+  });
+
+  const inboundPort = (): number | undefined => dataPlane.boundPorts().get(INBOUND_LISTENER);
+
+  function readiness(): Readiness {
+    if (draining) return { ready: false, reason: 'draining: the proxy is shutting down' };
+    if (!listenersReady) return { ready: false, reason: listenersReason };
+    if (!appReady) return { ready: false, reason: appReason };
+    if (!hasApp) return { ready: true, reason: 'listeners bound; no app (--app-port 0), so not registered' };
+    if (!registrar.registered())
+      return {
+        ready: false,
+        reason: `listeners bound and app ready; registering with the control plane at ${b.api}`,
+      };
+    return {
+      ready: true,
+      reason: `serving; registered as ${b.nodeId} at ${b.instanceIp}:${inboundPort() ?? b.inboundPort}`,
+    };
+  }
+
+  function updateRegistration(): void {
+    if (draining) return;
+    const port = inboundPort();
+    if (!hasApp || !listenersReady || !appReady || port === undefined) return registrar.want(undefined);
+    const reg: Registration = {
+      id: b.nodeId,
+      service: b.service,
+      namespace: b.namespace,
+      address: b.instanceIp,
+      port,
+      labels: b.labels,
+      ttlSeconds: b.ttlSeconds,
+      sidecar: true,
+    };
+    registrar.want(reg);
+  }
+
+  // Config: apply every update in order, coalescing ones that arrive while an apply runs.
+  let pending: ProxyConfig | undefined;
+  let applying = false;
+  const afterApply = (c: ProxyConfig): void => {
+    if (listenersReady || !c.versions['LDS'] || !c.versions['CDS']) return;
+    const bound = dataPlane.boundPorts();
+    const missing = [...c.listeners.keys()].filter((n) => !bound.has(n));
+    if (missing.length > 0) {
+      listenersReason = `listeners not bound yet: ${missing.join(', ')}`;
+      return;
+    }
+    listenersReady = true;
+    log.info({ ports: Object.fromEntries(bound), versions: c.versions }, 'listeners bound');
+  };
+  const applyPending = async (): Promise<void> => {
+    applying = true;
+    while (pending !== undefined && !draining) {
+      const c = pending;
+      pending = undefined;
+      try {
+        await dataPlane.apply(c);
+        afterApply(c);
+      } catch (e) {
+        listenersReason = `applying config ${JSON.stringify(c.versions)} failed: ${errorMessage(e)}`;
+        log.error(
+          { err: errorMessage(e), versions: c.versions },
+          'data plane rejected config; keeping the previous one',
+        );
+      }
+      updateRegistration();
+    }
+    applying = false;
+  };
+  const onConfig = (c: ProxyConfig): void => {
+    pending = c;
+    if (!applying) void applyPending();
+  };
+  xds.onUpdate(onConfig);
+  if (xds.current().versions['LDS']) onConfig(xds.current());
+
+  // The app: probed until ready, then watched; N failures in a row deregister until it is back.
+  const probeLoop = async (): Promise<void> => {
+    probeTimer = undefined;
+    if (draining) return;
+    const r = await probe(
+      { address: b.appAddress, port: b.appPort, ...(b.appReadyPath ? { path: b.appReadyPath } : {}) },
+      1000,
+    );
+    if (draining) return;
+    if (r.ok) {
+      appFailures = 0;
+      if (!appReady) {
+        appReady = true;
+        log.info({ app: `${b.appAddress}:${b.appPort}` }, 'app is ready');
+        updateRegistration();
+      }
+    } else {
+      appFailures++;
+      appReason = r.reason;
+      if (appReady && appFailures >= threshold) {
+        appReady = false;
+        appReason = `app stopped answering (${appFailures} checks in a row): ${r.reason}`;
+        log.warn({ reason: r.reason }, 'app is gone; deregistering until it answers again');
+        updateRegistration();
+      }
+    }
+    const next = appReady ? (deps.probeIntervalMs?.ready ?? 1000) : (deps.probeIntervalMs?.starting ?? 250);
+    probeTimer = clock.setTimeout(() => void probeLoop(), next);
+    probeTimer.unref?.();
+  };
+  if (hasApp) void probeLoop();
+
+  let admin: AdminServer;
+  try {
+    admin = await createAdminServer({
+      host: b.adminAddress,
+      port: b.adminPort,
+      logger: deps.logger,
+      sources: {
+        readiness,
+        configDump: () => ({
+          bootstrap: b,
+          boundPorts: Object.fromEntries(dataPlane.boundPorts()),
+          readiness: readiness(),
+          xds: xds.configDump(),
+        }),
+        clusters: () => dataPlane.clustersStatus(),
+        metrics: () =>
+          dataPlane.renderMetrics() +
+          renderProcessMetrics({
+            xds: xds.status(),
+            ready: readiness().ready,
+            registered: registrar.registered(),
+            startedAtMs,
+          }),
+      },
+    });
+  } catch (e) {
+    draining = true;
+    xds.close();
+    await dataPlane.close().catch(() => undefined);
+    throw e;
+  }
+  log.info(
+    { adminPort: admin.port, service: b.service, namespace: b.namespace, controlPlane: b.controlPlane },
+    'proxy started',
+  );
+
+  const sleep = (ms: number): Promise<void> =>
+    ms <= 0 ? Promise.resolve() : new Promise((r) => void clock.setTimeout(r, ms).unref?.());
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      const deadline = clock.now() + b.drainSeconds * 1000;
+      const left = (): number => Math.max(0, deadline - clock.now());
+      draining = true;
+      if (probeTimer) clock.clearTimeout(probeTimer);
+      log.info({ reason, drainSeconds: b.drainSeconds }, 'shutting down: deregistering, then draining');
+      await registrar.stop(Math.min(2000, Math.max(250, left())));
+      // Peers learn of the removal over EDS; keep accepting for a moment so none hit a closed port.
+      if (hasApp) await sleep(Math.min(1000, left() / 4));
+      const drainMs = left();
+      try {
+        await Promise.race([dataPlane.drain(drainMs), sleep(drainMs + 250)]);
+      } catch (e) {
+        log.warn({ err: errorMessage(e) }, 'drain failed');
+      }
+      xds.close();
+      await dataPlane.close().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'close failed'));
+      await admin.close();
+      log.info({ tookMs: clock.now() - (deadline - b.drainSeconds * 1000) }, 'proxy stopped');
+    })();
+    return stopping;
+  };
+
+  return { adminPort: admin.port, readiness, shutdown };
+}
