@@ -11,6 +11,8 @@ export interface RequestView {
   readonly path: string;
   /** Flat [name0, value0, name1, value1, ...] with lower-case names (the H1 parser's form). */
   readonly headers: readonly string[];
+  /** `http` (default when absent) or `https`: the scheme redirects keep and `:scheme` reads. */
+  readonly scheme?: string;
 }
 
 export type NoRouteReason = 'no_virtual_host' | 'no_route_match' | 'unknown_cluster';
