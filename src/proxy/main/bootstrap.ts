@@ -235,8 +235,8 @@ function convert(f: Field, r: Raw): unknown {
     }
     case 'path': {
       const s = str(r, 'must be a path');
-      if (!s.startsWith('/') || /[\s\x00-\x1f\x7f]/.test(s))
-        bad(r.from, "must be an HTTP path starting with '/', without spaces", r.value);
+      if (!s.startsWith('/') || !/^[\x21-\x7e]+$/.test(s))
+        bad(r.from, "must be an HTTP path starting with '/', printable ASCII without spaces", r.value);
       return s;
     }
     case 'seconds': {

@@ -1,0 +1,131 @@
+// The registrar on a fake clock and a fake control plane: register, heartbeat every ttl/3,
+// re-register on 404, retry with backoff while the control plane is down, deregister.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../common/clock.js';
+import { silentLogger } from '../../common/logger.js';
+import { Registrar, type FetchLike, type Registration } from './registrar.js';
+
+const REG: Registration = {
+  id: 'reviews-1',
+  service: 'reviews',
+  namespace: 'default',
+  address: '127.0.0.1',
+  port: 15006,
+  labels: { version: 'v1' },
+  ttlSeconds: 15,
+  sidecar: true,
+};
+
+/** A scripted control plane: records calls; `mode` decides the answers. */
+function fakeApi() {
+  const calls: string[] = [];
+  const state = { mode: 'up' as 'up' | 'down' | 'forgot', known: new Set<string>() };
+  const fetch: FetchLike = async (url, init) => {
+    const path = new URL(url).pathname;
+    calls.push(`${init.method} ${path}`);
+    if (state.mode === 'down') throw new Error('connect ECONNREFUSED');
+    if (state.mode === 'forgot') {
+      state.known.clear();
+      state.mode = 'up';
+    }
+    const answer = (status: number) => ({ status, text: async () => '{}' });
+    if (init.method === 'POST' && path === '/api/v1/instances') {
+      const body = JSON.parse(init.body ?? '{}') as Registration;
+      state.known.add(body.id);
+      return answer(200);
+    }
+    const m = /^\/api\/v1\/instances\/([^/]+)(\/heartbeat)?$/.exec(path);
+    if (m && init.method === 'POST') return answer(state.known.has(m[1]!) ? 200 : 404);
+    if (m && init.method === 'DELETE') {
+      state.known.delete(m[1]!);
+      return answer(200);
+    }
+    return answer(500);
+  };
+  return { calls, state, fetch };
+}
+
+const flush = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+async function advance(clock: FakeClock, ms: number, step = 100): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    clock.advance(Math.min(step, ms - t));
+    await flush();
+  }
+}
+
+describe('Registrar', () => {
+  test('registers, heartbeats every ttl/3 with jitter, re-registers on 404, deregisters', async () => {
+    const clock = new FakeClock();
+    const api = fakeApi();
+    const changes: boolean[] = [];
+    const r = new Registrar({
+      api: 'http://cp',
+      logger: silentLogger(),
+      clock,
+      random: () => 0.5,
+      fetch: api.fetch,
+      onChange: (v) => changes.push(v),
+    });
+    r.want(REG);
+    await advance(clock, 0);
+    await advance(clock, 100);
+    assert.deepEqual(api.calls, ['POST /api/v1/instances']);
+    assert.equal(r.registered(), true);
+    await advance(clock, 5000);
+    assert.deepEqual(api.calls.slice(1), ['POST /api/v1/instances/reviews-1/heartbeat']);
+    api.state.mode = 'forgot';
+    await advance(clock, 5200);
+    assert.deepEqual(api.calls.slice(2), [
+      'POST /api/v1/instances/reviews-1/heartbeat',
+      'POST /api/v1/instances',
+    ]);
+    assert.equal(r.registered(), true);
+    r.want(undefined);
+    await advance(clock, 100);
+    assert.equal(api.calls.at(-1), 'DELETE /api/v1/instances/reviews-1');
+    assert.equal(r.registered(), false);
+    assert.deepEqual(changes, [true, false, true, false]);
+    await advance(clock, 20_000);
+    assert.equal(api.calls.at(-1), 'DELETE /api/v1/instances/reviews-1', 'nothing after deregistering');
+  });
+
+  test('keeps retrying with capped backoff while the control plane is down, never throws', async () => {
+    const clock = new FakeClock();
+    const api = fakeApi();
+    api.state.mode = 'down';
+    const r = new Registrar({
+      api: 'http://cp',
+      logger: silentLogger(),
+      clock,
+      random: () => 0,
+      fetch: api.fetch,
+    });
+    r.want(REG);
+    await advance(clock, 60_000, 250);
+    const attempts = api.calls.length;
+    assert.ok(attempts >= 6 && attempts <= 40, `backoff spaced the attempts (${attempts} in 60 s)`);
+    assert.equal(r.registered(), false);
+    api.state.mode = 'up';
+    await advance(clock, 12_000, 250);
+    assert.equal(r.registered(), true);
+    await r.stop(1000);
+    assert.equal(api.calls.at(-1), 'DELETE /api/v1/instances/reviews-1');
+    assert.equal(r.registered(), false);
+  });
+
+  test('a changed registration (new port) is registered again under the same id', async () => {
+    const clock = new FakeClock();
+    const api = fakeApi();
+    const r = new Registrar({ api: 'http://cp', logger: silentLogger(), clock, fetch: api.fetch });
+    r.want(REG);
+    await advance(clock, 100);
+    r.want({ ...REG, port: 15007 });
+    await advance(clock, 100);
+    assert.deepEqual(api.calls, ['POST /api/v1/instances', 'POST /api/v1/instances']);
+    await r.stop(1000);
+  });
+});
