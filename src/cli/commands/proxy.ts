@@ -9,7 +9,10 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
   const bootstrap = parseBootstrap({ argv, env: process.env });
   const logger = createLogger({ name: 'trellis-proxy' });
   const createDataPlane = await loadCreateDataPlane();
-  const proxy = await runProxy(bootstrap, { logger, createDataPlane });
+  const proxy = await runProxy(bootstrap, {
+    logger,
+    createDataPlane: (opts) => createDataPlane({ ...opts, logger }),
+  });
   await new Promise<void>((done) => {
     let signals = 0;
     const stop = (sig: NodeJS.Signals): void => {
