@@ -1,0 +1,269 @@
+// One downstream HTTP/1.1 connection on a raw socket: a request parser, one exchange at a time
+// (pipelined requests wait, so responses stay in order), keep-alive, header and idle timeouts.
+import type { Socket } from 'node:net';
+import { H1Parser, type H1Handler, type H1Head, type H1RequestHead } from '../http/h1-parser.js';
+import { H1Exchange } from '../pipeline/h1-exchange.js';
+import { ProxyError, rescue } from '../pipeline/rescue.js';
+import type { Downstream, ListenerContext } from '../pipeline/types.js';
+import type { ListenerLimits } from './limits.js';
+
+export class H1Connection implements H1Handler, Downstream {
+  private readonly parser: H1Parser;
+  private active: H1Exchange | null = null;
+  /** Bytes read but not yet parsed (pipelined requests waiting, or backpressure). */
+  private pending: Buffer | null = null;
+  /** Parser held for request-body backpressure / upstream not ready. */
+  private bpHeld = false;
+  /** Parser held after a request ended until its response is done (pipelining). */
+  private waitHeld = false;
+  private executing = false;
+  private socketPaused = false;
+  private upgrade = false;
+  private closing = false;
+  private tunneled = false;
+  draining = false;
+  private headersArmed = false;
+  private idleArmed = false;
+  private headersTimer: ReturnType<typeof setTimeout> | null = null;
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    readonly listener: ListenerContext,
+    private readonly limits: ListenerLimits,
+    private readonly onClosed: (c: H1Connection) => void,
+  ) {
+    this.parser = new H1Parser('request', this, limits.h1);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('end', this.onPeerEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    this.armHeaders();
+  }
+
+  /** True while no request is in progress (drain closes these at once). */
+  get idle(): boolean {
+    return this.active === null && this.pending === null && !this.tunneled;
+  }
+
+  // ---- timers (created once per connection, re-armed with refresh()) ----
+
+  private armHeaders(): void {
+    this.idleArmed = false;
+    if (this.headersArmed) return;
+    this.headersArmed = true;
+    if (this.headersTimer === null) {
+      this.headersTimer = setTimeout(this.onHeadersTimeout, this.limits.requestHeadersTimeoutMs);
+      this.headersTimer.unref();
+    } else this.headersTimer.refresh();
+  }
+
+  private armIdle(): void {
+    this.headersArmed = false;
+    if (this.idleArmed) return;
+    this.idleArmed = true;
+    if (this.idleTimer === null) {
+      this.idleTimer = setTimeout(this.onIdleTimeout, this.limits.idleTimeoutMs);
+      this.idleTimer.unref();
+    } else this.idleTimer.refresh();
+  }
+
+  private disarm(): void {
+    this.headersArmed = false;
+    this.idleArmed = false;
+  }
+
+  private readonly onHeadersTimeout = (): void => {
+    if (!this.headersArmed || this.closing || this.active !== null) return;
+    this.headersArmed = false;
+    const err = new ProxyError(
+      'REQUEST_HEADERS_TIMEOUT',
+      `no complete request head within ${this.limits.requestHeadersTimeoutMs} ms`,
+    );
+    this.closeWith(err);
+  };
+
+  private readonly onIdleTimeout = (): void => {
+    if (!this.idleArmed || this.closing || this.active !== null) return;
+    this.idleArmed = false;
+    this.close();
+  };
+
+  // ---- socket events ----
+
+  private readonly onData = (buf: Buffer): void => {
+    if (this.tunneled || this.closing) return;
+    if (this.active === null) this.armHeaders();
+    this.pending = this.pending === null ? buf : Buffer.concat([this.pending, buf]);
+    this.drive();
+  };
+
+  private readonly onDrain = (): void => {
+    this.active?.onDownstreamDrain();
+  };
+
+  private readonly onPeerEnd = (): void => {
+    if (this.tunneled) return;
+    // The client half-closed: finish the request in progress (if complete), then close.
+    if (this.active === null || !this.active.reqEnded) {
+      if (this.active !== null) this.active.abort();
+      this.active = null;
+      this.close();
+      return;
+    }
+    this.draining = true;
+  };
+
+  private readonly onError = (): void => {
+    this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    this.closing = true;
+    this.disarm();
+    if (this.headersTimer !== null) clearTimeout(this.headersTimer);
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.active !== null && !this.tunneled) this.active.abort();
+    this.active = null;
+    this.onClosed(this);
+  };
+
+  // ---- parsing ----
+
+  private drive(): void {
+    while (this.pending !== null && !this.bpHeld && !this.waitHeld && !this.closing && !this.tunneled) {
+      const buf = this.pending;
+      this.pending = null;
+      let n: number;
+      this.executing = true;
+      try {
+        n = this.parser.execute(buf);
+      } catch (e) {
+        this.executing = false;
+        this.onParseError(e);
+        return;
+      }
+      this.executing = false;
+      // Unconsumed bytes: held (kept for later), after an upgrade head (the tunnel's), or after a
+      // final `Connection: close` request (discarded: never parsed as another request).
+      if (n < buf.length && (this.bpHeld || this.waitHeld || this.upgrade)) this.pending = buf.subarray(n);
+    }
+    const wantPause = this.pending !== null;
+    if (wantPause !== this.socketPaused && !this.closing && !this.tunneled) {
+      this.socketPaused = wantPause;
+      if (wantPause) this.socket.pause();
+      else this.socket.resume();
+    }
+  }
+
+  onHead(head: H1Head): void {
+    this.disarm();
+    const h = head as H1RequestHead;
+    if (h.framing === 'upgrade') this.upgrade = true;
+    const ex = new H1Exchange(this, h);
+    this.active = ex;
+    ex.begin();
+  }
+
+  onBody(chunk: Buffer): void {
+    // With no active exchange this is the rest of a request already answered: discarded.
+    if (this.active !== null) this.active.onRequestBody(chunk);
+  }
+
+  onEnd(trailers: string[] | null): void {
+    const ex = this.active;
+    if (ex === null) return;
+    ex.onRequestEnd(trailers);
+    if (this.active === ex) {
+      this.waitHeld = true;
+      this.parser.pause();
+    }
+  }
+
+  private onParseError(e: unknown): void {
+    const ex = this.active;
+    if (ex !== null) {
+      ex.fail(e, true);
+      this.close();
+      return;
+    }
+    this.closeWith(e);
+  }
+
+  // ---- Downstream (driven by the exchange) ----
+
+  holdRequest(): void {
+    if (this.bpHeld) return;
+    this.bpHeld = true;
+    this.parser.pause();
+  }
+
+  releaseRequest(): void {
+    if (!this.bpHeld) return;
+    this.bpHeld = false;
+    if (!this.waitHeld && !this.upgrade) this.parser.resume();
+    if (!this.executing) this.drive();
+  }
+
+  exchangeDone(keepAlive: boolean): void {
+    this.active = null;
+    this.bpHeld = false;
+    this.waitHeld = false;
+    if (!keepAlive || this.draining || this.upgrade) {
+      this.close();
+      return;
+    }
+    this.parser.resume();
+    if (!this.executing) this.drive();
+    if (this.active === null && !this.closing) {
+      if (this.pending === null) this.armIdle();
+      else this.armHeaders();
+    }
+  }
+
+  detachForTunnel(): Buffer | null {
+    this.tunneled = true;
+    this.disarm();
+    this.socket.removeListener('data', this.onData);
+    this.socket.removeListener('drain', this.onDrain);
+    this.socket.removeListener('end', this.onPeerEnd);
+    const rest = this.pending;
+    this.pending = null;
+    this.socketPaused = false;
+    return rest;
+  }
+
+  // ---- closing ----
+
+  /** Drain: idle connections close now; busy ones close after their response (`Connection: close`). */
+  startDrain(): void {
+    this.draining = true;
+    if (this.idle) this.close();
+  }
+
+  private closeWith(err: unknown): void {
+    if (this.closing) return;
+    const r = rescue(err, this.listener.plane.nodeId, true);
+    this.listener.stats.noRoute.record(r.status, 0);
+    this.socket.write(r.bytes);
+    this.close();
+  }
+
+  /** Graceful: flush what was written, then FIN. */
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.disarm();
+    this.pending = null;
+    this.socket.end();
+    // A peer that never reads must not hold the socket forever.
+    const t = setTimeout(() => this.socket.destroy(), 5000);
+    t.unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,98 @@
+// One bound listener (a net.Server per ListenerConfig): accepts up to maxConnections raw sockets,
+// runs an H1Connection on each, and drains or closes them on removal / shutdown.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ListenerConfig } from '../config/types.js';
+import type { ListenerContext, PlaneContext } from '../pipeline/types.js';
+import type { DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
+import type { Gauge } from '../telemetry/metrics.js';
+import { H1Connection } from './h1-connection.js';
+import type { ListenerLimits } from './limits.js';
+
+export class H1Listener {
+  readonly context: ListenerContext;
+  private readonly server: Server;
+  private readonly connections = new Set<H1Connection>();
+  private readonly gauge: Gauge;
+  private idleWaiters: (() => void)[] = [];
+  port = 0;
+
+  constructor(
+    config: ListenerConfig,
+    plane: PlaneContext,
+    metrics: DataPlaneMetrics,
+    private readonly limits: ListenerLimits,
+  ) {
+    this.context = {
+      plane,
+      name: config.name,
+      config,
+      stats: metrics.direction(config.direction),
+      stripInternal: config.direction === 'outbound',
+    };
+    this.gauge = metrics.listenerConnections(config.name, config.direction);
+    this.server = createServer(
+      { allowHalfOpen: true, noDelay: true, pauseOnConnect: false },
+      this.onConnection,
+    );
+    this.server.maxConnections = limits.maxConnections;
+  }
+
+  get address(): string {
+    return this.context.config.address;
+  }
+
+  listen(): Promise<number> {
+    const c = this.context.config;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      this.server.once('error', onErr);
+      this.server.listen({ host: c.address, port: c.port }, () => {
+        this.server.removeListener('error', onErr);
+        const a = this.server.address();
+        this.port = typeof a === 'object' && a !== null ? a.port : c.port;
+        resolve(this.port);
+      });
+    });
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    const conn = new H1Connection(socket, this.context, this.limits, this.onClosed);
+    this.connections.add(conn);
+    this.gauge.inc();
+  };
+
+  private readonly onClosed = (c: H1Connection): void => {
+    if (this.connections.delete(c)) this.gauge.dec();
+    if (this.connections.size === 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  };
+
+  /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
+  drain(): void {
+    if (this.server.listening) this.server.close();
+    for (const c of this.connections) c.startDrain();
+  }
+
+  /** Resolves when every connection has closed, or at the deadline (then it destroys them). */
+  async closed(deadlineMs: number): Promise<void> {
+    if (this.connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(0, deadlineMs));
+        t.unref();
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.server.listening) this.server.close();
+    for (const c of this.connections) c.destroy();
+  }
+}

@@ -1,0 +1,30 @@
+// Per-listener limits and timeouts (all configurable; defaults are on, unlike Envoy's headers timeout).
+import { DEFAULT_H1_LIMITS, type H1Limits } from '../http/h1-types.js';
+
+export interface ListenerLimits {
+  /** A request head must be complete within this (slowloris) → 408 and close. Default 10 s. */
+  readonly requestHeadersTimeoutMs: number;
+  /** A keep-alive connection with no request in progress is closed after this. Default 60 s. */
+  readonly idleTimeoutMs: number;
+  /** Connections per listener; more are refused at accept. Default 10 000. */
+  readonly maxConnections: number;
+  /** Header size / count limits (431), request line (414), chunk limits. */
+  readonly h1: H1Limits;
+}
+
+export const DEFAULT_LISTENER_LIMITS: ListenerLimits = Object.freeze({
+  requestHeadersTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  maxConnections: 10_000,
+  h1: DEFAULT_H1_LIMITS,
+});
+
+export function listenerLimits(
+  over: Partial<Omit<ListenerLimits, 'h1'>> & { h1?: Partial<H1Limits> } = {},
+): ListenerLimits {
+  return Object.freeze({
+    ...DEFAULT_LISTENER_LIMITS,
+    ...over,
+    h1: Object.freeze({ ...DEFAULT_H1_LIMITS, ...over.h1 }),
+  });
+}

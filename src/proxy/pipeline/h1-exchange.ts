@@ -1,0 +1,463 @@
+// One HTTP/1.1 request through the sidecar: route it, pick an endpoint, borrow a pooled connection,
+// stream the re-framed request up and the response down with backpressure, retry what is safe.
+import type { Socket } from 'node:net';
+import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
+import type { H1RequestHead, H1ResponseHead } from '../http/h1-parser.js';
+import {
+  encodeLastChunk,
+  serializeRequestHead,
+  serializeResponseHead,
+  type H1BodyFraming,
+} from '../http/h1-serializer.js';
+import { applyRequestHeaderMutations, applyResponseHeaderMutations } from '../router/headers.js';
+import type { RouteDecision } from '../router/types.js';
+import type { StatusStats } from '../telemetry/data-plane-metrics.js';
+import type { ClusterRuntime } from '../upstream/cluster-manager.js';
+import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
+import type { EndpointHandle } from '../upstream/lb/lb.js';
+import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
+import { localResponse } from './local-response.js';
+import { ProxyError, rescue } from './rescue.js';
+import { routeRequest } from './route-request.js';
+import type { Downstream } from './types.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+type Forward = Extract<RouteDecision, { type: 'forward' }>;
+
+export class H1Exchange implements UpstreamOwner, PoolWaiter {
+  reqEnded = false;
+  done = false;
+  readonly corkTarget: Socket;
+  private reqTrailers: string[] | null = null;
+  private queued: Buffer[] | null = null;
+  private route: RouteConfig | null = null;
+  private vhost: VirtualHostConfig | null = null;
+  private stats: StatusStats;
+  private cluster: ClusterRuntime | null = null;
+  private handle: EndpointHandle<EndpointConfig> | null = null;
+  private failedHandle: EndpointHandle<EndpointConfig> | null = null;
+  private pool: H1Pool | null = null;
+  private conn: UpstreamConn | null = null;
+  private reused = false;
+  private headBytes: Buffer | null = null;
+  private chunkedReq = false;
+  private attempts = 0;
+  private resetRetried = false;
+  private bodySent = false;
+  private respStarted = false;
+  private respChunked = false;
+  private upKeepAlive = false;
+  private keepAlive = true;
+  private status = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private deadline = 0;
+  private backendMs = 0;
+  private readonly start: number;
+  private attemptStart = 0;
+
+  constructor(
+    readonly dc: Downstream,
+    readonly head: H1RequestHead,
+  ) {
+    this.corkTarget = dc.socket;
+    this.start = dc.listener.plane.clock.now();
+    this.stats = dc.listener.stats.noRoute;
+  }
+
+  /** Called once the head arrived: routes with the config current now, then acts on the decision. */
+  begin(): void {
+    try {
+      routeRequest(this);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The routing decision (possibly after an on-demand virtual host lookup). */
+  act(d: RouteDecision): void {
+    if (this.done) return;
+    switch (d.type) {
+      case 'no_route':
+        this.fail(
+          new ProxyError(d.reason === 'unknown_cluster' ? 'CLUSTER_NOT_FOUND' : 'NO_ROUTE', d.detail),
+        );
+        return;
+      case 'redirect':
+        this.stats = this.dc.listener.stats.route(d.vhost, d.route);
+        this.local(d.status, '', d.location);
+        return;
+      case 'direct_response':
+        this.stats = this.dc.listener.stats.route(d.vhost, d.route);
+        this.local(d.status, d.body, null);
+        return;
+      case 'forward':
+        this.forward(d);
+    }
+  }
+
+  private local(status: number, body: string, location: string | null): void {
+    this.done = true;
+    this.status = status;
+    const keep = this.head.keepAlive && !this.dc.draining && this.head.framing !== 'upgrade';
+    this.dc.socket.write(localResponse(status, body, location, !keep));
+    this.record();
+    this.dc.exchangeDone(keep);
+  }
+
+  private forward(d: Forward): void {
+    const plane = this.dc.listener.plane;
+    this.route = d.route;
+    this.vhost = d.vhost;
+    this.stats = this.dc.listener.stats.route(d.vhost, d.route);
+    const cluster = plane.clusters.get(d.cluster);
+    if (cluster === undefined) {
+      throw new ProxyError(
+        'CLUSTER_NOT_FOUND',
+        `route ${d.route.name} names cluster "${d.cluster}", which this sidecar has not received`,
+      );
+    }
+    this.cluster = cluster;
+    const head = this.head;
+    const headers = head.headers;
+    applyRequestHeaderMutations(headers, d.route, d.vhost);
+    let hasId = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === 'x-request-id') {
+        hasId = true;
+        break;
+      }
+    }
+    let body: H1BodyFraming = 'none';
+    if (head.framing === 'content-length') body = head.contentLength;
+    else if (head.framing === 'chunked') {
+      body = 'chunked';
+      this.chunkedReq = true;
+    }
+    this.headBytes = serializeRequestHead(head, {
+      body,
+      authority: d.authority,
+      path: d.path,
+      extraHeaders: hasId ? undefined : ['x-request-id', plane.requestId()],
+    });
+    if (d.timeoutMs > 0) this.deadline = this.start + d.timeoutMs;
+    this.backendMs = d.backendTimeoutMs;
+    this.attempt(false);
+  }
+
+  private attempt(fresh: boolean): void {
+    const cluster = this.cluster as ClusterRuntime;
+    const h =
+      this.failedHandle === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.failedHandle });
+    if (h === undefined) {
+      const n = cluster.lb.handles.length;
+      throw new ProxyError(
+        'NO_HEALTHY_UPSTREAM',
+        n === 0
+          ? `cluster "${cluster.config.name}" has no endpoints`
+          : `cluster "${cluster.config.name}" has no healthy endpoint (${n} known)`,
+      );
+    }
+    this.handle = h;
+    this.attempts++;
+    h.onStart();
+    const plane = this.dc.listener.plane;
+    this.attemptStart = plane.clock.now();
+    this.armTimer();
+    this.pool = cluster.pool(h);
+    this.pool.acquire(this, fresh);
+  }
+
+  private armTimer(): void {
+    let ms = this.backendMs;
+    if (this.deadline > 0) {
+      const left = Math.max(1, this.deadline - this.attemptStart);
+      if (ms === 0 || left < ms) ms = left;
+    }
+    if (ms === 0) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(this.onTimeout, ms);
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timer = null;
+    const name = this.cluster?.config.name ?? '?';
+    this.fail(
+      new ProxyError(
+        'UPSTREAM_TIMEOUT',
+        `no complete response from cluster "${name}" within ${this.dc.listener.plane.clock.now() - this.start} ms`,
+      ),
+    );
+  };
+
+  // ---- upstream connection ----
+
+  onPoolConnection(conn: UpstreamConn, reused: boolean): void {
+    if (this.done) {
+      this.pool?.release(conn);
+      return;
+    }
+    this.conn = conn;
+    this.reused = reused;
+    conn.attach(this, this.head.method);
+    const s = conn.socket;
+    s.cork();
+    let ok = s.write(this.headBytes as Buffer);
+    const q = this.queued;
+    if (q !== null) {
+      this.queued = null;
+      for (const c of q) ok = this.writeBody(c);
+    }
+    if (this.reqEnded && this.chunkedReq) ok = s.write(encodeLastChunk(this.reqTrailers));
+    s.uncork();
+    if (ok) this.dc.releaseRequest();
+  }
+
+  onPoolError(err: ProxyError): void {
+    this.cluster?.stats.connectErrors.inc();
+    this.reportAttempt(false);
+    if (this.done) return;
+    if (this.attempts < 2) {
+      this.failedHandle = this.handle;
+      try {
+        this.attempt(false);
+      } catch {
+        this.fail(err);
+      }
+      return;
+    }
+    this.fail(err);
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    const s = (this.conn as UpstreamConn).socket;
+    this.bodySent = true;
+    if (!this.chunkedReq) return s.write(chunk);
+    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    s.write(chunk);
+    return s.write(CRLF);
+  }
+
+  // ---- request body from downstream ----
+
+  onRequestBody(chunk: Buffer): void {
+    if (this.done || chunk.length === 0) return;
+    if (this.conn === null) {
+      (this.queued ??= []).push(chunk);
+      this.dc.holdRequest();
+      return;
+    }
+    if (!this.writeBody(chunk)) this.dc.holdRequest();
+  }
+
+  onRequestEnd(trailers: string[] | null): void {
+    this.reqEnded = true;
+    if (this.done) return;
+    if (this.conn === null) this.reqTrailers = trailers;
+    else if (this.chunkedReq) this.conn.socket.write(encodeLastChunk(trailers));
+  }
+
+  onUpstreamDrain(): void {
+    this.dc.releaseRequest();
+  }
+
+  onDownstreamDrain(): void {
+    if (this.conn !== null) this.conn.socket.resume();
+  }
+
+  // ---- response from upstream ----
+
+  onResponseHead(rh: H1ResponseHead): void {
+    const head = this.head;
+    if (rh.status < 200 && rh.status !== 101) {
+      if (rh.status === 100 && head.expectContinue && !this.respStarted) this.dc.socket.write(CONTINUE);
+      return;
+    }
+    this.status = rh.status;
+    if (rh.status === 101) {
+      if (head.framing === 'upgrade') this.splice(rh);
+      else
+        this.failUpstream(
+          new ProxyError('UPSTREAM_BAD_RESPONSE', '101 to a request that asked for no upgrade'),
+        );
+      return;
+    }
+    this.upKeepAlive = rh.keepAlive;
+    const v10 = head.versionMinor === 0;
+    let body: H1BodyFraming;
+    switch (rh.framing) {
+      case 'content-length':
+        body = rh.contentLength;
+        break;
+      case 'chunked':
+      case 'until-close':
+        if (v10) body = 'close';
+        else {
+          body = 'chunked';
+          this.respChunked = true;
+        }
+        break;
+      default:
+        body = rh.status === 204 ? 'none' : declaredLength(rh);
+    }
+    this.keepAlive =
+      head.keepAlive && !this.dc.draining && body !== 'close' && this.reqEnded && head.framing !== 'upgrade';
+    applyResponseHeaderMutations(rh.headers, this.route as RouteConfig, this.vhost as VirtualHostConfig);
+    const bytes = serializeResponseHead(rh, {
+      body,
+      connection: this.keepAlive ? (v10 ? 'keep-alive' : undefined) : 'close',
+    });
+    this.respStarted = true;
+    this.dc.socket.write(bytes);
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    const s = this.dc.socket;
+    let ok: boolean;
+    if (this.respChunked) {
+      s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      s.write(chunk);
+      ok = s.write(CRLF);
+    } else ok = s.write(chunk);
+    if (!ok && this.conn !== null) this.conn.socket.pause();
+  }
+
+  onResponseEnd(trailers: string[] | null): void {
+    if (this.respChunked) this.dc.socket.write(encodeLastChunk(trailers));
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) {
+      if (!this.upKeepAlive || !this.reqEnded) conn.reusable = false;
+      conn.detach();
+      (this.pool as H1Pool).release(conn);
+    }
+    this.reportAttempt(this.status < 500);
+    this.done = true;
+    this.clearTimer();
+    this.record();
+    this.dc.exchangeDone(this.keepAlive);
+  }
+
+  onUpstreamError(err: ProxyError, gotBytes: boolean): void {
+    this.conn = null;
+    if (this.done) return;
+    this.reportAttempt(false);
+    const head = this.head;
+    if (
+      !this.respStarted &&
+      !gotBytes &&
+      this.reused &&
+      !this.resetRetried &&
+      ((IDEMPOTENT.has(head.method) && head.framing === 'none') || !this.bodySent)
+    ) {
+      // A keep-alive connection the server had closed while idle: retry once on a new one.
+      this.resetRetried = true;
+      try {
+        this.attempt(true);
+      } catch (e) {
+        this.fail(e);
+      }
+      return;
+    }
+    this.failUpstream(err);
+  }
+
+  private failUpstream(err: ProxyError): void {
+    this.fail(err);
+  }
+
+  /** 101 Switching Protocols: from now on the two sockets are spliced, bytes both ways. */
+  private splice(rh: H1ResponseHead): void {
+    const up = this.conn as UpstreamConn;
+    this.conn = null;
+    up.stopParsing();
+    this.reportAttempt(true);
+    this.done = true;
+    this.respStarted = true;
+    this.clearTimer();
+    const ds = this.dc.socket;
+    ds.write(serializeResponseHead(rh, { body: 'none' }));
+    const rest = this.dc.detachForTunnel();
+    up.tunnelTo = ds;
+    if (rest !== null && rest.length > 0) up.socket.write(rest);
+    ds.pipe(up.socket);
+    up.socket.pipe(ds);
+    up.socket.on('close', () => ds.destroy());
+    ds.on('close', () => up.socket.destroy());
+    this.record();
+  }
+
+  // ---- endings ----
+
+  /** The one way a failure leaves an exchange: a rescue response, or a cut connection after headers. */
+  fail(e: unknown, forceClose = false): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) conn.destroy();
+    this.reportAttempt(false);
+    if (this.respStarted) {
+      this.record();
+      this.dc.socket.destroy();
+      return;
+    }
+    const keep = !forceClose && this.head.keepAlive && !this.dc.draining && this.head.framing !== 'upgrade';
+    const r = rescue(e, this.dc.listener.plane.nodeId, !keep);
+    this.status = r.status;
+    this.dc.socket.write(r.bytes);
+    this.record();
+    this.dc.exchangeDone(keep);
+  }
+
+  /** The downstream connection closed under us. */
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimer();
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) conn.destroy();
+    if (this.handle !== null) {
+      this.handle.onComplete(Number.NaN, false);
+      this.handle = null;
+    }
+  }
+
+  private reportAttempt(ok: boolean): void {
+    const h = this.handle;
+    if (h === null) return;
+    this.handle = null;
+    const now = this.dc.listener.plane.clock.now();
+    h.onComplete(now - this.attemptStart, ok);
+    const c = this.cluster;
+    if (c !== null && this.status !== 0) c.stats.record(this.status, (now - this.attemptStart) / 1000);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private record(): void {
+    this.stats.record(this.status, (this.dc.listener.plane.clock.now() - this.start) / 1000);
+  }
+}
+
+/** HEAD / 304 responses keep the length they declared (no body follows either way). */
+function declaredLength(rh: H1ResponseHead): H1BodyFraming {
+  if (rh.status < 200) return 'none';
+  const h = rh.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'content-length') {
+      const n = Number(h[i + 1]);
+      return Number.isSafeInteger(n) && n >= 0 ? n : 'none';
+    }
+  }
+  return 'none';
+}

@@ -1,0 +1,64 @@
+// Routing one request: strip what the app may not send (outbound), pick the listener's route table
+// from the config current when the head arrived, matchRoute, and ask for unknown virtual hosts once.
+import type { ProxyConfig, RouteTableConfig } from '../config/types.js';
+import { matchRoute } from '../router/match-route.js';
+import type { RequestView } from '../router/types.js';
+import type { H1Exchange } from './h1-exchange.js';
+import { stripMeshInternalHeaders } from './rescue.js';
+import type { ListenerContext } from './types.js';
+
+function routeTableFor(cfg: ProxyConfig, lc: ListenerContext): RouteTableConfig | undefined {
+  const l = cfg.listeners.get(lc.name) ?? lc.config;
+  const src = l.routeSource;
+  return src.type === 'inline' ? src.routeTable : cfg.routeTables.get(src.routeConfigName);
+}
+
+function noTable(lc: ListenerContext, cfg: ProxyConfig): string {
+  const l = cfg.listeners.get(lc.name) ?? lc.config;
+  const src = l.routeSource;
+  return src.type === 'rds'
+    ? `listener ${lc.name} has not received route table ${src.routeConfigName} yet`
+    : `listener ${lc.name} has no route table`;
+}
+
+export function routeRequest(ex: H1Exchange): void {
+  const lc = ex.dc.listener;
+  const plane = lc.plane;
+  const head = ex.head;
+  // Edge of the mesh: on the outbound listener the request comes from the app, which must not be
+  // able to set identity (x-forwarded-client-cert) or Trellis's own x-trellis-* signals.
+  if (lc.stripInternal) stripMeshInternalHeaders(head.headers);
+  const cfg = plane.current();
+  const table = routeTableFor(cfg, lc);
+  if (table === undefined) {
+    ex.act({ type: 'no_route', reason: 'no_virtual_host', detail: noTable(lc, cfg) });
+    return;
+  }
+  const view: RequestView = {
+    method: head.method,
+    authority: head.authority,
+    path: head.path,
+    headers: head.headers,
+    scheme: head.scheme ?? 'http',
+  };
+  const d = matchRoute(table, view, plane.random);
+  if (d.type !== 'no_route' || d.reason !== 'no_virtual_host' || !table.onDemand || head.authority === '') {
+    ex.act(d);
+    return;
+  }
+  // On-demand virtual host discovery (VHDS): ask once, then re-match with the then-current config.
+  ex.dc.holdRequest();
+  plane.requestVirtualHost(head.authority.toLowerCase()).then(
+    () => {
+      if (ex.done) return;
+      const cfg2 = plane.current();
+      const t2 = routeTableFor(cfg2, lc);
+      try {
+        ex.act(t2 === undefined ? d : matchRoute(t2, view, plane.random));
+      } catch (e) {
+        ex.fail(e);
+      }
+    },
+    () => ex.act(d),
+  );
+}

@@ -1,0 +1,132 @@
+// The data plane's metrics (declared here, beside the families they use): per listener direction
+// and route, per cluster, connection gauges. Label sets are resolved once per route/cluster object.
+import type { RouteConfig, VirtualHostConfig } from '../config/types.js';
+import { Counter, Gauge, Histogram, MetricFamily, MetricsRegistry } from './metrics.js';
+
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** Counters by status class (index status/100 - 1), plus a latency histogram. */
+export class StatusStats {
+  constructor(
+    readonly byClass: readonly Counter[],
+    readonly duration: Histogram,
+  ) {}
+  record(status: number, seconds: number): void {
+    let i = ((status / 100) | 0) - 1;
+    if (i < 0 || i > 4) i = 4;
+    (this.byClass[i] as Counter).value++;
+    this.duration.observe(seconds);
+  }
+}
+
+export class ClusterStats extends StatusStats {
+  constructor(
+    byClass: readonly Counter[],
+    duration: Histogram,
+    readonly connectErrors: Counter,
+    readonly connections: Gauge,
+  ) {
+    super(byClass, duration);
+  }
+}
+
+/** Per listener direction: resolves route stats once per RouteConfig object (new config, new objects). */
+export class DirectionStats {
+  private readonly byRoute = new WeakMap<RouteConfig, StatusStats>();
+  readonly noRoute: StatusStats;
+  constructor(
+    private readonly m: DataPlaneMetrics,
+    readonly direction: string,
+  ) {
+    this.noRoute = m.statusStats(direction, '', '');
+  }
+  route(vhost: VirtualHostConfig, route: RouteConfig): StatusStats {
+    let s = this.byRoute.get(route);
+    if (s === undefined) {
+      s = this.m.statusStats(this.direction, vhost.name, route.name);
+      this.byRoute.set(route, s);
+    }
+    return s;
+  }
+}
+
+export class DataPlaneMetrics {
+  readonly registry = new MetricsRegistry();
+  private readonly requests: MetricFamily<Counter>;
+  private readonly duration: MetricFamily<Histogram>;
+  private readonly upstreamRequests: MetricFamily<Counter>;
+  private readonly upstreamDuration: MetricFamily<Histogram>;
+  private readonly connectErrors: MetricFamily<Counter>;
+  private readonly upstreamConnections: MetricFamily<Gauge>;
+  private readonly activeConnections: MetricFamily<Gauge>;
+  private readonly directions = new Map<string, DirectionStats>();
+
+  constructor() {
+    const r = this.registry;
+    this.requests = r.counter(
+      'trellis_requests_total',
+      'Downstream requests answered, by route and status class',
+      ['direction', 'vhost', 'route', 'status_class'],
+    );
+    this.duration = r.histogram(
+      'trellis_request_duration_seconds',
+      'Downstream request duration (head to end of response)',
+      ['direction', 'vhost', 'route'],
+    );
+    this.upstreamRequests = r.counter(
+      'trellis_upstream_requests_total',
+      'Upstream responses, by cluster and status class',
+      ['cluster', 'status_class'],
+    );
+    this.upstreamDuration = r.histogram(
+      'trellis_upstream_request_duration_seconds',
+      'Upstream attempt duration',
+      ['cluster'],
+    );
+    this.connectErrors = r.counter(
+      'trellis_upstream_connect_errors_total',
+      'Failed upstream connection attempts',
+      ['cluster'],
+    );
+    this.upstreamConnections = r.gauge('trellis_upstream_connections', 'Open upstream connections', [
+      'cluster',
+    ]);
+    this.activeConnections = r.gauge('trellis_downstream_connections_active', 'Open downstream connections', [
+      'listener',
+      'direction',
+    ]);
+  }
+
+  statusStats(direction: string, vhost: string, route: string): StatusStats {
+    return new StatusStats(
+      CLASSES.map((c) => this.requests.labels(direction, vhost, route, c)),
+      this.duration.labels(direction, vhost, route),
+    );
+  }
+
+  direction(direction: string): DirectionStats {
+    let d = this.directions.get(direction);
+    if (d === undefined) {
+      d = new DirectionStats(this, direction);
+      this.directions.set(direction, d);
+    }
+    return d;
+  }
+
+  cluster(name: string): ClusterStats {
+    return new ClusterStats(
+      CLASSES.map((c) => this.upstreamRequests.labels(name, c)),
+      this.upstreamDuration.labels(name),
+      this.connectErrors.labels(name),
+      this.upstreamConnections.labels(name),
+    );
+  }
+
+  listenerConnections(listener: string, direction: string): Gauge {
+    return this.activeConnections.labels(listener, direction);
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}

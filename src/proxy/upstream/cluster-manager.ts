@@ -1,0 +1,155 @@
+// Clusters at run time: one load balancer per cluster (its lbPolicy), updated in place on endpoint
+// changes so balancer state survives, and one HTTP/1 connection pool per endpoint.
+import type { Clock } from '../../common/clock.js';
+import type { ClusterConfig, EndpointConfig, EndpointHealth, ProxyConfig } from '../config/types.js';
+import type { ClusterStats, DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
+import { createLoadBalancer } from './lb/create-lb.js';
+import type { EndpointHandle, LbPolicy, LoadBalancer } from './lb/lb.js';
+import { H1Pool } from './h1-pool.js';
+
+export interface ClusterManagerOptions {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly metrics: DataPlaneMetrics;
+  /** Idle upstream connections kept per endpoint (default 64). */
+  readonly maxIdlePerEndpoint?: number;
+  /** Idle upstream connections are closed after this (default 30 s, below common server keep-alives). */
+  readonly upstreamIdleTimeoutMs?: number;
+}
+
+function policyOf(c: ClusterConfig): LbPolicy {
+  // MAGLEV is a consistent hash too; our ring serves both.
+  return c.lbPolicy === 'MAGLEV' ? 'RING_HASH' : c.lbPolicy;
+}
+
+const UNAVAILABLE: ReadonlySet<EndpointHealth> = new Set(['unhealthy', 'draining', 'timeout']);
+
+export class ClusterRuntime {
+  readonly pools = new Map<string, H1Pool>();
+  lb: LoadBalancer<EndpointConfig>;
+  readonly stats: ClusterStats;
+
+  constructor(
+    public config: ClusterConfig,
+    private readonly opts: ClusterManagerOptions,
+  ) {
+    this.lb = createLoadBalancer<EndpointConfig>(policyOf(config), {
+      clock: opts.clock,
+      random: opts.random,
+    });
+    this.stats = opts.metrics.cluster(config.name);
+  }
+
+  /** The pool for a picked endpoint (created on first use). */
+  pool(h: EndpointHandle<EndpointConfig>): H1Pool {
+    let p = this.pools.get(h.id);
+    if (p === undefined || p.retired) {
+      const o = this.opts;
+      p = new H1Pool(h.endpoint.address, h.endpoint.port, {
+        connectTimeoutMs: this.config.connectTimeoutMs > 0 ? this.config.connectTimeoutMs : 5000,
+        maxIdle: o.maxIdlePerEndpoint ?? 64,
+        idleTimeoutMs: o.upstreamIdleTimeoutMs ?? 30_000,
+        clock: o.clock,
+        gauge: this.stats.connections,
+      });
+      if (!h.removed) this.pools.set(h.id, p);
+      else p.retired = true;
+    }
+    return p;
+  }
+
+  update(config: ClusterConfig, endpoints: readonly EndpointConfig[]): void {
+    if (policyOf(config) !== this.lb.policy) {
+      this.lb = createLoadBalancer<EndpointConfig>(policyOf(config), {
+        clock: this.opts.clock,
+        random: this.opts.random,
+      });
+    }
+    this.config = config;
+    this.lb.update(endpoints);
+    for (const e of endpoints) this.lb.setAvailable(e.id, !UNAVAILABLE.has(e.health));
+    const ids = new Set(endpoints.map((e) => e.id));
+    for (const [id, p] of this.pools) {
+      if (!ids.has(id)) {
+        p.retire();
+        this.pools.delete(id);
+      }
+    }
+  }
+
+  close(): void {
+    for (const p of this.pools.values()) p.closeAll();
+    this.pools.clear();
+  }
+
+  status(): unknown {
+    return {
+      name: this.config.name,
+      lbPolicy: this.lb.policy,
+      endpoints: this.lb.handles.map((h) => {
+        const p = this.pools.get(h.id);
+        return {
+          id: h.id,
+          weight: h.weight,
+          available: h.available,
+          inFlight: h.inFlight,
+          rttMs: Math.round(h.rttMs * 100) / 100,
+          pool: p === undefined ? null : { open: p.open, idle: p.idleCount, connecting: p.connecting },
+        };
+      }),
+    };
+  }
+}
+
+export class ClusterManager {
+  private readonly clusters = new Map<string, ClusterRuntime>();
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly opts: ClusterManagerOptions) {}
+
+  get(name: string): ClusterRuntime | undefined {
+    return this.clusters.get(name);
+  }
+
+  /** Make-before-break: new and changed clusters first; removed ones close their idle connections. */
+  apply(config: ProxyConfig): void {
+    for (const [name, c] of config.clusters) {
+      const eps =
+        config.endpoints.get(c.discovery === 'eds' ? c.edsServiceName || name : name)?.endpoints ??
+        c.loadAssignment?.endpoints ??
+        [];
+      let rt = this.clusters.get(name);
+      if (rt === undefined) {
+        rt = new ClusterRuntime(c, this.opts);
+        this.clusters.set(name, rt);
+      }
+      rt.update(c, eps);
+    }
+    for (const [name, rt] of this.clusters) {
+      if (!config.clusters.has(name)) {
+        rt.close();
+        this.clusters.delete(name);
+      }
+    }
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(() => this.sweep(), 5000);
+      this.sweeper.unref();
+    }
+  }
+
+  private sweep(): void {
+    const now = this.opts.clock.now();
+    for (const rt of this.clusters.values()) for (const p of rt.pools.values()) p.sweep(now);
+  }
+
+  status(): unknown {
+    return [...this.clusters.values()].map((c) => c.status());
+  }
+
+  close(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    for (const rt of this.clusters.values()) rt.close();
+    this.clusters.clear();
+  }
+}

@@ -1,0 +1,146 @@
+// One HTTP/1.1 connection to an upstream endpoint: a raw socket plus a response parser, lent to one
+// request (its `owner`) at a time by the endpoint's pool; parse events go to the owner.
+import type { Socket } from 'node:net';
+import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../http/h1-parser.js';
+import { ProxyError, toProxyError } from '../pipeline/rescue.js';
+
+/** What a request being forwarded implements to receive its response. */
+export interface UpstreamOwner {
+  onResponseHead(head: H1ResponseHead): void;
+  onResponseBody(chunk: Buffer): void;
+  onResponseEnd(trailers: string[] | null): void;
+  /** The connection failed or closed before the response ended; `gotBytes`: any response byte arrived. */
+  onUpstreamError(err: ProxyError, gotBytes: boolean): void;
+  /** The upstream socket drained (request-body backpressure relief). */
+  onUpstreamDrain(): void;
+  /** The downstream socket to cork while a batch of response bytes is processed. */
+  readonly corkTarget: Socket | null;
+}
+
+export class UpstreamConn implements H1Handler {
+  readonly parser: H1Parser;
+  owner: UpstreamOwner | null = null;
+  /** False once it must not go back to the pool (error, `Connection: close`, unfinished request). */
+  reusable = true;
+  closed = false;
+  /** Requests served, 0 while the first is in flight (a reused connection has served ≥ 1). */
+  served = 0;
+  /** When it went idle in the pool (ms, the pool's clock). */
+  idleSince = 0;
+  private gotBytes = false;
+  /** After a 101: bytes that follow the head go straight to this socket. */
+  tunnelTo: Socket | null = null;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly onGone: (c: UpstreamConn) => void,
+  ) {
+    this.parser = new H1Parser('response', this);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('end', this.onSocketEnd);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onClose);
+  }
+
+  /** Lends the connection to one request. */
+  attach(owner: UpstreamOwner, method: string): void {
+    this.owner = owner;
+    this.gotBytes = false;
+    this.parser.expectResponse(method);
+  }
+
+  /** The request is done with it (response complete); the caller releases it to the pool. */
+  detach(): void {
+    this.owner = null;
+    this.served++;
+  }
+
+  /** Kills it, owner or not (timeouts, aborted requests). The owner is not told. */
+  destroy(): void {
+    this.owner = null;
+    this.reusable = false;
+    this.socket.destroy();
+  }
+
+  /** For a tunnel: stop parsing; the caller pipes the socket. */
+  stopParsing(): void {
+    this.socket.removeListener('data', this.onData);
+    this.owner = null;
+    this.reusable = false;
+  }
+
+  onHead(head: H1Head): void {
+    this.owner?.onResponseHead(head as H1ResponseHead);
+  }
+  onBody(chunk: Buffer): void {
+    this.owner?.onResponseBody(chunk);
+  }
+  onEnd(trailers: string[] | null): void {
+    this.owner?.onResponseEnd(trailers);
+  }
+
+  private readonly onData = (buf: Buffer): void => {
+    const o = this.owner;
+    if (o === null) {
+      // Bytes on an idle connection (or after a finished response): the framing can't be trusted.
+      this.reusable = false;
+      this.socket.destroy();
+      return;
+    }
+    this.gotBytes = true;
+    const ds = o.corkTarget;
+    if (ds !== null) ds.cork();
+    try {
+      const n = this.parser.execute(buf);
+      if (n < buf.length && this.tunnelTo !== null) this.tunnelTo.write(buf.subarray(n));
+    } catch (e) {
+      this.fail(toProxyError(e));
+    } finally {
+      if (ds !== null) ds.uncork();
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    this.owner?.onUpstreamDrain();
+  };
+
+  private readonly onSocketEnd = (): void => {
+    this.reusable = false;
+    if (this.owner === null) return;
+    try {
+      this.parser.finish();
+    } catch (e) {
+      this.fail(
+        this.gotBytes
+          ? new ProxyError(
+              'UPSTREAM_RESET',
+              'the upstream closed the connection in the middle of its response',
+            )
+          : toProxyError(e),
+      );
+      return;
+    }
+    this.socket.end();
+  };
+
+  private readonly onSocketError = (e: NodeJS.ErrnoException): void => {
+    this.fail(new ProxyError('UPSTREAM_RESET', `upstream connection error ${e.code ?? e.message}`));
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    this.reusable = false;
+    this.onGone(this);
+    this.fail(new ProxyError('UPSTREAM_RESET', 'the upstream closed the connection before responding'));
+  };
+
+  private fail(err: ProxyError): void {
+    this.reusable = false;
+    const o = this.owner;
+    this.owner = null;
+    if (!this.socket.destroyed) this.socket.destroy();
+    if (o !== null) o.onUpstreamError(err, this.gotBytes);
+  }
+}

@@ -1,0 +1,347 @@
+// The sidecar's HTTP/1.1 data path over real sockets: routing, bodies, keep-alive, pipelining,
+// proxy-form targets, splits, errors with x-trellis-error, retries, timeouts, upgrades.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  buildConfig,
+  get,
+  rawExchange,
+  RawClient,
+  route,
+  startApp,
+  startPlane,
+  startRaw,
+  vhost,
+  type FakeApp,
+} from './sidecar-harness.js';
+import type { DataPlane } from '../../src/proxy/data-plane.js';
+
+describe('sidecar h1: forwarding', () => {
+  let a: FakeApp;
+  let b: FakeApp;
+  let dp: DataPlane;
+  let port: number;
+  before(async () => {
+    a = await startApp('a');
+    b = await startApp('b');
+    const cfg = buildConfig({
+      vhosts: [
+        vhost(
+          'svc',
+          ['svc', 'svc:80'],
+          [
+            route('hdr', '/', [{ name: 'b', weight: 1 }], {
+              headers: [
+                { name: 'x-canary', match: { type: 'exact', value: '1', ignoreCase: false }, invert: false },
+              ],
+            }),
+            route('split', '/split', [
+              { name: 'a', weight: 50 },
+              { name: 'b', weight: 50 },
+            ]),
+            route('all', '/', [{ name: 'a', weight: 1 }]),
+          ],
+        ),
+      ],
+      clusters: { a: [a.port], b: [b.port] },
+    });
+    ({ dp, port } = await startPlane(cfg));
+  });
+  after(async () => {
+    await dp.close();
+    await a.close();
+    await b.close();
+  });
+
+  it('forwards a GET and adds x-request-id', async () => {
+    const r = await get(port, '/hello?x=1');
+    assert.equal(r.status, 200);
+    const j = JSON.parse(r.body);
+    assert.equal(j.app, 'a');
+    assert.equal(j.url, '/hello?x=1');
+    assert.equal(j.headers.host, 'svc');
+    assert.match(j.headers['x-request-id'], /^[0-9a-f]{12}-[0-9a-z]+$/);
+  });
+
+  it('forwards POST bodies with content-length and chunked (re-framed)', async () => {
+    const c = new RawClient(port);
+    const [r1] = await c.send('POST /p HTTP/1.1\r\nhost: svc\r\ncontent-length: 11\r\n\r\nhello world');
+    assert.equal(JSON.parse(r1!.body).body, 'hello world');
+    const [r2] = await c.send(
+      'POST /p HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+    );
+    const j = JSON.parse(r2!.body);
+    assert.equal(j.body, 'hello world');
+    assert.equal(j.headers['transfer-encoding'], 'chunked');
+    c.close();
+  });
+
+  it('reuses upstream keep-alive connections', async () => {
+    const before = a.connections;
+    const c = new RawClient(port);
+    for (let i = 0; i < 20; i++) assert.equal((await c.get('/k')).status, 200);
+    c.close();
+    assert.ok(a.connections - before <= 1, `opened ${a.connections - before} upstream connections`);
+  });
+
+  it('answers pipelined requests in order', async () => {
+    const c = new RawClient(port);
+    const rs = await c.send(
+      'GET /1 HTTP/1.1\r\nhost: svc\r\n\r\nGET /2 HTTP/1.1\r\nhost: svc\r\n\r\nPOST /3 HTTP/1.1\r\nhost: svc\r\ncontent-length: 3\r\n\r\nabcGET /4 HTTP/1.1\r\nhost: svc\r\n\r\n',
+      4,
+    );
+    assert.deepEqual(
+      rs.map((r) => JSON.parse(r.body).url),
+      ['/1', '/2', '/3', '/4'],
+    );
+    c.close();
+  });
+
+  it('routes absolute-form (HTTP_PROXY-style) requests by their authority', async () => {
+    const { responses } = await rawExchange(port, 'GET http://svc/abs?q=1 HTTP/1.1\r\nhost: svc\r\n\r\n');
+    const j = JSON.parse(responses[0]!.body);
+    assert.equal(j.url, '/abs?q=1');
+    assert.equal(j.headers.host, 'svc');
+  });
+
+  it('splits by weight and matches headers', async () => {
+    const c = new RawClient(port);
+    const seen = { a: 0, b: 0 };
+    for (let i = 0; i < 60; i++) {
+      const r = await c.get('/split');
+      seen[JSON.parse(r.body).app as 'a' | 'b']++;
+    }
+    assert.ok(seen.a > 10 && seen.b > 10, JSON.stringify(seen));
+    const h = await c.get('/x', 'svc', 'x-canary: 1\r\n');
+    assert.equal(JSON.parse(h.body).app, 'b');
+    c.close();
+  });
+
+  it('answers 404 NO_ROUTE with x-trellis-error naming the sidecar, keeping the connection', async () => {
+    const c = new RawClient(port);
+    const r = await c.get('/', 'reviewz:9080');
+    assert.equal(r.status, 404);
+    assert.equal(r.headers['x-trellis-error'], 'NO_ROUTE; sidecar=sidecar-test');
+    assert.match(r.body, /reviewz:9080/);
+    assert.match(r.body, /sidecar-test/);
+    assert.equal((await c.get('/')).status, 200);
+    c.close();
+  });
+
+  it('strips x-trellis-* and x-forwarded-client-cert from app requests (outbound edge)', async () => {
+    const c = new RawClient(port);
+    const r = await c.get(
+      '/s',
+      'svc',
+      'x-trellis-peer: evil\r\nx-forwarded-client-cert: By=spiffe://x\r\nx-keep: 1\r\n',
+    );
+    const h = JSON.parse(r.body).headers;
+    assert.equal(h['x-trellis-peer'], undefined);
+    assert.equal(h['x-forwarded-client-cert'], undefined);
+    assert.equal(h['x-keep'], '1');
+    c.close();
+  });
+
+  it('renders metrics', async () => {
+    const m = dp.renderMetrics();
+    assert.match(
+      m,
+      /trellis_requests_total\{direction="outbound",vhost="svc",route="all",status_class="2xx"\} \d+/,
+    );
+    assert.match(m, /trellis_upstream_request_duration_seconds_bucket\{cluster="a",le="\+Inf"\}/);
+    assert.match(m, /trellis_downstream_connections_active/);
+  });
+});
+
+describe('sidecar h1: upstream failures', () => {
+  it('503 NO_HEALTHY_UPSTREAM when a cluster has no endpoints', async () => {
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [] },
+      }),
+    );
+    const r = await get(port, '/');
+    assert.equal(r.status, 503);
+    assert.match(String(r.headers['x-trellis-error']), /^NO_HEALTHY_UPSTREAM; sidecar=sidecar-test$/);
+    await dp.close();
+  });
+
+  it('retries a refused connection on another endpoint', async () => {
+    const a = await startApp('a');
+    const dead = await startRaw(() => undefined);
+    const deadPort = dead.port;
+    await dead.close();
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [deadPort, a.port] },
+      }),
+    );
+    for (let i = 0; i < 6; i++) assert.equal((await get(port, '/')).status, 200);
+    assert.match(dp.renderMetrics(), /trellis_upstream_connect_errors_total\{cluster="c"\} [1-9]/);
+    await dp.close();
+    await a.close();
+  });
+
+  it('503 UPSTREAM_CONNECT_FAILED when every endpoint refuses', async () => {
+    const dead = await startRaw(() => undefined);
+    const deadPort = dead.port;
+    await dead.close();
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [deadPort] },
+      }),
+    );
+    const r = await get(port, '/');
+    assert.equal(r.status, 503);
+    assert.match(String(r.headers['x-trellis-error']), /^UPSTREAM_CONNECT_FAILED/);
+    await dp.close();
+  });
+
+  it('504 UPSTREAM_TIMEOUT on a hanging upstream, within the route timeout', async () => {
+    const hang = await startRaw(() => undefined);
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }], { timeoutMs: 200 })])],
+        clusters: { c: [hang.port] },
+      }),
+    );
+    const t0 = Date.now();
+    const r = await get(port, '/');
+    assert.equal(r.status, 504);
+    assert.match(String(r.headers['x-trellis-error']), /^UPSTREAM_TIMEOUT/);
+    assert.ok(Date.now() - t0 < 3000);
+    await dp.close();
+    await hang.close();
+  });
+
+  it('504 on the per-attempt backend timeout', async () => {
+    const hang = await startRaw(() => undefined);
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }], { backendMs: 150 })])],
+        clusters: { c: [hang.port] },
+      }),
+    );
+    assert.equal((await get(port, '/')).status, 504);
+    await dp.close();
+    await hang.close();
+  });
+
+  it('502 on garbage and on a reset before the response', async () => {
+    const garbage = await startRaw((s) => s.once('data', () => s.end('SSH-2.0-OpenSSH\r\n\r\n')));
+    const reset = await startRaw((s) => s.once('data', () => s.resetAndDestroy()));
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [
+          vhost('g', ['g'], [route('r', '/', [{ name: 'g', weight: 1 }])]),
+          vhost('r', ['r'], [route('r', '/', [{ name: 'r', weight: 1 }])]),
+        ],
+        clusters: { g: [garbage.port], r: [reset.port] },
+      }),
+    );
+    const g = await get(port, '/', 'g');
+    assert.equal(g.status, 502);
+    assert.match(String(g.headers['x-trellis-error']), /^UPSTREAM_BAD_RESPONSE/);
+    const r = await get(port, '/', 'r');
+    assert.equal(r.status, 502);
+    assert.match(String(r.headers['x-trellis-error']), /^UPSTREAM_RESET/);
+    await dp.close();
+    await garbage.close();
+    await reset.close();
+  });
+
+  it('closes the downstream connection when the upstream dies mid-body', async () => {
+    const mid = await startRaw((s) =>
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+        setImmediate(() => s.destroy());
+      }),
+    );
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [mid.port] },
+      }),
+    );
+    const { closed, raw } = await rawExchange(port, 'GET / HTTP/1.1\r\nhost: svc\r\n\r\n', 99);
+    assert.ok(closed);
+    assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(raw, /partial$/);
+    await dp.close();
+    await mid.close();
+  });
+
+  it('retries once when a reused keep-alive connection was closed by the server', async () => {
+    let conns = 0;
+    // Keeps the connection after its first response, then closes it on the next request without
+    // answering: what a server that timed out the idle connection looks like to the sender.
+    const flaky = await startRaw((s) => {
+      conns++;
+      let served = 0;
+      s.on('data', () => {
+        if (served++ === 0) s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        else s.destroy();
+      });
+    });
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [flaky.port] },
+      }),
+    );
+    const c = new RawClient(port);
+    assert.equal((await c.get('/')).status, 200);
+    assert.equal((await c.get('/')).status, 200);
+    assert.equal(conns, 2);
+    // POST with a body is not retried: the app may have acted on it.
+    const [p] = await c.send('POST / HTTP/1.1\r\nhost: svc\r\ncontent-length: 1\r\n\r\nx');
+    assert.equal(p!.status, 502);
+    c.close();
+    await dp.close();
+    await flaky.close();
+  });
+});
+
+describe('sidecar h1: upgrade', () => {
+  it('splices a WebSocket-style upgrade both ways', async () => {
+    const ws = await startRaw((s) => {
+      let head = true;
+      s.on('data', (d) => {
+        if (head) {
+          head = false;
+          s.write(
+            'HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\nhello-from-upstream;',
+          );
+          const rest = d.toString('latin1').split('\r\n\r\n')[1];
+          if (rest) s.write(rest.toUpperCase());
+          return;
+        }
+        s.write(d.toString('latin1').toUpperCase());
+      });
+    });
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [ws.port] },
+      }),
+    );
+    const c = new RawClient(port);
+    const [r] = await c.send('GET /ws HTTP/1.1\r\nhost: svc\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
+    assert.equal(r!.status, 101);
+    const echoed = new Promise<string>((resolve) => {
+      let got = '';
+      c.socket.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.includes('PING')) resolve(got);
+      });
+    });
+    c.socket.write('ping');
+    assert.match(await echoed, /PING/);
+    c.close();
+    await dp.close();
+    await ws.close();
+  });
+});
