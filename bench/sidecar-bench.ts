@@ -1,0 +1,253 @@
+// Data-plane benchmark: direct vs one proxy vs a proxy pair, for Trellis sidecars, HAProxy, nginx
+// and http-proxy on loopback; saturation req/s, open-loop latency at a fixed rate, CPU and RSS.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { memory } from './xds-sim/proc-stats.js';
+import { BODY_NAMES, type BodyName } from './sidecar/bodies.js';
+import { measure, warmUp, type LoadOptions, type Target } from './sidecar/load.js';
+import {
+  ensureTools,
+  startCannedUpstream,
+  startHaproxy,
+  startHttpProxy,
+  startNginxProxy,
+  startNginxUpstream,
+  toolVersions,
+  type Listening,
+} from './sidecar/peers.js';
+import { alive, killAllNow, setupPinning, sleep, stopAll, type Child } from './sidecar/procs.js';
+import {
+  printRatios,
+  printTables,
+  printTargets,
+  type Kind,
+  type RowResult,
+  type Topo,
+} from './sidecar/report.js';
+import { startTrellis } from './sidecar/trellis.js';
+
+const KINDS: readonly Kind[] = ['direct', 'haproxy', 'nginx', 'http-proxy', 'trellis'];
+
+export interface SidecarOptions {
+  durationS: number;
+  repeat: number;
+  rate: number;
+  connections: number;
+  pin: boolean;
+  bodies: BodyName[];
+  kinds: Kind[];
+  maxMinutes: number;
+}
+
+/** The flags this benchmark takes (`npm run bench` hands it only these). */
+export const SIDECAR_FLAGS = {
+  duration: { type: 'string' },
+  repeat: { type: 'string' },
+  rate: { type: 'string' },
+  connections: { type: 'string' },
+  'no-pin': { type: 'boolean' },
+  bodies: { type: 'string' },
+  peers: { type: 'string' },
+  'max-minutes': { type: 'string' },
+} as const;
+
+export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
+  const { values: v } = parseArgs({ args: [...argv], options: SIDECAR_FLAGS, strict: true });
+  const num = (s: string | undefined, flag: string, dflt: number): number => {
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got '${s}'`);
+    return n;
+  };
+  const list = <T extends string>(s: string | undefined, all: readonly T[], flag: string): T[] => {
+    if (s === undefined) return [...all];
+    const picked = s.split(',').map((x) => x.trim()) as T[];
+    for (const p of picked)
+      if (!all.includes(p)) throw new Error(`--${flag}: '${p}' is not one of ${all.join(', ')}`);
+    return picked;
+  };
+  const kinds = list(v.peers, KINDS, 'peers');
+  return {
+    durationS: num(v.duration, 'duration', 3),
+    repeat: Math.round(num(v.repeat, 'repeat', 3)),
+    rate: num(v.rate, 'rate', 1000),
+    connections: Math.round(num(v.connections, 'connections', 32)),
+    pin: !v['no-pin'],
+    bodies: list(v.bodies, BODY_NAMES, 'bodies'),
+    kinds: kinds.includes('direct') ? kinds : ['direct', ...kinds],
+    maxMinutes: num(v['max-minutes'], 'max-minutes', 15),
+  };
+}
+
+interface Row extends RowResult {
+  target?: Target;
+  children: Child[];
+}
+
+const LABELS: Record<Kind, string> = {
+  direct: 'direct',
+  haproxy: 'HAProxy',
+  nginx: 'nginx',
+  'http-proxy': 'http-proxy',
+  trellis: 'Trellis',
+};
+
+function row(kind: Kind, topo: Topo, bodies: readonly BodyName[]): Row {
+  const label = topo === 'direct' ? 'direct' : `${LABELS[kind]} ${topo === 'one' ? '×1' : 'pair'}`;
+  return { kind, topo, label, rssIdleMB: [], samples: new Map(bodies.map((b) => [b, []])), children: [] };
+}
+
+const via = (r: Row, l: Listening, host: string, children: Child[]) => {
+  r.target = { port: l.port, host, pids: children.map((c) => c.pid) };
+  r.children = children;
+};
+
+/** Starts one kind's ×1 and pair rows; a failure marks the rows NOT AVAILABLE with the reason. */
+async function setupKind(
+  kind: Kind,
+  dir: string,
+  upstream: Listening,
+  rows: Row[],
+  missing: string | undefined,
+) {
+  const one = row(kind, 'one', [...rows[0]!.samples.keys()]);
+  const pair = row(kind, 'pair', [...rows[0]!.samples.keys()]);
+  rows.push(one, pair);
+  if (missing) {
+    one.unavailable = pair.unavailable = missing;
+    return;
+  }
+  const host = (l: Listening) => `127.0.0.1:${l.port}`;
+  try {
+    if (kind === 'trellis') {
+      const t = await startTrellis(dir, upstream.port);
+      via(one, t.one, t.one.host, [t.one.child]);
+      via(pair, t.pair.client, t.pair.host, [t.pair.client.child, t.pair.server]);
+      return;
+    }
+    const start = (name: string, target: number): Promise<Listening> =>
+      kind === 'haproxy'
+        ? startHaproxy(dir, name, target)
+        : kind === 'nginx'
+          ? startNginxProxy(dir, name, target)
+          : startHttpProxy(name, target);
+    const single = await start(`${kind}-1`, upstream.port);
+    via(one, single, host(single), [single.child]);
+    const b = await start(`${kind}-b`, upstream.port);
+    const a = await start(`${kind}-a`, b.port);
+    via(pair, a, host(a), [a.child, b.child]);
+  } catch (err) {
+    const why = (err as Error).message.replace(/\s+/g, ' ').slice(0, 400);
+    for (const r of [one, pair]) if (!r.target) r.unavailable = why;
+  }
+}
+
+export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
+  const t0 = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), 'trellis-sidecar-bench-'));
+  const cleanup = async () => {
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+  };
+  const onSignal = (sig: string) => {
+    console.log(`\n${sig}: stopping every process this benchmark started`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.on('exit', killAllNow);
+  const hardStop = setTimeout(() => {
+    console.log(`\n--max-minutes ${o.maxMinutes} reached: stopping`);
+    void cleanup().finally(() => process.exit(1));
+  }, o.maxMinutes * 60_000);
+  try {
+    console.log('\n=== sidecar: the data plane vs HAProxy, nginx and http-proxy (127.0.0.1 only) ===');
+    const tools = ensureTools();
+    const pin = setupPinning(o.pin, availableParallelism());
+    for (const m of tools.missing) console.log(m);
+    console.log(`${toolVersions(tools)}; ${pin}`);
+    const load: LoadOptions = {
+      durationS: o.durationS,
+      connections: o.connections,
+      rate: o.rate,
+      useWrk: tools.wrk,
+    };
+    let upstream: Listening | undefined;
+    if (tools.nginx)
+      upstream = await startNginxUpstream(dir).catch((err: Error) => {
+        console.log(`nginx upstream failed (${err.message}); using the Node upstream`);
+        return undefined;
+      });
+    const upstreamKind = upstream
+      ? 'nginx (`return 200` for small, a 4 KiB file)'
+      : 'Node raw net server (canned)';
+    upstream ??= await startCannedUpstream();
+    console.log(
+      `upstream: ${upstreamKind}; ` +
+        `saturation: ${tools.wrk ? 'wrk -t1' : 'Node closed-loop generator'} with ${o.connections} keep-alive connections, ` +
+        `${o.durationS} s; latency: Node open loop at ${o.rate} req/s for ${o.durationS} s, from the intended send time; ` +
+        `${o.repeat} rounds, medians`,
+    );
+    const rows: Row[] = [row('direct', 'direct', o.bodies)];
+    rows[0]!.target = { port: upstream.port, host: `127.0.0.1:${upstream.port}`, pids: [] };
+    for (const kind of o.kinds.filter((k) => k !== 'direct')) {
+      const missing =
+        kind === 'haproxy' && !tools.haproxy
+          ? 'haproxy is not installed'
+          : kind === 'nginx' && !tools.nginx
+            ? 'nginx is not installed'
+            : undefined;
+      await setupKind(kind, dir, upstream, rows, missing);
+    }
+    await sleep(1000);
+    for (const r of rows) r.rssIdleMB = r.children.map((c) => memory(c.pid).rssBytes / 2 ** 20);
+    for (const r of rows)
+      if (r.target && o.bodies[0]) await warmUp(r.target, o.bodies[0], load).catch(() => undefined);
+
+    for (let round = 1; round <= o.repeat; round++) {
+      for (const body of o.bodies) {
+        for (const r of rows) {
+          const list = r.samples.get(body)!;
+          if (!r.target || r.unavailable) {
+            list.push(undefined);
+            continue;
+          }
+          try {
+            const s = await measure(r.target, body, load);
+            list.push(s);
+            console.log(
+              `round ${round}/${o.repeat} ${body.padEnd(5)} ${r.label.padEnd(16)} ${s.rps.toFixed(0).padStart(6)} req/s` +
+                `  p50 ${(s.open.p50Us / 1000).toFixed(2)} ms  p99 ${(s.open.p99Us / 1000).toFixed(2)} ms` +
+                `  CPU ${s.cpuUsPerReq.map((c) => c.toFixed(1)).join('/') || '-'} µs/req`,
+            );
+          } catch (err) {
+            list.push(undefined);
+            console.log(`round ${round}/${o.repeat} ${body} ${r.label}: FAILED: ${(err as Error).message}`);
+            const dead = r.children.find((c) => !alive(c));
+            if (dead) r.unavailable = `${dead.name} died: ${dead.tail.slice(-3).join(' | ')}`;
+          }
+        }
+      }
+    }
+    printTables(rows, o.bodies, o.rate);
+    printRatios(rows, o.bodies);
+    const ok = printTargets(rows, o.bodies);
+    console.log(`\nsidecar: ${((Date.now() - t0) / 1000).toFixed(0)} s; ${pin}`);
+    return ok;
+  } finally {
+    clearTimeout(hardStop);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
+  }
+}
+
+if (process.argv[1]?.endsWith('sidecar-bench.js')) {
+  const ok = await runSidecarBench(parseSidecarArgs(process.argv.slice(2)));
+  console.log(
+    ok ? '\nsidecar: every target met' : '\nsidecar: some targets missed or not evaluated (see above)',
+  );
+  process.exit(0);
+}
