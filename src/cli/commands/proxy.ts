@@ -1,36 +1,37 @@
 // `trellis proxy`: runs the sidecar (bootstrap from flags/env/file) until SIGTERM/SIGINT, then
 // deregisters, drains and exits 0; a second signal exits at once.
 import { createLogger } from '../../common/logger.js';
+import { createDataPlane } from '../../proxy/create-data-plane.js';
 import { parseBootstrap } from '../../proxy/main/bootstrap.js';
-import { runProxy } from '../../proxy/main/run-proxy.js';
-import { loadCreateDataPlane } from '../../proxy/main/load-data-plane.js';
+import { runProxy, type RunningProxy } from '../../proxy/main/run-proxy.js';
 
 export async function proxyCommand(argv: readonly string[]): Promise<number> {
   const bootstrap = parseBootstrap({ argv, env: process.env });
   const logger = createLogger({ name: 'trellis-proxy' });
-  const createDataPlane = await loadCreateDataPlane();
-  const proxy = await runProxy(bootstrap, {
+  const started: { proxy?: RunningProxy } = {};
+  let signalled: NodeJS.Signals | undefined;
+  let stopNow: (() => void) | undefined;
+  const stopped = new Promise<void>((done) => (stopNow = done));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled !== undefined) {
+      logger.warn({ signal: sig }, 'second signal: exiting without draining');
+      process.exit(130);
+    }
+    signalled = sig;
+    if (started.proxy === undefined) process.exit(130); // still starting: nothing registered yet
+    started.proxy.shutdown(sig).then(stopNow, (e: unknown) => {
+      logger.error({ err: e instanceof Error ? e.message : String(e) }, 'error during shutdown');
+      stopNow?.();
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  started.proxy = await runProxy(bootstrap, {
     logger,
     createDataPlane: (opts) => createDataPlane({ ...opts, logger }),
   });
-  await new Promise<void>((done) => {
-    let signals = 0;
-    const stop = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        logger.warn({ signal: sig }, 'second signal: exiting without draining');
-        process.exit(130);
-      }
-      proxy.shutdown(sig).then(done, (e: unknown) => {
-        logger.error({ err: e instanceof Error ? e.message : String(e) }, 'error during shutdown');
-        done();
-      });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  // Flush logs, then exit even if a library left a handle open.
-  logger.flush?.();
+  await stopped;
+  // Exit even if a library left a handle open (the shutdown already closed what is ours).
   setImmediate(() => process.exit(0));
   return 0;
 }

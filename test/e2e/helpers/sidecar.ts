@@ -1,0 +1,156 @@
+// Starts a real `trellis proxy` process on free loopback ports for e2e tests, and reads its
+// admin endpoint; also a tiny HTTP app to put behind a sidecar.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createInterface } from 'node:readline';
+import { freePort, TRELLIS_BIN } from './processes.js';
+
+export interface ProxyProcess {
+  readonly proc: ChildProcess;
+  readonly nodeId: string;
+  readonly adminPort: number;
+  readonly inboundPort: number;
+  readonly outboundPort: number;
+  readonly logs: string[];
+  /** GET on the admin endpoint. */
+  admin(path: string): Promise<{ status: number; type: string; body: string }>;
+  /** Sends `signal` and resolves with the exit code and how long the exit took. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
+}
+
+/** Runs `trellis proxy` and resolves once its admin endpoint is up (before it is ready). */
+export async function startProxyProcess(opts: {
+  service: string;
+  xdsPort: number;
+  apiUrl: string;
+  appPort: number;
+  args?: readonly string[];
+}): Promise<ProxyProcess> {
+  const inboundPort = await freePort();
+  const outboundPort = await freePort();
+  const nodeId = `${opts.service}-e2e-${inboundPort}`;
+  const args = [
+    TRELLIS_BIN,
+    'proxy',
+    '--service',
+    opts.service,
+    '--node-id',
+    nodeId,
+    '--control-plane',
+    `127.0.0.1:${opts.xdsPort}`,
+    '--api',
+    opts.apiUrl,
+    '--app-port',
+    String(opts.appPort),
+    '--inbound-port',
+    String(inboundPort),
+    '--outbound-port',
+    String(outboundPort),
+    '--admin-port',
+    '0',
+    ...(opts.args ?? []),
+  ];
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_')));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const logs: string[] = [];
+  const adminPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`proxy not started in 20 s:\n${logs.join('\n')}`)),
+      20_000,
+    );
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; adminPort?: number };
+        if (rec.msg === 'proxy started') {
+          clearTimeout(timer);
+          resolve(rec.adminPort!);
+        }
+      } catch {
+        /* not JSON */
+      }
+    });
+    createInterface({ input: proc.stderr! }).on('line', (line) => logs.push(line));
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`proxy exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+  return {
+    proc,
+    nodeId,
+    adminPort,
+    inboundPort,
+    outboundPort,
+    logs,
+    async admin(path) {
+      const res = await fetch(`http://127.0.0.1:${adminPort}${path}`);
+      return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
+    },
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      const t0 = Date.now();
+      if (proc.exitCode !== null || proc.signalCode !== null) return { code: proc.exitCode, ms: 0 };
+      const exited = once(proc, 'exit') as Promise<[number | null]>;
+      proc.kill(signal);
+      const kill = setTimeout(() => proc.kill('SIGKILL'), 30_000);
+      const [code] = await exited;
+      clearTimeout(kill);
+      return { code, ms: Date.now() - t0 };
+    },
+  };
+}
+
+export interface FakeApp {
+  readonly port: number;
+  readonly seen: { method: string; url: string; headers: IncomingHttpHeaders }[];
+  close(): Promise<void>;
+}
+
+/** An HTTP app answering `hello from <name>` (and 200 on /healthz), recording what it saw. */
+export async function startFakeApp(name: string, port = 0): Promise<FakeApp> {
+  const seen: FakeApp['seen'] = [];
+  const server: Server = createServer((req, res) => {
+    if (req.url !== '/healthz')
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-app': name });
+      res.end(req.url === '/healthz' ? 'ok' : `hello from ${name} ${req.url}`);
+    });
+  });
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** One HTTP/1.1 request through a proxy listener (`Host` as given), no connection reuse. */
+export function httpVia(
+  port: number,
+  host: string,
+  path: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { host }, agent: false, timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
