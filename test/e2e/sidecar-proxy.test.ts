@@ -159,6 +159,25 @@ describe('trellis proxy (sidecar pair)', { timeout: 180_000 }, () => {
     assert.equal((await a.admin('/clusters')).status, 200);
     assert.equal((await a.admin('/no-such-page')).status, 404);
 
+    // The app goes away: the sidecar deregisters and reports not ready; it re-registers on return.
+    await app.close();
+    await waitFor(
+      'deregistration after the app went away',
+      async () => (await instances()).length === 0,
+      20_000,
+    );
+    const gone = await b.admin('/ready');
+    assert.equal(gone.status, 503);
+    assert.match(gone.body, /app stopped answering/);
+    app = await startFakeApp('reviews', appPort);
+    await waitFor('registration when the app is back', async () => (await instances()).length === 1, 20_000);
+    await waitFor('/ready again', async () => (await b.admin('/ready')).status === 200, 20_000);
+    await waitFor(
+      'traffic again',
+      async () => (await httpVia(a.outboundPort, 'reviews:9080', '/again')).status === 200,
+      20_000,
+    );
+
     // SIGTERM: deregister first (well inside the 30 s TTL, so not by expiry), drain, exit 0.
     const stopped = await b.stop('SIGTERM');
     assert.equal(stopped.code, 0, b.logs.slice(-20).join('\n'));
