@@ -15,6 +15,7 @@ import {
   startNginxProxy,
   startNginxUpstream,
   toolVersions,
+  CPU_PROXY,
   type Listening,
 } from './sidecar/peers.js';
 import { alive, killAllNow, setupPinning, sleep, stopAll, type Child } from './sidecar/procs.js';
@@ -39,6 +40,8 @@ export interface SidecarOptions {
   bodies: BodyName[];
   kinds: Kind[];
   maxMinutes: number;
+  /** Longest wait for a quiet machine before each run (0: no waiting, no repeats of noisy runs). */
+  quietWaitS: number;
 }
 
 /** The flags this benchmark takes (`npm run bench` hands it only these). */
@@ -51,6 +54,7 @@ export const SIDECAR_FLAGS = {
   bodies: { type: 'string' },
   peers: { type: 'string' },
   'max-minutes': { type: 'string' },
+  'quiet-wait': { type: 'string' },
 } as const;
 
 export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
@@ -78,6 +82,7 @@ export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
     bodies: list(v.bodies, BODY_NAMES, 'bodies'),
     kinds: kinds.includes('direct') ? kinds : ['direct', ...kinds],
     maxMinutes: num(v['max-minutes'], 'max-minutes', 15),
+    quietWaitS: v['quiet-wait'] === '0' ? 0 : num(v['quiet-wait'], 'quiet-wait', 4),
   };
 }
 
@@ -173,6 +178,7 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
       connections: o.connections,
       rate: o.rate,
       useWrk: tools.wrk,
+      quietWaitMs: o.quietWaitS * 1000,
     };
     let upstream: Listening | undefined;
     if (tools.nginx)
@@ -187,7 +193,7 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     console.log(
       `upstream: ${upstreamKind}; ` +
         `saturation: ${tools.wrk ? 'wrk -t1' : 'Node closed-loop generator'} with ${o.connections} keep-alive connections, ` +
-        `${o.durationS} s; latency: Node open loop at ${o.rate} req/s for ${o.durationS} s, from the intended send time; ` +
+        `${o.durationS} s; latency: Node open loop on CPU 0 (shared with the upstream) at ${o.rate} req/s for ${o.durationS} s, measured from the intended send time; ` +
         `${o.repeat} rounds, medians`,
     );
     const rows: Row[] = [row('direct', 'direct', o.bodies)];
@@ -220,7 +226,8 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
             console.log(
               `round ${round}/${o.repeat} ${body.padEnd(5)} ${r.label.padEnd(16)} ${s.rps.toFixed(0).padStart(6)} req/s` +
                 `  p50 ${(s.open.p50Us / 1000).toFixed(2)} ms  p99 ${(s.open.p99Us / 1000).toFixed(2)} ms` +
-                `  CPU ${s.cpuUsPerReq.map((c) => c.toFixed(1)).join('/') || '-'} µs/req`,
+                `  CPU ${s.cpuUsPerReq.map((c) => c.toFixed(1)).join('/') || '-'} µs/req` +
+                `  (others on CPU ${CPU_PROXY}: ${s.otherOnProxyCpu.toFixed(2)} cores)`,
             );
           } catch (err) {
             list.push(undefined);
@@ -234,7 +241,15 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     printTables(rows, o.bodies, o.rate);
     printRatios(rows, o.bodies);
     const ok = printTargets(rows, o.bodies);
-    console.log(`\nsidecar: ${((Date.now() - t0) / 1000).toFixed(0)} s; ${pin}`);
+    const others = rows
+      .flatMap((r) => [...r.samples.values()].flat())
+      .flatMap((s) => (s ? [s.otherOnProxyCpu] : []))
+      .sort((a, b) => a - b);
+    console.log(
+      `\nsidecar: ${((Date.now() - t0) / 1000).toFixed(0)} s; ${pin}; CPU ${CPU_PROXY} time taken by processes ` +
+        `outside the benchmark during saturation runs: median ${others[others.length >> 1]?.toFixed(2) ?? '-'} cores, ` +
+        `max ${others[others.length - 1]?.toFixed(2) ?? '-'} (0 on a quiet machine; compare ratios, not absolute req/s)`,
+    );
     return ok;
   } finally {
     clearTimeout(hardStop);

@@ -37,15 +37,20 @@ export interface ClosedResult {
 
 const now = () => performance.timeOrigin + performance.now();
 
+// The ticker thread starts idle (so its start-up is not counted as latency), gets the timetable's
+// start, then sleeps precisely (Atomics.wait takes fractional ms) until each send time.
 const TICKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const cell = new Int32Array(new SharedArrayBuffer(4));
-const { start, periodMs, count } = workerData;
-for (let i = 0; i < count; i++) {
-  const wait = start + i * periodMs - (performance.timeOrigin + performance.now());
-  if (wait > 0) Atomics.wait(cell, 0, 0, wait);
-  parentPort.postMessage(i);
-}`;
+const { periodMs, count } = workerData;
+parentPort.once('message', (start) => {
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * periodMs - (performance.timeOrigin + performance.now());
+    if (wait > 0) Atomics.wait(cell, 0, 0, wait);
+    parentPort.postMessage(i);
+  }
+});
+parentPort.postMessage(-1);`;
 
 async function connectAll(o: GenOptions, onError: (e: Error) => void): Promise<H1Conn[]> {
   const req = requestBytes(o.path, o.host);
@@ -61,7 +66,6 @@ async function openLoop(o: GenOptions): Promise<OpenResult> {
   const hist = new Histogram();
   const periodMs = 1000 / o.rate!;
   const count = Math.round(o.rate! * o.durationS);
-  const start = now() + 50;
   const idle = [...conns];
   const queue: number[] = []; // intended send times waiting for a free connection
   let sent = 0;
@@ -79,7 +83,10 @@ async function openLoop(o: GenOptions): Promise<OpenResult> {
       if (completed + errors >= count) allDone();
     });
   };
-  const ticker = new Worker(TICKER, { eval: true, workerData: { start, periodMs, count } });
+  const ticker = new Worker(TICKER, { eval: true, workerData: { periodMs, count } });
+  await new Promise((resolve) => ticker.once('message', resolve));
+  const start = now() + 20;
+  ticker.postMessage(start);
   ticker.on('message', (i: number) => {
     // Send everything due up to tick i (ticks can arrive batched).
     while (sent <= i) {
