@@ -18,7 +18,7 @@ import {
   CPU_PROXY,
   type Listening,
 } from './sidecar/peers.js';
-import { alive, killAllNow, setupPinning, sleep, stopAll, type Child } from './sidecar/procs.js';
+import { alive, killAllNow, setupPinning, sleep, startChild, stopAll, type Child } from './sidecar/procs.js';
 import {
   printRatios,
   printTables,
@@ -156,7 +156,9 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     await stopAll();
     await rm(dir, { recursive: true, force: true });
   };
+  let stopping = false;
   const onSignal = (sig: string) => {
+    stopping = true;
     console.log(`\n${sig}: stopping every process this benchmark started`);
     void cleanup().finally(() => process.exit(130));
   };
@@ -207,14 +209,22 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
             : undefined;
       await setupKind(kind, dir, upstream, rows, missing);
     }
+    // A bare Node process, for scale: what any Node proxy pays before its own code.
+    const bare = startChild('bare node', process.execPath, ['-e', 'setInterval(() => {}, 1000)'], CPU_PROXY);
     await sleep(1000);
     for (const r of rows) r.rssIdleMB = r.children.map((c) => memory(c.pid).rssBytes / 2 ** 20);
+    const bareMB = alive(bare) ? memory(bare.pid).rssBytes / 2 ** 20 : NaN;
+    await bare.stop();
+    console.log(
+      `RSS of a bare Node ${process.versions.node} process (node -e 'setInterval(...)'): ${bareMB.toFixed(0)} MB`,
+    );
     for (const r of rows)
       if (r.target && o.bodies[0]) await warmUp(r.target, o.bodies[0], load).catch(() => undefined);
 
     for (let round = 1; round <= o.repeat; round++) {
       for (const body of o.bodies) {
         for (const r of rows) {
+          if (stopping) return false;
           const list = r.samples.get(body)!;
           if (!r.target || r.unavailable) {
             list.push(undefined);
@@ -230,6 +240,7 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
                 `  (others on CPU ${CPU_PROXY}: ${s.otherOnProxyCpu.toFixed(2)} cores)`,
             );
           } catch (err) {
+            if (stopping) return false;
             list.push(undefined);
             console.log(`round ${round}/${o.repeat} ${body} ${r.label}: FAILED: ${(err as Error).message}`);
             const dead = r.children.find((c) => !alive(c));

@@ -7,7 +7,7 @@ import { cpuSeconds, memory } from '../xds-sim/proc-stats.js';
 import { pathOf, type BodyName } from './bodies.js';
 import type { ClosedResult, GenOptions, OpenResult } from './generator.js';
 import { CPU_LOAD, CPU_PROXY } from './peers.js';
-import { pinned } from './procs.js';
+import { pinned, track } from './procs.js';
 
 export interface LoadOptions {
   durationS: number;
@@ -42,10 +42,11 @@ const GENERATOR = fileURLToPath(new URL('./generator.js', import.meta.url));
 function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
   const [file, argv] = pinned() ? ['taskset', ['-c', String(CPU_LOAD), cmd, ...args]] : [cmd, args];
   return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    const proc = execFile(file, argv, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} failed: ${err.message} ${stderr.slice(0, 500)}`));
       else resolve(stdout);
     });
+    track(proc);
   });
 }
 
@@ -83,7 +84,14 @@ export async function warmUp(t: Target, body: BodyName, o: LoadOptions): Promise
   await saturate(t, body, o, 1);
 }
 
-const rssMB = (pid: number): number => memory(pid).rssBytes / 2 ** 20;
+/** RSS in MB; 0 once the process is gone (e.g. stopped by Ctrl-C mid-run). */
+function rssMB(pid: number): number {
+  try {
+    return memory(pid).rssBytes / 2 ** 20;
+  } catch {
+    return 0;
+  }
+}
 
 /** Busy and total jiffies of one CPU from /proc/stat (busy = all but idle and iowait). */
 function cpuJiffies(cpu: number): { busy: number; total: number } {

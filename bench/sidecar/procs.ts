@@ -15,6 +15,25 @@ export interface Child {
 }
 
 const live = new Set<Child>();
+/** Short-lived helpers (wrk, generator runs) started with execFile. */
+const helpers = new Set<ChildProcess>();
+
+/** Tracks a helper process so stopAll/killAllNow end it too. */
+export function track(proc: ChildProcess): void {
+  helpers.add(proc);
+  proc.once('exit', () => helpers.delete(proc));
+}
+
+function killHelpers(): void {
+  for (const p of helpers) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  helpers.clear();
+}
 let pinning = true;
 
 /** Whether taskset exists and there are 2+ CPUs; turns pinning off otherwise (or with --no-pin). */
@@ -68,11 +87,13 @@ export const alive = (c: Child): boolean => c.proc.exitCode === null && c.proc.s
 
 /** Stops every child still running (in parallel). */
 export async function stopAll(): Promise<void> {
+  killHelpers();
   await Promise.all([...live].map((c) => c.stop().catch(() => undefined)));
 }
 
 /** Synchronous last resort (process 'exit'): SIGKILL whatever is left. */
 export function killAllNow(): void {
+  killHelpers();
   for (const c of live) {
     try {
       c.proc.kill('SIGKILL');
