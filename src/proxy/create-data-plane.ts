@@ -56,11 +56,16 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
   };
   const listeners = new Map<string, H1Listener>();
   const retiring = new Set<Promise<void>>();
+  const retiringListeners = new Set<H1Listener>();
   let stopped = false;
 
   function retire(l: H1Listener): void {
     l.drain();
-    const p = l.closed(opts.listenerDrainMs ?? 30_000).finally(() => retiring.delete(p));
+    retiringListeners.add(l);
+    const p = l.closed(opts.listenerDrainMs ?? 30_000).finally(() => {
+      retiring.delete(p);
+      retiringListeners.delete(l);
+    });
     retiring.add(p);
   }
 
@@ -122,9 +127,9 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
 
   async function close(): Promise<void> {
     stopped = true;
-    for (const l of listeners.values()) l.destroy();
+    for (const l of [...listeners.values(), ...retiringListeners]) l.destroy();
     listeners.clear();
-    await Promise.all([...retiring].map(() => undefined));
+    await Promise.all(retiring);
     clusters.close();
   }
 

@@ -16,7 +16,7 @@ import {
 } from './sidecar-harness.js';
 import type { DataPlane } from '../../src/proxy/data-plane.js';
 
-describe('sidecar h1: forwarding', () => {
+describe('sidecar h1: forwarding', { timeout: 30_000 }, () => {
   let a: FakeApp;
   let b: FakeApp;
   let dp: DataPlane;
@@ -153,7 +153,7 @@ describe('sidecar h1: forwarding', () => {
   });
 });
 
-describe('sidecar h1: upstream failures', () => {
+describe('sidecar h1: upstream failures', { timeout: 30_000 }, () => {
   it('503 NO_HEALTHY_UPSTREAM when a cluster has no endpoints', async () => {
     const { dp, port } = await startPlane(
       buildConfig({
@@ -305,7 +305,7 @@ describe('sidecar h1: upstream failures', () => {
   });
 });
 
-describe('sidecar h1: upgrade', () => {
+describe('sidecar h1: upgrade', { timeout: 30_000 }, () => {
   it('splices a WebSocket-style upgrade both ways', async () => {
     const ws = await startRaw((s) => {
       let head = true;
@@ -343,5 +343,91 @@ describe('sidecar h1: upgrade', () => {
     c.close();
     await dp.close();
     await ws.close();
+  });
+});
+
+describe('sidecar h1: bodies and framing', { timeout: 30_000 }, () => {
+  it('streams large bodies both ways intact (backpressure)', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const app = await startApp('big', (_req, res, body) => {
+      res.setHeader('x-len', String(Buffer.byteLength(body, 'latin1')));
+      res.end(big);
+    });
+    // the harness collects the body as a utf8 string; compare lengths plus a digest via x-len
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [app.port] },
+      }),
+    );
+    const http = await import('node:http');
+    const { createHash } = await import('node:crypto');
+    const upload = Buffer.alloc(3 * 1024 * 1024, 'u');
+    const res = await new Promise<{ status: number; len: string; digest: string }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/up', headers: { host: 'svc' }, agent: false },
+        (r) => {
+          const h = createHash('sha256');
+          r.on('data', (d: Buffer) => h.update(d));
+          r.on('end', () =>
+            resolve({ status: r.statusCode ?? 0, len: String(r.headers['x-len']), digest: h.digest('hex') }),
+          );
+        },
+      );
+      req.on('error', reject);
+      // chunked upload (no content-length), written in pieces
+      for (let i = 0; i < upload.length; i += 256 * 1024) req.write(upload.subarray(i, i + 256 * 1024));
+      req.end();
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.len, String(upload.length));
+    assert.equal(res.digest, createHash('sha256').update(big).digest('hex'));
+    await dp.close();
+    await app.close();
+  });
+
+  it('re-frames chunked and close-delimited responses, keeps HEAD lengths, forwards trailers', async () => {
+    const chunky = await startApp('chunky', (req, res) => {
+      if (req.url === '/trailers') {
+        res.setHeader('trailer', 'x-sum');
+        res.write('abc');
+        res.addTrailers({ 'x-sum': '42' });
+        res.end();
+        return;
+      }
+      res.setHeader('content-length', '5');
+      if (req.method === 'HEAD') return res.end();
+      res.write('he');
+      res.end('llo');
+    });
+    const closeDelimited = await startRaw((s) =>
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil close')),
+    );
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [
+          vhost('c', ['c'], [route('r', '/', [{ name: 'c', weight: 1 }])]),
+          vhost('u', ['u'], [route('r', '/', [{ name: 'u', weight: 1 }])]),
+        ],
+        clusters: { c: [chunky.port], u: [closeDelimited.port] },
+      }),
+    );
+    const c = new RawClient(port);
+    const t = await c.get('/trailers', 'c', 'te: trailers\r\n');
+    assert.equal(t.headers['transfer-encoding'], 'chunked');
+    assert.equal(t.body, 'abc');
+    const h = await get(port, '/x', 'c', 'HEAD');
+    assert.equal(h.status, 200);
+    assert.equal(h.headers['content-length'], '5');
+    const u = await c.get('/', 'u');
+    assert.equal(u.headers['transfer-encoding'], 'chunked');
+    assert.equal(u.body, 'until close');
+    // the downstream connection survives an upstream close-delimited body
+    assert.equal((await c.get('/', 'c')).body, 'hello');
+    c.close();
+    await dp.close();
+    await chunky.close();
+    await closeDelimited.close();
   });
 });

@@ -14,7 +14,7 @@ import {
   type FakeApp,
 } from './sidecar-harness.js';
 
-describe('sidecar h1: hostile input', () => {
+describe('sidecar h1: hostile input', { timeout: 30_000 }, () => {
   let app: FakeApp;
   let dp: DataPlane;
   let port: number;
@@ -138,7 +138,7 @@ describe('sidecar h1: hostile input', () => {
   });
 });
 
-describe('sidecar h1: connection limit', () => {
+describe('sidecar h1: connection limit', { timeout: 30_000 }, () => {
   it('refuses connections beyond maxConnections', async () => {
     const app = await startApp('app');
     const { dp, port } = await startPlane(

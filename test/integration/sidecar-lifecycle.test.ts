@@ -40,7 +40,7 @@ async function gatedApp(name: string) {
   };
 }
 
-describe('sidecar h1: config changes', () => {
+describe('sidecar h1: config changes', { timeout: 30_000 }, () => {
   it('swaps route tables mid-traffic without failing a request', async () => {
     const a = await startApp('a');
     const b = await startApp('b');
@@ -181,7 +181,7 @@ describe('sidecar h1: config changes', () => {
   });
 });
 
-describe('sidecar h1: drain', () => {
+describe('sidecar h1: drain', { timeout: 30_000 }, () => {
   it('closes idle keep-alive connections, finishes in-flight with Connection: close, stops accepting', async () => {
     const g = await gatedApp('a');
     const { dp, port } = await startPlane(

@@ -5,10 +5,12 @@ import { H1Parser, type H1Handler, type H1Head, type H1RequestHead } from '../ht
 import { H1Exchange } from '../pipeline/h1-exchange.js';
 import { ProxyError, rescue } from '../pipeline/rescue.js';
 import type { Downstream, ListenerContext } from '../pipeline/types.js';
+import { WriteBatch } from '../pipeline/write-batch.js';
 import type { ListenerLimits } from './limits.js';
 
 export class H1Connection implements H1Handler, Downstream {
   private readonly parser: H1Parser;
+  readonly out = new WriteBatch();
   private active: H1Exchange | null = null;
   /** Bytes read but not yet parsed (pipelined requests waiting, or backpressure). */
   private pending: Buffer | null = null;
@@ -26,6 +28,10 @@ export class H1Connection implements H1Handler, Downstream {
   private idleArmed = false;
   private headersTimer: ReturnType<typeof setTimeout> | null = null;
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  private reqTimer: ReturnType<typeof setTimeout> | null = null;
+  private reqTimerMs = 0;
+  private reqTimerArmed = false;
+  private reqTimerFire: (() => void) | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -69,6 +75,32 @@ export class H1Connection implements H1Handler, Downstream {
       this.idleTimer.unref();
     } else this.idleTimer.refresh();
   }
+
+  armRequestTimer(ms: number, onFire: () => void): void {
+    this.reqTimerArmed = true;
+    this.reqTimerFire = onFire;
+    if (this.reqTimer !== null && this.reqTimerMs === ms) {
+      this.reqTimer.refresh();
+      return;
+    }
+    if (this.reqTimer !== null) clearTimeout(this.reqTimer);
+    this.reqTimerMs = ms;
+    this.reqTimer = setTimeout(this.onRequestTimer, ms);
+    this.reqTimer.unref();
+  }
+
+  disarmRequestTimer(): void {
+    this.reqTimerArmed = false;
+    this.reqTimerFire = null;
+  }
+
+  private readonly onRequestTimer = (): void => {
+    const f = this.reqTimerFire;
+    if (!this.reqTimerArmed || f === null) return;
+    this.reqTimerArmed = false;
+    this.reqTimerFire = null;
+    f();
+  };
 
   private disarm(): void {
     this.headersArmed = false;
@@ -125,6 +157,7 @@ export class H1Connection implements H1Handler, Downstream {
     this.disarm();
     if (this.headersTimer !== null) clearTimeout(this.headersTimer);
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.reqTimer !== null) clearTimeout(this.reqTimer);
     if (this.active !== null && !this.tunneled) this.active.abort();
     this.active = null;
     this.onClosed(this);
@@ -146,6 +179,7 @@ export class H1Connection implements H1Handler, Downstream {
         return;
       }
       this.executing = false;
+      if (this.active !== null) this.active.flushUpstream();
       // Unconsumed bytes: held (kept for later), after an upgrade head (the tunnel's), or after a
       // final `Connection: close` request (discarded: never parsed as another request).
       if (n < buf.length && (this.bpHeld || this.waitHeld || this.upgrade)) this.pending = buf.subarray(n);

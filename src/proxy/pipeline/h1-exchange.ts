@@ -1,6 +1,5 @@
 // One HTTP/1.1 request through the sidecar: route it, pick an endpoint, borrow a pooled connection,
 // stream the re-framed request up and the response down with backpressure, retry what is safe.
-import type { Socket } from 'node:net';
 import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import type { H1RequestHead, H1ResponseHead } from '../http/h1-parser.js';
 import {
@@ -30,7 +29,6 @@ type Forward = Extract<RouteDecision, { type: 'forward' }>;
 export class H1Exchange implements UpstreamOwner, PoolWaiter {
   reqEnded = false;
   done = false;
-  readonly corkTarget: Socket;
   private reqTrailers: string[] | null = null;
   private queued: Buffer[] | null = null;
   private route: RouteConfig | null = null;
@@ -52,7 +50,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private upKeepAlive = false;
   private keepAlive = true;
   private status = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerArmed = false;
   private deadline = 0;
   private backendMs = 0;
   private readonly start: number;
@@ -62,7 +60,6 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     readonly dc: Downstream,
     readonly head: H1RequestHead,
   ) {
-    this.corkTarget = dc.socket;
     this.start = dc.listener.plane.clock.now();
     this.stats = dc.listener.stats.noRoute;
   }
@@ -177,12 +174,12 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       if (ms === 0 || left < ms) ms = left;
     }
     if (ms === 0) return;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = setTimeout(this.onTimeout, ms);
+    this.timerArmed = true;
+    this.dc.armRequestTimer(ms, this.onTimeout);
   }
 
   private readonly onTimeout = (): void => {
-    this.timer = null;
+    this.timerArmed = false;
     const name = this.cluster?.config.name ?? '?';
     this.fail(
       new ProxyError(
@@ -202,17 +199,15 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.conn = conn;
     this.reused = reused;
     conn.attach(this, this.head.method);
-    const s = conn.socket;
-    s.cork();
-    let ok = s.write(this.headBytes as Buffer);
+    conn.out.push(this.headBytes as Buffer);
     const q = this.queued;
     if (q !== null) {
       this.queued = null;
-      for (const c of q) ok = this.writeBody(c);
+      for (const c of q) this.writeBody(c);
     }
-    if (this.reqEnded && this.chunkedReq) ok = s.write(encodeLastChunk(this.reqTrailers));
-    s.uncork();
-    if (ok) this.dc.releaseRequest();
+    if (this.reqEnded && this.chunkedReq) conn.out.push(encodeLastChunk(this.reqTrailers));
+    if (conn.out.flush(conn.socket)) this.dc.releaseRequest();
+    else this.dc.holdRequest();
   }
 
   onPoolError(err: ProxyError): void {
@@ -231,13 +226,21 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.fail(err);
   }
 
-  private writeBody(chunk: Buffer): boolean {
-    const s = (this.conn as UpstreamConn).socket;
+  /** Queues a body chunk for upstream (flushed after the downstream read: flushUpstream). */
+  private writeBody(chunk: Buffer): void {
+    const out = (this.conn as UpstreamConn).out;
     this.bodySent = true;
-    if (!this.chunkedReq) return s.write(chunk);
-    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    s.write(chunk);
-    return s.write(CRLF);
+    if (this.chunkedReq) {
+      out.push(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
+      out.push(chunk);
+      out.push(CRLF);
+    } else out.push(chunk);
+  }
+
+  /** Called by the downstream connection after each read was parsed. */
+  flushUpstream(): void {
+    const c = this.conn;
+    if (c !== null && !c.out.empty && !c.out.flush(c.socket)) this.dc.holdRequest();
   }
 
   // ---- request body from downstream ----
@@ -249,14 +252,17 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       this.dc.holdRequest();
       return;
     }
-    if (!this.writeBody(chunk)) this.dc.holdRequest();
+    this.writeBody(chunk);
   }
 
   onRequestEnd(trailers: string[] | null): void {
     this.reqEnded = true;
     if (this.done) return;
     if (this.conn === null) this.reqTrailers = trailers;
-    else if (this.chunkedReq) this.conn.socket.write(encodeLastChunk(trailers));
+    else {
+      if (this.chunkedReq) this.conn.out.push(encodeLastChunk(trailers));
+      this.flushUpstream();
+    }
   }
 
   onUpstreamDrain(): void {
@@ -272,16 +278,14 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   onResponseHead(rh: H1ResponseHead): void {
     const head = this.head;
     if (rh.status < 200 && rh.status !== 101) {
-      if (rh.status === 100 && head.expectContinue && !this.respStarted) this.dc.socket.write(CONTINUE);
+      if (rh.status === 100 && head.expectContinue && !this.respStarted) this.dc.out.push(CONTINUE);
       return;
     }
     this.status = rh.status;
-    if (rh.status === 101) {
+    if (rh.framing === 'upgrade') {
+      // 101 to an Upgrade, or 2xx to CONNECT: from here on the connection is a tunnel.
       if (head.framing === 'upgrade') this.splice(rh);
-      else
-        this.failUpstream(
-          new ProxyError('UPSTREAM_BAD_RESPONSE', '101 to a request that asked for no upgrade'),
-        );
+      else this.fail(new ProxyError('UPSTREAM_BAD_RESPONSE', `${rh.status} switching protocols unasked`));
       return;
     }
     this.upKeepAlive = rh.keepAlive;
@@ -310,22 +314,25 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       connection: this.keepAlive ? (v10 ? 'keep-alive' : undefined) : 'close',
     });
     this.respStarted = true;
-    this.dc.socket.write(bytes);
+    this.dc.out.push(bytes);
   }
 
   onResponseBody(chunk: Buffer): void {
-    const s = this.dc.socket;
-    let ok: boolean;
+    const out = this.dc.out;
     if (this.respChunked) {
-      s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      s.write(chunk);
-      ok = s.write(CRLF);
-    } else ok = s.write(chunk);
-    if (!ok && this.conn !== null) this.conn.socket.pause();
+      out.push(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
+      out.push(chunk);
+      out.push(CRLF);
+    } else out.push(chunk);
+  }
+
+  flushDownstream(): void {
+    if (!this.dc.out.flush(this.dc.socket) && this.conn !== null) this.conn.socket.pause();
   }
 
   onResponseEnd(trailers: string[] | null): void {
-    if (this.respChunked) this.dc.socket.write(encodeLastChunk(trailers));
+    if (this.respChunked) this.dc.out.push(encodeLastChunk(trailers));
+    this.dc.out.flush(this.dc.socket);
     const conn = this.conn;
     this.conn = null;
     if (conn !== null) {
@@ -361,10 +368,6 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       }
       return;
     }
-    this.failUpstream(err);
-  }
-
-  private failUpstream(err: ProxyError): void {
     this.fail(err);
   }
 
@@ -378,7 +381,8 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.respStarted = true;
     this.clearTimer();
     const ds = this.dc.socket;
-    ds.write(serializeResponseHead(rh, { body: 'none' }));
+    this.dc.out.push(serializeResponseHead(rh, { body: 'none' }));
+    this.dc.out.flush(ds);
     const rest = this.dc.detachForTunnel();
     up.tunnelTo = ds;
     if (rest !== null && rest.length > 0) up.socket.write(rest);
@@ -402,9 +406,11 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.reportAttempt(false);
     if (this.respStarted) {
       this.record();
+      this.dc.out.flush(this.dc.socket);
       this.dc.socket.destroy();
       return;
     }
+    this.dc.out.clear();
     const keep = !forceClose && this.head.keepAlive && !this.dc.draining && this.head.framing !== 'upgrade';
     const r = rescue(e, this.dc.listener.plane.nodeId, !keep);
     this.status = r.status;
@@ -438,9 +444,9 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   }
 
   private clearTimer(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    if (this.timerArmed) {
+      this.timerArmed = false;
+      this.dc.disarmRequestTimer();
     }
   }
 

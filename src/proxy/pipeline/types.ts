@@ -5,6 +5,7 @@ import type { Logger } from '../../common/logger.js';
 import type { ListenerConfig, ProxyConfig, VirtualHostConfig } from '../config/types.js';
 import type { DirectionStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
+import type { WriteBatch } from './write-batch.js';
 
 /** Built once per data plane. */
 export interface PlaneContext {
@@ -35,6 +36,11 @@ export interface ListenerContext {
 export interface Downstream {
   readonly socket: Socket;
   readonly listener: ListenerContext;
+  /** Response bytes collected during one upstream read, written with one write(). */
+  readonly out: WriteBatch;
+  /** One reusable timer per connection for the request in progress (refresh() instead of a new timer). */
+  armRequestTimer(ms: number, onFire: () => void): void;
+  disarmRequestTimer(): void;
   /** True once the data plane drains: responses carry `Connection: close`. */
   readonly draining: boolean;
   /** Stop delivering request body (upstream not ready / backpressure). */

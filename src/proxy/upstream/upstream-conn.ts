@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../http/h1-parser.js';
 import { ProxyError, toProxyError } from '../pipeline/rescue.js';
+import { WriteBatch } from '../pipeline/write-batch.js';
 
 /** What a request being forwarded implements to receive its response. */
 export interface UpstreamOwner {
@@ -13,12 +14,14 @@ export interface UpstreamOwner {
   onUpstreamError(err: ProxyError, gotBytes: boolean): void;
   /** The upstream socket drained (request-body backpressure relief). */
   onUpstreamDrain(): void;
-  /** The downstream socket to cork while a batch of response bytes is processed. */
-  readonly corkTarget: Socket | null;
+  /** Called after each upstream read was parsed: write what it produced downstream. */
+  flushDownstream(): void;
 }
 
 export class UpstreamConn implements H1Handler {
   readonly parser: H1Parser;
+  /** Request bytes collected during one downstream read, written with one write(). */
+  readonly out = new WriteBatch();
   owner: UpstreamOwner | null = null;
   /** False once it must not go back to the pool (error, `Connection: close`, unfinished request). */
   reusable = true;
@@ -90,16 +93,13 @@ export class UpstreamConn implements H1Handler {
       return;
     }
     this.gotBytes = true;
-    const ds = o.corkTarget;
-    if (ds !== null) ds.cork();
     try {
       const n = this.parser.execute(buf);
       if (n < buf.length && this.tunnelTo !== null) this.tunnelTo.write(buf.subarray(n));
     } catch (e) {
       this.fail(toProxyError(e));
-    } finally {
-      if (ds !== null) ds.uncork();
     }
+    o.flushDownstream();
   };
 
   private readonly onDrain = (): void => {
