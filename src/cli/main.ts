@@ -18,7 +18,7 @@ Commands:
   apply -f FILE|DIR|- [--dry-run]
                             validate and apply resources to the control plane
   get KIND [NAME] [-n NS] [-o yaml|json]
-                            list resources (services, httproutes, grpcroutes) or show one
+                            list resources (services, httproutes, grpcroutes, endpoints) or show one
   delete KIND NAME... [-n NS] | delete -f FILE
                             delete resources
   validate -f FILE|DIR|- [-o json]

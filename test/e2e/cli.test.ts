@@ -148,6 +148,9 @@ describe('trellis CLI', { timeout: 180_000 }, () => {
     assert.match(again.stdout, /unchanged/);
     const table = await trellis(['get', 'svc'], { server: cp.apiUrl });
     assert.match(table.stdout, /NAMESPACE\s+NAME\s+SUMMARY\n.*reviews.*9080\/http/);
+    const ep = await trellis(['get', 'endpoints', 'reviews'], { server: cp.apiUrl });
+    assert.equal(ep.code, 0, ep.stderr);
+    assert.match(ep.stdout, /default\s+reviews\s+127\.0\.0\.1:19081\s+static\s+version=v1\s+1/);
     const y = await trellis(['get', 'service', 'reviews', '-o', 'yaml'], { server: cp.apiUrl });
     assert.match(y.stdout, /kind: Service/);
     const d = await trellis(['delete', 'service', 'reviews'], { server: cp.apiUrl });

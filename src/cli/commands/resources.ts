@@ -97,6 +97,8 @@ export async function getCommand(
   output: string | undefined,
   server: string,
 ): Promise<number> {
+  if (kindRaw && ['endpoints', 'endpoint', 'ep', 'instances'].includes(kindRaw.toLowerCase()))
+    return getEndpoints(name, namespace, output, server);
   const kind = kindArg(kindRaw);
   const client = new ApiClient(server);
   if (name) {
@@ -164,4 +166,52 @@ export async function deleteCommand(
     }
   }
   return failed === 0 ? 0 : 1;
+}
+
+interface EndpointRow {
+  service: string;
+  namespace: string;
+  source: string;
+  address: string;
+  port: number | null;
+  labels: Record<string, string>;
+  weight: number;
+}
+
+/** `trellis get endpoints [SERVICE]`: static and registered instances, per Service. */
+async function getEndpoints(
+  service: string | undefined,
+  namespace: string | undefined,
+  output: string | undefined,
+  server: string,
+): Promise<number> {
+  const q = new URLSearchParams({ ...(service ? { service } : {}), ...(namespace ? { namespace } : {}) });
+  const { items } = await new ApiClient(server).call<{ items: EndpointRow[] }>(
+    'GET',
+    `/api/v1/endpoints?${q}`,
+  );
+  if (output === 'json' || output === 'yaml') {
+    printStructured({ items }, output);
+    return 0;
+  }
+  if (items.length === 0) {
+    process.stdout.write(`No endpoints${service ? ` for ${service}` : ''}.\n`);
+    return 0;
+  }
+  process.stdout.write(
+    table(
+      ['NAMESPACE', 'SERVICE', 'ADDRESS', 'SOURCE', 'LABELS', 'WEIGHT'],
+      items.map((e) => [
+        e.namespace,
+        e.service,
+        e.port === null ? e.address : `${e.address}:${e.port}`,
+        e.source,
+        Object.entries(e.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '-',
+        String(e.weight),
+      ]),
+    ) + '\n',
+  );
+  return 0;
 }

@@ -110,6 +110,16 @@ export function createApiRouter(deps: ApiDeps): Router {
   });
 
   r.on('GET', '/api/v1/instances', () => ({ status: 200, body: { items: registry.list() } }));
+  r.on('GET', '/api/v1/endpoints', (req) => ({
+    status: 200,
+    body: {
+      items: listEndpoints(
+        state,
+        req.query.get('namespace') ?? undefined,
+        req.query.get('service') ?? undefined,
+      ),
+    },
+  }));
   r.on('POST', '/api/v1/instances', async (req) => {
     let input: unknown;
     try {
@@ -136,4 +146,38 @@ export function createApiRouter(deps: ApiDeps): Router {
     return { status: 200, body: dump };
   });
   return r;
+}
+
+/** Every instance of every Service: static endpoints from config and instances registered at run time. */
+function listEndpoints(state: MeshState, namespace?: string, service?: string): unknown[] {
+  const snap = state.snapshot();
+  const out: unknown[] = [];
+  for (const svc of snap.services.values()) {
+    const { name, namespace: ns } = svc.metadata;
+    if ((namespace && ns !== namespace) || (service && name !== service)) continue;
+    for (const e of svc.spec.endpoints)
+      out.push({
+        service: name,
+        namespace: ns,
+        source: 'static',
+        address: e.address,
+        port: e.port ?? null,
+        ports: e.ports,
+        labels: e.labels,
+        weight: e.weight,
+      });
+    for (const i of snap.instances.get(`${ns}/${name}`) ?? [])
+      out.push({
+        service: name,
+        namespace: ns,
+        source: i.sidecar ? 'sidecar' : 'registered',
+        id: i.id,
+        address: i.address,
+        port: i.port,
+        ports: i.ports,
+        labels: i.labels,
+        weight: i.weight,
+      });
+  }
+  return out;
 }
