@@ -47,7 +47,7 @@ function outboundCluster(
 }
 
 /** The protocol the sidecar's own app speaks on appPort, from its Service (http when unknown). */
-function appProtocol(index: ConfigIndex, node: NodeInfo, appPort: number): PortProtocol | undefined {
+export function appProtocol(index: ConfigIndex, node: NodeInfo, appPort: number): PortProtocol | undefined {
   if (node.service === undefined) return undefined;
   const svc = index.services.get(serviceKey(node.namespace, node.service));
   return svc?.spec.ports.find((p) => p.targetPort === appPort)?.protocol;

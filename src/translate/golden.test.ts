@@ -93,10 +93,11 @@ function clustersOfRoutes(vhosts: Obj[], into: Set<string>): void {
 
 const hcms = (l: Obj): Obj[] => [
   ...(isObj(l.api_listener) && isObj(l.api_listener.api_listener) ? [l.api_listener.api_listener] : []),
-  ...arr(l.filter_chains).flatMap((fc) =>
-    arr(fc.filters)
-      .map((f) => f.typed_config)
-      .filter(isObj),
+  ...[...arr(l.filter_chains), ...(isObj(l.default_filter_chain) ? [l.default_filter_chain] : [])].flatMap(
+    (fc) =>
+      arr(fc.filters)
+        .map((f) => f.typed_config)
+        .filter(isObj),
   ),
 ];
 
@@ -112,6 +113,7 @@ function subscribeAll(c: Case): Record<string, Record<string, XdsResource>> {
     for (const h of hcms(l)) {
       if (isObj(h.rds)) rdsNames.add(String(h.rds.route_config_name));
       if (isObj(h.route_config)) clustersOfRoutes(arr(h.route_config.virtual_hosts), clusters);
+      if (typeof h.cluster === 'string') clusters.add(h.cluster); // tcp_proxy
     }
   const rds = translate(snapshot, node, ROUTE_TYPE, [...rdsNames]);
   for (const rc of rds.values()) clustersOfRoutes(arr(rc.virtual_hosts), clusters);

@@ -10,7 +10,7 @@ import {
 } from '../xds/type-urls.js';
 import { cluster, defaultClusterNames } from './clusters.js';
 import { clusterLoadAssignment } from './endpoints.js';
-import { defaultListenerNames, listener } from './listeners.js';
+import { defaultListenerNames, listener, sidecarListenerScope } from './listeners.js';
 import { OUTBOUND_ROUTE_CONFIG, parseInboundClusterName } from './names.js';
 import { parseHost } from './hosts.js';
 import type { NodeInfo } from './node.js';
@@ -26,6 +26,7 @@ export {
   type NodeInfo,
   type NodeKind,
   type SidecarPorts,
+  type UpstreamPort,
   type XdsNodeInput,
 } from './node.js';
 export * from './names.js';
@@ -40,7 +41,8 @@ type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource 
  *   options); `inbound|<port>` also on the sidecar's own Service.
  * - EDS: the Service and its instances only; never on the node.
  * - LDS: proxyless, on the node's namespace when the name is short (`reviews`); sidecar, on its
- *   address and ports.
+ *   address, ports, namespace, Service (its app port's protocol) and per-upstream local ports
+ *   (whose HTTP listeners carry the upstream Service's routes).
  * - RDS/VHDS: on the node's kind and namespace (short host spellings are listed only for nodes
  *   in the Service's namespace; GAMMA consumer routes apply only to their namespace's clients).
  */
@@ -112,7 +114,7 @@ export function translationScope(node: NodeInfo, typeUrl: string, name: string):
         ? `${node.kind}|${node.namespace}|${node.service ?? ''}`
         : node.kind;
     case LISTENER_TYPE:
-      if (node.kind === 'sidecar') return `sidecar|${ports}`;
+      if (node.kind === 'sidecar') return `sidecar|${sidecarListenerScope(node)}`;
       return name !== '*' && parseHost(name)?.namespace === undefined
         ? `proxyless|${node.namespace}`
         : 'proxyless';

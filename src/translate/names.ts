@@ -3,6 +3,9 @@
 
 export const OUTBOUND_LISTENER = 'trellis_outbound';
 export const INBOUND_LISTENER = 'trellis_inbound';
+/** A per-upstream local port's listener: `trellis_upstream_reviews.default_9080`. */
+export const upstreamListenerName = (service: string, namespace: string, port: number): string =>
+  `trellis_upstream_${service}.${namespace}_${port}`;
 /** The sidecar's outbound RouteConfiguration; its virtual hosts come one by one over VHDS. */
 export const OUTBOUND_ROUTE_CONFIG = 'trellis_outbound';
 /** VHDS resource names are `<route config>/<host as the app sent it>`, as Envoy asks for them. */

@@ -9,6 +9,17 @@ export interface SidecarPorts {
   readonly inboundPort: number;
   readonly outboundPort: number;
   readonly appPort: number;
+  /** Per-upstream local ports (metadata UPSTREAMS); absent or empty when none. */
+  readonly upstreams?: readonly UpstreamPort[];
+}
+
+/** A local port on 127.0.0.1 that forwards to one Service port (`--upstream NAME[.NS]:PORT=LOCAL`). */
+export interface UpstreamPort {
+  readonly service: string;
+  /** Resolved: the node's namespace when the spec gave none. */
+  readonly namespace: string;
+  readonly port: number;
+  readonly localPort: number;
 }
 
 export interface NodeInfo {
@@ -36,6 +47,7 @@ export const NODE_META = {
   inboundPort: 'INBOUND_PORT',
   outboundPort: 'OUTBOUND_PORT',
   appPort: 'APP_PORT',
+  upstreams: 'UPSTREAMS', // a list of "name[.ns]:port=localPort" strings (or one comma-separated string)
 } as const;
 
 /** The xDS Node as the ADS server hands it over (metadata: the Struct already converted to JSON). */
@@ -61,6 +73,27 @@ function labels(v: unknown): Record<string, string> {
   return out;
 }
 
+const UPSTREAM_RE =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?:(\d{1,5})=(\d{1,5})$/;
+
+/** `name[.ns]:port=localPort` entries; malformed ones and repeated local ports are left out. */
+function upstreams(v: unknown, namespace: string): UpstreamPort[] {
+  const items = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : [];
+  const out: UpstreamPort[] = [];
+  const seen = new Set<number>();
+  for (const item of items) {
+    if (typeof item !== 'string') continue;
+    const m = UPSTREAM_RE.exec(item.trim());
+    if (m === null) continue;
+    const p = port(m[5]);
+    const localPort = port(m[6]);
+    if (p === 0 || localPort === 0 || seen.has(localPort)) continue;
+    seen.add(localPort);
+    out.push({ service: m[1] ?? '', namespace: m[3] ?? namespace, port: p, localPort });
+  }
+  return out;
+}
+
 /**
  * Reads who is asking from the xDS Node. `TRELLIS_KIND: sidecar` in metadata makes a sidecar
  * (ports as numbers or strings; a missing or bad port becomes 0 and the listener on it is left
@@ -77,6 +110,7 @@ export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
     ...(service !== undefined ? { service } : {}),
   };
   if (md[NODE_META.kind] !== 'sidecar') return { ...base, kind: 'proxyless' };
+  const ups = upstreams(md[NODE_META.upstreams], base.namespace);
   return {
     ...base,
     kind: 'sidecar',
@@ -85,6 +119,7 @@ export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
       inboundPort: port(md[NODE_META.inboundPort]),
       outboundPort: port(md[NODE_META.outboundPort]),
       appPort: port(md[NODE_META.appPort]),
+      ...(ups.length > 0 ? { upstreams: ups } : {}),
     },
   };
 }

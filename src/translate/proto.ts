@@ -10,13 +10,25 @@ export const HCM_TYPE =
 export const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 export const HTTP_PROTOCOL_OPTIONS_TYPE =
   'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+export const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+export const TLS_INSPECTOR_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+export const HTTP_INSPECTOR_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector';
 
 /**
  * Message types that appear inside Anys (besides the resource types themselves). The encoder must
  * load their .proto files or protobufjs silently encodes an empty Any: router.proto and
  * upstreams/http/v3/http_protocol_options.proto are not imported by the resource protos.
  */
-export const NESTED_ANY_TYPES: readonly string[] = [HCM_TYPE, ROUTER_TYPE, HTTP_PROTOCOL_OPTIONS_TYPE];
+export const NESTED_ANY_TYPES: readonly string[] = [
+  HCM_TYPE,
+  ROUTER_TYPE,
+  HTTP_PROTOCOL_OPTIONS_TYPE,
+  TCP_PROXY_TYPE,
+  TLS_INSPECTOR_TYPE,
+  HTTP_INSPECTOR_TYPE,
+];
 
 /** google.protobuf.Duration from milliseconds. */
 export function duration(ms: number): Obj {

@@ -126,7 +126,7 @@ export interface VirtualHostParts {
 }
 
 /** Domains and routes of the virtual host for one Service port, as seen by this node. */
-function virtualHostParts(
+export function virtualHostParts(
   index: ConfigIndex,
   service: ServiceResource,
   port: ServicePortConfig,

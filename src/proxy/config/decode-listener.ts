@@ -1,12 +1,56 @@
-// Decodes an xDS Listener (socket address + one HTTP connection manager, routes by RDS or inline)
-// into ListenerConfig.
+// Decodes an xDS Listener (socket address; an HTTP connection manager with routes by RDS or inline,
+// a tcp_proxy, or both behind protocol detection) into ListenerConfig.
 import { buildRouteTable, decodeRouteConfiguration } from './decode-route.js';
-import { type Json, fail, join, objList, optEnum, optInt, optObj, optStr, reqObj, reqStr } from './read.js';
-import type { ListenerConfig, ListenerDirection, RouteSource } from './types.js';
+import { decodeTcpProxy, TCP_PROXY_TYPE } from './decode-tcp-proxy.js';
+import {
+  type Json,
+  arr,
+  fail,
+  join,
+  objList,
+  optBool,
+  optDurationMs,
+  optEnum,
+  optInt,
+  optObj,
+  optStr,
+  rejectUnsupported,
+  reqObj,
+  reqStr,
+} from './read.js';
+import type { ListenerConfig, ListenerDirection, RouteSource, TcpProxyConfig } from './types.js';
 
 export const HCM_TYPE =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+export const TLS_INSPECTOR_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+export const HTTP_INSPECTOR_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector';
+/** Protocol detection timeout when listener_filters_timeout is unset (client-first data). */
+export const DEFAULT_DETECT_TIMEOUT_MS = 100;
+const HTTP_PROTOCOLS: readonly string[] = ['http/1.1', 'http/1.0', 'h2c'];
+const CHAIN_MATCH_UNSUPPORTED = [
+  'destination_port',
+  'prefix_ranges',
+  'direct_source_prefix_ranges',
+  'source_prefix_ranges',
+  'source_ports',
+  'server_names',
+  'transport_protocol',
+  'address_suffix',
+  'suffix_len',
+];
+
+/** A tcp-only listener's HTTP fields: present for the type, never used (mode 'tcp'). */
+const INERT_HTTP = (name: string): Pick<ListenerConfig, 'statPrefix' | 'codec' | 'routeSource'> => ({
+  statPrefix: name,
+  codec: 'auto',
+  routeSource: {
+    type: 'inline',
+    routeTable: { name, virtualHosts: [], exactDomains: new Map(), onDemand: false },
+  },
+});
 
 /** Trellis's listener names; anything else takes its direction from traffic_direction. */
 export const OUTBOUND_LISTENER = 'trellis_outbound';
@@ -52,6 +96,61 @@ function checkFilters(hcm: Json, path: string): void {
   }
 }
 
+/** One network filter chain: the HCM or a tcp_proxy (exactly one network filter). */
+type Chain =
+  | { readonly kind: 'http'; readonly hcm: Json; readonly path: string; readonly matched: boolean }
+  | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig; readonly matched: boolean };
+
+/** filter_chain_match: only application_protocols naming plaintext HTTP (what detection yields). */
+function chainMatch(chain: Json, cp: string): boolean {
+  const m = optObj(chain, 'filter_chain_match', cp);
+  if (m === undefined) return false;
+  const mp = join(cp, 'filter_chain_match');
+  rejectUnsupported(m, CHAIN_MATCH_UNSUPPORTED, mp);
+  const protos = arr(m, 'application_protocols', mp);
+  if (protos.length === 0) return false;
+  for (const [i, v] of protos.entries())
+    if (typeof v !== 'string' || !HTTP_PROTOCOLS.includes(v))
+      fail(join(join(mp, 'application_protocols'), i), `supported: ${HTTP_PROTOCOLS.join(', ')}`);
+  return true;
+}
+
+function decodeChain(chain: Json, cp: string): Chain {
+  const matched = chainMatch(chain, cp);
+  const filters = objList(chain, 'filters', cp);
+  if (filters.length !== 1)
+    fail(
+      join(cp, 'filters'),
+      'exactly one network filter (http_connection_manager or tcp_proxy) is supported',
+    );
+  const [filter, fp] = filters[0] as [Json, string];
+  const tc = reqObj(filter, 'typed_config', fp);
+  const tp = join(fp, 'typed_config');
+  if (tc['@type'] === HCM_TYPE) return { kind: 'http', hcm: tc, path: tp, matched };
+  if (tc['@type'] === TCP_PROXY_TYPE) {
+    if (matched) fail(join(cp, 'filter_chain_match'), 'a tcp_proxy chain cannot match HTTP protocols');
+    return { kind: 'tcp', tcp: decodeTcpProxy(tc, tp), matched };
+  }
+  return fail(tp, `network filter ${String(tc['@type'])} is not supported`);
+}
+
+/** listener_filters: the TLS and HTTP inspectors (the proxy's own protocol detection). */
+function detection(l: Json): number {
+  for (const [f, p] of objList(l, 'listener_filters', '')) {
+    const t = optObj(f, 'typed_config', p)?.['@type'];
+    if (t !== TLS_INSPECTOR_TYPE && t !== HTTP_INSPECTOR_TYPE)
+      fail(p, `listener filter ${String(t ?? f['name'])} is not supported`);
+  }
+  if (optBool(l, 'continue_on_listener_filters_timeout', '') === false && l['listener_filters_timeout'])
+    fail('continue_on_listener_filters_timeout', 'must be true: silence means a server-first protocol');
+  return optDurationMs(l, 'listener_filters_timeout', '') || DEFAULT_DETECT_TIMEOUT_MS;
+}
+
+/**
+ * Supported shapes: one HCM chain (mode http); one tcp_proxy chain (mode tcp, never sniffed); or
+ * an HCM chain matching application_protocols http/1.1 / h2c plus a tcp_proxy default_filter_chain
+ * (mode detect: HTTP to the HCM, anything else to tcp_proxy).
+ */
 export function decodeListener(l: Json): ListenerConfig {
   const name = reqStr(l, 'name', '');
   if (optObj(l, 'api_listener', '') !== undefined)
@@ -59,28 +158,33 @@ export function decodeListener(l: Json): ListenerConfig {
   const sa = reqObj(reqObj(l, 'address', ''), 'socket_address', 'address');
   const address = reqStr(sa, 'address', 'address.socket_address');
   const port = optInt(sa, 'port_value', 'address.socket_address', 0, 65535) ?? 0;
-  const chains = objList(l, 'filter_chains', '');
-  if (chains.length !== 1)
-    fail('filter_chains', `exactly one filter chain is supported, got ${chains.length}`);
-  const [chain, cp] = chains[0] as [Json, string];
-  if (optObj(chain, 'filter_chain_match', cp) !== undefined)
-    fail(join(cp, 'filter_chain_match'), 'not supported by the Trellis proxy');
-  const filters = objList(chain, 'filters', cp);
-  if (filters.length !== 1)
-    fail(join(cp, 'filters'), 'exactly one network filter (the HTTP connection manager) is supported');
-  const [filter, fp] = filters[0] as [Json, string];
-  const tc = reqObj(filter, 'typed_config', fp);
-  const tp = join(fp, 'typed_config');
-  if (tc['@type'] !== HCM_TYPE) fail(tp, `network filter ${String(tc['@type'])} is not supported`);
-  checkFilters(tc, tp);
-  const codec = optEnum(tc, 'codec_type', tp, ['AUTO', 'HTTP1', 'HTTP2'], 'AUTO');
-  return {
-    name,
-    direction: direction(l, name, ''),
-    address,
-    port,
-    statPrefix: optStr(tc, 'stat_prefix', tp) ?? name,
+  const chains = objList(l, 'filter_chains', '').map(([c, p]) => decodeChain(c, p));
+  const dflt = optObj(l, 'default_filter_chain', '');
+  if (dflt !== undefined) chains.push(decodeChain(dflt, 'default_filter_chain'));
+  const http = chains.filter((c) => c.kind === 'http');
+  const tcp = chains.filter((c) => c.kind === 'tcp');
+  if (chains.length === 0 || http.length > 1 || tcp.length > 1)
+    fail('filter_chains', 'supported: one HTTP connection manager chain and/or one tcp_proxy chain');
+  const base = { name, direction: direction(l, name, ''), address, port };
+  const h = http[0];
+  const t = tcp[0];
+  const detectTimeoutMs = detection(l);
+  if (h === undefined) {
+    const tc = (t as Extract<Chain, { kind: 'tcp' }>).tcp;
+    return { ...base, ...INERT_HTTP(name), mode: 'tcp', tcpProxy: tc };
+  }
+  if (h.kind !== 'http') return fail('filter_chains', 'expected an HTTP connection manager chain');
+  if (t !== undefined && !h.matched)
+    fail('filter_chains', 'with a tcp_proxy chain, the HTTP chain must match application_protocols');
+  if (t === undefined && h.matched)
+    fail('filter_chains', 'an HTTP chain matching application_protocols needs a tcp_proxy default chain');
+  checkFilters(h.hcm, h.path);
+  const codec = optEnum(h.hcm, 'codec_type', h.path, ['AUTO', 'HTTP1', 'HTTP2'], 'AUTO');
+  const httpPart = {
+    statPrefix: optStr(h.hcm, 'stat_prefix', h.path) ?? name,
     codec: codec === 'HTTP1' ? 'http1' : codec === 'HTTP2' ? 'http2' : 'auto',
-    routeSource: routeSource(tc, tp),
-  };
+    routeSource: routeSource(h.hcm, h.path),
+  } as const;
+  if (t === undefined || t.kind !== 'tcp') return { ...base, ...httpPart };
+  return { ...base, ...httpPart, mode: 'detect', tcpProxy: t.tcp, detectTimeoutMs };
 }

@@ -10,6 +10,7 @@ export const NODE_META = {
   inboundPort: 'INBOUND_PORT',
   outboundPort: 'OUTBOUND_PORT',
   appPort: 'APP_PORT',
+  upstreams: 'UPSTREAMS', // a list of "name[.ns]:port=localPort" strings
 } as const;
 
 export const SIDECAR_KIND = 'sidecar';

@@ -19,6 +19,27 @@ export interface ListenerConfig {
   /** `AUTO`, `HTTP1` or `HTTP2` (HCM codec_type). */
   readonly codec: 'auto' | 'http1' | 'http2';
   readonly routeSource: RouteSource;
+  /**
+   * How accepted connections are dispatched (absent = 'http'). 'http': the HTTP connection manager
+   * only (the h2 preface is still recognized); 'tcp': tcp_proxy only, never sniffed (server-first
+   * protocols; the HTTP fields above are then inert); 'detect': the first bytes are peeked within
+   * `detectTimeoutMs`: HTTP goes to the HCM, anything else (TLS, silence, other bytes) to tcp_proxy.
+   */
+  readonly mode?: ListenerMode;
+  /** The opaque-TCP chain (mode 'tcp' or 'detect'). */
+  readonly tcpProxy?: TcpProxyConfig;
+  /** Envoy listener_filters_timeout for protocol detection (mode 'detect'; default 100 ms). */
+  readonly detectTimeoutMs?: number;
+}
+
+export type ListenerMode = 'http' | 'tcp' | 'detect';
+
+/** Envoy's tcp_proxy network filter: opaque bytes to one cluster, an endpoint picked per connection. */
+export interface TcpProxyConfig {
+  readonly statPrefix: string;
+  readonly cluster: string;
+  /** No bytes either way for this long closes both sides; 0 = never. Default 1 h (Envoy). */
+  readonly idleTimeoutMs: number;
 }
 
 /** How a string is matched (header value, query parameter value). */

@@ -43,13 +43,15 @@ function addClusters(out: Set<string>, vhs: readonly VirtualHostConfig[]): void 
     }
 }
 
-/** Clusters the routes name (RDS tables, VHDS virtual hosts, inline tables of listeners). */
+/** Clusters the routes name (RDS tables, VHDS virtual hosts, inline tables of listeners) and tcp_proxy filters. */
 export function neededClusterNames(states: States): Set<string> {
   const out = new Set<string>();
   for (const rc of values<RouteConfigurationConfig>(states, ROUTE_TYPE)) addClusters(out, rc.virtualHosts);
   addClusters(out, values<VirtualHostConfig>(states, VIRTUAL_HOST_TYPE));
-  for (const l of values<ListenerConfig>(states, LISTENER_TYPE))
+  for (const l of values<ListenerConfig>(states, LISTENER_TYPE)) {
     if (l.routeSource.type === 'inline') addClusters(out, l.routeSource.routeTable.virtualHosts);
+    if (l.tcpProxy !== undefined) out.add(l.tcpProxy.cluster);
+  }
   return out;
 }
 
