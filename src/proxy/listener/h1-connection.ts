@@ -8,6 +8,9 @@ import type { Downstream, ListenerContext } from '../pipeline/types.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
 import type { ListenerLimits } from './limits.js';
 
+/** After we close (FIN sent), how long a peer may take to read the rest before the socket is destroyed. */
+const LINGER_MS = 5000;
+
 export class H1Connection implements H1Handler, Downstream {
   private readonly parser: H1Parser;
   readonly out = new WriteBatch();
@@ -115,6 +118,10 @@ export class H1Connection implements H1Handler, Downstream {
       `no complete request head within ${this.limits.requestHeadersTimeoutMs} ms`,
     );
     this.closeWith(err);
+  };
+
+  private readonly onLingerTimeout = (): void => {
+    this.socket.destroy();
   };
 
   private readonly onIdleTimeout = (): void => {
@@ -292,9 +299,10 @@ export class H1Connection implements H1Handler, Downstream {
     this.disarm();
     this.pending = null;
     this.socket.end();
-    // A peer that never reads must not hold the socket forever.
-    const t = setTimeout(() => this.socket.destroy(), 5000);
-    t.unref();
+    // A peer that never reads must not hold the socket forever (the idle timer doubles as linger).
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(this.onLingerTimeout, LINGER_MS);
+    this.idleTimer.unref();
   }
 
   destroy(): void {

@@ -16,6 +16,7 @@ import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
 import { localResponse } from './local-response.js';
+import { downstreamFraming, spliceTunnel } from './response-framing.js';
 import { ProxyError, rescue } from './rescue.js';
 import { routeRequest } from './route-request.js';
 import type { Downstream } from './types.js';
@@ -289,29 +290,14 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       return;
     }
     this.upKeepAlive = rh.keepAlive;
-    const v10 = head.versionMinor === 0;
-    let body: H1BodyFraming;
-    switch (rh.framing) {
-      case 'content-length':
-        body = rh.contentLength;
-        break;
-      case 'chunked':
-      case 'until-close':
-        if (v10) body = 'close';
-        else {
-          body = 'chunked';
-          this.respChunked = true;
-        }
-        break;
-      default:
-        body = rh.status === 204 ? 'none' : declaredLength(rh);
-    }
+    const body = downstreamFraming(rh, head.versionMinor === 0);
+    this.respChunked = body === 'chunked';
     this.keepAlive =
       head.keepAlive && !this.dc.draining && body !== 'close' && this.reqEnded && head.framing !== 'upgrade';
     applyResponseHeaderMutations(rh.headers, this.route as RouteConfig, this.vhost as VirtualHostConfig);
     const bytes = serializeResponseHead(rh, {
       body,
-      connection: this.keepAlive ? (v10 ? 'keep-alive' : undefined) : 'close',
+      connection: this.keepAlive ? (head.versionMinor === 0 ? 'keep-alive' : undefined) : 'close',
     });
     this.respStarted = true;
     this.dc.out.push(bytes);
@@ -371,25 +357,17 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.fail(err);
   }
 
-  /** 101 Switching Protocols: from now on the two sockets are spliced, bytes both ways. */
+  /** 101 Switching Protocols (or 2xx to CONNECT): from now on the two sockets are spliced. */
   private splice(rh: H1ResponseHead): void {
     const up = this.conn as UpstreamConn;
     this.conn = null;
-    up.stopParsing();
     this.reportAttempt(true);
     this.done = true;
     this.respStarted = true;
     this.clearTimer();
-    const ds = this.dc.socket;
     this.dc.out.push(serializeResponseHead(rh, { body: 'none' }));
-    this.dc.out.flush(ds);
-    const rest = this.dc.detachForTunnel();
-    up.tunnelTo = ds;
-    if (rest !== null && rest.length > 0) up.socket.write(rest);
-    ds.pipe(up.socket);
-    up.socket.pipe(ds);
-    up.socket.on('close', () => ds.destroy());
-    ds.on('close', () => up.socket.destroy());
+    this.dc.out.flush(this.dc.socket);
+    spliceTunnel(this.dc.socket, up, this.dc.detachForTunnel());
     this.record();
   }
 
@@ -453,17 +431,4 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private record(): void {
     this.stats.record(this.status, (this.dc.listener.plane.clock.now() - this.start) / 1000);
   }
-}
-
-/** HEAD / 304 responses keep the length they declared (no body follows either way). */
-function declaredLength(rh: H1ResponseHead): H1BodyFraming {
-  if (rh.status < 200) return 'none';
-  const h = rh.headers;
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] === 'content-length') {
-      const n = Number(h[i + 1]);
-      return Number.isSafeInteger(n) && n >= 0 ? n : 'none';
-    }
-  }
-  return 'none';
 }
