@@ -181,6 +181,26 @@ describe('sidecar h1: config changes', { timeout: 30_000 }, () => {
   });
 });
 
+describe('sidecar h1: idle keep-alive', { timeout: 30_000 }, () => {
+  it('closes a keep-alive connection idle past the idle timeout, not one in use', async () => {
+    const a = await startApp('a');
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'a', weight: 1 }])])],
+        clusters: { a: [a.port] },
+      }),
+      { limits: { idleTimeoutMs: 150, requestHeadersTimeoutMs: 5000 } },
+    );
+    const c = new RawClient(port);
+    const t0 = Date.now();
+    assert.equal((await c.get('/')).status, 200);
+    await new Promise<void>((r) => (c.closed ? r() : c.socket.on('close', () => r())));
+    assert.ok(Date.now() - t0 >= 140);
+    await dp.close();
+    await a.close();
+  });
+});
+
 describe('sidecar h1: drain', { timeout: 30_000 }, () => {
   it('closes idle keep-alive connections, finishes in-flight with Connection: close, stops accepting', async () => {
     const g = await gatedApp('a');
