@@ -431,3 +431,49 @@ describe('sidecar h1: bodies and framing', { timeout: 30_000 }, () => {
     await closeDelimited.close();
   });
 });
+
+describe('sidecar h1: upstream connection reuse rules', { timeout: 30_000 }, () => {
+  it('does not reuse a connection the upstream answered with Connection: close', async () => {
+    const app = await startApp('closer', (_req, res) => {
+      res.setHeader('connection', 'close');
+      res.end('bye');
+    });
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [app.port] },
+      }),
+    );
+    const c = new RawClient(port);
+    for (let i = 0; i < 5; i++) {
+      const r = await c.get('/');
+      assert.equal(r.status, 200);
+      assert.equal(r.body, 'bye');
+      assert.equal(r.headers['connection'], undefined); // the client's connection stays keep-alive
+    }
+    assert.equal(app.connections, 5);
+    c.close();
+    await dp.close();
+    await app.close();
+  });
+
+  it('relays 100-continue to a client that asked for it', async () => {
+    const app = await startApp('c');
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [app.port] },
+      }),
+    );
+    const c = new RawClient(port);
+    const [cont] = await c.send(
+      'POST /e HTTP/1.1\r\nhost: svc\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n',
+    );
+    assert.equal(cont!.status, 100);
+    const [r] = await c.send('data');
+    assert.equal(JSON.parse(r!.body).body, 'data');
+    c.close();
+    await dp.close();
+    await app.close();
+  });
+});

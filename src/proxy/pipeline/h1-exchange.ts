@@ -48,6 +48,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private bodySent = false;
   private respStarted = false;
   private respChunked = false;
+  private interim = false;
   private upKeepAlive = false;
   private keepAlive = true;
   private status = 0;
@@ -279,6 +280,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   onResponseHead(rh: H1ResponseHead): void {
     const head = this.head;
     if (rh.status < 200 && rh.status !== 101) {
+      this.interim = true;
       if (rh.status === 100 && head.expectContinue && !this.respStarted) this.dc.out.push(CONTINUE);
       return;
     }
@@ -317,6 +319,10 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   }
 
   onResponseEnd(trailers: string[] | null): void {
+    if (this.interim) {
+      this.interim = false; // the end of a 1xx head; the final response follows
+      return;
+    }
     if (this.respChunked) this.dc.out.push(encodeLastChunk(trailers));
     this.dc.out.flush(this.dc.socket);
     const conn = this.conn;
