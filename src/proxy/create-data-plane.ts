@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import type { ListenerConfig, ProxyConfig } from './config/types.js';
+import type { ProxyConfig } from './config/types.js';
 import type { DataPlane, DataPlaneOptions } from './data-plane.js';
-import { H1Listener } from './listener/h1-listener.js';
+import { createListener, sameBinding, type BoundListener } from './listener/listener.js';
 import { listenerLimits, type ListenerLimits } from './listener/limits.js';
 import type { PlaneContext } from './pipeline/types.js';
 import { DataPlaneMetrics } from './telemetry/data-plane-metrics.js';
@@ -54,12 +54,12 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
     requestVirtualHost: opts.requestVirtualHost,
     requestId: requestIds(),
   };
-  const listeners = new Map<string, H1Listener>();
+  const listeners = new Map<string, BoundListener>();
   const retiring = new Set<Promise<void>>();
-  const retiringListeners = new Set<H1Listener>();
+  const retiringListeners = new Set<BoundListener>();
   let stopped = false;
 
-  function retire(l: H1Listener): void {
+  function retire(l: BoundListener): void {
     l.drain();
     retiringListeners.add(l);
     const p = l.closed(opts.listenerDrainMs ?? 30_000).finally(() => {
@@ -67,10 +67,6 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
       retiringListeners.delete(l);
     });
     retiring.add(p);
-  }
-
-  function sameBinding(a: ListenerConfig, b: ListenerConfig): boolean {
-    return a.address === b.address && a.port === b.port;
   }
 
   async function apply(config: ProxyConfig): Promise<void> {
@@ -93,7 +89,7 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
           'listener address changed; rebinding',
         );
       }
-      const l = new H1Listener(lc, plane, metrics, limits);
+      const l = createListener(lc, plane, metrics, limits);
       listeners.set(name, l);
       binds.push(
         l.listen().then(

@@ -1,0 +1,207 @@
+// A listener that dispatches each accepted socket by the listener's mode: opaque TCP (tcp_proxy,
+// never sniffed) or detect (h1 / h2 by preface / anything else to tcp_proxy). HTTP-only listeners
+// stay on H1Listener (whose own hook sniffs the h2 preface); createListener picks the class.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ListenerConfig } from '../config/types.js';
+import { DEFAULT_DETECT_TIMEOUT_MS } from '../config/decode-listener.js';
+import type { ListenerContext, PlaneContext } from '../pipeline/types.js';
+import { TcpProxySession } from '../tcp/tcp-proxy.js';
+import type { DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
+import type { Gauge } from '../telemetry/metrics.js';
+import { tcpMetrics, type TcpMetrics } from '../telemetry/tcp-metrics.js';
+import { detectProtocol, type Detection } from './detect.js';
+import { H1Connection } from './h1-connection.js';
+import { H1Listener } from './h1-listener.js';
+import type { ListenerLimits } from './limits.js';
+import { protocolHandlers, type HandledConnection, type ProtocolHost } from './protocol-handlers.js';
+
+/** A socket still being classified (no request in progress): shutdown drops it. */
+class Detecting implements HandledConnection {
+  cancel: () => void = () => undefined;
+  startDrain(): void {}
+  destroy(): void {
+    this.cancel();
+  }
+}
+
+export class Listener implements ProtocolHost {
+  readonly context: ListenerContext;
+  private readonly server: Server;
+  private readonly connections = new Set<HandledConnection>();
+  private readonly gauge: Gauge;
+  private readonly tcp: TcpMetrics;
+  private idleWaiters: (() => void)[] = [];
+  private draining = false;
+  port = 0;
+
+  constructor(
+    config: ListenerConfig,
+    plane: PlaneContext,
+    metrics: DataPlaneMetrics,
+    readonly limits: ListenerLimits,
+  ) {
+    this.context = {
+      plane,
+      name: config.name,
+      config,
+      stats: metrics.direction(config.direction),
+      stripInternal: config.direction === 'outbound',
+    };
+    this.gauge = metrics.listenerConnections(config.name, config.direction);
+    this.tcp = tcpMetrics(metrics);
+    this.server = createServer(
+      { allowHalfOpen: true, noDelay: true, pauseOnConnect: false },
+      this.onConnection,
+    );
+    this.server.maxConnections = limits.maxConnections;
+  }
+
+  get address(): string {
+    return this.context.config.address;
+  }
+
+  listen(): Promise<number> {
+    const c = this.context.config;
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      this.server.once('error', onErr);
+      this.server.listen({ host: c.address, port: c.port }, () => {
+        this.server.removeListener('error', onErr);
+        const a = this.server.address();
+        this.port = typeof a === 'object' && a !== null ? a.port : c.port;
+        resolve(this.port);
+      });
+    });
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    const lc = this.context.config; // the config current at accept decides
+    if (lc.mode === 'tcp') return this.startTcp(socket, null, false);
+    const pending = new Detecting();
+    this.adopt(pending);
+    pending.cancel = detectProtocol(
+      socket,
+      { timeoutMs: lc.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS },
+      (d) => {
+        this.onClosed(pending);
+        this.dispatch(socket, d);
+      },
+    );
+    socket.once('close', () => this.onClosed(pending));
+  };
+
+  private dispatch(socket: Socket, d: Detection): void {
+    const tcpFallback = this.context.config.tcpProxy !== undefined;
+    if (d.protocol === 'h2') return this.startH2(socket, d);
+    if (d.protocol === 'h1' || !tcpFallback) {
+      if (d.ended) return void socket.destroy();
+      if (d.head !== null) socket.unshift(d.head);
+      this.startH1(socket);
+      socket.resume();
+      return;
+    }
+    // TLS (passed through to the app as is until mTLS lands), other bytes, or silence (a
+    // server-first protocol): opaque TCP to the same app.
+    this.startTcp(socket, d.head, d.ended);
+  }
+
+  readonly startH1 = (socket: Socket): void => {
+    this.adopt(new H1Connection(socket, this.context, this.limits, this.onClosed));
+  };
+
+  private startH2(socket: Socket, d: Detection): void {
+    const h2 = protocolHandlers.h2;
+    if (h2 === undefined || d.ended) {
+      this.context.plane.logger.info(
+        { listener: this.context.name, remote: socket.remoteAddress },
+        'HTTP/2 prior-knowledge connection closed: no HTTP/2 handler is registered',
+      );
+      socket.destroy();
+      return;
+    }
+    if (d.head !== null) socket.unshift(d.head);
+    h2(socket, this);
+  }
+
+  private startTcp(socket: Socket, head: Buffer | null, ended: boolean): void {
+    const tcp = this.context.config.tcpProxy;
+    if (tcp === undefined) return void socket.destroy();
+    const session: TcpProxySession = new TcpProxySession({
+      downstream: socket,
+      config: tcp,
+      plane: this.context.plane,
+      metrics: this.tcp,
+      head,
+      downstreamEnded: ended,
+      onClosed: () => this.onClosed(session),
+    });
+    this.adopt(session);
+  }
+
+  adopt(conn: HandledConnection): void {
+    this.connections.add(conn);
+    this.gauge.inc();
+    if (this.draining) conn.startDrain();
+  }
+
+  readonly onClosed = (c: HandledConnection): void => {
+    if (!this.connections.delete(c)) return;
+    this.gauge.dec();
+    if (this.connections.size === 0) {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  };
+
+  /** Stop accepting; idle HTTP connections close now, busy ones after their response; TCP runs on. */
+  drain(): void {
+    this.draining = true;
+    if (this.server.listening) this.server.close();
+    for (const c of this.connections) c.startDrain();
+  }
+
+  /** Resolves when every connection has closed, or at the deadline (then it destroys them). */
+  async closed(deadlineMs: number): Promise<void> {
+    if (this.connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(0, deadlineMs));
+        t.unref();
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.server.listening) this.server.close();
+    for (const c of this.connections) c.destroy();
+  }
+}
+
+/** Any bound listener of the data plane. */
+export type BoundListener = H1Listener | Listener;
+
+/** HTTP-only listeners run on H1Listener; tcp and detect listeners on Listener. */
+export function createListener(
+  config: ListenerConfig,
+  plane: PlaneContext,
+  metrics: DataPlaneMetrics,
+  limits: ListenerLimits,
+): BoundListener {
+  return (config.mode ?? 'http') === 'http'
+    ? new H1Listener(config, plane, metrics, limits)
+    : new Listener(config, plane, metrics, limits);
+}
+
+/** True when a listener can take `b` in place of `a` (same socket, same listener class). */
+export function sameBinding(a: ListenerConfig, b: ListenerConfig): boolean {
+  return (
+    a.address === b.address &&
+    a.port === b.port &&
+    ((a.mode ?? 'http') === 'http') === ((b.mode ?? 'http') === 'http')
+  );
+}
