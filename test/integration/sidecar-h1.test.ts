@@ -477,3 +477,49 @@ describe('sidecar h1: upstream connection reuse rules', { timeout: 30_000 }, () 
     await app.close();
   });
 });
+
+describe('sidecar h1: mirroring', { timeout: 30_000 }, () => {
+  it('sends a copy (with body) to the mirror cluster without affecting the response', async () => {
+    const main = await startApp('main');
+    let seen: (v: { host: string; body: string }) => void = () => undefined;
+    const mirrored = new Promise<{ host: string; body: string }>((r) => (seen = r));
+    const mirror = await startApp('mirror', (req, res, body) => {
+      seen({ host: String(req.headers.host), body });
+      res.statusCode = 500; // a failing mirror must not matter
+      res.end();
+    });
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [
+          vhost(
+            'svc',
+            ['svc'],
+            [
+              route('r', '/', [], {
+                action: {
+                  type: 'forward',
+                  clusters: [{ name: 'main', weight: 1 }],
+                  totalWeight: 1,
+                  timeoutMs: 0,
+                  mirrors: [{ cluster: 'mirror', fraction: 1 }],
+                },
+              }),
+            ],
+          ),
+        ],
+        clusters: { main: [main.port], mirror: [mirror.port] },
+      }),
+    );
+    const c = new RawClient(port);
+    const [r] = await c.send(
+      'POST /m HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    );
+    assert.equal(r!.status, 200);
+    assert.equal(JSON.parse(r!.body).app, 'main');
+    assert.deepEqual(await mirrored, { host: 'svc-shadow', body: 'hello' });
+    c.close();
+    await dp.close();
+    await main.close();
+    await mirror.close();
+  });
+});

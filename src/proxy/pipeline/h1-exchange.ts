@@ -15,6 +15,7 @@ import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
+import { H1Mirror } from './h1-mirror.js';
 import { localResponse } from './local-response.js';
 import { downstreamFraming, spliceTunnel } from './response-framing.js';
 import { ProxyError, rescue } from './rescue.js';
@@ -49,6 +50,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private respStarted = false;
   private respChunked = false;
   private interim = false;
+  private mirrors: H1Mirror[] | null = null;
   private upKeepAlive = false;
   private keepAlive = true;
   private status = 0;
@@ -141,9 +143,21 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       path: d.path,
       extraHeaders: hasId ? undefined : ['x-request-id', plane.requestId()],
     });
+    if (d.mirrors.length > 0 && head.framing !== 'upgrade') this.startMirrors(d, body);
     if (d.timeoutMs > 0) this.deadline = this.start + d.timeoutMs;
     this.backendMs = d.backendTimeoutMs;
     this.attempt(false);
+  }
+
+  private startMirrors(d: Forward, body: H1BodyFraming): void {
+    const plane = this.dc.listener.plane;
+    for (const name of d.mirrors) {
+      const c = plane.clusters.get(name);
+      if (c === undefined) continue;
+      const ms = d.timeoutMs > 0 ? d.timeoutMs : 15_000;
+      const m = new H1Mirror(this.head, body, d.authority, d.path, this.chunkedReq, c, plane.clock, ms);
+      (this.mirrors ??= []).push(m);
+    }
   }
 
   private attempt(fresh: boolean): void {
@@ -248,7 +262,10 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   // ---- request body from downstream ----
 
   onRequestBody(chunk: Buffer): void {
-    if (this.done || chunk.length === 0) return;
+    if (chunk.length === 0) return;
+    const ms = this.mirrors;
+    if (ms !== null) for (const m of ms) m.body(chunk);
+    if (this.done) return;
     if (this.conn === null) {
       (this.queued ??= []).push(chunk);
       this.dc.holdRequest();
@@ -259,6 +276,8 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
 
   onRequestEnd(trailers: string[] | null): void {
     this.reqEnded = true;
+    const ms = this.mirrors;
+    if (ms !== null) for (const m of ms) m.end(trailers);
     if (this.done) return;
     if (this.conn === null) this.reqTrailers = trailers;
     else {
@@ -405,6 +424,8 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
 
   /** The downstream connection closed under us. */
   abort(): void {
+    const ms = this.mirrors;
+    if (ms !== null && !this.reqEnded) for (const m of ms) m.abort();
     if (this.done) return;
     this.done = true;
     this.clearTimer();
