@@ -3,15 +3,22 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
 import type { ListenerContext, PlaneContext } from '../pipeline/types.js';
+import { dispatchConnection } from '../h2/h2-dispatch.js';
 import type { DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
 import type { Gauge } from '../telemetry/metrics.js';
 import { H1Connection } from './h1-connection.js';
 import type { ListenerLimits } from './limits.js';
 
+/** What a listener tracks per connection, whatever its protocol (drain / close). */
+export interface ListenerConnection {
+  startDrain(): void;
+  destroy(): void;
+}
+
 export class H1Listener {
   readonly context: ListenerContext;
   private readonly server: Server;
-  private readonly connections = new Set<H1Connection>();
+  private readonly connections = new Set<ListenerConnection>();
   private readonly gauge: Gauge;
   private idleWaiters: (() => void)[] = [];
   port = 0;
@@ -20,7 +27,7 @@ export class H1Listener {
     config: ListenerConfig,
     plane: PlaneContext,
     metrics: DataPlaneMetrics,
-    private readonly limits: ListenerLimits,
+    readonly limits: ListenerLimits,
   ) {
     this.context = {
       plane,
@@ -55,13 +62,25 @@ export class H1Listener {
     });
   }
 
+  // ---- protocol dispatch hook: dispatchConnection sniffs the h2 preface, then calls startH1 or
+  // adopts an HTTP/2 session (src/proxy/h2/h2-dispatch.ts) ----
   private readonly onConnection = (socket: Socket): void => {
-    const conn = new H1Connection(socket, this.context, this.limits, this.onClosed);
-    this.connections.add(conn);
-    this.gauge.inc();
+    dispatchConnection(socket, this);
   };
 
-  private readonly onClosed = (c: H1Connection): void => {
+  /** Runs HTTP/1.1 on a socket (bytes already read were unshift()ed back onto it). */
+  readonly startH1 = (socket: Socket): void => {
+    this.adopt(new H1Connection(socket, this.context, this.limits, this.onClosed));
+  };
+
+  /** Tracks a connection of any protocol; it must call `onClosed` once when it closes. */
+  adopt(conn: ListenerConnection): void {
+    this.connections.add(conn);
+    this.gauge.inc();
+  }
+  // ---- end of protocol dispatch hook ----
+
+  readonly onClosed = (c: ListenerConnection): void => {
     if (this.connections.delete(c)) this.gauge.dec();
     if (this.connections.size === 0) {
       const w = this.idleWaiters;

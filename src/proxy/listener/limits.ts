@@ -1,4 +1,5 @@
 // Per-listener limits and timeouts (all configurable; defaults are on, unlike Envoy's headers timeout).
+import { DEFAULT_H2_LIMITS, type H2Limits } from '../h2/h2-limits.js';
 import { DEFAULT_H1_LIMITS, type H1Limits } from '../http/h1-types.js';
 
 export interface ListenerLimits {
@@ -10,6 +11,8 @@ export interface ListenerLimits {
   readonly maxConnections: number;
   /** Header size / count limits (431), request line (414), chunk limits. */
   readonly h1: H1Limits;
+  /** HTTP/2 settings and flood limits (h2/h2-limits.ts documents each default). */
+  readonly h2: H2Limits;
 }
 
 export const DEFAULT_LISTENER_LIMITS: ListenerLimits = Object.freeze({
@@ -17,14 +20,16 @@ export const DEFAULT_LISTENER_LIMITS: ListenerLimits = Object.freeze({
   idleTimeoutMs: 60_000,
   maxConnections: 10_000,
   h1: DEFAULT_H1_LIMITS,
+  h2: DEFAULT_H2_LIMITS,
 });
 
 export function listenerLimits(
-  over: Partial<Omit<ListenerLimits, 'h1'>> & { h1?: Partial<H1Limits> } = {},
+  over: Partial<Omit<ListenerLimits, 'h1' | 'h2'>> & { h1?: Partial<H1Limits>; h2?: Partial<H2Limits> } = {},
 ): ListenerLimits {
   return Object.freeze({
     ...DEFAULT_LISTENER_LIMITS,
     ...over,
     h1: Object.freeze({ ...DEFAULT_H1_LIMITS, ...over.h1 }),
+    h2: Object.freeze({ ...DEFAULT_H2_LIMITS, ...over.h2 }),
   });
 }

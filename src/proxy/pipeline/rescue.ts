@@ -1,5 +1,6 @@
 // The ONE place where data-plane failures become responses: a status, `x-trellis-error: <code>;
 // sidecar=<node>` and a short text body saying what failed, at which sidecar, and what to check.
+// HTTP/2 requests get the same as h2 headers; gRPC requests a trailers-only gRPC status instead.
 import { H1ParseError } from '../http/h1-parser.js';
 
 /** Stable codes (tests and tools match on these; people read the body). */
@@ -11,6 +12,7 @@ export type ProxyErrorCode =
   | 'UPSTREAM_RESET'
   | 'UPSTREAM_BAD_RESPONSE'
   | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_PROTOCOL'
   | 'REQUEST_HEADERS_TIMEOUT'
   | 'BAD_REQUEST'
   | 'INTERNAL';
@@ -23,6 +25,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   UPSTREAM_RESET: 502,
   UPSTREAM_BAD_RESPONSE: 502,
   UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_PROTOCOL: 502,
   REQUEST_HEADERS_TIMEOUT: 408,
   BAD_REQUEST: 400,
   INTERNAL: 500,
@@ -39,6 +42,7 @@ const HINT: Record<ProxyErrorCode, string> = {
   UPSTREAM_BAD_RESPONSE:
     'the upstream answered something that is not valid HTTP/1.1; check its port and protocol',
   UPSTREAM_TIMEOUT: "check the upstream app's latency and the route's timeout",
+  UPSTREAM_PROTOCOL: "check the protocol declared for the Service's port (http, http2, grpc)",
   REQUEST_HEADERS_TIMEOUT: 'the client did not send a complete request head in time',
   BAD_REQUEST: 'the request was rejected by the strict HTTP/1.1 parser; fix the client',
   INTERNAL: 'this is a bug in the sidecar; please report it with the sidecar logs',
@@ -106,6 +110,72 @@ export function rescue(
     (close ? 'connection: close\r\n' : '') +
     '\r\n';
   return { status: err.status, bytes: Buffer.from(head + body, 'latin1'), code: err.code };
+}
+
+/**
+ * gRPC status per code for the sidecar's own errors on gRPC requests (gRPC's HTTP-to-status mapping
+ * where it has one): no route is UNIMPLEMENTED (the method is not served here, like an HTTP 404),
+ * every upstream availability failure is UNAVAILABLE (retryable by clients), timeouts DEADLINE_EXCEEDED.
+ */
+const GRPC_STATUS: Record<ProxyErrorCode, number> = {
+  NO_ROUTE: 12,
+  CLUSTER_NOT_FOUND: 14,
+  NO_HEALTHY_UPSTREAM: 14,
+  UPSTREAM_CONNECT_FAILED: 14,
+  UPSTREAM_RESET: 14,
+  UPSTREAM_BAD_RESPONSE: 13,
+  UPSTREAM_TIMEOUT: 4,
+  UPSTREAM_PROTOCOL: 12,
+  REQUEST_HEADERS_TIMEOUT: 4,
+  BAD_REQUEST: 13,
+  INTERNAL: 13,
+};
+
+/** gRPC's percent-encoding of grpc-message: bytes outside 0x20..0x7e, and `%`, become %XX. */
+function grpcMessage(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) {
+    out +=
+      b >= 0x20 && b <= 0x7e && b !== 0x25
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** A failure as HTTP/2 response headers: gRPC requests get a trailers-only status (HTTP 200, no body). */
+export function rescueH2(
+  e: unknown,
+  nodeId: string,
+  grpc: boolean,
+): {
+  status: number;
+  grpcStatus: number;
+  code: string;
+  headers: Record<string, string | number>;
+  body: string | null;
+} {
+  const err = toProxyError(e);
+  const text = bodyText(err, nodeId);
+  const trellis = `${err.code}; sidecar=${nodeId}`;
+  if (grpc) {
+    const grpcStatus = GRPC_STATUS[err.code];
+    const headers = {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatus),
+      'grpc-message': grpcMessage(text.trimEnd()),
+      'x-trellis-error': trellis,
+    };
+    return { status: 200, grpcStatus, code: err.code, headers, body: null };
+  }
+  const headers = {
+    ':status': err.status,
+    'x-trellis-error': trellis,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text, 'latin1'),
+  };
+  return { status: err.status, grpcStatus: -1, code: err.code, headers, body: text };
 }
 
 /** Headers an app outside the mesh edge must not be able to set (identity / our own signals). */

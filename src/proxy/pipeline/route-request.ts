@@ -7,13 +7,13 @@ import type { H1Exchange } from './h1-exchange.js';
 import { stripMeshInternalHeaders } from './rescue.js';
 import type { ListenerContext } from './types.js';
 
-function routeTableFor(cfg: ProxyConfig, lc: ListenerContext): RouteTableConfig | undefined {
+export function routeTableFor(cfg: ProxyConfig, lc: ListenerContext): RouteTableConfig | undefined {
   const l = cfg.listeners.get(lc.name) ?? lc.config;
   const src = l.routeSource;
   return src.type === 'inline' ? src.routeTable : cfg.routeTables.get(src.routeConfigName);
 }
 
-function noTable(lc: ListenerContext, cfg: ProxyConfig): string {
+export function noTable(lc: ListenerContext, cfg: ProxyConfig): string {
   const l = cfg.listeners.get(lc.name) ?? lc.config;
   const src = l.routeSource;
   return src.type === 'rds'

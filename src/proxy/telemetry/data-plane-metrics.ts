@@ -40,6 +40,10 @@ export class DirectionStats {
   ) {
     this.noRoute = m.statusStats(direction, '', '');
   }
+  /** The gRPC responses counter for a route ('' names for requests that matched none) and grpc-status. */
+  grpc(vhost: string, route: string, grpcStatus: string): Counter {
+    return this.m.grpcResponse(this.direction, vhost, route, grpcStatus);
+  }
   route(vhost: VirtualHostConfig, route: RouteConfig): StatusStats {
     let s = this.byRoute.get(route);
     if (s === undefined) {
@@ -60,6 +64,7 @@ export class DataPlaneMetrics {
   private readonly upstreamConnections: MetricFamily<Gauge>;
   private readonly activeConnections: MetricFamily<Gauge>;
   private readonly directions = new Map<string, DirectionStats>();
+  private readonly grpcResponses: MetricFamily<Counter>;
 
   constructor() {
     const r = this.registry;
@@ -67,6 +72,11 @@ export class DataPlaneMetrics {
       'trellis_requests_total',
       'Downstream requests answered, by route and status class',
       ['direction', 'vhost', 'route', 'status_class'],
+    );
+    this.grpcResponses = r.counter(
+      'trellis_grpc_responses_total',
+      'gRPC responses sent downstream (HTTP/2), by route and grpc-status (-1: stream reset without one)',
+      ['direction', 'vhost', 'route', 'grpc_status'],
     );
     this.duration = r.histogram(
       'trellis_request_duration_seconds',
@@ -102,6 +112,10 @@ export class DataPlaneMetrics {
       CLASSES.map((c) => this.requests.labels(direction, vhost, route, c)),
       this.duration.labels(direction, vhost, route),
     );
+  }
+
+  grpcResponse(direction: string, vhost: string, route: string, grpcStatus: string): Counter {
+    return this.grpcResponses.labels(direction, vhost, route, grpcStatus);
   }
 
   direction(direction: string): DirectionStats {

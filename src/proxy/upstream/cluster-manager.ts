@@ -1,11 +1,13 @@
 // Clusters at run time: one load balancer per cluster (its lbPolicy), updated in place on endpoint
-// changes so balancer state survives, and one HTTP/1 connection pool per endpoint.
+// changes so balancer state survives, and one HTTP/1 connection pool per endpoint (an HTTP/2
+// session pool for clusters whose protocol is http2).
 import type { Clock } from '../../common/clock.js';
 import type { ClusterConfig, EndpointConfig, EndpointHealth, ProxyConfig } from '../config/types.js';
 import type { ClusterStats, DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
 import { createLoadBalancer } from './lb/create-lb.js';
 import type { EndpointHandle, LbPolicy, LoadBalancer } from './lb/lb.js';
 import { H1Pool } from './h1-pool.js';
+import { H2Pool } from './h2-pool.js';
 
 export interface ClusterManagerOptions {
   readonly clock: Clock;
@@ -26,6 +28,7 @@ const UNAVAILABLE: ReadonlySet<EndpointHealth> = new Set(['unhealthy', 'draining
 
 export class ClusterRuntime {
   readonly pools = new Map<string, H1Pool>();
+  readonly h2Pools = new Map<string, H2Pool>();
   lb: LoadBalancer<EndpointConfig>;
   readonly stats: ClusterStats;
 
@@ -58,6 +61,21 @@ export class ClusterRuntime {
     return p;
   }
 
+  /** The HTTP/2 session pool for a picked endpoint (created on first use). */
+  h2Pool(h: EndpointHandle<EndpointConfig>): H2Pool {
+    let p = this.h2Pools.get(h.id);
+    if (p === undefined || p.retired) {
+      p = new H2Pool(h.endpoint.address, h.endpoint.port, {
+        connectTimeoutMs: this.config.connectTimeoutMs > 0 ? this.config.connectTimeoutMs : 5000,
+        idleTimeoutMs: this.opts.upstreamIdleTimeoutMs ?? 30_000,
+        gauge: this.stats.connections,
+      });
+      if (!h.removed) this.h2Pools.set(h.id, p);
+      else p.retired = true;
+    }
+    return p;
+  }
+
   update(config: ClusterConfig, endpoints: readonly EndpointConfig[]): void {
     if (policyOf(config) !== this.lb.policy) {
       this.lb = createLoadBalancer<EndpointConfig>(policyOf(config), {
@@ -75,11 +93,19 @@ export class ClusterRuntime {
         this.pools.delete(id);
       }
     }
+    for (const [id, p] of this.h2Pools) {
+      if (!ids.has(id)) {
+        p.retire();
+        this.h2Pools.delete(id);
+      }
+    }
   }
 
   close(): void {
     for (const p of this.pools.values()) p.closeAll();
     this.pools.clear();
+    for (const p of this.h2Pools.values()) p.closeAll();
+    this.h2Pools.clear();
   }
 
   status(): unknown {
@@ -88,6 +114,7 @@ export class ClusterRuntime {
       lbPolicy: this.lb.policy,
       endpoints: this.lb.handles.map((h) => {
         const p = this.pools.get(h.id);
+        const p2 = this.h2Pools.get(h.id);
         return {
           id: h.id,
           weight: h.weight,
@@ -95,6 +122,7 @@ export class ClusterRuntime {
           inFlight: h.inFlight,
           rttMs: Math.round(h.rttMs * 100) / 100,
           pool: p === undefined ? null : { open: p.open, idle: p.idleCount, connecting: p.connecting },
+          ...(p2 === undefined ? {} : { h2Pool: { sessions: p2.open, activeStreams: p2.activeStreams } }),
         };
       }),
     };

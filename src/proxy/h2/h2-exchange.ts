@@ -1,0 +1,539 @@
+// One HTTP/2 stream through the sidecar: route on :authority/:path, pick an endpoint, open an
+// upstream HTTP/2 stream and relay headers, data (with backpressure), trailers and resets both ways.
+import {
+  constants,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
+import { ProxyError, rescueH2, stripMeshInternalHeaders } from '../pipeline/rescue.js';
+import { noTable, routeTableFor } from '../pipeline/route-request.js';
+import type { ListenerContext } from '../pipeline/types.js';
+import { applyRequestHeaderMutations } from '../router/headers.js';
+import { matchRoute } from '../router/match-route.js';
+import type { RequestView, RouteDecision } from '../router/types.js';
+import type { StatusStats } from '../telemetry/data-plane-metrics.js';
+import type { ClusterRuntime } from '../upstream/cluster-manager.js';
+import type { H2Session, H2Waiter } from '../upstream/h2-pool.js';
+import type { EndpointHandle } from '../upstream/lb/lb.js';
+import { formatGrpcTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
+import type { H2Connection } from './h2-server.js';
+import { relayResponseHeaders } from './h2-response.js';
+
+const {
+  NGHTTP2_CANCEL,
+  NGHTTP2_NO_ERROR,
+  NGHTTP2_REFUSED_STREAM,
+  NGHTTP2_INTERNAL_ERROR,
+  NGHTTP2_ENHANCE_YOUR_CALM,
+} = constants;
+
+type Forward = Extract<RouteDecision, { type: 'forward' }>;
+
+export class H2Exchange implements H2Waiter {
+  /** The downstream stream is finished with (response ended, failed or reset). */
+  done = false;
+  respStarted = false;
+  readonly grpc: boolean;
+  status = 0;
+  grpcStatus = '';
+  /** Trailers to send downstream when it wants them (the upstream's, or our DEADLINE_EXCEEDED). */
+  trailers: IncomingHttpHeaders | OutgoingHttpHeaders | null = null;
+  route: RouteConfig | null = null;
+  vhost: VirtualHostConfig | null = null;
+  private flat: string[] = [];
+  private stats: StatusStats;
+  private cluster: ClusterRuntime | null = null;
+  private handle: EndpointHandle<EndpointConfig> | null = null;
+  private failedHandle: EndpointHandle<EndpointConfig> | null = null;
+  private up: OutgoingHttpHeaders | null = null;
+  us: ClientHttp2Stream | null = null;
+  private attempts = 0;
+  private bodySent = false;
+  private upEnded = false;
+  private reqEnded = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private deadline = 0;
+  private readonly start: number;
+  private attemptStart = 0;
+
+  constructor(
+    readonly ds: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly rawHeaders: string[],
+    readonly lc: ListenerContext,
+    private readonly conn: H2Connection | undefined,
+    private readonly maxHeaderListSize: number,
+  ) {
+    this.start = lc.plane.clock.now();
+    this.stats = lc.stats.noRoute;
+    this.grpc = isGrpcContentType(headers['content-type']);
+  }
+
+  begin(): void {
+    const ds = this.ds;
+    ds.on('error', noop);
+    ds.on('aborted', this.onDownAborted);
+    ds.on('close', this.onDownClose);
+    try {
+      this.routeIt();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  // ---- routing ----
+
+  private routeIt(): void {
+    const h = this.headers;
+    const lc = this.lc;
+    const plane = lc.plane;
+    const method = h[':method'] ?? '';
+    if (method === 'CONNECT') throw new ProxyError('BAD_REQUEST', 'CONNECT over HTTP/2 is not supported');
+    const authority = h[':authority'] ?? h['host'] ?? '';
+    const raw = this.rawHeaders;
+    const flat: string[] = [];
+    let size = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i] as string;
+      const v = raw[i + 1] as string;
+      size += n.length + v.length + 32; // RFC 9113 §6.5.2 accounting
+      if (n.charCodeAt(0) !== 58 /* ':' */ && n !== 'host') flat.push(n, v);
+    }
+    // node enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the peer ACKed it: check here too.
+    if (size > this.maxHeaderListSize) {
+      this.done = true;
+      this.status = 431;
+      this.ds.close(NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
+    // Edge of the mesh: the app may not set identity or Trellis's own signals.
+    if (lc.stripInternal) stripMeshInternalHeaders(flat);
+    this.flat = flat;
+    const cfg = plane.current();
+    const table = routeTableFor(cfg, lc);
+    if (table === undefined) {
+      this.act({ type: 'no_route', reason: 'no_virtual_host', detail: noTable(lc, cfg) });
+      return;
+    }
+    const view: RequestView = {
+      method,
+      authority,
+      path: h[':path'] ?? '/',
+      headers: flat,
+      scheme: h[':scheme'] ?? 'http',
+    };
+    const d = matchRoute(table, view, plane.random);
+    if (d.type !== 'no_route' || d.reason !== 'no_virtual_host' || !table.onDemand || authority === '') {
+      this.act(d);
+      return;
+    }
+    // On-demand virtual host discovery (VHDS): ask once, then re-match with the then-current config.
+    plane.requestVirtualHost(authority.toLowerCase()).then(
+      () => {
+        if (this.done) return;
+        const t2 = routeTableFor(plane.current(), lc);
+        try {
+          this.act(t2 === undefined ? d : matchRoute(t2, view, plane.random));
+        } catch (e) {
+          this.fail(e);
+        }
+      },
+      () => this.act(d),
+    );
+  }
+
+  private act(d: RouteDecision): void {
+    if (this.done) return;
+    switch (d.type) {
+      case 'no_route':
+        this.fail(
+          new ProxyError(d.reason === 'unknown_cluster' ? 'CLUSTER_NOT_FOUND' : 'NO_ROUTE', d.detail),
+        );
+        return;
+      case 'redirect':
+        this.stats = this.lc.stats.route(d.vhost, d.route);
+        this.local(d.status, '', { location: d.location.replace(/[\r\n\0]/g, '') });
+        return;
+      case 'direct_response':
+        this.stats = this.lc.stats.route(d.vhost, d.route);
+        this.local(d.status, d.body, {});
+        return;
+      case 'forward':
+        this.forward(d);
+    }
+  }
+
+  private local(status: number, body: string, extra: OutgoingHttpHeaders): void {
+    this.done = true;
+    this.status = status;
+    const ds = this.ds;
+    if (ds.destroyed || ds.closed) return;
+    const b = Buffer.from(body, 'utf8');
+    const h: OutgoingHttpHeaders = { ':status': status, ...extra };
+    if (b.length > 0) h['content-type'] = 'text/plain; charset=utf-8';
+    ds.respond(h, { endStream: b.length === 0 });
+    if (b.length > 0) ds.end(b);
+  }
+
+  private forward(d: Forward): void {
+    const plane = this.lc.plane;
+    this.route = d.route;
+    this.vhost = d.vhost;
+    this.stats = this.lc.stats.route(d.vhost, d.route);
+    const cluster = plane.clusters.get(d.cluster);
+    if (cluster === undefined) {
+      throw new ProxyError(
+        'CLUSTER_NOT_FOUND',
+        `route ${d.route.name} names cluster "${d.cluster}", which this sidecar has not received`,
+      );
+    }
+    this.cluster = cluster;
+    if (cluster.config.protocol !== 'http2') {
+      throw new ProxyError(
+        'UPSTREAM_PROTOCOL',
+        `cluster "${cluster.config.name}" speaks HTTP/1.1; this sidecar forwards HTTP/2 requests only to HTTP/2 clusters (declare the Service port's protocol as http2 or grpc, or send HTTP/1.1)`,
+      );
+    }
+    const flat = this.flat;
+    applyRequestHeaderMutations(flat, d.route, d.vhost);
+    const up: OutgoingHttpHeaders = {
+      ':method': this.headers[':method'],
+      ':scheme': 'http',
+      ':authority': d.authority,
+      ':path': d.path,
+    };
+    let hasId = false;
+    for (let i = 0; i < flat.length; i += 2) {
+      const n = flat[i] as string;
+      const v = flat[i + 1] as string;
+      if (n === 'x-request-id') hasId = true;
+      else if (n === 'grpc-timeout') continue;
+      const prev = up[n];
+      if (prev === undefined) up[n] = v;
+      else if (Array.isArray(prev)) prev.push(v);
+      else up[n] = [prev as string, v];
+    }
+    if (!hasId) up['x-request-id'] = plane.requestId();
+    // Deadline: the route's timeout and the client's grpc-timeout, whichever is sooner.
+    let ms = d.timeoutMs;
+    const grpcMs = this.grpc ? parseGrpcTimeout(this.headers['grpc-timeout'] as string | undefined) : -1;
+    if (grpcMs >= 0 && (ms === 0 || grpcMs < ms)) ms = grpcMs;
+    if (ms > 0 || grpcMs === 0) {
+      this.deadline = this.start + ms;
+      this.timer = setTimeout(this.onTimeout, ms);
+    }
+    this.up = up;
+    this.attempt();
+  }
+
+  private attempt(): void {
+    const cluster = this.cluster as ClusterRuntime;
+    const h =
+      this.failedHandle === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.failedHandle });
+    if (h === undefined) {
+      const n = cluster.lb.handles.length;
+      throw new ProxyError(
+        'NO_HEALTHY_UPSTREAM',
+        n === 0
+          ? `cluster "${cluster.config.name}" has no endpoints`
+          : `cluster "${cluster.config.name}" has no healthy endpoint (${n} known)`,
+      );
+    }
+    this.handle = h;
+    this.attempts++;
+    h.onStart();
+    this.attemptStart = this.lc.plane.clock.now();
+    cluster.h2Pool(h).acquire(this);
+  }
+
+  // ---- upstream ----
+
+  onPoolError(err: ProxyError): void {
+    this.cluster?.stats.connectErrors.inc();
+    this.reportAttempt(false);
+    if (this.done) return;
+    if (this.attempts < 2) {
+      this.failedHandle = this.handle;
+      try {
+        this.attempt();
+      } catch {
+        this.fail(err);
+      }
+      return;
+    }
+    this.fail(err);
+  }
+
+  onH2Session(s: H2Session): void {
+    if (this.done) {
+      this.reportAttempt(false);
+      return;
+    }
+    const up = this.up as OutgoingHttpHeaders;
+    const ds = this.ds;
+    if (this.deadline > 0 && this.grpc) {
+      // Forward the time left, never more than the client asked for.
+      up['grpc-timeout'] = formatGrpcTimeout(this.deadline - this.lc.plane.clock.now());
+    }
+    let us: ClientHttp2Stream;
+    try {
+      us = s.request(up, { endStream: ds.endAfterHeaders });
+    } catch (e) {
+      this.onPoolError(
+        new ProxyError('UPSTREAM_RESET', `could not open an upstream stream: ${(e as Error).message}`),
+      );
+      return;
+    }
+    this.us = us;
+    us.on('error', noop);
+    us.on('response', this.onResponse);
+    us.on('trailers', this.onTrailers);
+    us.on('data', this.onUpData);
+    us.on('end', this.onUpEnd);
+    us.on('close', this.onUpClose);
+    us.on('drain', this.onUpDrain);
+    if (ds.endAfterHeaders) this.reqEnded = true;
+    else {
+      ds.on('data', this.onDownData);
+      ds.on('end', this.onDownEnd);
+    }
+    ds.on('drain', this.onDownDrain);
+  }
+
+  // Request body: downstream → upstream, pausing the downstream while the upstream buffer is full
+  // (a paused stream stops sending WINDOW_UPDATEs, so the client's flow control takes over).
+  private readonly onDownData = (chunk: Buffer): void => {
+    this.bodySent = true;
+    const us = this.us;
+    if (us !== null && !us.write(chunk)) this.ds.pause();
+  };
+
+  private readonly onUpDrain = (): void => {
+    this.ds.resume();
+  };
+
+  private readonly onDownEnd = (): void => {
+    // A cancelling client's stream can show 'end' before 'aborted': half-close upstream only once
+    // the events of this read have run, so a reset is carried as a reset, not as a half-close.
+    this.reqEnded = true;
+    setImmediate(this.endUpstream);
+  };
+
+  private readonly endUpstream = (): void => {
+    const us = this.us;
+    if (us !== null && !us.destroyed && !this.ds.aborted && !(this.ds.rstCode > 0)) us.end();
+  };
+
+  private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+    relayResponseHeaders(this, headers, flags);
+  };
+
+  private readonly onTrailers = (t: IncomingHttpHeaders): void => {
+    this.trailers = t;
+  };
+
+  private readonly onUpData = (chunk: Buffer): void => {
+    const ds = this.ds;
+    if (!ds.destroyed && !ds.write(chunk)) this.us?.pause();
+  };
+
+  private readonly onDownDrain = (): void => {
+    this.us?.resume();
+  };
+
+  // Like a cancelling client, a resetting server's stream can show 'end' before 'aborted': finish
+  // the response only once this read's events have run (a reset is relayed by onUpClose instead).
+  private readonly onUpEnd = (): void => {
+    this.upEnded = true;
+    setImmediate(this.finishResponse);
+  };
+
+  private readonly finishResponse = (): void => {
+    const us = this.us;
+    if (us !== null && (us.aborted || us.rstCode > NGHTTP2_NO_ERROR)) return;
+    if (this.respStarted && !this.done) {
+      this.done = true;
+      this.clearTimer();
+      this.reportAttempt(true);
+      const ds = this.ds;
+      if (!ds.destroyed && !ds.writableEnded) ds.end();
+    }
+  };
+
+  /** Sends the trailers (node asks once the last DATA frame is queued). */
+  readonly onWantTrailers = (): void => {
+    const t = this.trailers;
+    if (t !== null && this.grpc) this.grpcStatus = String(t['grpc-status'] ?? '');
+    try {
+      this.ds.sendTrailers(t ?? {});
+    } catch {
+      // the stream went away
+    }
+  };
+
+  private readonly onUpClose = (): void => {
+    const us = this.us;
+    if (us === null) return; // we cancelled it ourselves
+    const code = us.rstCode ?? NGHTTP2_NO_ERROR;
+    // A clean end whose deferred finish has not run yet: finish now.
+    if (!this.done && this.upEnded && code === NGHTTP2_NO_ERROR) this.finishResponse();
+    if (this.done) {
+      // The response was relayed; mirror how the upstream closed the stream on a downstream that is
+      // still open (the client still sending): a reset as that reset, a clean close as RST(NO_ERROR).
+      const ds = this.ds;
+      if (this.respStarted && !ds.closed && !ds.destroyed && (code !== NGHTTP2_NO_ERROR || !this.reqEnded)) {
+        ds.close(code);
+      }
+      return;
+    }
+    // The upstream ended the stream without finishing its response.
+    this.reportAttempt(false);
+    if (!this.respStarted) {
+      if (code === NGHTTP2_REFUSED_STREAM && this.attempts < 2 && !this.bodySent) {
+        // Refused streams were never processed: safe to retry on another session or endpoint.
+        this.us = null;
+        try {
+          this.attempt();
+        } catch (e) {
+          this.fail(e);
+        }
+        return;
+      }
+      if (code === NGHTTP2_CANCEL) {
+        this.resetDown(code);
+        return;
+      }
+      this.fail(new ProxyError('UPSTREAM_RESET', `upstream reset the HTTP/2 stream (error code ${code})`));
+      return;
+    }
+    this.resetDown(code === NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : code);
+  };
+
+  private resetDown(code: number): void {
+    this.done = true;
+    this.clearTimer();
+    if (!this.ds.destroyed) this.ds.close(code);
+  }
+
+  // ---- downstream ending ----
+
+  private readonly onDownAborted = (): void => {
+    // The client reset its stream before the response ended (cancellation, or rapid reset).
+    this.conn?.peerReset(this.lc.plane.clock.now());
+    this.cancelUpstream();
+  };
+
+  private readonly onDownClose = (): void => {
+    if (this.conn !== undefined) this.conn.active--;
+    if (!this.done || this.ds.rstCode > NGHTTP2_NO_ERROR) {
+      this.cancelUpstream();
+    }
+    this.done = true;
+    this.clearTimer();
+    this.record();
+  };
+
+  private cancelUpstream(): void {
+    this.done = true;
+    this.clearTimer();
+    const us = this.us;
+    this.us = null;
+    if (us !== null && !us.closed && !us.destroyed) us.close(NGHTTP2_CANCEL);
+    if (this.handle !== null) {
+      this.handle.onComplete(Number.NaN, false);
+      this.handle = null;
+    }
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timer = null;
+    if (this.done) return;
+    const ms = this.lc.plane.clock.now() - this.start;
+    const err = new ProxyError(
+      'UPSTREAM_TIMEOUT',
+      this.grpc
+        ? `deadline (grpc-timeout / route timeout) exceeded after ${ms} ms waiting for cluster "${this.cluster?.config.name ?? '?'}"`
+        : `no complete response from cluster "${this.cluster?.config.name ?? '?'}" within ${ms} ms`,
+    );
+    const us = this.us;
+    this.us = null;
+    if (us !== null && !us.destroyed) us.close(NGHTTP2_CANCEL);
+    if (!this.respStarted) {
+      this.fail(err);
+      return;
+    }
+    this.reportAttempt(false);
+    if (!this.grpc) {
+      this.resetDown(NGHTTP2_CANCEL);
+      return;
+    }
+    // Headers already sent: end the call with a DEADLINE_EXCEEDED status in the trailers.
+    this.done = true;
+    this.trailers = rescueH2(err, this.lc.plane.nodeId, true).headers;
+    delete this.trailers[':status'];
+    delete this.trailers['content-type'];
+    const ds = this.ds;
+    if (!ds.destroyed && !ds.writableEnded) ds.end();
+  };
+
+  /** The one way a failure leaves the exchange: a rescue response, or a reset after headers. */
+  fail(e: unknown): void {
+    if (this.done && this.respStarted) return;
+    const was = this.done;
+    this.done = true;
+    this.clearTimer();
+    const us = this.us;
+    this.us = null;
+    if (us !== null && !us.destroyed) us.close(NGHTTP2_CANCEL);
+    this.reportAttempt(false);
+    const ds = this.ds;
+    if (ds.destroyed || ds.closed || (was && this.status !== 0)) return;
+    if (this.respStarted) {
+      ds.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const r = rescueH2(e, this.lc.plane.nodeId, this.grpc);
+    this.status = r.status;
+    if (this.grpc) this.grpcStatus = String(r.grpcStatus);
+    this.respStarted = true;
+    try {
+      ds.respond(r.headers, { endStream: r.body === null });
+      if (r.body !== null) ds.end(r.body);
+    } catch {
+      // the stream went away
+    }
+  }
+
+  /** Feeds the load balancer and the cluster's stats with the attempt's outcome. */
+  reportAttempt(ok: boolean): void {
+    const h = this.handle;
+    if (h === null) return;
+    this.handle = null;
+    const now = this.lc.plane.clock.now();
+    h.onComplete(now - this.attemptStart, ok);
+    const c = this.cluster;
+    if (c !== null && this.status !== 0) c.stats.record(this.status, (now - this.attemptStart) / 1000);
+  }
+
+  clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private record(): void {
+    const secs = (this.lc.plane.clock.now() - this.start) / 1000;
+    this.stats.record(this.status === 0 ? 502 : this.status, secs);
+    if (this.grpc) {
+      const v = this.vhost?.name ?? '';
+      const r = this.route?.name ?? '';
+      this.lc.stats.grpc(v, r, this.grpcStatus === '' ? '-1' : this.grpcStatus).value++;
+    }
+  }
+}
+
+function noop(): void {}
