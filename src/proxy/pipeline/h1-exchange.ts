@@ -2,22 +2,18 @@
 // stream the re-framed request up and the response down with backpressure, retry what is safe.
 import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import type { H1RequestHead, H1ResponseHead } from '../http/h1-parser.js';
-import {
-  encodeLastChunk,
-  serializeRequestHead,
-  serializeResponseHead,
-  type H1BodyFraming,
-} from '../http/h1-serializer.js';
-import { applyRequestHeaderMutations, applyResponseHeaderMutations } from '../router/headers.js';
+import { encodeLastChunk, serializeResponseHead } from '../http/h1-serializer.js';
+import { applyResponseHeaderMutations } from '../router/headers.js';
 import type { RouteDecision } from '../router/types.js';
 import type { StatusStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
-import { H1Mirror } from './h1-mirror.js';
+import { startMirrors, type H1Mirror } from './h1-mirror.js';
 import { localResponse } from './local-response.js';
 import { downstreamFraming, spliceTunnel } from './response-framing.js';
+import { requestFraming, upstreamRequestHead } from './upstream-head.js';
 import { ProxyError, rescue } from './rescue.js';
 import { routeRequest } from './route-request.js';
 import type { Downstream } from './types.js';
@@ -122,42 +118,15 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     }
     this.cluster = cluster;
     const head = this.head;
-    const headers = head.headers;
-    applyRequestHeaderMutations(headers, d.route, d.vhost);
-    let hasId = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i] === 'x-request-id') {
-        hasId = true;
-        break;
-      }
+    const body = requestFraming(head);
+    this.chunkedReq = body === 'chunked';
+    this.headBytes = upstreamRequestHead(head, d, body, plane);
+    if (d.mirrors.length > 0 && head.framing !== 'upgrade') {
+      this.mirrors = startMirrors(head, d, body, plane);
     }
-    let body: H1BodyFraming = 'none';
-    if (head.framing === 'content-length') body = head.contentLength;
-    else if (head.framing === 'chunked') {
-      body = 'chunked';
-      this.chunkedReq = true;
-    }
-    this.headBytes = serializeRequestHead(head, {
-      body,
-      authority: d.authority,
-      path: d.path,
-      extraHeaders: hasId ? undefined : ['x-request-id', plane.requestId()],
-    });
-    if (d.mirrors.length > 0 && head.framing !== 'upgrade') this.startMirrors(d, body);
     if (d.timeoutMs > 0) this.deadline = this.start + d.timeoutMs;
     this.backendMs = d.backendTimeoutMs;
     this.attempt(false);
-  }
-
-  private startMirrors(d: Forward, body: H1BodyFraming): void {
-    const plane = this.dc.listener.plane;
-    for (const name of d.mirrors) {
-      const c = plane.clusters.get(name);
-      if (c === undefined) continue;
-      const ms = d.timeoutMs > 0 ? d.timeoutMs : 15_000;
-      const m = new H1Mirror(this.head, body, d.authority, d.path, this.chunkedReq, c, plane.clock, ms);
-      (this.mirrors ??= []).push(m);
-    }
   }
 
   private attempt(fresh: boolean): void {

@@ -4,10 +4,12 @@ import type { Clock } from '../../common/clock.js';
 import type { EndpointConfig } from '../config/types.js';
 import type { H1RequestHead } from '../http/h1-parser.js';
 import { encodeLastChunk, serializeRequestHead, type H1BodyFraming } from '../http/h1-serializer.js';
+import type { RouteDecision } from '../router/types.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
+import type { PlaneContext } from './types.js';
 
 /** Body bytes held for a mirror while it connects; more and the copy is dropped. */
 const MAX_QUEUED = 64 * 1024;
@@ -150,4 +152,21 @@ export class H1Mirror implements UpstreamOwner, PoolWaiter {
     this.handle = null;
     if (h !== null) h.onComplete(ok ? this.clock.now() - this.start : Number.NaN, ok);
   }
+}
+
+/** One mirror per sampled mirror cluster the sidecar knows (unknown ones are skipped). */
+export function startMirrors(
+  head: H1RequestHead,
+  d: Extract<RouteDecision, { type: 'forward' }>,
+  body: H1BodyFraming,
+  plane: PlaneContext,
+): H1Mirror[] | null {
+  let out: H1Mirror[] | null = null;
+  for (const name of d.mirrors) {
+    const c = plane.clusters.get(name);
+    if (c === undefined) continue;
+    const ms = d.timeoutMs > 0 ? d.timeoutMs : 15_000;
+    (out ??= []).push(new H1Mirror(head, body, d.authority, d.path, body === 'chunked', c, plane.clock, ms));
+  }
+  return out;
 }
