@@ -1,11 +1,11 @@
 // Checks that a regular expression compiles as RE2, the engine Envoy and gRPC's xDS clients use:
 // no lookaround, no backreferences, no possessive quantifiers.
-import { RE2 } from 're2-wasm';
+import { RE2Engine } from '../common/re2.js';
 
 /** Undefined when `pattern` is valid RE2, else the engine's explanation. */
 export function re2Error(pattern: string): string | undefined {
   try {
-    new RE2(pattern, 'u');
+    new (RE2Engine())(pattern, 'u');
     return undefined;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

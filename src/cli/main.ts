@@ -2,11 +2,11 @@
 import { parseArgs } from 'node:util';
 import { TrellisError } from '../common/errors.js';
 import { serverUrl } from './client.js';
-import { controlPlaneCommand } from './commands/control-plane.js';
-import { proxyCommand } from './commands/proxy.js';
-import { proxyStatusCommand } from './commands/proxy-status.js';
 import { bootstrapHelp } from '../proxy/main/bootstrap.js';
-import { applyCommand, deleteCommand, getCommand, validateCommand } from './commands/resources.js';
+
+// Commands are loaded on demand, so `trellis proxy` (run next to every workload) does not carry the
+// control plane's code in its memory, and short commands start fast.
+const resources = () => import('./commands/resources.js');
 
 const HELP = `trellis: a service mesh
 
@@ -48,7 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     }
-    return proxyCommand(rest);
+    return (await import('./commands/proxy.js')).proxyCommand(rest);
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -87,7 +87,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const ns = v['namespace'] as string | undefined;
   switch (cmd) {
     case 'control-plane':
-      return controlPlaneCommand({
+      return (await import('./commands/control-plane.js')).controlPlaneCommand({
         dataDir: v['data-dir'] as string | undefined,
         watch: v['watch'] as string | undefined,
         apiPort: v['api-port'] as string | undefined,
@@ -95,15 +95,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         host: v['host'] as string | undefined,
       });
     case 'apply':
-      return applyCommand(files, server, v['dry-run'] === true);
+      return (await resources()).applyCommand(files, server, v['dry-run'] === true);
     case 'validate':
-      return validateCommand(files, output === 'json');
+      return (await resources()).validateCommand(files, output === 'json');
     case 'get':
-      return getCommand(pos[0], pos[1], ns, output, server);
+      return (await resources()).getCommand(pos[0], pos[1], ns, output, server);
     case 'delete':
-      return deleteCommand(pos[0], pos.slice(1), files, ns, server);
+      return (await resources()).deleteCommand(pos[0], pos.slice(1), files, ns, server);
     case 'proxy-status':
-      return proxyStatusCommand(output, server);
+      return (await import('./commands/proxy-status.js')).proxyStatusCommand(output, server);
     case 'version':
       process.stdout.write('trellis 0.1.0\n');
       return 0;

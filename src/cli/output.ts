@@ -1,6 +1,6 @@
 // Output helpers for people (aligned tables, issue lists) and for scripts (-o json|yaml).
 import { stringify } from 'yaml';
-import { formatIssue } from '../api/parse.js';
+import { formatIssue } from '../api/issues.js';
 import type { ConfigIssue } from '../api/types.js';
 
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -1,6 +1,6 @@
 // Regexes from xDS (RE2 syntax), compiled once at config time: validated with re2-wasm, then run
 // as JS RegExp (~30x faster per call here: 0.18 µs vs 5.7 µs) unless the pattern is RE2-only.
-import { RE2 } from 're2-wasm';
+import { RE2Engine } from '../../common/re2.js';
 
 /** A compiled xDS regex. `test` is a whole-string match (Envoy's safe_regex semantics). */
 export interface CompiledRegex {
@@ -70,8 +70,8 @@ function jsRegex(pattern: string): CompiledRegex | undefined {
 }
 
 function re2Regex(pattern: string): CompiledRegex {
-  const full = new RE2(`^(?:${pattern})$`, 'u');
-  const global = new RE2(pattern, 'gu');
+  const full = new (RE2Engine())(`^(?:${pattern})$`, 'u');
+  const global = new (RE2Engine())(pattern, 'gu');
   return {
     source: pattern,
     engine: 're2',
@@ -97,7 +97,7 @@ export function compileRegex(
   if (pattern.length > MAX_REGEX_LENGTH)
     return { ok: false, error: `invalid regex: longer than ${MAX_REGEX_LENGTH} characters` };
   try {
-    new RE2(pattern, 'u');
+    new (RE2Engine())(pattern, 'u');
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     const engine = message.replace(/^Invalid regular expression: \/.*\/u?: /s, '');
