@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { memory } from './xds-sim/proc-stats.js';
 import { BODY_NAMES, type BodyName } from './sidecar/bodies.js';
-import { measure, warmUp, type LoadOptions, type Target } from './sidecar/load.js';
+import { measure, noiseBudgetLeftMs, warmUp, type LoadOptions, type Target } from './sidecar/load.js';
 import {
   ensureTools,
   startCannedUpstream,
@@ -82,7 +82,7 @@ export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
     bodies: list(v.bodies, BODY_NAMES, 'bodies'),
     kinds: kinds.includes('direct') ? kinds : ['direct', ...kinds],
     maxMinutes: num(v['max-minutes'], 'max-minutes', 15),
-    quietWaitS: v['quiet-wait'] === '0' ? 0 : num(v['quiet-wait'], 'quiet-wait', 4),
+    quietWaitS: v['quiet-wait'] === '0' ? 0 : num(v['quiet-wait'], 'quiet-wait', 3),
   };
 }
 
@@ -166,6 +166,7 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
   process.once('SIGTERM', onSignal);
   process.on('exit', killAllNow);
   const hardStop = setTimeout(() => {
+    stopping = true;
     console.log(`\n--max-minutes ${o.maxMinutes} reached: stopping`);
     void cleanup().finally(() => process.exit(1));
   }, o.maxMinutes * 60_000);
@@ -221,10 +222,18 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     for (const r of rows)
       if (r.target && o.bodies[0]) await warmUp(r.target, o.bodies[0], load).catch(() => undefined);
 
-    for (let round = 1; round <= o.repeat; round++) {
+    // Past 80% of --max-minutes, stop measuring and report what there is (the hard stop is at 100%).
+    const softDeadline = t0 + o.maxMinutes * 60_000 * 0.8;
+    measuring: for (let round = 1; round <= o.repeat; round++) {
       for (const body of o.bodies) {
         for (const r of rows) {
           if (stopping) return false;
+          if (Date.now() > softDeadline) {
+            console.log(
+              `time budget (80% of --max-minutes ${o.maxMinutes}) spent: reporting what was measured`,
+            );
+            break measuring;
+          }
           const list = r.samples.get(body)!;
           if (!r.target || r.unavailable) {
             list.push(undefined);
@@ -244,7 +253,11 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
             list.push(undefined);
             console.log(`round ${round}/${o.repeat} ${body} ${r.label}: FAILED: ${(err as Error).message}`);
             const dead = r.children.find((c) => !alive(c));
-            if (dead) r.unavailable = `${dead.name} died: ${dead.tail.slice(-3).join(' | ')}`;
+            if (dead) {
+              const how = dead.proc.signalCode ?? `exit code ${dead.proc.exitCode}`;
+              r.unavailable = `${dead.name} died (${how}): ${dead.tail.slice(-3).join(' | ')}`;
+              console.log(`  ${r.unavailable}`);
+            }
           }
         }
       }
@@ -259,7 +272,8 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     console.log(
       `\nsidecar: ${((Date.now() - t0) / 1000).toFixed(0)} s; ${pin}; CPU ${CPU_PROXY} time taken by processes ` +
         `outside the benchmark during saturation runs: median ${others[others.length >> 1]?.toFixed(2) ?? '-'} cores, ` +
-        `max ${others[others.length - 1]?.toFixed(2) ?? '-'} (0 on a quiet machine; compare ratios, not absolute req/s)`,
+        `max ${others[others.length - 1]?.toFixed(2) ?? '-'} (0 on a quiet machine; compare ratios, not absolute req/s); ` +
+        `${((120_000 - noiseBudgetLeftMs()) / 1000).toFixed(0)} s of the 120 s noise budget spent waiting for quiet and repeating noisy runs`,
     );
     return ok;
   } finally {

@@ -1,7 +1,6 @@
-// Child process: the Node load generators. `open` sends at a fixed rate on a timetable (a worker
-// thread wakes the loop at each send time) and measures latency from the INTENDED send time, so
-// queueing behind a slow response counts (no coordinated omission); `closed` is the saturation
-// fallback when wrk is missing. Prints one JSON line. Usage: node generator.js '<json options>'
+// Child process: the Node load generators, printing one JSON line. `open` sends at a fixed rate and
+// measures latency from the INTENDED send time (no coordinated omission); `closed` is the saturation
+// fallback when wrk is missing. Usage: node generator.js '<json options>'
 import { Worker } from 'node:worker_threads';
 import { H1Conn, requestBytes } from './h1-conn.js';
 import { Histogram } from './hdr.js';

@@ -112,9 +112,11 @@ export function printTables(rows: RowResult[], bodies: readonly BodyName[], rate
     const lines = rows.flatMap((r) => {
       const s = r.unavailable ? undefined : summarize(r, direct, body);
       if (!s) {
-        notes.push(
-          `  ${r.label}: ${r.unavailable ? `NOT AVAILABLE: ${r.unavailable}` : 'no data (every round failed)'}`,
-        );
+        const none =
+          (r.samples.get(body) ?? []).length === 0
+            ? 'not measured (time budget spent)'
+            : 'no data (every round failed)';
+        notes.push(`  ${r.label}: ${r.unavailable ? `NOT AVAILABLE: ${r.unavailable}` : none}`);
         return [];
       }
       return [
