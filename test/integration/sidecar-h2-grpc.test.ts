@@ -422,7 +422,7 @@ describe('sidecar h2/gRPC', { timeout: 60_000 }, () => {
     c.close();
   });
 
-  it('plain HTTP/2: GET and POST forwarded, te: trailers kept, h1 cluster answered 502 UPSTREAM_PROTOCOL', async () => {
+  it('plain HTTP/2: GET and POST forwarded, te: trailers kept; to an HTTP/1.1 cluster as HTTP/1.1', async () => {
     const g = await h2request(port, {
       ':method': 'GET',
       ':path': '/hello?x=1',
@@ -447,9 +447,27 @@ describe('sidecar h2/gRPC', { timeout: 60_000 }, () => {
     const nf = await h2request(port, { ':method': 'GET', ':path': '/', ':authority': 'nowhere' });
     assert.equal(nf.headers[':status'], 404);
     assert.equal(nf.headers['x-trellis-error'], 'NO_ROUTE; sidecar=sidecar-test');
-    const h1 = await h2request(port, { ':method': 'GET', ':path': '/', ':authority': 'h1' });
-    assert.equal(h1.headers[':status'], 502);
-    assert.equal(h1.headers['x-trellis-error'], 'UPSTREAM_PROTOCOL; sidecar=sidecar-test');
+    const h1 = await h2request(port, { ':method': 'GET', ':path': '/via-h1?q=1', ':authority': 'h1' });
+    assert.equal(h1.headers[':status'], 200);
+    assert.equal(h1.headers['x-app'], 'h1');
+    const j1 = JSON.parse(h1.body.toString());
+    assert.equal(j1.url, '/via-h1?q=1');
+    assert.equal(j1.headers.host, 'h1');
+    const h1p = await h2request(
+      port,
+      { ':method': 'POST', ':path': '/p', ':authority': 'h1' },
+      Buffer.alloc(200_000, 'x'),
+    );
+    assert.equal(JSON.parse(h1p.body.toString()).body.length, 200_000);
+    assert.equal(JSON.parse(h1p.body.toString()).headers['transfer-encoding'], 'chunked');
+  });
+
+  it('gRPC to an HTTP/1.1 cluster: UNIMPLEMENTED with UPSTREAM_PROTOCOL', async () => {
+    const c = echoClient(port, 'h1');
+    const r = await unary(c, Buffer.from('x'));
+    assert.equal(r.err?.code, grpc.status.UNIMPLEMENTED);
+    assert.equal(r.trailers?.get('x-trellis-error')[0], 'UPSTREAM_PROTOCOL; sidecar=sidecar-test');
+    c.close();
   });
 
   it('counts gRPC responses by grpc-status in the data-plane metrics', () => {

@@ -21,6 +21,7 @@ import type { EndpointHandle } from '../upstream/lb/lb.js';
 import { formatGrpcTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
 import type { H2Connection } from './h2-server.js';
 import { relayResponseHeaders } from './h2-response.js';
+import { H2ToH1 } from './h2-to-h1.js';
 
 const {
   NGHTTP2_CANCEL,
@@ -51,7 +52,9 @@ export class H2Exchange implements H2Waiter {
   private up: OutgoingHttpHeaders | null = null;
   us: ClientHttp2Stream | null = null;
   private attempts = 0;
-  private bodySent = false;
+  /** Request body bytes went upstream (a retry would have to resend them). */
+  bodyStarted = false;
+  private bridge: H2ToH1 | null = null;
   private upEnded = false;
   private reqEnded = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -191,32 +194,38 @@ export class H2Exchange implements H2Waiter {
       );
     }
     this.cluster = cluster;
-    if (cluster.config.protocol !== 'http2') {
+    const h1 = cluster.config.protocol !== 'http2';
+    if (h1 && this.grpc) {
       throw new ProxyError(
         'UPSTREAM_PROTOCOL',
-        `cluster "${cluster.config.name}" speaks HTTP/1.1; this sidecar forwards HTTP/2 requests only to HTTP/2 clusters (declare the Service port's protocol as http2 or grpc, or send HTTP/1.1)`,
+        `cluster "${cluster.config.name}" speaks HTTP/1.1, and gRPC needs HTTP/2 to its server (declare the Service port's protocol as grpc)`,
       );
     }
     const flat = this.flat;
     applyRequestHeaderMutations(flat, d.route, d.vhost);
+    let hasId = false;
+    for (let i = 0; i < flat.length; i += 2) {
+      if (flat[i] === 'x-request-id') {
+        hasId = true;
+        break;
+      }
+    }
+    if (!hasId) flat.push('x-request-id', plane.requestId());
     const up: OutgoingHttpHeaders = {
       ':method': this.headers[':method'],
       ':scheme': 'http',
       ':authority': d.authority,
       ':path': d.path,
     };
-    let hasId = false;
     for (let i = 0; i < flat.length; i += 2) {
       const n = flat[i] as string;
       const v = flat[i + 1] as string;
-      if (n === 'x-request-id') hasId = true;
-      else if (n === 'grpc-timeout') continue;
+      if (n === 'grpc-timeout') continue;
       const prev = up[n];
       if (prev === undefined) up[n] = v;
       else if (Array.isArray(prev)) prev.push(v);
       else up[n] = [prev as string, v];
     }
-    if (!hasId) up['x-request-id'] = plane.requestId();
     // Deadline: the route's timeout and the client's grpc-timeout, whichever is sooner.
     let ms = d.timeoutMs;
     const grpcMs = this.grpc ? parseGrpcTimeout(this.headers['grpc-timeout'] as string | undefined) : -1;
@@ -226,10 +235,11 @@ export class H2Exchange implements H2Waiter {
       this.timer = setTimeout(this.onTimeout, ms);
     }
     this.up = up;
-    this.attempt();
+    if (h1) this.bridge = new H2ToH1(this, String(up[':method']), d.authority, d.path, flat);
+    this.attempt(false);
   }
 
-  private attempt(): void {
+  private attempt(fresh: boolean): void {
     const cluster = this.cluster as ClusterRuntime;
     const h =
       this.failedHandle === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.failedHandle });
@@ -246,7 +256,38 @@ export class H2Exchange implements H2Waiter {
     this.attempts++;
     h.onStart();
     this.attemptStart = this.lc.plane.clock.now();
-    cluster.h2Pool(h).acquire(this);
+    if (this.bridge !== null) this.bridge.acquire(cluster.pool(h), fresh);
+    else cluster.h2Pool(h).acquire(this);
+  }
+
+  /** HTTP/1 bridge: a reused keep-alive connection was already closed by the server; retry once. */
+  retryOnFresh(err: ProxyError): void {
+    this.reportAttempt(false);
+    if (this.attempts >= 2) {
+      this.fail(err);
+      return;
+    }
+    try {
+      this.attempt(true);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** HTTP/1 bridge: the response ended (trailers, if any, are in `trailers`). */
+  finishFromH1(): void {
+    if (!this.respStarted || this.done) return;
+    this.done = true;
+    this.clearTimer();
+    this.reportAttempt(true);
+    const ds = this.ds;
+    if (!ds.destroyed && !ds.writableEnded) ds.end();
+  }
+
+  /** The upstream failed after the response started: reset the downstream stream. */
+  resetDownstream(): void {
+    this.reportAttempt(false);
+    this.resetDown(NGHTTP2_INTERNAL_ERROR);
   }
 
   // ---- upstream ----
@@ -258,7 +299,7 @@ export class H2Exchange implements H2Waiter {
     if (this.attempts < 2) {
       this.failedHandle = this.handle;
       try {
-        this.attempt();
+        this.attempt(false);
       } catch {
         this.fail(err);
       }
@@ -306,7 +347,7 @@ export class H2Exchange implements H2Waiter {
   // Request body: downstream → upstream, pausing the downstream while the upstream buffer is full
   // (a paused stream stops sending WINDOW_UPDATEs, so the client's flow control takes over).
   private readonly onDownData = (chunk: Buffer): void => {
-    this.bodySent = true;
+    this.bodyStarted = true;
     const us = this.us;
     if (us !== null && !us.write(chunk)) this.ds.pause();
   };
@@ -392,11 +433,11 @@ export class H2Exchange implements H2Waiter {
     // The upstream ended the stream without finishing its response.
     this.reportAttempt(false);
     if (!this.respStarted) {
-      if (code === NGHTTP2_REFUSED_STREAM && this.attempts < 2 && !this.bodySent) {
+      if (code === NGHTTP2_REFUSED_STREAM && this.attempts < 2 && !this.bodyStarted) {
         // Refused streams were never processed: safe to retry on another session or endpoint.
         this.us = null;
         try {
-          this.attempt();
+          this.attempt(false);
         } catch (e) {
           this.fail(e);
         }
@@ -442,6 +483,7 @@ export class H2Exchange implements H2Waiter {
     const us = this.us;
     this.us = null;
     if (us !== null && !us.closed && !us.destroyed) us.close(NGHTTP2_CANCEL);
+    this.bridge?.destroy();
     if (this.handle !== null) {
       this.handle.onComplete(Number.NaN, false);
       this.handle = null;
@@ -461,6 +503,7 @@ export class H2Exchange implements H2Waiter {
     const us = this.us;
     this.us = null;
     if (us !== null && !us.destroyed) us.close(NGHTTP2_CANCEL);
+    this.bridge?.destroy();
     if (!this.respStarted) {
       this.fail(err);
       return;
@@ -488,6 +531,7 @@ export class H2Exchange implements H2Waiter {
     const us = this.us;
     this.us = null;
     if (us !== null && !us.destroyed) us.close(NGHTTP2_CANCEL);
+    this.bridge?.destroy();
     this.reportAttempt(false);
     const ds = this.ds;
     if (ds.destroyed || ds.closed || (was && this.status !== 0)) return;
