@@ -38,9 +38,43 @@ describe('parseBootstrap', () => {
         instanceIp: '127.0.0.1',
         drainSeconds: 10,
         ttlSeconds: 15,
+        upstreams: [],
       },
     );
     assert.ok(Object.isFrozen(b) && Object.isFrozen(b.labels));
+  });
+
+  test('--upstream is repeatable; TRELLIS_UPSTREAMS and the file take comma-separated lists', () => {
+    const b = parse([
+      '--service',
+      'web',
+      '--upstream',
+      'reviews:9080=15080',
+      '--upstream',
+      'db.data:5432=15432',
+    ]);
+    assert.deepEqual(b.upstreams, [
+      { service: 'reviews', port: 9080, localPort: 15080 },
+      { service: 'db', namespace: 'data', port: 5432, localPort: 15432 },
+    ]);
+    const e = parse(['--service', 'web'], { env: { TRELLIS_UPSTREAMS: 'a:80=18080, b.ns:81=18081' } });
+    assert.deepEqual(
+      e.upstreams.map((u) => u.localPort),
+      [18080, 18081],
+    );
+    const f = parse(['--service', 'web', '--bootstrap', 'p.json'], {
+      readFile: () => JSON.stringify({ upstreams: ['a:80=18080'] }),
+    });
+    assert.equal(f.upstreams[0]?.service, 'a');
+    fails(
+      () => parse(['--service', 'web', '--upstream', 'reviews=15080']),
+      /--upstream: must be NAME\[\.NAMESPACE\]:PORT=LOCALPORT/,
+    );
+    fails(() => parse(['--service', 'web', '--upstream', 'a:80=9,b:81=9']), /local port 9 is given twice/);
+    fails(
+      () => parse(['--service', 'web', '--upstream', 'a:80=15001']),
+      /local port 15001 is also --outbound-port/,
+    );
   });
 
   test('every flag', () => {

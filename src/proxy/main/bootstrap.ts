@@ -31,8 +31,18 @@ export interface ProxyBootstrap {
   readonly drainSeconds: number;
   /** Registration lease; heartbeats every third of it. */
   readonly ttlSeconds: number;
+  /** Per-upstream local ports (`--upstream NAME[.NS]:PORT=LOCALPORT`, repeatable). */
+  readonly upstreams: readonly UpstreamSpec[];
   /** The bootstrap file read, if any. */
   readonly bootstrapFile?: string;
+}
+
+/** A local port on 127.0.0.1 forwarding to one Service port (its namespace defaults to the proxy's). */
+export interface UpstreamSpec {
+  readonly service: string;
+  readonly namespace?: string;
+  readonly port: number;
+  readonly localPort: number;
 }
 
 type Kind =
@@ -47,7 +57,8 @@ type Kind =
   | 'host'
   | 'path'
   | 'seconds'
-  | 'ttl';
+  | 'ttl'
+  | 'upstreams';
 
 interface Field {
   readonly key: Exclude<keyof ProxyBootstrap, 'bootstrapFile'>;
@@ -83,6 +94,10 @@ export const BOOTSTRAP_FIELDS: readonly Field[] = [
   F('appReadyPath', 'app-ready-path', 'path', 'HTTP readiness path on the app (default: TCP connect)'),
   F('drainSeconds', 'drain-seconds', 'seconds', 'shutdown drain deadline in seconds (default 10)'),
   F('ttlSeconds', 'ttl-seconds', 'ttl', 'registration TTL in seconds (default 15)'),
+  {
+    ...F('upstreams', 'upstream', 'upstreams', 'a local port forwarding to a Service port (repeatable)'),
+    env: 'TRELLIS_UPSTREAMS',
+  },
 ];
 
 const DEFAULTS = {
@@ -99,6 +114,7 @@ const DEFAULTS = {
   instanceIp: '127.0.0.1',
   drainSeconds: 10,
   ttlSeconds: 15,
+  upstreams: [],
 } as const;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -165,6 +181,31 @@ function labels(r: Raw): Record<string, string> {
       bad(r.from, `${what}; bad value for '${k}'`, r.value);
     if (k in out) bad(r.from, `${what}; '${k}' is given twice`, r.value);
     out[k] = v as string;
+  }
+  return out;
+}
+
+const UPSTREAM =
+  /^([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)(?:\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?))?:(\d{1,5})=(\d{1,5})$/;
+
+/** `NAME[.NS]:PORT=LOCALPORT` entries: repeated flags, a comma-separated string, or a list. */
+function upstreams(r: Raw): UpstreamSpec[] {
+  const what = 'must be NAME[.NAMESPACE]:PORT=LOCALPORT, e.g. reviews:9080=15080 or db.data:5432=15432';
+  const items: unknown[] = Array.isArray(r.value)
+    ? r.value.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v]))
+    : str(r, what).split(',');
+  const out: UpstreamSpec[] = [];
+  for (const item of items) {
+    if (typeof item === 'string' && item.trim() === '') continue;
+    const m = typeof item === 'string' ? UPSTREAM.exec(item.trim()) : null;
+    if (m === null) return bad(r.from, what, item);
+    const port = Number(m[3]);
+    const localPort = Number(m[4]);
+    if (port < 1 || port > 65535 || localPort < 1 || localPort > 65535)
+      bad(r.from, `${what}; ports are 1-65535`, item);
+    if (out.some((u) => u.localPort === localPort))
+      bad(r.from, `${what}; local port ${localPort} is given twice`, r.value);
+    out.push({ service: m[1] ?? '', ...(m[2] !== undefined ? { namespace: m[2] } : {}), port, localPort });
   }
   return out;
 }
@@ -248,6 +289,8 @@ function convert(f: Field, r: Raw): unknown {
     }
     case 'ttl':
       return int(r, 3, 3600, 'must be whole seconds 3-3600');
+    case 'upstreams':
+      return upstreams(r);
   }
 }
 
@@ -286,17 +329,17 @@ function readBootstrapFile(path: string, from: string, read: (p: string) => stri
 /** Parses `trellis proxy` flags (argv after the subcommand), env and the bootstrap file. */
 export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   const env = src.env ?? {};
-  const options: Record<string, { type: 'string' }> = { bootstrap: { type: 'string' } };
-  for (const f of BOOTSTRAP_FIELDS) options[f.flag] = { type: 'string' };
-  let values: Record<string, string | undefined>;
+  const options: Record<string, { type: 'string'; multiple?: boolean }> = { bootstrap: { type: 'string' } };
+  for (const f of BOOTSTRAP_FIELDS) options[f.flag] = { type: 'string', multiple: f.kind === 'upstreams' };
+  let values: Record<string, string | string[] | undefined>;
   try {
     const parsed = parseArgs({ args: [...src.argv], options, strict: true, allowPositionals: false });
-    values = parsed.values as Record<string, string | undefined>;
+    values = parsed.values as Record<string, string | string[] | undefined>;
   } catch (e) {
     throw new TrellisError('BAD_REQUEST', `trellis proxy: ${errorMessage(e)}`);
   }
   const fileFrom = values['bootstrap'] !== undefined ? '--bootstrap' : 'TRELLIS_BOOTSTRAP';
-  const filePath = values['bootstrap'] ?? (env['TRELLIS_BOOTSTRAP'] || undefined);
+  const filePath = (values['bootstrap'] as string | undefined) ?? (env['TRELLIS_BOOTSTRAP'] || undefined);
   const file =
     filePath === undefined
       ? {}
@@ -324,6 +367,17 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
         .replace(/^[^a-z0-9]+/, '') || 'host';
     out['nodeId'] = `${out['service'] as string}-${host}-${src.pid ?? process.pid}`;
   }
+  const taken = new Map<number, string>([
+    [out['inboundPort'] as number, '--inbound-port'],
+    [out['outboundPort'] as number, '--outbound-port'],
+    [out['adminPort'] as number, '--admin-port'],
+  ]);
+  for (const u of out['upstreams'] as UpstreamSpec[])
+    if (taken.has(u.localPort))
+      throw new TrellisError(
+        'BAD_REQUEST',
+        `trellis proxy: --upstream ${u.service}:${u.port}=${u.localPort}: local port ${u.localPort} is also ${taken.get(u.localPort) ?? ''}`,
+      );
   const ports = ['inboundPort', 'outboundPort'] as const;
   if (out[ports[0]] === out[ports[1]])
     throw new TrellisError(
@@ -334,6 +388,7 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   return Object.freeze({
     ...out,
     labels: Object.freeze({ ...(out['labels'] as Record<string, string>) }),
+    upstreams: Object.freeze((out['upstreams'] as UpstreamSpec[]).map((u) => Object.freeze(u))),
   }) as ProxyBootstrap;
 }
 
@@ -352,6 +407,7 @@ export function bootstrapHelp(): string {
     path: 'PATH',
     seconds: 'S',
     ttl: 'S',
+    upstreams: 'SVC[.NS]:PORT=LOCAL',
   };
   const rows = BOOTSTRAP_FIELDS.map(
     (f) => `  --${f.flag} ${arg[f.kind]}`.padEnd(28) + `${f.help} [${f.env}]`,

@@ -73,6 +73,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       inboundPort: b.inboundPort,
       outboundPort: b.outboundPort,
       appPort: b.appPort,
+      upstreams: b.upstreams,
     },
     logger: deps.logger,
     ...(deps.clock ? { clock: deps.clock } : {}),

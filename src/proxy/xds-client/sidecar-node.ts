@@ -14,6 +14,13 @@ export interface SidecarIdentity {
   readonly inboundPort: number;
   readonly outboundPort: number;
   readonly appPort: number;
+  /** Per-upstream local ports, sent as UPSTREAMS `name[.ns]:port=localPort` strings. */
+  readonly upstreams?: readonly {
+    readonly service: string;
+    readonly namespace?: string;
+    readonly port: number;
+    readonly localPort: number;
+  }[];
 }
 
 export const USER_AGENT = 'trellis-proxy';
@@ -31,6 +38,14 @@ export function buildSidecarNode(s: SidecarIdentity, version: string): XdsNode {
       [NODE_META.inboundPort]: String(s.inboundPort),
       [NODE_META.outboundPort]: String(s.outboundPort),
       [NODE_META.appPort]: String(s.appPort),
+      ...(s.upstreams !== undefined && s.upstreams.length > 0
+        ? {
+            [NODE_META.upstreams]: s.upstreams.map(
+              (u) =>
+                `${u.service}${u.namespace !== undefined ? `.${u.namespace}` : ''}:${u.port}=${u.localPort}`,
+            ),
+          }
+        : {}),
     },
     user_agent_name: USER_AGENT,
     user_agent_version: version,
