@@ -2,34 +2,26 @@
 // upstream HTTP/2 stream and relay headers, data (with backpressure), trailers and resets both ways.
 import {
   constants,
-  type ClientHttp2Stream,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
-import { ProxyError, rescueH2, stripMeshInternalHeaders } from '../pipeline/rescue.js';
-import { noTable, routeTableFor } from '../pipeline/route-request.js';
+import { ProxyError, rescueH2 } from '../pipeline/rescue.js';
 import type { ListenerContext } from '../pipeline/types.js';
 import { applyRequestHeaderMutations } from '../router/headers.js';
-import { matchRoute } from '../router/match-route.js';
-import type { RequestView, RouteDecision } from '../router/types.js';
+import type { RouteDecision } from '../router/types.js';
 import type { StatusStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { H2Session, H2Waiter } from '../upstream/h2-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import { formatGrpcTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
 import type { H2Connection } from './h2-server.js';
-import { relayResponseHeaders } from './h2-response.js';
+import { H2Relay } from './h2-relay.js';
+import { routeH2 } from './h2-route.js';
 import { H2ToH1 } from './h2-to-h1.js';
 
-const {
-  NGHTTP2_CANCEL,
-  NGHTTP2_NO_ERROR,
-  NGHTTP2_REFUSED_STREAM,
-  NGHTTP2_INTERNAL_ERROR,
-  NGHTTP2_ENHANCE_YOUR_CALM,
-} = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
 type Forward = Extract<RouteDecision, { type: 'forward' }>;
 
@@ -44,19 +36,19 @@ export class H2Exchange implements H2Waiter {
   trailers: IncomingHttpHeaders | OutgoingHttpHeaders | null = null;
   route: RouteConfig | null = null;
   vhost: VirtualHostConfig | null = null;
-  private flat: string[] = [];
+  /** Request headers without pseudo-headers (flat name/value), as routed and forwarded. */
+  flat: string[] = [];
   private stats: StatusStats;
   private cluster: ClusterRuntime | null = null;
   private handle: EndpointHandle<EndpointConfig> | null = null;
   private failedHandle: EndpointHandle<EndpointConfig> | null = null;
   private up: OutgoingHttpHeaders | null = null;
-  us: ClientHttp2Stream | null = null;
   private attempts = 0;
   /** Request body bytes went upstream (a retry would have to resend them). */
   bodyStarted = false;
+  /** The upstream side: an HTTP/2 stream relay, or the HTTP/1.1 bridge. */
+  private upstream: H2Relay | H2ToH1 | null = null;
   private bridge: H2ToH1 | null = null;
-  private upEnded = false;
-  private reqEnded = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private deadline = 0;
   private readonly start: number;
@@ -81,74 +73,16 @@ export class H2Exchange implements H2Waiter {
     ds.on('aborted', this.onDownAborted);
     ds.on('close', this.onDownClose);
     try {
-      this.routeIt();
+      routeH2(this, this.headers, this.rawHeaders, this.maxHeaderListSize);
     } catch (e) {
       this.fail(e);
     }
   }
 
-  // ---- routing ----
+  // ---- routing (h2-route.ts) ----
 
-  private routeIt(): void {
-    const h = this.headers;
-    const lc = this.lc;
-    const plane = lc.plane;
-    const method = h[':method'] ?? '';
-    if (method === 'CONNECT') throw new ProxyError('BAD_REQUEST', 'CONNECT over HTTP/2 is not supported');
-    const authority = h[':authority'] ?? h['host'] ?? '';
-    const raw = this.rawHeaders;
-    const flat: string[] = [];
-    let size = 0;
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i] as string;
-      const v = raw[i + 1] as string;
-      size += n.length + v.length + 32; // RFC 9113 §6.5.2 accounting
-      if (n.charCodeAt(0) !== 58 /* ':' */ && n !== 'host') flat.push(n, v);
-    }
-    // node enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the peer ACKed it: check here too.
-    if (size > this.maxHeaderListSize) {
-      this.done = true;
-      this.status = 431;
-      this.ds.close(NGHTTP2_ENHANCE_YOUR_CALM);
-      return;
-    }
-    // Edge of the mesh: the app may not set identity or Trellis's own signals.
-    if (lc.stripInternal) stripMeshInternalHeaders(flat);
-    this.flat = flat;
-    const cfg = plane.current();
-    const table = routeTableFor(cfg, lc);
-    if (table === undefined) {
-      this.act({ type: 'no_route', reason: 'no_virtual_host', detail: noTable(lc, cfg) });
-      return;
-    }
-    const view: RequestView = {
-      method,
-      authority,
-      path: h[':path'] ?? '/',
-      headers: flat,
-      scheme: h[':scheme'] ?? 'http',
-    };
-    const d = matchRoute(table, view, plane.random);
-    if (d.type !== 'no_route' || d.reason !== 'no_virtual_host' || !table.onDemand || authority === '') {
-      this.act(d);
-      return;
-    }
-    // On-demand virtual host discovery (VHDS): ask once, then re-match with the then-current config.
-    plane.requestVirtualHost(authority.toLowerCase()).then(
-      () => {
-        if (this.done) return;
-        const t2 = routeTableFor(plane.current(), lc);
-        try {
-          this.act(t2 === undefined ? d : matchRoute(t2, view, plane.random));
-        } catch (e) {
-          this.fail(e);
-        }
-      },
-      () => this.act(d),
-    );
-  }
-
-  private act(d: RouteDecision): void {
+  /** The routing decision (possibly after an on-demand virtual host lookup). */
+  act(d: RouteDecision): void {
     if (this.done) return;
     switch (d.type) {
       case 'no_route':
@@ -235,7 +169,10 @@ export class H2Exchange implements H2Waiter {
       this.timer = setTimeout(this.onTimeout, ms);
     }
     this.up = up;
-    if (h1) this.bridge = new H2ToH1(this, String(up[':method']), d.authority, d.path, flat);
+    if (h1) {
+      this.bridge = new H2ToH1(this, String(up[':method']), d.authority, d.path, flat);
+      this.upstream = this.bridge;
+    }
     this.attempt(false);
   }
 
@@ -260,34 +197,18 @@ export class H2Exchange implements H2Waiter {
     else cluster.h2Pool(h).acquire(this);
   }
 
-  /** HTTP/1 bridge: a reused keep-alive connection was already closed by the server; retry once. */
-  retryOnFresh(err: ProxyError): void {
+  /** Another attempt (a refused stream, a stale keep-alive connection), if this was the first. */
+  retryOnce(err: ProxyError, fresh: boolean): void {
     this.reportAttempt(false);
     if (this.attempts >= 2) {
       this.fail(err);
       return;
     }
     try {
-      this.attempt(true);
+      this.attempt(fresh);
     } catch (e) {
       this.fail(e);
     }
-  }
-
-  /** HTTP/1 bridge: the response ended (trailers, if any, are in `trailers`). */
-  finishFromH1(): void {
-    if (!this.respStarted || this.done) return;
-    this.done = true;
-    this.clearTimer();
-    this.reportAttempt(true);
-    const ds = this.ds;
-    if (!ds.destroyed && !ds.writableEnded) ds.end();
-  }
-
-  /** The upstream failed after the response started: reset the downstream stream. */
-  resetDownstream(): void {
-    this.reportAttempt(false);
-    this.resetDown(NGHTTP2_INTERNAL_ERROR);
   }
 
   // ---- upstream ----
@@ -314,95 +235,24 @@ export class H2Exchange implements H2Waiter {
       return;
     }
     const up = this.up as OutgoingHttpHeaders;
-    const ds = this.ds;
     if (this.deadline > 0 && this.grpc) {
       // Forward the time left, never more than the client asked for.
       up['grpc-timeout'] = formatGrpcTimeout(this.deadline - this.lc.plane.clock.now());
     }
-    let us: ClientHttp2Stream;
-    try {
-      us = s.request(up, { endStream: ds.endAfterHeaders });
-    } catch (e) {
-      this.onPoolError(
-        new ProxyError('UPSTREAM_RESET', `could not open an upstream stream: ${(e as Error).message}`),
-      );
-      return;
-    }
-    this.us = us;
-    us.on('error', noop);
-    us.on('response', this.onResponse);
-    us.on('trailers', this.onTrailers);
-    us.on('data', this.onUpData);
-    us.on('end', this.onUpEnd);
-    us.on('close', this.onUpClose);
-    us.on('drain', this.onUpDrain);
-    if (ds.endAfterHeaders) this.reqEnded = true;
-    else {
-      ds.on('data', this.onDownData);
-      ds.on('end', this.onDownEnd);
-    }
-    ds.on('drain', this.onDownDrain);
+    const relay = new H2Relay(this);
+    this.upstream = relay;
+    relay.start(s, up);
   }
 
-  // Request body: downstream → upstream, pausing the downstream while the upstream buffer is full
-  // (a paused stream stops sending WINDOW_UPDATEs, so the client's flow control takes over).
-  private readonly onDownData = (chunk: Buffer): void => {
-    this.bodyStarted = true;
-    const us = this.us;
-    if (us !== null && !us.write(chunk)) this.ds.pause();
-  };
-
-  private readonly onUpDrain = (): void => {
-    this.ds.resume();
-  };
-
-  private readonly onDownEnd = (): void => {
-    // A cancelling client's stream can show 'end' before 'aborted': half-close upstream only once
-    // the events of this read have run, so a reset is carried as a reset, not as a half-close.
-    this.reqEnded = true;
-    setImmediate(this.endUpstream);
-  };
-
-  private readonly endUpstream = (): void => {
-    const us = this.us;
-    if (us !== null && !us.destroyed && !this.ds.aborted && !(this.ds.rstCode > 0)) us.end();
-  };
-
-  private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
-    relayResponseHeaders(this, headers, flags);
-  };
-
-  private readonly onTrailers = (t: IncomingHttpHeaders): void => {
-    this.trailers = t;
-  };
-
-  private readonly onUpData = (chunk: Buffer): void => {
+  /** The upstream response ended cleanly: end the downstream (node then asks for the trailers). */
+  finishResponse(): void {
+    if (!this.respStarted || this.done) return;
+    this.done = true;
+    this.clearTimer();
+    this.reportAttempt(true);
     const ds = this.ds;
-    if (!ds.destroyed && !ds.write(chunk)) this.us?.pause();
-  };
-
-  private readonly onDownDrain = (): void => {
-    this.us?.resume();
-  };
-
-  // Like a cancelling client, a resetting server's stream can show 'end' before 'aborted': finish
-  // the response only once this read's events have run (a reset is relayed by onUpClose instead).
-  private readonly onUpEnd = (): void => {
-    this.upEnded = true;
-    setImmediate(this.finishResponse);
-  };
-
-  private readonly finishResponse = (): void => {
-    const us = this.us;
-    if (us !== null && (us.aborted || us.rstCode > NGHTTP2_NO_ERROR)) return;
-    if (this.respStarted && !this.done) {
-      this.done = true;
-      this.clearTimer();
-      this.reportAttempt(true);
-      const ds = this.ds;
-      if (!ds.destroyed && !ds.writableEnded) ds.end();
-    }
-  };
+    if (!ds.destroyed && !ds.writableEnded) ds.end();
+  }
 
   /** Sends the trailers (node asks once the last DATA frame is queued). */
   readonly onWantTrailers = (): void => {
@@ -415,45 +265,8 @@ export class H2Exchange implements H2Waiter {
     }
   };
 
-  private readonly onUpClose = (): void => {
-    const us = this.us;
-    if (us === null) return; // we cancelled it ourselves
-    const code = us.rstCode ?? NGHTTP2_NO_ERROR;
-    // A clean end whose deferred finish has not run yet: finish now.
-    if (!this.done && this.upEnded && code === NGHTTP2_NO_ERROR) this.finishResponse();
-    if (this.done) {
-      // The response was relayed; mirror how the upstream closed the stream on a downstream that is
-      // still open (the client still sending): a reset as that reset, a clean close as RST(NO_ERROR).
-      const ds = this.ds;
-      if (this.respStarted && !ds.closed && !ds.destroyed && (code !== NGHTTP2_NO_ERROR || !this.reqEnded)) {
-        ds.close(code);
-      }
-      return;
-    }
-    // The upstream ended the stream without finishing its response.
-    this.reportAttempt(false);
-    if (!this.respStarted) {
-      if (code === NGHTTP2_REFUSED_STREAM && this.attempts < 2 && !this.bodyStarted) {
-        // Refused streams were never processed: safe to retry on another session or endpoint.
-        this.us = null;
-        try {
-          this.attempt(false);
-        } catch (e) {
-          this.fail(e);
-        }
-        return;
-      }
-      if (code === NGHTTP2_CANCEL) {
-        this.resetDown(code);
-        return;
-      }
-      this.fail(new ProxyError('UPSTREAM_RESET', `upstream reset the HTTP/2 stream (error code ${code})`));
-      return;
-    }
-    this.resetDown(code === NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : code);
-  };
-
-  private resetDown(code: number): void {
+  /** Ends the downstream stream with RST_STREAM(code) (a reset relayed, or a failure after headers). */
+  resetDown(code: number): void {
     this.done = true;
     this.clearTimer();
     if (!this.ds.destroyed) this.ds.close(code);
@@ -480,10 +293,7 @@ export class H2Exchange implements H2Waiter {
   private cancelUpstream(): void {
     this.done = true;
     this.clearTimer();
-    const us = this.us;
-    this.us = null;
-    if (us !== null && !us.closed && !us.destroyed) us.close(NGHTTP2_CANCEL);
-    this.bridge?.destroy();
+    this.upstream?.destroy();
     if (this.handle !== null) {
       this.handle.onComplete(Number.NaN, false);
       this.handle = null;
@@ -500,10 +310,7 @@ export class H2Exchange implements H2Waiter {
         ? `deadline (grpc-timeout / route timeout) exceeded after ${ms} ms waiting for cluster "${this.cluster?.config.name ?? '?'}"`
         : `no complete response from cluster "${this.cluster?.config.name ?? '?'}" within ${ms} ms`,
     );
-    const us = this.us;
-    this.us = null;
-    if (us !== null && !us.destroyed) us.close(NGHTTP2_CANCEL);
-    this.bridge?.destroy();
+    this.upstream?.destroy();
     if (!this.respStarted) {
       this.fail(err);
       return;
@@ -528,10 +335,7 @@ export class H2Exchange implements H2Waiter {
     const was = this.done;
     this.done = true;
     this.clearTimer();
-    const us = this.us;
-    this.us = null;
-    if (us !== null && !us.destroyed) us.close(NGHTTP2_CANCEL);
-    this.bridge?.destroy();
+    this.upstream?.destroy();
     this.reportAttempt(false);
     const ds = this.ds;
     if (ds.destroyed || ds.closed || (was && this.status !== 0)) return;

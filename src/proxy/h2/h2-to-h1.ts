@@ -1,7 +1,7 @@
 // An HTTP/2 request to an HTTP/1.1 cluster: re-framed as an HTTP/1.1 request (always chunked, so a
 // lying content-length cannot desync the upstream) on a pooled keep-alive connection; the response
 // goes back as HTTP/2 headers, data and trailers, with backpressure both ways.
-import type { IncomingHttpHeaders } from 'node:http2';
+import { constants, type IncomingHttpHeaders } from 'node:http2';
 import type { H1ResponseHead } from '../http/h1-parser.js';
 import { encodeChunk, encodeLastChunk, serializeRequestHead } from '../http/h1-serializer.js';
 import type { H1RequestHead } from '../http/h1-types.js';
@@ -171,7 +171,7 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
       this.pool?.release(conn);
     }
     if (trailers !== null && trailers.length > 0) this.ex.trailers = toH2Fields(trailers, null);
-    this.ex.finishFromH1();
+    this.ex.finishResponse();
   }
 
   onUpstreamError(err: ProxyError, gotBytes: boolean): void {
@@ -180,11 +180,13 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     if (ex.done) return;
     if (!this.gotResponse && !gotBytes && this.reused && !ex.bodyStarted) {
       // A keep-alive connection the server had closed while idle: once more on a fresh one.
-      ex.retryOnFresh(err);
+      ex.retryOnce(err, true);
       return;
     }
-    if (ex.respStarted) ex.resetDownstream();
-    else ex.fail(err);
+    if (ex.respStarted) {
+      ex.reportAttempt(false);
+      ex.resetDown(constants.NGHTTP2_INTERNAL_ERROR);
+    } else ex.fail(err);
   }
 
   /** The exchange ended early (reset, timeout, failure): the connection cannot be reused. */

@@ -1,0 +1,72 @@
+// Routing one HTTP/2 stream: header list size check, strip what the app may not send (outbound),
+// a RequestView from :method/:authority/:path, matchRoute, and on-demand virtual hosts asked for once.
+import { constants, type IncomingHttpHeaders } from 'node:http2';
+import { ProxyError, stripMeshInternalHeaders } from '../pipeline/rescue.js';
+import { noTable, routeTableFor } from '../pipeline/route-request.js';
+import { matchRoute } from '../router/match-route.js';
+import type { RequestView } from '../router/types.js';
+import type { H2Exchange } from './h2-exchange.js';
+
+export function routeH2(
+  ex: H2Exchange,
+  headers: IncomingHttpHeaders,
+  rawHeaders: readonly string[],
+  maxHeaderListSize: number,
+): void {
+  const h = headers;
+  const lc = ex.lc;
+  const plane = lc.plane;
+  const method = h[':method'] ?? '';
+  if (method === 'CONNECT') throw new ProxyError('BAD_REQUEST', 'CONNECT over HTTP/2 is not supported');
+  const authority = h[':authority'] ?? h['host'] ?? '';
+  const raw = rawHeaders;
+  const flat: string[] = [];
+  let size = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    const v = raw[i + 1] as string;
+    size += n.length + v.length + 32; // RFC 9113 §6.5.2 accounting
+    if (n.charCodeAt(0) !== 58 /* ':' */ && n !== 'host') flat.push(n, v);
+  }
+  // node enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the peer ACKed it: check here too.
+  if (size > maxHeaderListSize) {
+    ex.done = true;
+    ex.status = 431;
+    ex.ds.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    return;
+  }
+  // Edge of the mesh: the app may not set identity or Trellis's own signals.
+  if (lc.stripInternal) stripMeshInternalHeaders(flat);
+  ex.flat = flat;
+  const cfg = plane.current();
+  const table = routeTableFor(cfg, lc);
+  if (table === undefined) {
+    ex.act({ type: 'no_route', reason: 'no_virtual_host', detail: noTable(lc, cfg) });
+    return;
+  }
+  const view: RequestView = {
+    method,
+    authority,
+    path: h[':path'] ?? '/',
+    headers: flat,
+    scheme: h[':scheme'] ?? 'http',
+  };
+  const d = matchRoute(table, view, plane.random);
+  if (d.type !== 'no_route' || d.reason !== 'no_virtual_host' || !table.onDemand || authority === '') {
+    ex.act(d);
+    return;
+  }
+  // On-demand virtual host discovery (VHDS): ask once, then re-match with the then-current config.
+  plane.requestVirtualHost(authority.toLowerCase()).then(
+    () => {
+      if (ex.done) return;
+      const t2 = routeTableFor(plane.current(), lc);
+      try {
+        ex.act(t2 === undefined ? d : matchRoute(t2, view, plane.random));
+      } catch (e) {
+        ex.fail(e);
+      }
+    },
+    () => ex.act(d),
+  );
+}
