@@ -1,6 +1,7 @@
 // The xDS wire layer: proto loading, Any pack/unpack, discovery codecs, the ADS gRPC service.
 export * from './type-urls.js';
-export { PROTO_FILES, protoRoot, protoLoadMs, lookupMessage, messageType } from './proto-root.js';
+export { protoRoot, protoLoadMs, lookupMessage, messageType } from './proto-root.js';
+export { PROTO_FILES } from './gen/proto-files.js';
 export {
   type EncodedAny,
   type JsonObject,
