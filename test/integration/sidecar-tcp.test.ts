@@ -154,6 +154,13 @@ describe('sidecar data plane: opaque TCP', () => {
         ['in-tcp', tcpListener('in-tcp', 'greeter')],
         ['in-detect', tcpListener('in-detect', 'greeter', 'detect')],
         ['up-http', upHttp],
+        [
+          'up-idle',
+          {
+            ...tcpListener('up-idle', 'echo'),
+            tcpProxy: { statPrefix: 'up-idle', cluster: 'echo', idleTimeoutMs: 150 },
+          },
+        ],
       ]),
       routeTables: new Map(),
       clusters: new Map(['echo', 'refused', 'greeter', 'http'].map((n) => [n, cluster(n)])),
@@ -227,6 +234,14 @@ describe('sidecar data plane: opaque TCP', () => {
     const c = await open(port('up-nocluster'));
     await within(c.gone, 5000, 'client closed');
     assert.match(dp.renderMetrics(), /reason="no_cluster"\} [1-9]/);
+  });
+
+  it('closes both sides after the idle timeout, and counts it', async () => {
+    const c = await open(port('up-idle'));
+    c.socket.write('ping');
+    await within(c.waitBytes(4), 5000, 'echo');
+    await within(c.gone, 5000, 'idle close');
+    assert.match(dp.renderMetrics(), /stat_prefix="up-idle",cluster="echo",reason="idle_timeout"\} 1/);
   });
 
   it('serves many concurrent connections', async () => {
