@@ -3,9 +3,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { TrellisError, errorMessage } from '../../common/errors.js';
+
+// yaml is loaded only for a YAML bootstrap file (~2 MB RSS a sidecar without one does not carry).
+const parseYaml = (text: string): unknown =>
+  (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
 
 export interface ProxyBootstrap {
   readonly service: string;
