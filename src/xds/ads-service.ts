@@ -1,6 +1,9 @@
 // grpc-js service definition and client constructor for the ADS stream, built on our codecs
-// (no proto-loader at run time).
-import * as grpc from '@grpc/grpc-js';
+// (no proto-loader at run time). grpc-js is required on first use only: the sidecar uses the light
+// http2 client (ads-h2-client.ts) and does not load it.
+import { createRequire } from 'node:module';
+import type * as grpc from '@grpc/grpc-js';
+import { ADS_METHOD_PATH, ADS_SERVICE_NAME } from './ads-service-path.js';
 import {
   type DiscoveryRequest,
   type DiscoveryResponse,
@@ -10,8 +13,7 @@ import {
   encodeDiscoveryResponse,
 } from './discovery-codec.js';
 
-export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
-export const ADS_METHOD_PATH = `/${ADS_SERVICE_NAME}/StreamAggregatedResources`;
+export { ADS_METHOD_PATH, ADS_SERVICE_NAME };
 
 /** What the server writes: a response object, or one already encoded with encodeDiscoveryResponse. */
 export type OutgoingResponse = DiscoveryResponse | Buffer;
@@ -43,13 +45,17 @@ export interface AdsClient extends grpc.Client {
   StreamAggregatedResources(metadata?: grpc.Metadata, options?: grpc.CallOptions): AdsClientStream;
 }
 
-const AdsClientCtor = grpc.makeGenericClientConstructor(adsServiceDefinition, ADS_SERVICE_NAME);
+let grpcJs: typeof grpc | undefined;
+let AdsClientCtor: grpc.ServiceClientConstructor | undefined;
 
-/** Creates an ADS client for `target` (e.g. `127.0.0.1:18000`). */
+/** Creates an ADS client for `target` (e.g. `127.0.0.1:18000`); insecure credentials by default. */
 export function createAdsClient(
   target: string,
-  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  credentials?: grpc.ChannelCredentials,
   options: grpc.ChannelOptions = {},
 ): AdsClient {
-  return new AdsClientCtor(target, credentials, options) as unknown as AdsClient;
+  grpcJs ??= createRequire(import.meta.url)('@grpc/grpc-js') as typeof grpc;
+  AdsClientCtor ??= grpcJs.makeGenericClientConstructor(adsServiceDefinition, ADS_SERVICE_NAME);
+  const creds = credentials ?? grpcJs.credentials.createInsecure();
+  return new AdsClientCtor(target, creds, options) as unknown as AdsClient;
 }

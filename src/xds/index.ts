@@ -15,3 +15,4 @@ export {
 } from './any.js';
 export * from './discovery-codec.js';
 export * from './ads-service.js';
+export * from './ads-h2-client.js';

@@ -10,6 +10,8 @@ import type { DataPlane, DataPlaneOptions } from '../data-plane.js';
 import { createAdminServer, type AdminServer, type Readiness } from '../admin/admin-server.js';
 import { renderProcessMetrics } from '../admin/process-metrics.js';
 import { createXdsClient, type XdsClientOptions, type XdsClientStatus } from '../xds-client/index.js';
+import { createH2AdsClient } from '../../xds/ads-h2-client.js';
+import type { AdsClient } from '../../xds/ads-service.js';
 import { probeApp, type AppProbeTarget, type ProbeResult } from './app-probe.js';
 import type { ProxyBootstrap } from './bootstrap.js';
 import { Registrar, type FetchLike, type Registration } from './registrar.js';
@@ -76,6 +78,8 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       upstreams: b.upstreams,
     },
     logger: deps.logger,
+    // The light ADS client on node:http2: the sidecar does not load @grpc/grpc-js (~7 MB RSS).
+    createClient: (target) => createH2AdsClient(target) as unknown as AdsClient,
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.random ? { random: deps.random } : {}),
     ...(deps.version ? { version: deps.version } : {}),
