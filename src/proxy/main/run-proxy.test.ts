@@ -94,7 +94,7 @@ const until = async (what: string, fn: () => boolean | Promise<boolean>, ms = 50
 };
 
 describe('runProxy', () => {
-  test('ready only after config, app and registration; admin pages; app loss; shutdown order', async () => {
+  test('ready only after config, app and registration; admin pages; app loss; shutdown order', async (t) => {
     const events: string[] = [];
     const xds = fakeXds();
     let appUp = false;
@@ -123,6 +123,8 @@ describe('runProxy', () => {
       probeIntervalMs: { starting: 10, ready: 10 },
       failureThreshold: 2,
     });
+    // A failed assertion must not leave the admin server and probe loop running (the file would hang).
+    t.after(() => proxy.shutdown('SIGTERM').catch(() => undefined));
     const admin = (path: string) => fetch(`http://127.0.0.1:${proxy.adminPort}${path}`);
 
     let res = await admin('/ready');

@@ -61,6 +61,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
   let appReady = !hasApp;
   let appReason = `waiting for the app at ${b.appAddress}:${b.appPort} to answer`;
   let appFailures = 0;
+  let appLost = false;
   let draining = false;
   let probeTimer: Timer | undefined;
 
@@ -184,6 +185,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     if (draining) return;
     if (r.ok) {
       appFailures = 0;
+      appLost = false;
       if (!appReady) {
         appReady = true;
         log.info({ app: `${b.appAddress}:${b.appPort}` }, 'app is ready');
@@ -191,8 +193,10 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       }
     } else {
       appFailures++;
-      appReason = r.reason;
+      // Once the app was lost, keep saying so (with the latest cause) until it answers again.
+      appReason = appLost ? `app stopped answering (${appFailures} checks in a row): ${r.reason}` : r.reason;
       if (appReady && appFailures >= threshold) {
+        appLost = true;
         appReady = false;
         appReason = `app stopped answering (${appFailures} checks in a row): ${r.reason}`;
         log.warn({ reason: r.reason }, 'app is gone; deregistering until it answers again');

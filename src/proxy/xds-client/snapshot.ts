@@ -63,13 +63,46 @@ export function neededEndpointNames(states: States): Set<string> {
   return out;
 }
 
-/** The ProxyConfig for the resources held now (maps and the object frozen; values already are). */
-export function buildProxyConfig(states: States): ProxyConfig {
+/** True when every cluster `vh` routes to, and the endpoints of each EDS one, are held (warm). */
+export function vhostWarm(
+  vh: VirtualHostConfig,
+  clusters: ReadonlyMap<string, ClusterConfig>,
+  endpoints: ReadonlyMap<string, ClusterEndpointsConfig>,
+): boolean {
+  for (const route of vh.routes) {
+    if (route.action.type !== 'forward') continue;
+    for (const c of route.action.clusters) {
+      const cluster = clusters.get(c.name);
+      if (cluster === undefined) return false;
+      if (cluster.discovery === 'eds' && !endpoints.has(cluster.edsServiceName)) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The ProxyConfig for the resources held now (maps and the object frozen; values already are).
+ * On-demand virtual hosts are included once `admit` says so (warm, or waited for long enough), so
+ * no request is routed to a cluster whose config is still in flight.
+ */
+export function buildProxyConfig(
+  states: States,
+  admit: (vh: VirtualHostConfig, warm: boolean) => boolean = () => true,
+): ProxyConfig {
   const versions: Record<string, string> = {};
   for (const ts of states.values()) versions[ts.short] = ts.version;
   const listeners = new Map<string, ListenerConfig>();
   for (const l of values<ListenerConfig>(states, LISTENER_TYPE)) listeners.set(l.name, l);
-  const vhds = values<VirtualHostConfig>(states, VIRTUAL_HOST_TYPE);
+  const clusters = new Map<string, ClusterConfig>();
+  const endpoints = new Map<string, ClusterEndpointsConfig>();
+  for (const c of values<ClusterConfig>(states, CLUSTER_TYPE)) {
+    clusters.set(c.name, c);
+    if (c.loadAssignment) endpoints.set(c.name, c.loadAssignment);
+  }
+  for (const e of values<ClusterEndpointsConfig>(states, ENDPOINT_TYPE)) endpoints.set(e.clusterName, e);
+  const vhds = values<VirtualHostConfig>(states, VIRTUAL_HOST_TYPE).filter((vh) =>
+    admit(vh, vhostWarm(vh, clusters, endpoints)),
+  );
   const routeTables = new Map<string, RouteTableConfig>();
   for (const rc of values<RouteConfigurationConfig>(states, ROUTE_TYPE)) {
     const prefix = `${rc.name}/`;
@@ -79,13 +112,6 @@ export function buildProxyConfig(states: States): ProxyConfig {
       Object.freeze(buildRouteTable(rc.name, rc.onDemand, [...rc.virtualHosts, ...onDemand])),
     );
   }
-  const clusters = new Map<string, ClusterConfig>();
-  const endpoints = new Map<string, ClusterEndpointsConfig>();
-  for (const c of values<ClusterConfig>(states, CLUSTER_TYPE)) {
-    clusters.set(c.name, c);
-    if (c.loadAssignment) endpoints.set(c.name, c.loadAssignment);
-  }
-  for (const e of values<ClusterEndpointsConfig>(states, ENDPOINT_TYPE)) endpoints.set(e.clusterName, e);
   return Object.freeze({
     versions: Object.freeze(versions),
     listeners: Object.freeze(listeners),

@@ -1,8 +1,11 @@
 // On-demand virtual host discovery bookkeeping: one pending promise per VHDS name shared by every
-// caller, resolved when the virtual host arrives, when the control plane answers without it, or
-// after a bounded wait (then undefined).
+// caller, resolved when the virtual host and the clusters and endpoints it routes to have arrived
+// (warm), when the control plane answers without it, or after a bounded wait.
 import type { Clock, Timer } from '../../common/clock.js';
 import type { VirtualHostConfig } from '../config/types.js';
+
+/** A virtual host that is ready to serve, 'warming' (held, but its clusters/endpoints are not), or absent. */
+export type VhostState = VirtualHostConfig | 'warming' | undefined;
 
 interface Pending {
   readonly promise: Promise<VirtualHostConfig | undefined>;
@@ -24,21 +27,38 @@ export class VhdsWaiters {
     return this.settled.has(name);
   }
 
-  /** The shared promise for `name`; `created` is true when the caller must subscribe. */
-  wait(name: string): { promise: Promise<VirtualHostConfig | undefined>; created: boolean } {
+  /**
+   * The shared promise for `name`; `created` is true when the caller must subscribe. On timeout it
+   * resolves with `onTimeout()` (the virtual host if it is held, even if not warm yet).
+   */
+  wait(
+    name: string,
+    onTimeout: () => VirtualHostConfig | undefined,
+  ): { promise: Promise<VirtualHostConfig | undefined>; created: boolean } {
     const p = this.pending.get(name);
     if (p) return { promise: p.promise, created: false };
     let resolve!: (v: VirtualHostConfig | undefined) => void;
     const promise = new Promise<VirtualHostConfig | undefined>((r) => (resolve = r));
-    const timer = this.clock.setTimeout(() => this.finish(name, undefined), this.timeoutMs);
+    const timer = this.clock.setTimeout(() => this.finish(name, onTimeout()), this.timeoutMs);
     timer.unref?.();
     this.pending.set(name, { promise, resolve, timer });
     return { promise, created: true };
   }
 
-  /** After a VHDS response: every pending name is answered, with its virtual host or without. */
-  answered(lookup: (name: string) => VirtualHostConfig | undefined): void {
-    for (const name of [...this.pending.keys()]) this.finish(name, lookup(name));
+  /** After a VHDS response: every pending name is answered, without a virtual host when absent; warming ones wait. */
+  answered(lookup: (name: string) => VhostState): void {
+    for (const name of [...this.pending.keys()]) {
+      const state = lookup(name);
+      if (state !== 'warming') this.finish(name, state);
+    }
+  }
+
+  /** After any response: names whose virtual host became warm are resolved. */
+  progress(lookup: (name: string) => VhostState): void {
+    for (const name of [...this.pending.keys()]) {
+      const state = lookup(name);
+      if (state !== undefined && state !== 'warming') this.finish(name, state);
+    }
   }
 
   /** Resolves every waiter with undefined (client closing). */

@@ -32,7 +32,7 @@ import {
   type NackInfo,
   type TypeState,
 } from './type-state.js';
-import { VhdsWaiters } from './vhds-waiters.js';
+import { VhdsWaiters, type VhostState } from './vhds-waiters.js';
 
 export interface XdsClientOptions {
   /** Control plane xDS address, `host:port` (plaintext for now). */
@@ -74,6 +74,8 @@ export class XdsClient {
   private readonly backoff: Backoff;
   private readonly states = new Map<string, TypeState>();
   private readonly waiters: VhdsWaiters;
+  /** On-demand virtual hosts admitted into the config (warm once, or waited for). */
+  private readonly admitted = new Set<string>();
   private readonly listeners = new Set<(c: ProxyConfig) => void>();
   private config: ProxyConfig;
   private client: AdsClient | undefined;
@@ -134,10 +136,18 @@ export class XdsClient {
     if (known !== undefined) return Promise.resolve(known);
     const name = vhdsName(table, h);
     const vhds = this.state(VIRTUAL_HOST_TYPE);
-    const held = vhds.resources.get(name)?.value as VirtualHostConfig | undefined;
-    if (held !== undefined) return Promise.resolve(held);
-    if (this.waiters.isSettled(name) && vhds.names.has(name)) return Promise.resolve(undefined);
-    const { promise, created } = this.waiters.wait(name);
+    const state = this.vhostState(name);
+    if (state !== undefined && state !== 'warming') return Promise.resolve(state);
+    if (state === undefined && this.waiters.isSettled(name) && vhds.names.has(name))
+      return Promise.resolve(undefined);
+    const { promise, created } = this.waiters.wait(name, () => {
+      const vh = vhds.resources.get(name)?.value as VirtualHostConfig | undefined;
+      if (vh !== undefined && !this.admitted.has(name)) {
+        this.admitted.add(name);
+        this.publish(true);
+      }
+      return vh;
+    });
     if (created && !vhds.names.has(name)) {
       vhds.names.add(name);
       this.sendSubscription(vhds);
@@ -296,9 +306,26 @@ export class XdsClient {
     let dirty = changed.length > 0;
     dirty = this.updateSubscriptions() || dirty;
     if (dirty || errors.length === 0) this.publish(dirty);
-    if (ts.typeUrl === VIRTUAL_HOST_TYPE)
-      this.waiters.answered((n) => ts.resources.get(n)?.value as VirtualHostConfig | undefined);
+    if (ts.typeUrl === VIRTUAL_HOST_TYPE) this.waiters.answered((n) => this.vhostState(n));
+    else this.waiters.progress((n) => this.vhostState(n));
   }
+
+  /**
+   * Warming, as Envoy does for on-demand config: a discovered virtual host is handed to the data
+   * plane only once every cluster it routes to, and the endpoints of those, have arrived, so the
+   * first request to a Service never fails for config still in flight.
+   */
+  private vhostState(name: string): VhostState {
+    const vh = this.state(VIRTUAL_HOST_TYPE).resources.get(name)?.value as VirtualHostConfig | undefined;
+    if (vh === undefined) return undefined;
+    return this.admitted.has(name) ? vh : 'warming';
+  }
+
+  /** Admits a virtual host into the config once warm (or, on timeout, as it is); admitted ones stay. */
+  private admit = (vh: VirtualHostConfig, warm: boolean): boolean => {
+    if (warm) this.admitted.add(vh.name);
+    return this.admitted.has(vh.name);
+  };
 
   /** Re-derives RDS, CDS and EDS names from what is held; sends changed ones. Returns if pruned. */
   private updateSubscriptions(): boolean {
@@ -318,7 +345,7 @@ export class XdsClient {
 
   /** Builds and emits a new config when something changed (versions alone update in place). */
   private publish(changed: boolean): void {
-    const next = buildProxyConfig(this.states);
+    const next = buildProxyConfig(this.states, this.admit);
     if (!changed) {
       this.config = next;
       return;
