@@ -584,3 +584,38 @@ describe('sidecar h2: hostile input', { timeout: 60_000 }, () => {
     await works();
   });
 });
+
+describe('sidecar h2/gRPC: drain', { timeout: 30_000 }, () => {
+  it('a stream in flight finishes during drain (GOAWAY), then drain resolves', async () => {
+    const app = await startGrpc({
+      bidi: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.on('data', (d: Buffer) => call.write(Buffer.concat([Buffer.from('pong:'), d])));
+        call.on('end', () => call.end());
+      },
+    });
+    const cfg = buildConfig({
+      vhosts: [vhost('inventory', ['inventory:50051'], [route('inv', '/', [{ name: 'inv', weight: 1 }])])],
+      clusters: { inv: [app.port] },
+    });
+    const { dp, port } = await startPlane(asHttp2(cfg));
+    const c = echoClient(port, 'inventory:50051');
+    const call = (c.bidi as () => grpc.ClientDuplexStream<Buffer, Buffer>)();
+    const ping = async (s: string): Promise<string> => {
+      const reply = new Promise<string>((resolve) => call.once('data', (d: Buffer) => resolve(d.toString())));
+      call.write(Buffer.from(s));
+      return reply;
+    };
+    assert.equal(await ping('a'), 'pong:a');
+    const started = Date.now();
+    const drained = dp.drain(20_000);
+    assert.equal(await ping('b'), 'pong:b');
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    call.end();
+    assert.equal((await status).code, grpc.status.OK);
+    await drained;
+    assert.ok(Date.now() - started < 15_000, 'drain waited for the stream, not the deadline');
+    c.close();
+    app.server.forceShutdown();
+    await dp.close();
+  });
+});
