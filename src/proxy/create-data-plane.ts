@@ -6,7 +6,7 @@ import type { Logger } from '../common/logger.js';
 import type { ProxyConfig } from './config/types.js';
 import type { DataPlane, DataPlaneOptions } from './data-plane.js';
 import { createListener, sameBinding, type BoundListener } from './listener/listener.js';
-import { listenerLimits, type ListenerLimits } from './listener/limits.js';
+import { listenerLimits } from './listener/limits.js';
 import type { PlaneContext } from './pipeline/types.js';
 import { DataPlaneMetrics } from './telemetry/data-plane-metrics.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
@@ -16,7 +16,7 @@ export interface CreateDataPlaneOptions extends DataPlaneOptions {
   readonly clock?: Clock;
   readonly random?: () => number;
   /** Listener limits and timeouts (defaults: listener/limits.ts). */
-  readonly limits?: Partial<Omit<ListenerLimits, 'h1'>> & { h1?: Partial<ListenerLimits['h1']> };
+  readonly limits?: Parameters<typeof listenerLimits>[0];
   /** Drain deadline for listeners removed or moved by LDS (default 30 s). */
   readonly listenerDrainMs?: number;
 }

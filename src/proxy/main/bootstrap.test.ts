@@ -39,6 +39,7 @@ describe('parseBootstrap', () => {
         drainSeconds: 10,
         ttlSeconds: 15,
         upstreams: [],
+        limits: {},
       },
     );
     assert.ok(Object.isFrozen(b) && Object.isFrozen(b.labels));

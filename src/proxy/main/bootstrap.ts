@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { TrellisError, errorMessage } from '../../common/errors.js';
+import { LIMIT_FLAGS, limitsHelp, parseLimits, type ProxyLimits } from './bootstrap-limits.js';
 
 // yaml is loaded only for a YAML bootstrap file (~2 MB RSS a sidecar without one does not carry).
 const parseYaml = (text: string): unknown =>
@@ -37,6 +38,8 @@ export interface ProxyBootstrap {
   readonly ttlSeconds: number;
   /** Per-upstream local ports (`--upstream NAME[.NS]:PORT=LOCALPORT`, repeatable). */
   readonly upstreams: readonly UpstreamSpec[];
+  /** Listener limits (file `limits` section, limit flags); empty = all defaults. */
+  readonly limits: ProxyLimits;
   /** The bootstrap file read, if any. */
   readonly bootstrapFile?: string;
 }
@@ -65,7 +68,7 @@ type Kind =
   | 'upstreams';
 
 interface Field {
-  readonly key: Exclude<keyof ProxyBootstrap, 'bootstrapFile'>;
+  readonly key: Exclude<keyof ProxyBootstrap, 'bootstrapFile' | 'limits'>;
   readonly flag: string;
   readonly env: string;
   readonly kind: Kind;
@@ -320,7 +323,7 @@ function readBootstrapFile(path: string, from: string, read: (p: string) => stri
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data))
     throw new TrellisError('BAD_REQUEST', `bootstrap file '${path}' must hold an object of settings`);
-  const known = new Set(BOOTSTRAP_FIELDS.map((f) => f.key as string));
+  const known = new Set([...BOOTSTRAP_FIELDS.map((f) => f.key as string), 'limits']);
   for (const k of Object.keys(data))
     if (!known.has(k))
       throw new TrellisError(
@@ -335,6 +338,7 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   const env = src.env ?? {};
   const options: Record<string, { type: 'string'; multiple?: boolean }> = { bootstrap: { type: 'string' } };
   for (const f of BOOTSTRAP_FIELDS) options[f.flag] = { type: 'string', multiple: f.kind === 'upstreams' };
+  for (const l of LIMIT_FLAGS) options[l.flag] = { type: 'string' };
   let values: Record<string, string | string[] | undefined>;
   try {
     const parsed = parseArgs({ args: [...src.argv], options, strict: true, allowPositionals: false });
@@ -388,6 +392,7 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
       'BAD_REQUEST',
       `trellis proxy: --inbound-port and --outbound-port must differ (both ${String(out[ports[0]])})`,
     );
+  out['limits'] = parseLimits(file['limits'], `${filePath ?? ''}: limits`, values, env);
   if (filePath !== undefined) out['bootstrapFile'] = filePath;
   return Object.freeze({
     ...out,
@@ -414,11 +419,12 @@ export function bootstrapHelp(): string {
     upstreams: 'SVC[.NS]:PORT=LOCAL',
   };
   const rows = BOOTSTRAP_FIELDS.map(
-    (f) => `  --${f.flag} ${arg[f.kind]}`.padEnd(28) + `${f.help} [${f.env}]`,
+    (f) => `  --${f.flag} ${arg[f.kind]} `.padEnd(28) + `${f.help} [${f.env}]`,
   );
   rows.push(
     '  --bootstrap FILE'.padEnd(28) +
       'JSON or YAML file with these settings (camelCase keys) [TRELLIS_BOOTSTRAP]',
   );
+  rows.push(...limitsHelp());
   return rows.join('\n');
 }

@@ -14,6 +14,7 @@ import { createH2AdsClient } from '../../xds/ads-h2-client.js';
 import type { AdsClient } from '../../xds/ads-service.js';
 import { probeApp, type AppProbeTarget, type ProbeResult } from './app-probe.js';
 import type { ProxyBootstrap } from './bootstrap.js';
+import type { ProxyLimits } from './bootstrap-limits.js';
 import { Registrar, type FetchLike, type Registration } from './registrar.js';
 
 /** The part of the xDS client the sidecar uses (a fake in tests). */
@@ -28,7 +29,7 @@ export interface XdsLike {
 
 export interface RunProxyDeps {
   readonly logger: Logger;
-  readonly createDataPlane: (opts: DataPlaneOptions) => DataPlane;
+  readonly createDataPlane: (opts: DataPlaneOptions & { readonly limits: ProxyLimits }) => DataPlane;
   readonly createXdsClient?: (opts: XdsClientOptions) => XdsLike;
   readonly fetch?: FetchLike;
   readonly clock?: Clock;
@@ -88,6 +89,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
   const dataPlane = deps.createDataPlane({
     nodeId: b.nodeId,
     requestVirtualHost: (host) => xds.requestVirtualHost(host),
+    limits: b.limits,
   });
   const registrar = new Registrar({
     api: b.api,
