@@ -9,13 +9,25 @@ import { dirname, join } from 'node:path';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const TRELLIS_BIN = join(ROOT, 'bin/trellis.js');
 
+/**
+ * A free port for a process that needs its port on the command line. Picked at random below the
+ * kernel's ephemeral range (32768+), so it cannot collide with ports the kernel hands out for
+ * `listen(0)` and outgoing connections while tests run in parallel; checked by binding it.
+ */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const s = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000-32000');
 }
 
 export interface ControlPlaneProcess {
