@@ -50,6 +50,7 @@ export function dispatchConnection(socket: Socket, host: ListenerHost): void {
     socket.removeListener('data', onData);
     socket.removeListener('close', onClose);
     socket.removeListener('error', onError);
+    socket.removeListener('end', onEnd);
     socket.pause();
     if (got !== null) socket.unshift(got);
     host.onClosed(sniff);
@@ -74,6 +75,11 @@ export function dispatchConnection(socket: Socket, host: ListenerHost): void {
   const onError = (): void => {
     socket.destroy();
   };
+  // The client half-closed before saying which protocol (nothing, or a prefix of the h2
+  // preface): there is no complete request to answer, so close now rather than at the timeout.
+  const onEnd = (): void => {
+    if (!done) socket.destroy();
+  };
   // A client that sends a prefix of the preface and stalls is handed to HTTP/1.1, whose parser
   // rejects `PRI` and whose request-headers timeout ends it.
   const timer = setTimeout(() => {
@@ -83,4 +89,5 @@ export function dispatchConnection(socket: Socket, host: ListenerHost): void {
   socket.on('data', onData);
   socket.on('close', onClose);
   socket.on('error', onError);
+  socket.on('end', onEnd);
 }

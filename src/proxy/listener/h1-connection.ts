@@ -299,6 +299,12 @@ export class H1Connection implements H1Handler, Downstream {
     this.disarm();
     this.pending = null;
     this.socket.end();
+    // Keep reading (onData discards while closing) so the peer's FIN or RST is seen at once: a
+    // socket paused on pipelined bytes would otherwise stay open until the linger timer.
+    if (this.socketPaused) {
+      this.socketPaused = false;
+      this.socket.resume();
+    }
     // A peer that never reads must not hold the socket forever (the idle timer doubles as linger).
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(this.onLingerTimeout, LINGER_MS);
