@@ -41,10 +41,42 @@ function outboundCluster(
     type: 'EDS',
     eds_cluster_config: { eds_config: { ads: {} } },
     connect_timeout: duration(CONNECT_TIMEOUT_MS),
-    lb_policy: 'ROUND_ROBIN',
-    ...(kind === 'sidecar' ? http2Options(port.protocol) : {}),
+    ...(kind === 'sidecar'
+      ? { load_balancing_policy: SIDECAR_LB_POLICY, ...http2Options(port.protocol) }
+      : { lb_policy: 'ROUND_ROBIN' }),
   };
 }
+
+/**
+ * Sidecars balance with peak-EWMA (latency-aware, as linkerd2-proxy does), Trellis's default. It
+ * has no Envoy extension, so it is named in a TypedStruct first, with least-request after it: a
+ * proxy picks the first policy it knows (gRFC A52 / Envoy `load_balancing_policy`), so Envoy would
+ * take least-request. Proxyless gRPC clients keep ROUND_ROBIN (they NACK anything else but RING_HASH).
+ */
+export const PEAK_EWMA_TYPE_URL = 'type.trellis.dev/trellis.lb.v1.PeakEwma';
+const SIDECAR_LB_POLICY = {
+  policies: [
+    {
+      typed_extension_config: {
+        name: 'trellis.lb.peak_ewma',
+        typed_config: {
+          '@type': 'type.googleapis.com/xds.type.v3.TypedStruct',
+          type_url: PEAK_EWMA_TYPE_URL,
+          value: {},
+        },
+      },
+    },
+    {
+      typed_extension_config: {
+        name: 'envoy.load_balancing_policies.least_request',
+        typed_config: {
+          '@type':
+            'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest',
+        },
+      },
+    },
+  ],
+};
 
 /** The protocol the sidecar's own app speaks on appPort, from its Service (http when unknown). */
 export function appProtocol(index: ConfigIndex, node: NodeInfo, appPort: number): PortProtocol | undefined {

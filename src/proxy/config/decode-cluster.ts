@@ -121,6 +121,39 @@ export function decodeClusterLoadAssignment(
   return { clusterName, endpoints };
 }
 
+/** Policies of `load_balancing_policy` (gRFC A52 / Envoy) by the type of their typed_config. */
+const LB_EXTENSIONS: Readonly<Record<string, ClusterLbPolicy>> = {
+  'type.trellis.dev/trellis.lb.v1.PeakEwma': 'PEAK_EWMA',
+  'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest':
+    'LEAST_REQUEST',
+  'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin': 'ROUND_ROBIN',
+  'type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash': 'RING_HASH',
+  'type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random': 'RANDOM',
+};
+
+/** The first policy of `load_balancing_policy` this proxy implements (undefined when the field is absent). */
+function loadBalancingPolicy(c: Json): ClusterLbPolicy | undefined {
+  const lbp = optObj(c, 'load_balancing_policy', '');
+  if (lbp === undefined) return undefined;
+  const policies = lbp['policies'];
+  if (!Array.isArray(policies) || policies.length === 0)
+    fail('load_balancing_policy.policies', 'must list at least one policy');
+  const seen: string[] = [];
+  for (const p of policies as Json[]) {
+    const tc = (p?.['typed_extension_config'] as Json | undefined)?.['typed_config'] as Json | undefined;
+    const type = String(tc?.['@type'] ?? '');
+    // A TypedStruct names the policy by its type_url (how Trellis's own policies travel).
+    const url = type.endsWith('.TypedStruct') ? String(tc?.['type_url'] ?? '') : type;
+    const known = LB_EXTENSIONS[url];
+    if (known) return known;
+    seen.push(url || '(none)');
+  }
+  return fail(
+    'load_balancing_policy.policies',
+    `no policy this proxy implements (got ${seen.join(', ')}; known: ${Object.keys(LB_EXTENSIONS).join(', ')})`,
+  );
+}
+
 export function decodeCluster(c: Json): ClusterConfig {
   const name = reqStr(c, 'name', '');
   rejectUnsupported(
@@ -129,7 +162,7 @@ export function decodeCluster(c: Json): ClusterConfig {
     '',
   );
   const type = optEnum(c, 'type', '', ['STATIC', 'EDS'], 'STATIC');
-  const lbPolicy = optEnum(c, 'lb_policy', '', LB_POLICIES, 'ROUND_ROBIN');
+  const lbPolicy = loadBalancingPolicy(c) ?? optEnum(c, 'lb_policy', '', LB_POLICIES, 'ROUND_ROBIN');
   const connectTimeoutMs = optDurationMs(c, 'connect_timeout', '') ?? 5000;
   if (connectTimeoutMs <= 0) fail('connect_timeout', 'must be > 0');
   const base = { name, lbPolicy, protocol: protocol(c), connectTimeoutMs };

@@ -88,6 +88,30 @@ describe('config decoders', () => {
       labels: {},
     });
     assert.ok(Object.isFrozen(cla.value.endpoints));
+    const outbound = decodeClusterResource(wire(g['CDS']?.['outbound|9080||reviews.default'] as Obj));
+    assert.ok(outbound.ok);
+    assert.equal(outbound.value.lbPolicy, 'PEAK_EWMA', 'peak-EWMA is the sidecar default');
+  });
+
+  it('takes the first load_balancing_policy it implements, and NACKs when it knows none', () => {
+    const policy = (...types: string[]) => ({
+      name: 'c',
+      type: 'STATIC',
+      load_assignment: { cluster_name: 'c', endpoints: [] },
+      load_balancing_policy: {
+        policies: types.map((t) => ({ typed_extension_config: { name: t, typed_config: { '@type': t } } })),
+      },
+    });
+    const lr = 'type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest';
+    const first = decodeClusterResource(policy('type.googleapis.com/example.Unknown', lr));
+    assert.ok(first.ok);
+    assert.equal(first.value.lbPolicy, 'LEAST_REQUEST');
+    const none = decodeClusterResource(policy('type.googleapis.com/example.Unknown'));
+    assert.ok(!none.ok);
+    assert.match(
+      none.error.message,
+      /^Cluster c: load_balancing_policy\.policies: no policy this proxy implements/,
+    );
   });
 
   it('decodes matches, actions, rewrites, mirrors, header mutations and trellis metadata', () => {

@@ -177,7 +177,8 @@ export interface RouteTableConfig {
 }
 
 /** Envoy lb_policy names, as src/proxy/upstream/lb understands them. */
-export type ClusterLbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RING_HASH' | 'RANDOM' | 'MAGLEV';
+export type ClusterLbPolicy =
+  'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RING_HASH' | 'RANDOM' | 'MAGLEV' | 'PEAK_EWMA';
 
 export interface ClusterConfig {
   readonly name: string;
