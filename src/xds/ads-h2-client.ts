@@ -74,17 +74,30 @@ class H2AdsStream extends EventEmitter implements AdsStreamLike {
     stream.on('trailers', (trailers) => this.readStatus(trailers));
     stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
     stream.on('error', (e: Error) => this.fail(grpcStatusError(14, e.message)));
+    // The server's half ended (trailers, or a trailers-only response): the call is over although our
+    // half is still open, so it finishes here ('close' only comes once both halves are closed).
+    stream.on('end', () => this.finish());
     stream.on('close', () => {
-      if (this.done) return;
-      const s = this.status;
-      if (s && s.code === 0) {
-        this.done = true;
-        this.emit('end');
-      } else if (s) this.fail(grpcStatusError(s.code, s.message));
-      else
-        this.fail(grpcStatusError(14, `stream closed without a gRPC status (rst ${stream.rstCode ?? '-'})`));
+      session.off('error', this.onSessionError);
+      this.finish();
     });
-    session.on('error', (e: Error) => this.fail(grpcStatusError(14, e.message)));
+    session.on('error', this.onSessionError);
+  }
+
+  private readonly onSessionError = (e: Error): void => this.fail(grpcStatusError(14, e.message));
+
+  private finish(): void {
+    if (this.done) return;
+    const s = this.status;
+    if (s && s.code === 0) {
+      this.done = true;
+      if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      this.emit('end');
+    } else if (s) this.fail(grpcStatusError(s.code, s.message));
+    else
+      this.fail(
+        grpcStatusError(14, `stream closed without a gRPC status (rst ${this.stream.rstCode ?? '-'})`),
+      );
   }
 
   write(req: OutgoingRequest): boolean {
@@ -107,7 +120,12 @@ class H2AdsStream extends EventEmitter implements AdsStreamLike {
     const code = h['grpc-status'];
     if (code === undefined) return;
     const raw = h['grpc-message'];
-    const message = typeof raw === 'string' ? decodeURIComponent(raw) : '';
+    let message = typeof raw === 'string' ? raw : '';
+    try {
+      message = decodeURIComponent(message);
+    } catch {
+      // not percent-encoded after all: kept as sent
+    }
     this.status = { code: Number(code), message };
   }
 
@@ -144,8 +162,11 @@ export function createH2AdsClient(target: string): AdsClientLike {
   let session: http2.ClientHttp2Session | undefined;
   return {
     StreamAggregatedResources(): AdsStreamLike {
-      session ??= http2.connect(`http://${target}`);
-      session.on('error', () => undefined); // reported through the stream
+      // A session that failed or got a GOAWAY cannot carry a new stream (request() would throw).
+      if (!session || session.closed || session.destroyed) {
+        session = http2.connect(`http://${target}`);
+        session.on('error', () => undefined); // reported through the stream
+      }
       const stream = session.request({
         ':method': 'POST',
         ':path': ADS_METHOD_PATH,
