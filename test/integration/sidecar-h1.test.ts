@@ -457,6 +457,49 @@ describe('sidecar h1: upstream connection reuse rules', { timeout: 30_000 }, () 
     await app.close();
   });
 
+  it('does not reuse a connection after a refused upgrade (fuzz seed 328336, input #65)', async () => {
+    // node:http without an 'upgrade' listener answers an Upgrade request as a plain one (200),
+    // then its parser stays paused on the upgrade: a later malformed request on that socket gets
+    // neither its 400 nor a close. Reused, it held the client's request (and connection) forever.
+    const app = await startApp('app');
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [app.port] },
+        direction: 'inbound',
+      }),
+    );
+    try {
+      const up = await rawExchange(
+        port,
+        'GET /a?q=1 HTTP/1.1\r\nHost: svc\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      );
+      assert.equal(up.responses[0]?.status, 200);
+      const before = app.connections;
+      // The saved fuzz input: `E` is not a method node:http knows, so the app answers its own 400.
+      const { responses, closed } = await rawExchange(
+        port,
+        'E /d HTTP/1.1\r\nHost: svc\r\nConteTransfer-Encoding: chunked\r\nnt-Length: 0\r\n\r\n' +
+          'GET /2 HTTP/1.1\r\nHoContent-Length: 0\r\nst: svc\r\n\r\n',
+        2,
+        3000,
+      );
+      assert.equal(responses[0]?.status, 400);
+      assert.equal(responses[0]?.headers['x-trellis-error'], undefined); // the app's own 400
+      assert.equal(responses[1]?.status, 400); // ours: the second request has no Host
+      assert.match(responses[1]?.headers['x-trellis-error'] ?? '', /^BAD_REQUEST/);
+      assert.ok(closed || responses.length === 2);
+      assert.equal(
+        app.connections,
+        before + 1,
+        'a new upstream connection for the request after the upgrade',
+      );
+    } finally {
+      await app.close();
+      await dp.close();
+    }
+  });
+
   it('relays 100-continue to a client that asked for it', async () => {
     const app = await startApp('c');
     const { dp, port } = await startPlane(

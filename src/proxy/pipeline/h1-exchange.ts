@@ -316,7 +316,9 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     const conn = this.conn;
     this.conn = null;
     if (conn !== null) {
-      if (!this.upKeepAlive || !this.reqEnded) conn.reusable = false;
+      // After a refused upgrade the server's state is not ours to trust (node:http's parser stays
+      // paused on the upgrade and silently drops the next request): never reuse that connection.
+      if (!this.upKeepAlive || !this.reqEnded || this.head.framing === 'upgrade') conn.reusable = false;
       conn.detach();
       (this.pool as H1Pool).release(conn);
     }
