@@ -1,19 +1,18 @@
 // A listener that dispatches each accepted socket by the listener's mode: opaque TCP (tcp_proxy,
 // never sniffed) or detect (h1 / h2 by preface / anything else to tcp_proxy). HTTP-only listeners
 // stay on H1Listener (whose own hook sniffs the h2 preface); createListener picks the class.
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ListenerConfig } from '../config/types.js';
 import { DEFAULT_DETECT_TIMEOUT_MS } from '../config/decode-listener.js';
-import type { ListenerContext, PlaneContext } from '../pipeline/types.js';
+import type { PlaneContext } from '../pipeline/types.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
 import type { DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
-import type { Gauge } from '../telemetry/metrics.js';
 import { tcpMetrics, type TcpMetrics } from '../telemetry/tcp-metrics.js';
 import { detectProtocol, type Detection } from './detect.js';
-import { H1Connection } from './h1-connection.js';
 import { H1Listener } from './h1-listener.js';
+import { ListenerBase } from './listener-base.js';
 import type { ListenerLimits } from './limits.js';
-import { protocolHandlers, type HandledConnection, type ProtocolHost } from './protocol-handlers.js';
+import { protocolHandlers, type HandledConnection } from './protocol-handlers.js';
 
 /** A socket still being classified (no request in progress): shutdown drops it. */
 class Detecting implements HandledConnection {
@@ -24,57 +23,20 @@ class Detecting implements HandledConnection {
   }
 }
 
-export class Listener implements ProtocolHost {
-  readonly context: ListenerContext;
-  private readonly server: Server;
-  private readonly connections = new Set<HandledConnection>();
-  private readonly gauge: Gauge;
+export class Listener extends ListenerBase {
   private readonly tcp: TcpMetrics;
-  private idleWaiters: (() => void)[] = [];
-  private draining = false;
-  port = 0;
 
   constructor(
     config: ListenerConfig,
     plane: PlaneContext,
     metrics: DataPlaneMetrics,
-    readonly limits: ListenerLimits,
+    limits: ListenerLimits,
   ) {
-    this.context = {
-      plane,
-      name: config.name,
-      config,
-      stats: metrics.direction(config.direction),
-      stripInternal: config.direction === 'outbound',
-    };
-    this.gauge = metrics.listenerConnections(config.name, config.direction);
+    super(config, plane, metrics, limits);
     this.tcp = tcpMetrics(metrics);
-    this.server = createServer(
-      { allowHalfOpen: true, noDelay: true, pauseOnConnect: false },
-      this.onConnection,
-    );
-    this.server.maxConnections = limits.maxConnections;
   }
 
-  get address(): string {
-    return this.context.config.address;
-  }
-
-  listen(): Promise<number> {
-    const c = this.context.config;
-    return new Promise((resolve, reject) => {
-      const onErr = (e: Error): void => reject(e);
-      this.server.once('error', onErr);
-      this.server.listen({ host: c.address, port: c.port }, () => {
-        this.server.removeListener('error', onErr);
-        const a = this.server.address();
-        this.port = typeof a === 'object' && a !== null ? a.port : c.port;
-        resolve(this.port);
-      });
-    });
-  }
-
-  private readonly onConnection = (socket: Socket): void => {
+  protected onConnection(socket: Socket): void {
     const lc = this.context.config; // the config current at accept decides
     if (lc.mode === 'tcp') return this.startTcp(socket, null, false);
     const pending = new Detecting();
@@ -88,7 +50,7 @@ export class Listener implements ProtocolHost {
       },
     );
     socket.once('close', () => this.onClosed(pending));
-  };
+  }
 
   private dispatch(socket: Socket, d: Detection): void {
     const tcpFallback = this.context.config.tcpProxy !== undefined;
@@ -104,10 +66,6 @@ export class Listener implements ProtocolHost {
     // server-first protocol): opaque TCP to the same app.
     this.startTcp(socket, d.head, d.ended);
   }
-
-  readonly startH1 = (socket: Socket): void => {
-    this.adopt(new H1Connection(socket, this.context, this.limits, this.onClosed));
-  };
 
   private startH2(socket: Socket, d: Detection): void {
     const h2 = protocolHandlers.h2;
@@ -136,49 +94,6 @@ export class Listener implements ProtocolHost {
       onClosed: () => this.onClosed(session),
     });
     this.adopt(session);
-  }
-
-  adopt(conn: HandledConnection): void {
-    this.connections.add(conn);
-    this.gauge.inc();
-    if (this.draining) conn.startDrain();
-  }
-
-  readonly onClosed = (c: HandledConnection): void => {
-    if (!this.connections.delete(c)) return;
-    this.gauge.dec();
-    if (this.connections.size === 0) {
-      const w = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const f of w) f();
-    }
-  };
-
-  /** Stop accepting; idle HTTP connections close now, busy ones after their response; TCP runs on. */
-  drain(): void {
-    this.draining = true;
-    if (this.server.listening) this.server.close();
-    for (const c of this.connections) c.startDrain();
-  }
-
-  /** Resolves when every connection has closed, or at the deadline (then it destroys them). */
-  async closed(deadlineMs: number): Promise<void> {
-    if (this.connections.size > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, deadlineMs));
-        t.unref();
-        this.idleWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    this.destroy();
-  }
-
-  destroy(): void {
-    if (this.server.listening) this.server.close();
-    for (const c of this.connections) c.destroy();
   }
 }
 
