@@ -45,7 +45,8 @@ export function analyze(resources: readonly Resource[]): ConfigIssue[] {
   }
   const conflicts = new Map<string, string>();
   for (const r of firstSeen.values())
-    if (r.kind !== 'Service') issues.push(...analyzeRoute(r, services, conflicts));
+    if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute')
+      issues.push(...analyzeRoute(r, services, conflicts));
   return issues;
 }
 

@@ -6,6 +6,8 @@ const ALIASES: Readonly<Record<string, ResourceKind>> = {
   svc: 'Service',
   route: 'HTTPRoute',
   routes: 'HTTPRoute',
+  gw: 'Gateway',
+  wl: 'Workload',
 };
 
 /** Returns the canonical kind, or undefined when `input` names none. */

@@ -1,6 +1,6 @@
 // An immutable view of the whole mesh at one moment: validated resources plus registered
 // instances. translate/ turns it into xDS for one node; the control plane rebuilds it on change.
-import type { GRPCRouteResource, HTTPRouteResource, ServiceResource } from './types.js';
+import type { GatewayResource, GRPCRouteResource, HTTPRouteResource, ServiceResource } from './types.js';
 
 /** An instance registered at run time (by a sidecar, or by anything using the registration API). */
 export interface InstanceConfig {
@@ -28,6 +28,8 @@ export interface MeshSnapshot {
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly httpRoutes: readonly HTTPRouteResource[];
   readonly grpcRoutes: readonly GRPCRouteResource[];
+  /** Keyed `namespace/name`. (Workloads are run by `trellis up` and never reach translate.) */
+  readonly gateways: ReadonlyMap<string, GatewayResource>;
   /** Registered instances keyed by the Service's `namespace/name`. */
   readonly instances: ReadonlyMap<string, readonly InstanceConfig[]>;
 }

@@ -1,6 +1,7 @@
 // The config edge: parses Kubernetes-style multi-document YAML, or one decoded JSON object, into
 // validated, defaulted, frozen Resources, reporting every problem at once with path and line.
 import { LineCounter, parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
 import { deepFreeze } from '../common/deep-freeze.js';
 import type { Result } from '../common/result.js';
 import { err, ok } from '../common/result.js';
@@ -13,7 +14,9 @@ import { makeIssue, show } from './issues.js';
 import { recordOrigin } from './origin.js';
 import { dropNulls, isRecord } from './raw.js';
 import { grpcRouteSchema, httpRouteSchema } from './schema-routes.js';
+import { buildGateway, gatewaySchema } from './schema-gateway.js';
 import { serviceSchema } from './schema-service.js';
+import { buildWorkload, workloadSchema } from './schema-workload.js';
 import { withSuggestion } from './suggest.js';
 import type { ConfigIssue, Resource, ResourceKind } from './types.js';
 import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
@@ -22,15 +25,7 @@ import { createLineOf } from './yaml-locate.js';
 import { fromZodIssues } from './zod-issues.js';
 
 /** Kinds of the Gateway API (and Kubernetes) that people may try, with a clearer message. */
-const UNSUPPORTED_KINDS = [
-  'Gateway',
-  'GatewayClass',
-  'ReferenceGrant',
-  'TCPRoute',
-  'TLSRoute',
-  'UDPRoute',
-  'Ingress',
-];
+const UNSUPPORTED_KINDS = ['GatewayClass', 'ReferenceGrant', 'TCPRoute', 'TLSRoute', 'UDPRoute', 'Ingress'];
 
 export interface ParseContext {
   /** File name, `<stdin>` or `<request>`. */
@@ -43,6 +38,8 @@ export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
   Service: TRELLIS_API_VERSION,
   HTTPRoute: GATEWAY_API_VERSION,
   GRPCRoute: GATEWAY_API_VERSION,
+  Gateway: GATEWAY_API_VERSION,
+  Workload: TRELLIS_API_VERSION,
 };
 
 /** Validates one already-decoded object (e.g. a JSON request body). */
@@ -119,7 +116,7 @@ function validate(
   if (typeof raw.kind !== 'string' || !(RESOURCE_KINDS as readonly unknown[]).includes(raw.kind)) {
     const k = String(raw.kind);
     const head = UNSUPPORTED_KINDS.includes(k)
-      ? `kind ${show(k)} is not supported by Trellis (mesh mode attaches routes to Services)`
+      ? `kind ${show(k)} is not supported by Trellis`
       : `unknown kind ${show(raw.kind)}`;
     return fail('unknown_kind', ['kind'], withSuggestion(head, k, RESOURCE_KINDS, `valid kinds: ${kinds}`));
   }
@@ -148,22 +145,39 @@ function validate(
           }`,
     );
 
-  const schema =
-    kind === 'Service' ? serviceSchema : kind === 'HTTPRoute' ? httpRouteSchema : grpcRouteSchema;
+  const schema = SCHEMAS[kind];
   const parsed = schema.safeParse(raw);
   if (!parsed.success) issues.push(...fromZodIssues(parsed.error.issues, raw, ictx));
   if (kind === 'Service') checkService(raw.spec, emit);
-  else checkRoute(kind, raw.spec, emit);
+  else if (kind === 'HTTPRoute' || kind === 'GRPCRoute') checkRoute(kind, raw.spec, emit);
 
   if (issues.length > 0 || !parsed.success) return err(sortByLine(issues));
-  const data = parsed.data;
-  const resource =
-    data.kind === 'Service'
-      ? buildService(data)
-      : data.kind === 'HTTPRoute'
-        ? buildHTTPRoute(data)
-        : buildGRPCRoute(data);
-  return ok(deepFreeze(resource));
+  return ok(deepFreeze(build(parsed.data as Doc)));
+}
+
+const SCHEMAS = {
+  Service: serviceSchema,
+  HTTPRoute: httpRouteSchema,
+  GRPCRoute: grpcRouteSchema,
+  Gateway: gatewaySchema,
+  Workload: workloadSchema,
+} as const;
+
+type Doc = { [K in ResourceKind]: z.output<(typeof SCHEMAS)[K]> }[ResourceKind];
+
+function build(data: Doc): Resource {
+  switch (data.kind) {
+    case 'Service':
+      return buildService(data);
+    case 'HTTPRoute':
+      return buildHTTPRoute(data);
+    case 'GRPCRoute':
+      return buildGRPCRoute(data);
+    case 'Gateway':
+      return buildGateway(data);
+    case 'Workload':
+      return buildWorkload(data);
+  }
 }
 
 /** Issues in document order when lines are known (stable otherwise). */

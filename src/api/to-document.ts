@@ -1,6 +1,8 @@
 // Turns a Resource back into a plain JSON document (defaults written out, durations as strings)
 // that parses back to an equal Resource. Key order is fixed, so JSON.stringify can compare docs.
 import { formatDurationMs } from './duration.js';
+import { gatewayToDocument } from './schema-gateway.js';
+import { workloadToDocument } from './schema-workload.js';
 import type {
   BackendRefConfig,
   HeaderModifierConfig,
@@ -109,6 +111,10 @@ const headerMatch = (h: { type: string; name: string; value: string }): Doc => (
 export function resourceToDocument(r: Resource): Record<string, unknown> {
   const head = { apiVersion: r.apiVersion, kind: r.kind, metadata: metadata(r.metadata) };
   switch (r.kind) {
+    case 'Gateway':
+      return { ...head, spec: gatewayToDocument(r) };
+    case 'Workload':
+      return { ...head, spec: workloadToDocument(r) };
     case 'Service': {
       const s = r.spec;
       return {

@@ -4,8 +4,14 @@
 export const TRELLIS_API_VERSION = 'trellis.dev/v1alpha1';
 export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1';
 
-export type ResourceKind = 'Service' | 'HTTPRoute' | 'GRPCRoute';
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['Service', 'HTTPRoute', 'GRPCRoute'];
+export type ResourceKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'Gateway' | 'Workload';
+export const RESOURCE_KINDS: readonly ResourceKind[] = [
+  'Service',
+  'HTTPRoute',
+  'GRPCRoute',
+  'Gateway',
+  'Workload',
+];
 
 /** Identifies one resource: kind + namespace + name. */
 export interface ResourceKey {
@@ -163,6 +169,21 @@ export interface HTTPRouteTimeoutsConfig {
   readonly backendRequestMs?: number;
 }
 
+/**
+ * Gateway API rule retries (GEP-1731, `rules[].retry`). A request is retried, to another endpoint
+ * when there is one, after a connect failure, a reset before any response byte, or a response whose
+ * status is in `codes`; never after response bytes reached the client, and only when the request
+ * body was small enough to be kept for replay.
+ */
+export interface HTTPRouteRetryConfig {
+  /** Retries after the first attempt, 0..10. */
+  readonly attempts: number;
+  /** HTTP status codes (500..599) that are retried. */
+  readonly codes: readonly number[];
+  /** Base backoff between attempts in milliseconds (jittered, doubling, capped at 10x); default 25. */
+  readonly backoffMs: number;
+}
+
 export interface HTTPRouteRuleConfig {
   readonly name?: string;
   /** Never empty: defaults to one PathPrefix "/" match. Any one match selects the rule. */
@@ -170,6 +191,8 @@ export interface HTTPRouteRuleConfig {
   readonly filters: readonly HTTPRouteFilterConfig[];
   readonly backendRefs: readonly BackendRefConfig[];
   readonly timeouts: HTTPRouteTimeoutsConfig;
+  /** Absent: only the proxy's safe retries (connect failures before any byte was sent). */
+  readonly retry?: HTTPRouteRetryConfig;
 }
 
 export interface HTTPRouteSpecConfig {
@@ -211,6 +234,67 @@ export interface GRPCRouteSpecConfig {
   readonly rules: readonly GRPCRouteRuleConfig[];
 }
 
+// ---------------------------------------------------------------- Gateway (ingress)
+
+export type GatewayListenerProtocol = 'HTTP';
+
+export interface GatewayListenerConfig {
+  /** The listener's name: a route's parentRef.sectionName selects it. */
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: GatewayListenerProtocol;
+  /** Lower-cased; may start with `*.`; absent = any host. */
+  readonly hostname?: string;
+  /** Which namespaces' routes may attach: `Same` (the default) or `All`. */
+  readonly allowedRoutesFrom: 'Same' | 'All';
+}
+
+export interface GatewaySpecConfig {
+  /** Must be `trellis`. */
+  readonly gatewayClassName: string;
+  readonly listeners: readonly GatewayListenerConfig[];
+  /** IP literals the gateway binds (spec.addresses of type IPAddress); default ['127.0.0.1']. */
+  readonly addresses: readonly string[];
+}
+
+// ---------------------------------------------------------------- Workload (trellis up)
+
+export interface WorkloadProbeConfig {
+  /** HTTP GET this path on the app (2xx/3xx = ready); absent: a TCP connect to the app's port. */
+  readonly httpPath?: string;
+  readonly periodMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface WorkloadUpstreamConfig {
+  /** Service name, `name` or `name.namespace`. */
+  readonly service: string;
+  /** Service port; default: the Service's only/first port. */
+  readonly port?: number;
+  /** Env var that receives `127.0.0.1:<local port>`; default `<SERVICE>_ADDR` (upper-cased, - → _). */
+  readonly env: string;
+}
+
+/** A process `trellis up` runs (replicas times), each replica next to its own sidecar. */
+export interface WorkloadSpecConfig {
+  /** The Service (in the Workload's namespace) the replicas are instances of. */
+  readonly service: string;
+  /** argv; a YAML string is run by /bin/sh -c. */
+  readonly command: readonly string[];
+  /** Relative to the file the Workload came from; default its directory. */
+  readonly workingDir?: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Port the app listens on; absent: one is allocated per replica. Always given to the app as PORT. */
+  readonly port?: number;
+  /** Instance labels (e.g. version: v2), matched by Service subsets. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** 0..64; default 1. */
+  readonly replicas: number;
+  readonly readinessProbe: WorkloadProbeConfig;
+  /** Per-upstream local ports on the replica's sidecar. */
+  readonly upstreams: readonly WorkloadUpstreamConfig[];
+}
+
 // ---------------------------------------------------------------- policy attachment (next issues)
 
 /**
@@ -238,7 +322,10 @@ interface ResourceBase<K extends ResourceKind, S> {
 export type ServiceResource = ResourceBase<'Service', ServiceSpecConfig>;
 export type HTTPRouteResource = ResourceBase<'HTTPRoute', HTTPRouteSpecConfig>;
 export type GRPCRouteResource = ResourceBase<'GRPCRoute', GRPCRouteSpecConfig>;
-export type Resource = ServiceResource | HTTPRouteResource | GRPCRouteResource;
+export type GatewayResource = ResourceBase<'Gateway', GatewaySpecConfig>;
+export type WorkloadResource = ResourceBase<'Workload', WorkloadSpecConfig>;
+export type Resource =
+  ServiceResource | HTTPRouteResource | GRPCRouteResource | GatewayResource | WorkloadResource;
 
 export const resourceKey = (r: Resource): ResourceKey => ({
   kind: r.kind,

@@ -4,7 +4,7 @@ import { analyze } from '../api/analyze.js';
 import { parseResource, resourceToDocument } from '../api/parse.js';
 import { keyString, resourceKey, type ConfigIssue, type Resource, type ResourceKey } from '../api/types.js';
 import { serviceKey, type MeshSnapshot } from '../api/mesh-snapshot.js';
-import type { ServiceResource, HTTPRouteResource, GRPCRouteResource } from '../api/types.js';
+import type { GatewayResource, GRPCRouteResource, HTTPRouteResource, ServiceResource } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Store, StoreChange } from './store/store.js';
@@ -151,6 +151,7 @@ export class MeshState {
     const services = new Map<string, ServiceResource>();
     const httpRoutes: HTTPRouteResource[] = [];
     const grpcRoutes: GRPCRouteResource[] = [];
+    const gateways = new Map<string, GatewayResource>();
     if (endpointsOnly && this.current) {
       this.current = {
         ...this.current,
@@ -161,7 +162,8 @@ export class MeshState {
       for (const r of this.resources.values()) {
         if (r.kind === 'Service') services.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
         else if (r.kind === 'HTTPRoute') httpRoutes.push(r);
-        else grpcRoutes.push(r);
+        else if (r.kind === 'GRPCRoute') grpcRoutes.push(r);
+        else if (r.kind === 'Gateway') gateways.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
       }
       this.current = Object.freeze({
         configVersion: this.configVersion,
@@ -169,6 +171,7 @@ export class MeshState {
         services,
         httpRoutes,
         grpcRoutes,
+        gateways,
         instances: this.registry.byService(),
       });
     }

@@ -74,6 +74,7 @@ function readCase(file: string): Case {
       services: new Map(services.map((s) => [serviceKey(s.metadata.namespace, s.metadata.name), s])),
       httpRoutes: res.filter((r): r is HTTPRouteResource => r.kind === 'HTTPRoute'),
       grpcRoutes: res.filter((r): r is GRPCRouteResource => r.kind === 'GRPCRoute'),
+      gateways: new Map(),
       instances,
     },
   };

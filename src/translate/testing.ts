@@ -124,6 +124,7 @@ export function snapshot(
     services: new Map(services.map((s) => [serviceKey(s.metadata.namespace, s.metadata.name), s])),
     httpRoutes,
     grpcRoutes,
+    gateways: new Map(),
     instances: byService,
   };
 }

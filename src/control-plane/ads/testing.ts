@@ -25,6 +25,7 @@ export function fakeSnapshot(
     services: new Map(),
     httpRoutes: [],
     grpcRoutes: [],
+    gateways: new Map(),
     instances: new Map(),
     fake,
   } satisfies FakeSnapshot;
