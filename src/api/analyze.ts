@@ -1,5 +1,6 @@
 // Cross-resource checks over a whole set of validated resources, reported like `istioctl analyze`:
 // duplicates, references to missing Services/subsets/ports, zero-weight rules, conflicting routes.
+import { analyzeWorkloads } from './analyze-workload.js';
 import type { IssueCode, IssueContext, PathSegment } from './issues.js';
 import { makeIssue } from './issues.js';
 import { originOf } from './origin.js';
@@ -47,6 +48,7 @@ export function analyze(resources: readonly Resource[]): ConfigIssue[] {
   for (const r of firstSeen.values())
     if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute')
       issues.push(...analyzeRoute(r, services, conflicts));
+  issues.push(...analyzeWorkloads(firstSeen.values(), services));
   return issues;
 }
 
