@@ -10,16 +10,26 @@ import type {
   ParentRefSpec,
   RequestMirrorSpec,
 } from './schema-common.js';
-import type { GRPCRouteDoc, HTTPFilterSpec, HTTPRouteDoc, PathModifierSpec } from './schema-routes.js';
+import type {
+  GRPCRetrySpec,
+  GRPCRouteDoc,
+  HTTPFilterSpec,
+  HTTPRetrySpec,
+  HTTPRouteDoc,
+  PathModifierSpec,
+} from './schema-routes.js';
 import type {
   BackendRefConfig,
+  GRPCRetryCode,
   GRPCRouteFilterConfig,
   GRPCRouteResource,
+  GRPCRouteRetryConfig,
   HeaderMatchConfig,
   HeaderModifierConfig,
   HTTPRouteFilterConfig,
   HTTPRouteMatchConfig,
   HTTPRouteResource,
+  HTTPRouteRetryConfig,
   ParentRefConfig,
   PathModifierConfig,
 } from './types.js';
@@ -126,6 +136,25 @@ function httpFilter(f: HTTPFilterSpec, ns: string): HTTPRouteFilterConfig {
   }
 }
 
+/** Envoy's default base interval; GEP-1731 leaves the default to the implementation. */
+export const DEFAULT_RETRY_BACKOFF_MS = 25;
+
+function httpRetry(r: HTTPRetrySpec): HTTPRouteRetryConfig {
+  return {
+    attempts: r.attempts ?? 1,
+    codes: [...new Set(r.codes ?? [])].sort((a, b) => a - b),
+    backoffMs: r.backoff ?? DEFAULT_RETRY_BACKOFF_MS,
+  };
+}
+
+function grpcRetry(r: GRPCRetrySpec): GRPCRouteRetryConfig {
+  return {
+    attempts: r.attempts ?? 1,
+    codes: [...new Set<GRPCRetryCode>(r.codes ?? [])].sort(),
+    backoffMs: r.backoff ?? DEFAULT_RETRY_BACKOFF_MS,
+  };
+}
+
 export function buildHTTPRoute(doc: HTTPRouteDoc): HTTPRouteResource {
   const metadata = buildMetadata(doc.metadata);
   const ns = metadata.namespace;
@@ -156,6 +185,7 @@ export function buildHTTPRoute(doc: HTTPRouteDoc): HTTPRouteResource {
             backendRequestMs: rule.timeouts.backendRequest,
           }),
         },
+        ...(rule.retry !== undefined && { retry: httpRetry(rule.retry) }),
       })),
     },
   };
@@ -189,6 +219,7 @@ export function buildGRPCRoute(doc: GRPCRouteDoc): GRPCRouteResource {
             : [{ headers: [] }],
         filters: (rule.filters ?? []).map((f) => httpFilter(f, ns) as GRPCRouteFilterConfig),
         backendRefs: backendRefs(rule.backendRefs, ns),
+        ...(rule.retry !== undefined && { retry: grpcRetry(rule.retry) }),
       })),
     },
   };

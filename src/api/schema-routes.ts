@@ -6,8 +6,10 @@ import {
   backendRefSchema,
   dnsSubdomain,
   duration,
+  fail,
   headerMatchSchema,
   headerModifierSchema,
+  intIn,
   list,
   metadataSchema,
   oneOf,
@@ -46,6 +48,35 @@ export const GRPC_FILTER_TYPES = [
   'ExtensionRef',
 ] as const;
 export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
+/** gRPC statuses a GRPCRoute retry may name (what Envoy's retry_on and proxyless gRPC both know). */
+export const GRPC_RETRY_CODES = [
+  'CANCELLED',
+  'DEADLINE_EXCEEDED',
+  'INTERNAL',
+  'RESOURCE_EXHAUSTED',
+  'UNAVAILABLE',
+] as const;
+export const MAX_RETRY_ATTEMPTS = 10;
+
+/** A retry backoff: a GEP-2257 duration from 1ms to 1m (Envoy needs a base interval > 0). */
+const backoff = () =>
+  duration().superRefine((ms, ctx) => {
+    if (ms < 1 || ms > 60_000) fail(ctx, 'invalid_value', `must be from 1ms to 1m; got ${ms} ms`);
+  });
+
+/** GEP-1731 `retry`: HTTP status codes 400..599 (the Gateway API's bounds), attempts, backoff. */
+const httpRetry = strict({
+  codes: list(intIn(400, 599), 100).optional(),
+  attempts: intIn(0, MAX_RETRY_ATTEMPTS).optional(),
+  backoff: backoff().optional(),
+});
+
+/** Trellis extension: the same shape on GRPCRoute rules, with gRPC status names as codes. */
+const grpcRetry = strict({
+  codes: list(oneOf(GRPC_RETRY_CODES, 'gRPC retry code'), 5).optional(),
+  attempts: intIn(0, MAX_RETRY_ATTEMPTS).optional(),
+  backoff: backoff().optional(),
+});
 
 const BACKEND_FILTERS_WHY =
   'per-backend filters are not supported by Trellis yet; put the filter in the rule\'s "filters"';
@@ -105,7 +136,7 @@ const httpRule = strict({
   filters: list(httpFilter, 16).optional(),
   backendRefs: list(backendRefSchema(BACKEND_FILTERS_WHY), 16).optional(),
   timeouts: strict({ request: duration().optional(), backendRequest: duration().optional() }).optional(),
-  retry: unsupported('rule retries are not supported by Trellis yet'),
+  retry: httpRetry.optional(),
   sessionPersistence: unsupported(SESSION_WHY),
 });
 
@@ -148,6 +179,7 @@ const grpcRule = strict({
   matches: list(grpcMatch, 8).optional(),
   filters: list(grpcFilter, 16).optional(),
   backendRefs: list(backendRefSchema(BACKEND_FILTERS_WHY), 16).optional(),
+  retry: grpcRetry.optional(),
   sessionPersistence: unsupported(SESSION_WHY),
 });
 
@@ -166,3 +198,5 @@ export type HTTPRouteDoc = z.output<typeof httpRouteSchema>;
 export type GRPCRouteDoc = z.output<typeof grpcRouteSchema>;
 export type HTTPFilterSpec = z.output<typeof httpFilter>;
 export type PathModifierSpec = z.output<ReturnType<typeof pathModifier>>;
+export type HTTPRetrySpec = z.output<typeof httpRetry>;
+export type GRPCRetrySpec = z.output<typeof grpcRetry>;

@@ -102,6 +102,10 @@ function filter(f: HTTPRouteFilterConfig): Doc {
   }
 }
 
+/** A rule's retry as written: attempts and backoff always (defaults made explicit), codes when any. */
+const retry = (r: { attempts: number; codes: readonly (number | string)[]; backoffMs: number } | undefined) =>
+  r && compact({ codes: [...r.codes], attempts: r.attempts, backoff: formatDurationMs(r.backoffMs) });
+
 const headerMatch = (h: { type: string; name: string; value: string }): Doc => ({
   type: h.type,
   name: h.name,
@@ -168,6 +172,7 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
                     ? undefined
                     : formatDurationMs(rule.timeouts.backendRequestMs),
               }),
+              retry: retry(rule.retry),
             }),
           ),
         },
@@ -189,6 +194,7 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
               ),
               filters: rule.filters.map(filter),
               backendRefs: rule.backendRefs.map(backendRef),
+              retry: retry(rule.retry),
             }),
           ),
         },

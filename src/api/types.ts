@@ -176,9 +176,9 @@ export interface HTTPRouteTimeoutsConfig {
  * body was small enough to be kept for replay.
  */
 export interface HTTPRouteRetryConfig {
-  /** Retries after the first attempt, 0..10. */
+  /** Retries after the first attempt, 0..10 (0: no retries at all); default 1. */
   readonly attempts: number;
-  /** HTTP status codes (500..599) that are retried. */
+  /** HTTP status codes (400..599, as the Gateway API allows) that are retried; sorted, unique. */
   readonly codes: readonly number[];
   /** Base backoff between attempts in milliseconds (jittered, doubling, capped at 10x); default 25. */
   readonly backoffMs: number;
@@ -220,12 +220,31 @@ export type GRPCRouteFilterConfig = Extract<
   { type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestMirror' }
 >;
 
+/** gRPC status codes a GRPCRoute retry may name: the ones Envoy and proxyless gRPC both retry on. */
+export type GRPCRetryCode =
+  'CANCELLED' | 'DEADLINE_EXCEEDED' | 'INTERNAL' | 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE';
+
+/**
+ * Trellis extension (GEP-1731 covers HTTPRoute only): `rules[].retry` on a GRPCRoute, the same
+ * shape with gRPC status names as codes. Retried when the status comes in a trailers-only response.
+ */
+export interface GRPCRouteRetryConfig {
+  /** Retries after the first attempt, 0..10 (0: no retries at all); default 1. */
+  readonly attempts: number;
+  /** Sorted, unique. */
+  readonly codes: readonly GRPCRetryCode[];
+  /** Base backoff in milliseconds; default 25. */
+  readonly backoffMs: number;
+}
+
 export interface GRPCRouteRuleConfig {
   readonly name?: string;
   /** Never empty: defaults to one match-everything match. */
   readonly matches: readonly GRPCRouteMatchConfig[];
   readonly filters: readonly GRPCRouteFilterConfig[];
   readonly backendRefs: readonly BackendRefConfig[];
+  /** Trellis extension; absent: only the proxy's safe retries. */
+  readonly retry?: GRPCRouteRetryConfig;
 }
 
 export interface GRPCRouteSpecConfig {
