@@ -2,8 +2,10 @@
 // Sidecars get the full Envoy vocabulary; proxyless gRPC only what it accepts (notes §3).
 import type {
   BackendRefConfig,
+  GRPCRouteRetryConfig,
   HeaderModifierConfig,
   HTTPRouteFilterConfig,
+  HTTPRouteRetryConfig,
   HTTPRouteTimeoutsConfig,
   PathMatchConfig,
   PathModifierConfig,
@@ -22,6 +24,8 @@ export interface RuleInput {
   readonly filters: readonly HTTPRouteFilterConfig[];
   readonly backendRefs: readonly BackendRefConfig[];
   readonly timeouts?: HTTPRouteTimeoutsConfig;
+  /** HTTP status codes (HTTPRoute) or gRPC status names (GRPCRoute, a Trellis extension). */
+  readonly retry?: HTTPRouteRetryConfig | GRPCRouteRetryConfig;
 }
 
 export interface ActionContext {
@@ -133,6 +137,58 @@ function redirectAction(
   return out;
 }
 
+const PREVIOUS_HOSTS = {
+  name: 'envoy.retry_host_predicates.previous_hosts',
+  typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
+  },
+};
+
+/** `UNAVAILABLE` -> `unavailable`, `RESOURCE_EXHAUSTED` -> `resource-exhausted` (Envoy / gRPC retry_on). */
+const grpcRetryOn = (code: string): string => code.toLowerCase().replace(/_/g, '-');
+
+const backOff = (baseMs: number): Obj => ({
+  base_interval: duration(baseMs),
+  max_interval: duration(baseMs * 10),
+});
+
+/**
+ * RouteAction.retry_policy for a rule's `retry`. Sidecars: connection failures, refused streams and
+ * resets before a response (the proxy replays only bodies it kept, ≤ 64 KiB), the rule's status
+ * codes, another endpoint per retry (previous_hosts), per_try_timeout from backendRequest. Proxyless
+ * gRPC retries only on gRPC status names and NACKs num_retries 0: anything else is left out.
+ */
+function retryPolicy(
+  retry: HTTPRouteRetryConfig | GRPCRouteRetryConfig,
+  sidecar: boolean,
+  backendMs: number | undefined,
+): Obj | undefined {
+  const grpcCodes: string[] = [];
+  const httpCodes: number[] = [];
+  for (const c of retry.codes as readonly (string | number)[]) {
+    if (typeof c === 'string') grpcCodes.push(grpcRetryOn(c));
+    else httpCodes.push(c);
+  }
+  if (!sidecar) {
+    if (grpcCodes.length === 0 || retry.attempts === 0) return undefined;
+    return {
+      retry_on: grpcCodes.join(','),
+      num_retries: retry.attempts,
+      retry_back_off: backOff(retry.backoffMs),
+    };
+  }
+  const on = ['connect-failure', 'refused-stream', 'reset'];
+  if (httpCodes.length > 0) on.push('retriable-status-codes');
+  on.push(...grpcCodes);
+  const policy: Obj = { retry_on: on.join(','), num_retries: retry.attempts };
+  if (httpCodes.length > 0) policy.retriable_status_codes = httpCodes;
+  policy.retry_back_off = backOff(retry.backoffMs);
+  policy.retry_host_predicate = [PREVIOUS_HOSTS];
+  policy.host_selection_retry_max_attempts = '3';
+  if (backendMs !== undefined && backendMs > 0) policy.per_try_timeout = duration(backendMs);
+  return policy;
+}
+
 /**
  * The action part of an xDS Route (everything but `name` and `match`) for one rule, or undefined
  * when this node cannot take it. For proxyless nodes, left out: rules that redirect, and rules
@@ -159,10 +215,13 @@ export function routeAction(
     return sidecar ? { direct_response: { status: 500 }, ...headerModifiers(rule.filters) } : undefined;
   }
   const requestMs = rule.timeouts?.requestMs;
+  const backendMs = rule.timeouts?.backendRequestMs;
+  const retry = rule.retry && retryPolicy(rule.retry, sidecar, backendMs);
   if (!sidecar) {
     const action: Obj = { ...spec };
     if (requestMs !== undefined && requestMs > 0)
       action.max_stream_duration = { max_stream_duration: duration(requestMs) };
+    if (retry !== undefined) action.retry_policy = retry;
     return { route: action };
   }
   // Sidecar: no timeout unless configured (Envoy's 15 s default would cut long streams).
@@ -183,9 +242,10 @@ export function routeAction(
     }
   }
   if (mirrors.length > 0) action.request_mirror_policies = mirrors;
+  if (retry !== undefined) action.retry_policy = retry;
   const out: Obj = { route: action, ...headerModifiers(rule.filters) };
-  const backendMs = rule.timeouts?.backendRequestMs;
-  // Per-attempt timeout has no Envoy field until retries exist: carried as Trellis metadata.
+  // Envoy's per-attempt timeout lives in retry_policy (per_try_timeout); without a retry policy it
+  // is carried as Trellis metadata, which the proxy reads either way.
   if (backendMs !== undefined)
     out.metadata = { filter_metadata: { trellis: { backend_request_timeout_ms: backendMs } } };
   return out;
