@@ -3,7 +3,7 @@
 import type { PortProtocol, ServiceResource } from '../api/types.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { CLUSTER_TYPE } from '../xds/type-urls.js';
-import type { NodeInfo, NodeKind } from './node.js';
+import { vocabulary, type NodeInfo, type NodeKind } from './node.js';
 import { inboundClusterName, parseInboundClusterName, parseOutboundClusterName } from './names.js';
 import { duration, HTTP_PROTOCOL_OPTIONS_TYPE, type XdsResource } from './proto.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
@@ -114,7 +114,7 @@ export function defaultClusterNames(node: NodeInfo): readonly string[] {
   return app === 0 ? [] : [inboundClusterName(app)];
 }
 
-/** CDS. Outbound clusters depend only on the node's kind; inbound ones on its Service's protocol. */
+/** CDS. Outbound clusters depend only on the node's vocabulary; inbound ones on its Service's protocol. */
 export function cluster(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
   const appPort = parseInboundClusterName(name);
   if (appPort !== undefined) {
@@ -125,7 +125,7 @@ export function cluster(index: ConfigIndex, node: NodeInfo, name: string): XdsRe
       inboundCluster(appPort, protocol),
     );
   }
-  return memoize(index.memo, `cds|${node.kind}|${name}`, () =>
-    outboundCluster(index.services, node.kind, name),
-  );
+  // Gateways get exactly the clusters sidecars get (they talk to sidecars' inbound ports too).
+  const kind = vocabulary(node.kind);
+  return memoize(index.memo, `cds|${kind}|${name}`, () => outboundCluster(index.services, kind, name));
 }

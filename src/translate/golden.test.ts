@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { InstanceConfig, MeshSnapshot } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { parseDocuments } from '../api/parse.js';
-import type { GRPCRouteResource, HTTPRouteResource, ServiceResource } from '../api/types.js';
+import type { GatewayResource, GRPCRouteResource, HTTPRouteResource, ServiceResource } from '../api/types.js';
 import { encodeResource } from '../xds/any.js';
 import {
   CLUSTER_TYPE,
@@ -74,7 +74,11 @@ function readCase(file: string): Case {
       services: new Map(services.map((s) => [serviceKey(s.metadata.namespace, s.metadata.name), s])),
       httpRoutes: res.filter((r): r is HTTPRouteResource => r.kind === 'HTTPRoute'),
       grpcRoutes: res.filter((r): r is GRPCRouteResource => r.kind === 'GRPCRoute'),
-      gateways: new Map(),
+      gateways: new Map(
+        res
+          .filter((r): r is GatewayResource => r.kind === 'Gateway')
+          .map((g) => [serviceKey(g.metadata.namespace, g.metadata.name), g]),
+      ),
       instances,
     },
   };

@@ -43,15 +43,17 @@ export function parseHost(host: string): HostRef | undefined {
 const PREFERRED: Record<NodeKind, readonly ServicePortConfig['protocol'][]> = {
   proxyless: ['grpc', 'http2', 'http'],
   sidecar: ['http', 'http2', 'grpc'],
+  gateway: ['http', 'http2', 'grpc'],
 };
 
 /**
- * The port a host without `:port` means. A sidecar's app sending `Host: reviews` means port 80,
- * so a routable port 80 wins there; otherwise the first port of the most preferred protocol.
+ * The port a host without `:port` means. A sidecar's app sending `Host: reviews` (or a gateway's
+ * backendRef without a port) means port 80, so a routable port 80 wins there; otherwise the first
+ * port of the most preferred protocol.
  */
 export function defaultPort(service: ServiceResource, kind: NodeKind): ServicePortConfig | undefined {
   const ports = service.spec.ports;
-  if (kind === 'sidecar') {
+  if (kind !== 'proxyless') {
     const p80 = ports.find((p) => p.port === 80 && p.protocol !== 'tcp');
     if (p80 !== undefined) return p80;
   }

@@ -25,6 +25,7 @@ export {
   NODE_META,
   type NodeInfo,
   type NodeKind,
+  vocabulary,
   type SidecarPorts,
   type UpstreamPort,
   type XdsNodeInput,
@@ -32,6 +33,7 @@ export {
 export * from './names.js';
 export { parseHost, resolveHost, hostSpellings, defaultPort } from './hosts.js';
 export { checkProxylessResource } from './proxyless-check.js';
+export { covers, intersectHostnames } from './gateway.js';
 
 type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource | undefined;
 
@@ -45,6 +47,8 @@ type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource 
  *   (whose HTTP listeners carry the upstream Service's routes).
  * - RDS/VHDS: on the node's kind and namespace (short host spellings are listed only for nodes
  *   in the Service's namespace; GAMMA consumer routes apply only to their namespace's clients).
+ * - Gateways: LDS and RDS on their Gateway (namespace + name) and the routes attached to it; CDS
+ *   and EDS as for a sidecar.
  */
 const LOOKUPS: Readonly<Record<string, Lookup>> = {
   [LISTENER_TYPE]: (idx, node, name) => listener(idx.config, node, name),
@@ -54,11 +58,18 @@ const LOOKUPS: Readonly<Record<string, Lookup>> = {
   [ENDPOINT_TYPE]: (idx, _node, name) => clusterLoadAssignment(idx, name),
 };
 
-/** The names a wildcard (`'*'`) subscription of this type stands for, for this node. */
-export function defaultResourceNames(node: NodeInfo, typeUrl: string): readonly string[] {
+/**
+ * The names a wildcard (`'*'`) subscription of this type stands for, for this node (a gateway's
+ * listeners depend on its Gateway, so on `snapshot`: without one it gets none).
+ */
+export function defaultResourceNames(
+  node: NodeInfo,
+  typeUrl: string,
+  snapshot?: MeshSnapshot,
+): readonly string[] {
   switch (typeUrl) {
     case LISTENER_TYPE:
-      return defaultListenerNames(node);
+      return defaultListenerNames(node, snapshot && indexOf(snapshot).config);
     case ROUTE_TYPE:
       return node.kind === 'sidecar' ? [OUTBOUND_ROUTE_CONFIG] : [];
     case CLUSTER_TYPE:
@@ -84,7 +95,7 @@ export function translate(
   const lookup = LOOKUPS[typeUrl];
   if (lookup === undefined) return out;
   const idx = indexOf(snapshot);
-  for (const name of names === '*' ? defaultResourceNames(node, typeUrl) : names) {
+  for (const name of names === '*' ? defaultResourceNames(node, typeUrl, snapshot) : names) {
     const r = lookup(idx, node, name);
     if (r !== undefined) out.set(name, r);
   }
@@ -115,10 +126,13 @@ export function translationScope(node: NodeInfo, typeUrl: string, name: string):
         : node.kind;
     case LISTENER_TYPE:
       if (node.kind === 'sidecar') return `sidecar|${sidecarListenerScope(node)}`;
+      if (node.kind === 'gateway') return `gateway|${node.namespace}|${node.gateway ?? ''}`;
       return name !== '*' && parseHost(name)?.namespace === undefined
         ? `proxyless|${node.namespace}`
         : 'proxyless';
     default:
+      // A gateway's RDS depends on its Gateway (its VHDS and Service RDS are empty / unused).
+      if (node.kind === 'gateway') return `gateway|${node.namespace}|${node.gateway ?? ''}`;
       return `${node.kind}|${node.namespace}`;
   }
 }

@@ -1,6 +1,7 @@
 // LDS: a proxyless client's api_listener per dial target (`xds:///reviews` -> Listener `reviews`),
-// and a sidecar's socket listeners: `trellis_outbound` (RDS + VHDS), `trellis_inbound` (protocol
-// detection, or opaque TCP for a tcp app port) and one per per-upstream local port.
+// a sidecar's socket listeners: `trellis_outbound` (RDS + VHDS), `trellis_inbound` (protocol
+// detection, or opaque TCP for a tcp app port) and one per per-upstream local port; a gateway's
+// listeners are built in gateway.ts.
 import type { PortProtocol } from '../api/types.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { LISTENER_TYPE } from '../xds/type-urls.js';
@@ -18,13 +19,16 @@ import {
 } from './names.js';
 import {
   duration,
+  hcmFilter,
   HCM_TYPE,
+  socketAddress,
   HTTP_INSPECTOR_TYPE,
   routerFilter,
   TCP_PROXY_TYPE,
   TLS_INSPECTOR_TYPE,
   type XdsResource,
 } from './proto.js';
+import { gatewayListener, gatewayListenerNames } from './gateway.js';
 import { virtualHostParts } from './routes.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
 
@@ -52,17 +56,6 @@ function apiListener(index: ConfigIndex, node: NodeInfo, name: string): XdsResou
       },
     };
   });
-}
-
-const socketAddress = (address: string, port: number): Record<string, unknown> => ({
-  socket_address: { address, port_value: port },
-});
-
-function hcmFilter(hcm: Record<string, unknown>): Record<string, unknown> {
-  return {
-    name: 'envoy.filters.network.http_connection_manager',
-    typed_config: { '@type': HCM_TYPE, codec_type: 'AUTO', ...hcm, http_filters: [routerFilter()] },
-  };
 }
 
 function outboundListener(sc: SidecarPorts): XdsResource | undefined {
@@ -189,8 +182,9 @@ function upstreamListener(index: ConfigIndex, node: NodeInfo, up: UpstreamPort):
   };
 }
 
-/** Names a node gets for a wildcard LDS subscription: a sidecar's listeners, else none. */
-export function defaultListenerNames(node: NodeInfo): readonly string[] {
+/** Names a node gets for a wildcard LDS subscription: a sidecar's or gateway's listeners, else none. */
+export function defaultListenerNames(node: NodeInfo, index?: ConfigIndex): readonly string[] {
+  if (node.kind === 'gateway') return index ? gatewayListenerNames(index, node) : [];
   if (node.kind !== 'sidecar') return [];
   const ups = node.sidecar?.upstreams ?? [];
   return [
@@ -209,6 +203,7 @@ export function sidecarListenerScope(node: NodeInfo): string {
 }
 
 export function listener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
+  if (node.kind === 'gateway') return gatewayListener(index, node, name);
   if (node.kind === 'proxyless' || node.sidecar === undefined) return apiListener(index, node, name);
   const sc = node.sidecar;
   const key = `lds|sidecar|${sidecarListenerScope(node)}|${name}`;

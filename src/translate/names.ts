@@ -62,3 +62,14 @@ export const routeEntryName = (
   rule: number,
   match: number,
 ): string => `${kind}/${namespace}/${name}/rule/${rule}/match/${match}`;
+
+/** A gateway's listener for one Gateway listener port on one of its addresses. */
+export const gatewayListenerName = (address: string, port: number): string =>
+  `trellis_gateway_${address}_${port}`;
+/** A gateway's RouteConfiguration for one port (every address binding the port shares it). */
+export const gatewayRouteConfigName = (port: number): string => `trellis_gateway_${port}`;
+
+export function parseGatewayRouteConfigName(name: string): number | undefined {
+  const m = /^trellis_gateway_(\d+)$/.exec(name);
+  return m !== null && PORT_RE.test(m[1] ?? '') && Number(m[1]) <= 65535 ? Number(m[1]) : undefined;
+}

@@ -1,7 +1,15 @@
-// Who is asking for config: a Trellis sidecar or a proxyless gRPC client, read from the xDS Node.
+// Who is asking for config: a Trellis sidecar, a Trellis ingress gateway or a proxyless gRPC client,
+// read from the xDS Node.
 // (Contract shared by translate/ and the ADS server; parseNode is implemented in this file.)
 
-export type NodeKind = 'sidecar' | 'proxyless';
+export type NodeKind = 'sidecar' | 'gateway' | 'proxyless';
+
+/**
+ * The route vocabulary a node takes: Trellis proxies (sidecars and gateways) get Envoy's full set,
+ * proxyless gRPC clients only what gRPC accepts.
+ */
+export const vocabulary = (kind: NodeKind): 'sidecar' | 'proxyless' =>
+  kind === 'proxyless' ? 'proxyless' : 'sidecar';
 
 export interface SidecarPorts {
   /** Address the sidecar's listeners bind and its instance is reached at (default 127.0.0.1). */
@@ -32,15 +40,18 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** Present for sidecars. */
   readonly sidecar?: SidecarPorts;
+  /** Present for gateways: the name of the Gateway resource (in `namespace`) it serves. */
+  readonly gateway?: string;
 }
 
 /**
- * Node metadata keys a Trellis sidecar sets (anything else, e.g. a plain gRPC bootstrap with any
+ * Node metadata keys a Trellis sidecar or gateway sets (anything else, e.g. a plain gRPC bootstrap with any
  * node id and no metadata, is a proxyless client in namespace `default`).
  */
 export const NODE_META = {
-  kind: 'TRELLIS_KIND', // "sidecar"
+  kind: 'TRELLIS_KIND', // "sidecar" or "gateway"
   namespace: 'NAMESPACE',
+  gateway: 'GATEWAY', // a gateway's Gateway resource name (in NAMESPACE)
   service: 'SERVICE',
   labels: 'LABELS', // a Struct of string values
   address: 'INSTANCE_IP',
@@ -97,8 +108,9 @@ function upstreams(v: unknown, namespace: string): UpstreamPort[] {
 /**
  * Reads who is asking from the xDS Node. `TRELLIS_KIND: sidecar` in metadata makes a sidecar
  * (ports as numbers or strings; a missing or bad port becomes 0 and the listener on it is left
- * out); anything else is a proxyless gRPC client. Namespace: metadata `NAMESPACE`, else `default`.
- * Never throws.
+ * out); `TRELLIS_KIND: gateway` with a `GATEWAY` name makes a gateway (without a name it gets
+ * nothing but is still a gateway); anything else is a proxyless gRPC client. Namespace: metadata
+ * `NAMESPACE`, else `default`. Never throws.
  */
 export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
   const md = node?.metadata !== null && typeof node?.metadata === 'object' ? node.metadata : {};
@@ -109,6 +121,10 @@ export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
     labels: labels(md[NODE_META.labels]),
     ...(service !== undefined ? { service } : {}),
   };
+  if (md[NODE_META.kind] === 'gateway') {
+    const gateway = str(md[NODE_META.gateway]);
+    return { ...base, kind: 'gateway', gateway: gateway ?? '' };
+  }
   if (md[NODE_META.kind] !== 'sidecar') return { ...base, kind: 'proxyless' };
   const ups = upstreams(md[NODE_META.upstreams], base.namespace);
   return {

@@ -44,3 +44,15 @@ export const routerFilter = (): Obj => ({
 
 /** Escapes a literal for use inside an RE2 regular expression. */
 export const escapeRegex = (s: string): string => s.replace(/[\\^$.*+?()[\]{}|]/g, (c) => `\\${c}`);
+
+export const socketAddress = (address: string, port: number): Obj => ({
+  socket_address: { address, port_value: port },
+});
+
+/** The HTTP connection manager as a listener's network filter (codec AUTO: HTTP/1.1 or h2c). */
+export function hcmFilter(hcm: Obj): Obj {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: { '@type': HCM_TYPE, codec_type: 'AUTO', ...hcm, http_filters: [routerFilter()] },
+  };
+}

@@ -4,7 +4,7 @@ import type { ServicePortConfig, ServiceResource } from '../api/types.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { ROUTE_TYPE, VIRTUAL_HOST_TYPE } from '../xds/type-urls.js';
 import { defaultPort, hostSpellings, resolveHost } from './hosts.js';
-import type { NodeInfo, NodeKind } from './node.js';
+import { vocabulary, type NodeInfo, type NodeKind } from './node.js';
 import {
   outboundClusterName,
   OUTBOUND_ROUTE_CONFIG,
@@ -12,6 +12,7 @@ import {
   routeEntryName,
   VHDS_PREFIX,
 } from './names.js';
+import { gatewayRouteConfiguration } from './gateway.js';
 import { compareKeys, grpcMatchKey, httpMatchKey, type PrecedenceKey } from './precedence.js';
 import { duration, type XdsResource } from './proto.js';
 import { routeAction, type ActionContext } from './route-action.js';
@@ -54,25 +55,19 @@ function selectRoutes(
   return { routes, consumer: consumer.length > 0 };
 }
 
-interface Entry {
+/** One xDS Route to build, with its Gateway API precedence key (lower sorts first). */
+export interface RouteEntry {
   readonly key: PrecedenceKey;
   readonly build: () => Obj | undefined;
 }
 
-function buildRoutes(
-  index: ConfigIndex,
-  service: ServiceResource,
-  port: ServicePortConfig,
-  kind: NodeKind,
-  routes: readonly AttachedRoute[],
-): Obj[] {
-  const ctx: ActionContext = { services: index.services, kind, parentPort: port.port };
-  if (routes.length === 0) {
-    const cluster = outboundClusterName(service.metadata.name, service.metadata.namespace, port.port);
-    const route: Obj = kind === 'sidecar' ? { cluster, timeout: duration(0) } : { cluster };
-    return [{ name: 'default', match: { prefix: '/' }, route }];
-  }
-  const entries: Entry[] = [];
+/**
+ * One entry per match of every rule of `routes` (unsorted), built with the sidecar's route-rule
+ * translation. Shared by a Service port's routes (GAMMA) and a gateway's virtual hosts.
+ */
+export function routeEntries(ctx: ActionContext, routes: readonly AttachedRoute[]): RouteEntry[] {
+  const kind = ctx.kind;
+  const entries: RouteEntry[] = [];
   for (const a of routes) {
     const { namespace, name } = a.route.metadata;
     if (a.kind === 'HTTPRoute') {
@@ -108,7 +103,11 @@ function buildRoutes(
       );
     }
   }
-  // Array.prototype.sort is stable: ties keep route (namespace/name), rule and match order.
+  return entries;
+}
+
+/** Sorts entries by precedence (stable: ties keep route, rule and match order) and builds them. */
+export function buildSorted(entries: RouteEntry[]): Obj[] {
   entries.sort((x, y) => compareKeys(x.key, y.key));
   const out: Obj[] = [];
   for (const e of entries) {
@@ -116,6 +115,23 @@ function buildRoutes(
     if (built !== undefined) out.push(built);
   }
   return out;
+}
+
+function buildRoutes(
+  index: ConfigIndex,
+  service: ServiceResource,
+  port: ServicePortConfig,
+  nodeKind: NodeKind,
+  routes: readonly AttachedRoute[],
+): Obj[] {
+  const kind = vocabulary(nodeKind);
+  const ctx: ActionContext = { services: index.services, kind, parentPort: port.port };
+  if (routes.length === 0) {
+    const cluster = outboundClusterName(service.metadata.name, service.metadata.namespace, port.port);
+    const route: Obj = kind === 'sidecar' ? { cluster, timeout: duration(0) } : { cluster };
+    return [{ name: 'default', match: { prefix: '/' }, route }];
+  }
+  return buildSorted(routeEntries(ctx, routes));
 }
 
 export interface VirtualHostParts {
@@ -149,12 +165,16 @@ export function virtualHostParts(
   return parts;
 }
 
-/** RDS: `reviews.default:9080` (canonical names only), or `trellis_outbound` for sidecars. */
+/**
+ * RDS: `reviews.default:9080` (canonical names only), `trellis_outbound` for sidecars, and for
+ * gateways only their own `trellis_gateway_<port>` (a Service's GAMMA routes never reach a gateway).
+ */
 export function routeConfiguration(
   index: ConfigIndex,
   node: NodeInfo,
   name: string,
 ): XdsResource | undefined {
+  if (node.kind === 'gateway') return gatewayRouteConfiguration(index, node, name);
   if (name === OUTBOUND_ROUTE_CONFIG) {
     if (node.kind !== 'sidecar') return undefined;
     return memoize(index.memo, `rds|${name}`, () => ({
@@ -178,7 +198,7 @@ export function routeConfiguration(
 
 /** VHDS: `trellis_outbound/<host>` -> the VirtualHost for the Service port that host names. */
 export function virtualHost(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
-  if (!name.startsWith(VHDS_PREFIX)) return undefined;
+  if (!name.startsWith(VHDS_PREFIX) || node.kind === 'gateway') return undefined;
   const resolved = resolveHost(index.services, name.slice(VHDS_PREFIX.length), node.namespace, node.kind);
   if (resolved === undefined) return undefined;
   const parts = virtualHostParts(index, resolved.service, resolved.port, node);

@@ -1,6 +1,12 @@
 // Indexes built once per MeshSnapshot (and reused while its config parts are unchanged): routes by
-// parent Service, plus memo tables so each resource is built once and shared by every node.
-import type { GRPCRouteResource, HTTPRouteResource, ParentRefConfig, ServiceResource } from '../api/types.js';
+// parent Service and by parent Gateway, plus memo tables so each resource is built once and shared.
+import type {
+  GatewayResource,
+  GRPCRouteResource,
+  HTTPRouteResource,
+  ParentRefConfig,
+  ServiceResource,
+} from '../api/types.js';
 import type { MeshSnapshot } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { deepFreeze } from '../common/deep-freeze.js';
@@ -16,8 +22,11 @@ export interface ConfigIndex {
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly httpRoutes: readonly HTTPRouteResource[];
   readonly grpcRoutes: readonly GRPCRouteResource[];
-  /** Service `namespace/name` -> attachments, sorted by the route's `namespace/name`. */
+  readonly gateways: ReadonlyMap<string, GatewayResource>;
+  /** Service `namespace/name` -> attachments (GAMMA), sorted by the route's `namespace/name`. */
   readonly attached: ReadonlyMap<string, readonly AttachedRoute[]>;
+  /** Gateway `namespace/name` -> attachments, sorted by the route's `namespace/name`. */
+  readonly gatewayAttached: ReadonlyMap<string, readonly AttachedRoute[]>;
   /** Built LDS/RDS/VHDS/CDS resources, keyed by type + the node facts they depend on + name. */
   readonly memo: Map<string, XdsResource | null>;
   /** Virtual host domains + routes, shared by RDS and VHDS (see routes.ts). */
@@ -42,12 +51,16 @@ const routeOrder = (a: AttachedRoute, b: AttachedRoute): number => {
 
 function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
   const attached = new Map<string, AttachedRoute[]>();
+  const gatewayAttached = new Map<string, AttachedRoute[]>();
   const attach = (a: AttachedRoute): void => {
     const p = a.parent;
-    if (p.kind !== 'Service' || p.group !== '') return; // Gateways are not mesh parents
+    // Service parents are mesh (GAMMA) routes, Gateway parents ingress routes: never both.
+    const into =
+      p.kind === 'Service' && p.group === '' ? attached : p.kind === 'Gateway' ? gatewayAttached : undefined;
+    if (into === undefined) return;
     const key = serviceKey(p.namespace, p.name);
-    let list = attached.get(key);
-    if (list === undefined) attached.set(key, (list = []));
+    let list = into.get(key);
+    if (list === undefined) into.set(key, (list = []));
     list.push(a);
   };
   for (const route of snapshot.httpRoutes)
@@ -55,11 +68,14 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
   for (const route of snapshot.grpcRoutes)
     for (const parent of route.spec.parentRefs) attach({ kind: 'GRPCRoute', route, parent });
   for (const list of attached.values()) list.sort(routeOrder);
+  for (const list of gatewayAttached.values()) list.sort(routeOrder);
   return {
     services: snapshot.services,
     httpRoutes: snapshot.httpRoutes,
     grpcRoutes: snapshot.grpcRoutes,
+    gateways: snapshot.gateways,
     attached,
+    gatewayAttached,
     memo: new Map(),
     vhParts: new Map(),
   };
@@ -67,7 +83,7 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
 
 /**
  * The index for a snapshot. When the control plane builds a new snapshot for an endpoint-only
- * change and passes the same `services` map and route arrays, the config index (and every built
+ * change and passes the same `services` map, route arrays and `gateways` map, the config index (and every built
  * LDS/RDS/VHDS/CDS resource in it) is reused; only ClusterLoadAssignments are rebuilt.
  */
 export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
@@ -77,7 +93,8 @@ export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
   if (
     config === undefined ||
     config.httpRoutes !== snapshot.httpRoutes ||
-    config.grpcRoutes !== snapshot.grpcRoutes
+    config.grpcRoutes !== snapshot.grpcRoutes ||
+    config.gateways !== snapshot.gateways
   ) {
     config = buildConfigIndex(snapshot);
     configBySnapshotServices.set(snapshot.services, config);

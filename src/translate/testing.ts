@@ -3,6 +3,8 @@ import type { InstanceConfig, MeshSnapshot } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import type {
   BackendRefConfig,
+  GatewayListenerConfig,
+  GatewayResource,
   GRPCRouteResource,
   GRPCRouteRuleConfig,
   HTTPRouteMatchConfig,
@@ -143,4 +145,38 @@ export const sidecarNode = (namespace = 'default', service?: string): NodeInfo =
   labels: {},
   ...(service !== undefined ? { service } : {}),
   sidecar: { address: '127.0.0.1', inboundPort: 15006, outboundPort: 15001, appPort: 8080 },
+});
+
+export function gateway(
+  name: string,
+  listeners: readonly (Partial<GatewayListenerConfig> & { name: string; port: number })[],
+  namespace = 'default',
+  addresses: readonly string[] = ['127.0.0.1'],
+): GatewayResource {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: meta(name, namespace),
+    spec: {
+      gatewayClassName: 'trellis',
+      listeners: listeners.map((l) => ({ protocol: 'HTTP', allowedRoutesFrom: 'Same', ...l })),
+      addresses,
+    },
+  };
+}
+
+export const gatewayParent = (name: string, extra: Partial<ParentRefConfig> = {}): ParentRefConfig => ({
+  group: 'gateway.networking.k8s.io',
+  kind: 'Gateway',
+  name,
+  namespace: 'default',
+  ...extra,
+});
+
+export const gatewayNode = (name: string, namespace = 'default'): NodeInfo => ({
+  id: 'gw-1',
+  kind: 'gateway',
+  namespace,
+  labels: {},
+  gateway: name,
 });

@@ -1,0 +1,208 @@
+// LDS and RDS for an ingress gateway node (`trellis proxy --gateway NAME`): one listener per Gateway
+// listener port on each of its addresses, and per port a RouteConfiguration whose virtual hosts
+// hold the HTTPRoutes/GRPCRoutes attached to the Gateway, with Gateway API hostname semantics.
+import type { GatewayListenerConfig, GatewayResource } from '../api/types.js';
+import { serviceKey } from '../api/mesh-snapshot.js';
+import { LISTENER_TYPE, ROUTE_TYPE } from '../xds/type-urls.js';
+import { vocabulary, type NodeInfo } from './node.js';
+import { gatewayListenerName, gatewayRouteConfigName, parseGatewayRouteConfigName } from './names.js';
+import type { PrecedenceKey } from './precedence.js';
+import { hcmFilter, socketAddress, type XdsResource } from './proto.js';
+import type { ActionContext } from './route-action.js';
+import { buildSorted, routeEntries, type RouteEntry } from './routes.js';
+import { memoize, type AttachedRoute, type ConfigIndex } from './snapshot-index.js';
+
+type Obj = Record<string, unknown>;
+
+/** The Gateway a gateway node serves, when it exists. */
+export function gatewayOf(index: ConfigIndex, node: NodeInfo): GatewayResource | undefined {
+  if (node.kind !== 'gateway' || !node.gateway) return undefined;
+  return index.gateways.get(serviceKey(node.namespace, node.gateway));
+}
+
+/** Distinct listener ports, in declaration order. */
+const portsOf = (gw: GatewayResource): number[] => [...new Set(gw.spec.listeners.map((l) => l.port))];
+
+/** Names a gateway node gets for a wildcard LDS subscription: every address x every port. */
+export function gatewayListenerNames(index: ConfigIndex, node: NodeInfo): readonly string[] {
+  const gw = gatewayOf(index, node);
+  if (gw === undefined) return [];
+  const ports = portsOf(gw);
+  return gw.spec.addresses.flatMap((a) => ports.map((p) => gatewayListenerName(a, p)));
+}
+
+/**
+ * `trellis_gateway_<address>_<port>`: an HCM on RDS `trellis_gateway_<port>`. The listener is the
+ * edge of the mesh: OUTBOUND, so the proxy strips client-supplied mesh headers, and
+ * use_remote_address, so it sets x-forwarded-for / x-forwarded-proto and a fresh x-request-id.
+ */
+export function gatewayListener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
+  const gw = gatewayOf(index, node);
+  if (gw === undefined) return undefined;
+  const key = `lds|gateway|${serviceKey(gw.metadata.namespace, gw.metadata.name)}|${name}`;
+  return memoize(index.memo, key, () => {
+    for (const address of gw.spec.addresses)
+      for (const port of portsOf(gw)) {
+        if (gatewayListenerName(address, port) !== name) continue;
+        return {
+          '@type': LISTENER_TYPE,
+          name,
+          address: socketAddress(address, port),
+          traffic_direction: 'OUTBOUND',
+          filter_chains: [
+            {
+              filters: [
+                hcmFilter({
+                  stat_prefix: name,
+                  rds: { route_config_name: gatewayRouteConfigName(port), config_source: { ads: {} } },
+                  use_remote_address: true,
+                }),
+              ],
+            },
+          ],
+        };
+      }
+    return undefined;
+  });
+}
+
+// ---------------------------------------------------------------- hostnames (Gateway API)
+
+const isWild = (h: string): boolean => h.startsWith('*.');
+
+/**
+ * True when hostname pattern `outer` (exact, `*.suffix`, or `*` for any) covers `inner` (exact or
+ * `*.suffix`). `*.example.com` covers `a.example.com` and `a.b.example.com`, not `example.com`.
+ */
+export function covers(outer: string, inner: string): boolean {
+  if (outer === '*' || outer === inner) return true;
+  if (!isWild(outer) || inner === '*') return false;
+  const suffix = outer.slice(1); // `.example.com`
+  return inner.endsWith(suffix) && inner.length > suffix.length;
+}
+
+/**
+ * The hostnames a route serves on a listener (Gateway API): the route's hostnames intersected with
+ * the listener's. A route without hostnames takes the listener's (`*` when it has none); a wildcard
+ * route hostname narrower than the listener's is kept, a broader one yields the listener's. Empty:
+ * the route does not attach to this listener.
+ */
+export function intersectHostnames(
+  routeHosts: readonly string[],
+  listenerHost: string | undefined,
+): string[] {
+  const lh = listenerHost ?? '*';
+  if (routeHosts.length === 0) return [lh];
+  const out: string[] = [];
+  for (const h of routeHosts) {
+    const e = covers(lh, h) ? h : covers(h, lh) ? lh : undefined;
+    if (e !== undefined && !out.includes(e)) out.push(e);
+  }
+  return out;
+}
+
+/** Gateway API hostname precedence: most non-wildcard characters, then most characters. */
+const hostKey = (h: string): PrecedenceKey =>
+  h === '*' ? [0, 0] : isWild(h) ? [0, -h.length] : [-h.length, -h.length];
+
+/** How specific a listener hostname is when it covers a request host: higher wins. */
+const listenerRank = (lh: string | undefined): number =>
+  lh === undefined ? 0 : isWild(lh) ? 1_000 + lh.length : 1_000_000;
+
+// ---------------------------------------------------------------- RDS
+
+interface Attachment {
+  readonly route: AttachedRoute;
+  /** Hostnames the route serves on this listener (after intersection). */
+  readonly hosts: readonly string[];
+}
+
+/** Routes attached to one listener: parentRef section/port match, namespaces allowed, hosts overlap. */
+function attachments(index: ConfigIndex, gw: GatewayResource, listener: GatewayListenerConfig): Attachment[] {
+  const all = index.gatewayAttached.get(serviceKey(gw.metadata.namespace, gw.metadata.name)) ?? [];
+  const out: Attachment[] = [];
+  const seen = new Set<object>();
+  for (const a of all) {
+    const p = a.parent;
+    if (p.sectionName !== undefined && p.sectionName !== listener.name) continue;
+    if (p.port !== undefined && p.port !== listener.port) continue;
+    if (listener.allowedRoutesFrom === 'Same' && a.route.metadata.namespace !== gw.metadata.namespace)
+      continue;
+    // A route attached to this listener through two parentRefs counts once.
+    if (seen.has(a.route)) continue;
+    const hosts = intersectHostnames(a.route.spec.hostnames, listener.hostname);
+    if (hosts.length === 0) continue;
+    seen.add(a.route);
+    out.push({ route: a, hosts });
+  }
+  return out;
+}
+
+/**
+ * The virtual hosts of one port. A request is served by the listener whose hostname matches it
+ * most specifically, and only by routes attached to that listener; among them, routes with more
+ * specific hostnames win, then the usual match precedence. So: one virtual host per listener
+ * hostname (`*` when none) and per route hostname, each owned by the most specific listener that
+ * covers it and holding the owner's routes whose hostnames cover it.
+ */
+function virtualHosts(index: ConfigIndex, gw: GatewayResource, port: number): Obj[] {
+  const listeners = gw.spec.listeners.filter((l) => l.port === port);
+  const byListener = new Map(listeners.map((l) => [l, attachments(index, gw, l)] as const));
+  const hosts: string[] = [];
+  const addHost = (h: string): void => void (hosts.includes(h) || hosts.push(h));
+  for (const [l, atts] of byListener) {
+    addHost(l.hostname ?? '*');
+    for (const a of atts) a.hosts.forEach(addHost);
+  }
+  // The sidecar's rule translation; no parent Service port, so a backendRef without a port takes
+  // the Service's only port, else its default one (80, else the first HTTP port).
+  const ctx: ActionContext = { services: index.services, kind: vocabulary('gateway'), parentPort: 0 };
+  const out: Obj[] = [];
+  for (const h of hosts) {
+    let owner: GatewayListenerConfig | undefined;
+    for (const l of listeners)
+      if (
+        covers(l.hostname ?? '*', h) &&
+        (owner === undefined || listenerRank(l.hostname) > listenerRank(owner.hostname))
+      )
+        owner = l;
+    if (owner === undefined) continue;
+    const entries: RouteEntry[] = [];
+    for (const a of byListener.get(owner) ?? []) {
+      let best: PrecedenceKey | undefined;
+      for (const e of a.hosts) {
+        if (!covers(e, h)) continue;
+        const k = hostKey(e);
+        if (best === undefined || k[0]! < best[0]! || (k[0] === best[0] && k[1]! < best[1]!)) best = k;
+      }
+      if (best === undefined) continue;
+      const hk = best;
+      for (const entry of routeEntries(ctx, [a.route]))
+        entries.push({ ...entry, key: [...hk, ...entry.key] });
+    }
+    out.push({
+      name: `${h}:${port}`,
+      domains: h === '*' ? ['*'] : [h, `${h}:${port}`],
+      routes: buildSorted(entries),
+    });
+  }
+  return out;
+}
+
+/** RDS `trellis_gateway_<port>` for a gateway node. */
+export function gatewayRouteConfiguration(
+  index: ConfigIndex,
+  node: NodeInfo,
+  name: string,
+): XdsResource | undefined {
+  const port = parseGatewayRouteConfigName(name);
+  const gw = gatewayOf(index, node);
+  if (port === undefined || gw === undefined || !gw.spec.listeners.some((l) => l.port === port))
+    return undefined;
+  const key = `rds|gateway|${serviceKey(gw.metadata.namespace, gw.metadata.name)}|${name}`;
+  return memoize(index.memo, key, () => ({
+    '@type': ROUTE_TYPE,
+    name,
+    virtual_hosts: virtualHosts(index, gw, port),
+  }));
+}
