@@ -26,11 +26,13 @@ import type {
   MirrorPolicy,
   RedirectAction,
   RegexRewrite,
+  RetryPolicy,
   RouteActionConfig,
   RouteConfig,
   RouteTableConfig,
   VirtualHostConfig,
 } from './types.js';
+import { RETRY_ON } from './types.js';
 
 const APPEND_ACTIONS = {
   APPEND_IF_EXISTS_OR_ADD: 'append',
@@ -99,6 +101,94 @@ function mirror(m: Json, path: string): MirrorPolicy {
   return { cluster, fraction: Math.min(1, num / den) };
 }
 
+const RETRY_ON_NAMES: Readonly<Record<string, number>> = {
+  'connect-failure': RETRY_ON.connectFailure,
+  'refused-stream': RETRY_ON.refusedStream,
+  reset: RETRY_ON.reset | RETRY_ON.perTryTimeout,
+  'reset-before-request': RETRY_ON.reset,
+  'retriable-status-codes': RETRY_ON.retriableStatusCodes,
+  '5xx':
+    RETRY_ON.status5xx |
+    RETRY_ON.connectFailure |
+    RETRY_ON.refusedStream |
+    RETRY_ON.reset |
+    RETRY_ON.perTryTimeout,
+  'gateway-error': RETRY_ON.gatewayError | RETRY_ON.perTryTimeout,
+};
+/** gRPC retry_on names -> gRPC status numbers. */
+const GRPC_RETRY_ON: Readonly<Record<string, number>> = {
+  cancelled: 1,
+  'deadline-exceeded': 4,
+  'resource-exhausted': 8,
+  internal: 13,
+  unavailable: 14,
+};
+const MAX_RETRIES = 10;
+
+/** RouteAction.retry_policy: the subset Trellis implements; anything else is NACKed with its path. */
+function retryPolicy(r: Json, path: string): RetryPolicy | undefined {
+  const rp = optObj(r, 'retry_policy', path);
+  if (rp === undefined) return undefined;
+  const p = join(path, 'retry_policy');
+  rejectUnsupported(
+    rp,
+    [
+      'retry_priority',
+      'retriable_headers',
+      'retriable_request_headers',
+      'rate_limited_retry_back_off',
+      'per_try_idle_timeout',
+      'retry_options_predicates',
+    ],
+    p,
+  );
+  let on = 0;
+  const grpc: number[] = [];
+  const text = optStr(rp, 'retry_on', p) ?? '';
+  for (const raw of text.split(',')) {
+    const name = raw.trim();
+    if (name === '') continue;
+    const bit = RETRY_ON_NAMES[name];
+    const g = GRPC_RETRY_ON[name];
+    if (bit !== undefined) on |= bit;
+    else if (g !== undefined) grpc.push(g);
+    else
+      fail(
+        join(p, 'retry_on'),
+        `unsupported condition ${JSON.stringify(name)} (supported: ${[...Object.keys(RETRY_ON_NAMES), ...Object.keys(GRPC_RETRY_ON)].join(', ')})`,
+      );
+  }
+  const codes = arr(rp, 'retriable_status_codes', p).map((v, i) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599
+      ? v
+      : fail(join(join(p, 'retriable_status_codes'), i), 'expected an HTTP status (100-599)'),
+  );
+  const bo = optObj(rp, 'retry_back_off', p);
+  const bp = join(p, 'retry_back_off');
+  const base = (bo && optDurationMs(bo, 'base_interval', bp)) ?? 25;
+  if (base <= 0) fail(join(bp, 'base_interval'), 'must be > 0');
+  const max = (bo && optDurationMs(bo, 'max_interval', bp)) ?? base * 10;
+  if (max < base) fail(join(bp, 'max_interval'), `must be at least base_interval (${base} ms)`);
+  for (const [pr, pp] of objList(rp, 'retry_host_predicate', p)) {
+    const n = optStr(pr, 'name', pp);
+    const t = optObj(pr, 'typed_config', pp)?.['@type'];
+    if (n !== 'envoy.retry_host_predicates.previous_hosts' && !String(t).endsWith('.PreviousHostsPredicate'))
+      fail(
+        pp,
+        'only the previous_hosts predicate is supported (Trellis retries prefer untried endpoints anyway)',
+      );
+  }
+  return {
+    numRetries: optInt(rp, 'num_retries', p, 0, MAX_RETRIES) ?? 1,
+    on,
+    statusCodes: codes,
+    grpcStatuses: grpc,
+    baseIntervalMs: base,
+    maxIntervalMs: max,
+    perTryTimeoutMs: optDurationMs(rp, 'per_try_timeout', p) ?? 0,
+  };
+}
+
 function forward(r: Json, path: string): ForwardAction {
   rejectUnsupported(
     r,
@@ -106,7 +196,6 @@ function forward(r: Json, path: string): ForwardAction {
       'cluster_header',
       'cluster_specifier_plugin',
       'inline_cluster_specifier_plugin',
-      'retry_policy',
       'hash_policy',
       'host_rewrite_header',
       'host_rewrite_path_regex',
@@ -133,6 +222,7 @@ function forward(r: Json, path: string): ForwardAction {
   if (prefixRewrite !== undefined && rx !== undefined)
     fail(path, 'prefix_rewrite and regex_rewrite are exclusive');
   const hostRewrite = optStr(r, 'host_rewrite_literal', path);
+  const retry = retryPolicy(r, path);
   return {
     type: 'forward',
     clusters,
@@ -143,6 +233,7 @@ function forward(r: Json, path: string): ForwardAction {
     ...(rx !== undefined ? { regexRewrite: rx } : {}),
     ...(hostRewrite !== undefined && hostRewrite !== '' ? { hostRewrite } : {}),
     mirrors: objList(r, 'request_mirror_policies', path).map(([m, p]) => mirror(m, p)),
+    ...(retry !== undefined ? { retry } : {}),
   };
 }
 
@@ -208,11 +299,14 @@ function backendTimeout(route: Json, path: string): number | undefined {
 
 export function decodeRoute(route: Json, path: string, index: number): RouteConfig {
   const match = decodeRouteMatch(reqObj(route, 'match', path), join(path, 'match'));
-  const t = backendTimeout(route, path);
+  const act = action(route, path);
+  // The per-attempt timeout: retry_policy.per_try_timeout, else Trellis metadata.
+  const perTry = act.type === 'forward' ? (act.retry?.perTryTimeoutMs ?? 0) : 0;
+  const t = perTry > 0 ? perTry : backendTimeout(route, path);
   return {
     name: optStr(route, 'name', path) || `#${index}`,
     match,
-    action: action(route, path),
+    action: act,
     requestHeaders: headerMutation(route, 'request', path),
     responseHeaders: headerMutation(route, 'response', path),
     ...(t !== undefined ? { backendRequestTimeoutMs: t } : {}),

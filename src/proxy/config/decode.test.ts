@@ -226,12 +226,59 @@ describe('config decoders', () => {
     assert.ok(!noPort.ok && noPort.error.message.includes('socket_address.port_value: required'));
   });
 
+  it('decodes retry policies, and NACKs what it cannot do with the field path', () => {
+    const route = (retry_policy: Obj) =>
+      decodeVirtualHostResource(vhost([{ match: { prefix: '/' }, route: { cluster: 'a', retry_policy } }]));
+    const ok = route({
+      retry_on: 'connect-failure,reset,retriable-status-codes,unavailable',
+      num_retries: 3,
+      retriable_status_codes: [503, 502],
+      retry_back_off: { base_interval: { seconds: '0', nanos: 100_000_000 } },
+      per_try_timeout: { seconds: '2' },
+      retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }],
+    });
+    assert.ok(ok.ok, !ok.ok ? ok.error.message : '');
+    const r0 = ok.value.routes[0];
+    assert.ok(r0?.action.type === 'forward');
+    assert.deepEqual(r0.action.retry, {
+      numRetries: 3,
+      on: 1 | 4 | 8 | 64,
+      statusCodes: [503, 502],
+      grpcStatuses: [14],
+      baseIntervalMs: 100,
+      maxIntervalMs: 1000,
+      perTryTimeoutMs: 2000,
+    });
+    assert.equal(r0.backendRequestTimeoutMs, 2000);
+    const bad: [Obj, string][] = [
+      [{ retry_on: 'connect-failure,5xx,bogus' }, 'retry_policy.retry_on: unsupported condition "bogus"'],
+      [{ num_retries: 11 }, 'retry_policy.num_retries: must be between 0 and 10'],
+      [{ retriable_status_codes: [99] }, 'retry_policy.retriable_status_codes[0]: expected an HTTP status'],
+      [
+        { retry_back_off: { base_interval: { seconds: '1' }, max_interval: { nanos: 5 } } },
+        'retry_policy.retry_back_off.max_interval: must be at least base_interval',
+      ],
+      [{ retry_back_off: { base_interval: {} } }, 'retry_policy.retry_back_off.base_interval: must be > 0'],
+      [{ retry_priority: { name: 'x' } }, 'retry_policy.retry_priority: not supported'],
+      [
+        { retry_host_predicate: [{ name: 'omit' }] },
+        'retry_policy.retry_host_predicate[0]: only the previous_hosts',
+      ],
+    ];
+    for (const [rp, msg] of bad) {
+      const r = route(rp);
+      assert.ok(!r.ok && r.error.message.includes(`routes[0].route.${msg}`), !r.ok ? r.error.message : msg);
+    }
+  });
+
   it('rejects unsupported route features instead of ignoring them', () => {
     const r = decodeVirtualHostResource(
-      vhost([{ match: { prefix: '/' }, route: { cluster: 'a', retry_policy: { num_retries: 2 } } }]),
+      vhost([
+        { match: { prefix: '/' }, route: { cluster: 'a', hash_policy: [{ header: { header_name: 'x' } }] } },
+      ]),
     );
     assert.ok(!r.ok);
-    assert.match(r.error.message, /routes\[0\]\.route\.retry_policy: not supported/);
+    assert.match(r.error.message, /routes\[0\]\.route\.hash_policy: not supported/);
     const w = decodeVirtualHostResource(
       vhost([
         { match: { prefix: '/' }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 0 }] } } },

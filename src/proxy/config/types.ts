@@ -113,6 +113,41 @@ export interface MirrorPolicy {
   readonly fraction: number;
 }
 
+/** RetryPolicy.on bits: the conditions that may be retried (Envoy retry_on names in comments). */
+export const RETRY_ON = {
+  /** `connect-failure`: connection refused, connect timeout (nothing was sent). */
+  connectFailure: 1,
+  /** `refused-stream`: HTTP/2 REFUSED_STREAM (never processed). */
+  refusedStream: 2,
+  /** `reset`, `reset-before-request`: the upstream closed or reset before any response byte. */
+  reset: 4,
+  /** `retriable-status-codes`: a status in RetryPolicy.statusCodes. */
+  retriableStatusCodes: 8,
+  /** `5xx`: any 5xx status, connect failures and resets. */
+  status5xx: 16,
+  /** `gateway-error`: 502, 503 or 504. */
+  gatewayError: 32,
+  /** A per-attempt (backend request) timeout; set with `reset`, `5xx` or `gateway-error`. */
+  perTryTimeout: 64,
+} as const;
+
+/** A route's retry policy (Envoy RouteAction.retry_policy), decoded once per config. */
+export interface RetryPolicy {
+  /** Retries after the first attempt; 0 = none at all (not even after connect failures). */
+  readonly numRetries: number;
+  /** RETRY_ON bits. */
+  readonly on: number;
+  /** HTTP statuses retried with `retriable-status-codes`. */
+  readonly statusCodes: readonly number[];
+  /** gRPC statuses (numbers) retried when they come in a trailers-only response. */
+  readonly grpcStatuses: readonly number[];
+  /** Jittered exponential back-off: base and cap, ms. */
+  readonly baseIntervalMs: number;
+  readonly maxIntervalMs: number;
+  /** Per-attempt timeout (per_try_timeout), ms; 0 = none. */
+  readonly perTryTimeoutMs: number;
+}
+
 export interface ForwardAction {
   readonly type: 'forward';
   /** One or more clusters; weights > 0. */
@@ -124,6 +159,8 @@ export interface ForwardAction {
   readonly regexRewrite?: RegexRewrite;
   readonly hostRewrite?: string;
   readonly mirrors: readonly MirrorPolicy[];
+  /** Absent: only the proxy's safe default (one retry after a connect failure or refused stream). */
+  readonly retry?: RetryPolicy;
 }
 
 export interface RedirectAction {
