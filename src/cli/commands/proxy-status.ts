@@ -13,6 +13,7 @@ interface ProxyRow {
   kind: string;
   namespace: string;
   service?: string;
+  gateway?: string;
   connected: boolean;
   connectedSince?: string;
   types: Record<string, TypeStatus>;
@@ -44,7 +45,11 @@ export async function proxyStatusCommand(output: string | undefined, server: str
       items.map((p) => [
         p.nodeId,
         p.kind,
-        p.service ? `${p.service}.${p.namespace}` : p.namespace,
+        p.service
+          ? `${p.service}.${p.namespace}`
+          : p.gateway !== undefined
+            ? `gateway/${p.gateway}.${p.namespace}`
+            : p.namespace,
         p.connected ? ago(p.connectedSince) : 'no',
         ...used.map((s) => state(p.types[s])),
       ]),

@@ -69,7 +69,10 @@ export async function validateCommand(files: readonly string[], json: boolean): 
 
 function kindArg(raw: string | undefined): string {
   if (!raw)
-    throw new TrellisError('BAD_REQUEST', 'name a kind: trellis get services|httproutes|grpcroutes [NAME]');
+    throw new TrellisError(
+      'BAD_REQUEST',
+      'name a kind: trellis get services|httproutes|grpcroutes|gateways [NAME]',
+    );
   return requireKind(raw);
 }
 
@@ -85,6 +88,15 @@ function summary(d: Doc): string {
   if (d.kind === 'Service') {
     const ports = (spec.ports ?? []).map((p) => `${p.port}/${p.protocol}`).join(',');
     return `ports=${ports} endpoints=${(spec.endpoints ?? []).length}`;
+  }
+  if (d.kind === 'Gateway') {
+    const gw = d.spec as {
+      listeners?: { name: string; port: number; hostname?: string }[];
+      addresses?: { value: string }[];
+    };
+    const ls = (gw.listeners ?? []).map((l) => `${l.name}:${l.port}${l.hostname ? `(${l.hostname})` : ''}`);
+    const addrs = (gw.addresses ?? []).map((a) => a.value);
+    return `listeners=${ls.join(',')} addresses=${addrs.join(',')}`;
   }
   const parents = (spec.parentRefs ?? []).map((p) => p.name + (p.port ? `:${p.port}` : '')).join(',');
   return `parents=${parents} rules=${(spec.rules ?? []).length}`;

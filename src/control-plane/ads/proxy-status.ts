@@ -28,6 +28,8 @@ export interface ProxyStatus {
   readonly kind: string;
   readonly namespace: string;
   readonly service?: string;
+  /** For gateway nodes: the Gateway (in `namespace`) they serve. */
+  readonly gateway?: string;
   readonly peer: string;
   readonly connected: boolean;
   readonly connectedSince: string;
@@ -75,6 +77,7 @@ export function proxyStatus(st: StreamState): ProxyStatus {
     kind: st.node?.kind ?? 'unknown',
     namespace: st.node?.namespace ?? '',
     ...(st.node?.service !== undefined ? { service: st.node.service } : {}),
+    ...(st.node?.gateway !== undefined ? { gateway: st.node.gateway } : {}),
     peer: st.peer,
     connected: st.disconnectedAt === undefined,
     connectedSince: iso(st.connectedAt),

@@ -50,7 +50,9 @@ function scopesOf(node: NodeInfo): { own: string; shared: string } {
       shared:
         node.kind === 'sidecar'
           ? `sidecar|${node.namespace}`
-          : `proxyless|${node.namespace}|${node.service ?? ''}|${JSON.stringify(labels)}`,
+          : node.kind === 'gateway'
+            ? `gateway|${node.namespace}|${node.gateway ?? ''}`
+            : `proxyless|${node.namespace}|${node.service ?? ''}|${JSON.stringify(labels)}`,
     };
     scopeMemo.set(node, s);
   }
@@ -58,7 +60,8 @@ function scopesOf(node: NodeInfo): { own: string; shared: string } {
 }
 
 /**
- * Default scopes. Proxyless nodes: everything about the node but its id. Sidecars: listeners,
+ * Default scopes. Proxyless nodes: everything about the node but its id. Gateways: their Gateway
+ * (namespace + name), for every type: all gateway replicas of one Gateway share. Sidecars: listeners,
  * `inbound|*` clusters/endpoints and wildcard queries depend on the whole node (ports, service);
  * every other resource only on (kind, namespace), matching translate's own memo keys.
  */
