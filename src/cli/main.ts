@@ -26,6 +26,13 @@ Commands:
   proxy --service NAME [--app-port N] [--control-plane HOST:PORT] [--api URL] [flags below]
                             run a sidecar proxy for one workload (see 'Proxy flags')
   proxy-status [-o json]    proxies connected to the control plane and their config state
+  up [FILE|DIR] [--data-dir DIR] [--api-port N] [--xds-port N]
+                            run a whole mesh on this machine: control plane, every Workload replica
+                            with its sidecar, gateways (see docs/up.md; 'trellis up --help')
+  logs WORKLOAD [-f] [--replica N] [--sidecar]
+                            print (-f: follow) the logs of a Workload run by 'trellis up'
+  scale WORKLOAD --replicas N [-n NS]
+                            change a Workload's replicas; the running 'trellis up' follows
   version                   print the version
 
 Flags for commands that talk to a control plane:
@@ -50,6 +57,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return (await import('./commands/proxy.js')).proxyCommand(rest);
   }
+  if (cmd === 'up') return (await import('./commands/up.js')).upCommand(rest);
+  if (cmd === 'logs') return (await import('./commands/logs.js')).logsCommand(rest);
+  if (cmd === 'scale') return (await import('./commands/scale.js')).scaleCommand(rest);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

@@ -1,0 +1,102 @@
+// `trellis up [FILE|DIR]`: validates the mesh file(s) like `trellis validate` (exit 2 on an error,
+// nothing started), then runs the whole mesh on this machine (see src/up/ and docs/up.md).
+import { realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { analyze } from '../../api/analyze.js';
+import { originOf } from '../../api/origin.js';
+import type { Resource } from '../../api/types.js';
+import { TrellisError } from '../../common/errors.js';
+import { defaultDataDir } from '../../up/data-dir.js';
+import { readResources } from '../files.js';
+import { printIssues } from '../output.js';
+
+export const UP_HELP = `Usage: trellis up [FILE|DIR] [--data-dir DIR] [--api-port N] [--xds-port N]
+
+Runs a whole mesh on this machine: the control plane (API on 127.0.0.1:15000, xDS on 15010), then
+every Workload replica with its sidecar and one gateway per Gateway, until Ctrl-C.
+FILE|DIR (default .) holds the same documents as 'trellis apply' plus Workloads.
+  --data-dir DIR   store, logs and state (default <tmpdir>/trellis-up-<uid>/<name>-<hash of the path>)
+  --api-port N     control plane HTTP API port (default 15000; 0 = any free port)
+  --xds-port N     control plane xDS port (default 15010; 0 = any free port)
+See docs/up.md.
+`;
+
+function port(v: string | undefined, flag: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535)
+    throw new TrellisError('BAD_REQUEST', `${flag} must be a port number 0-65535, got '${v}'`);
+  return n;
+}
+
+/** A Workload's relative (or absent) workingDir, made absolute against the file it came from. */
+function anchorWorkingDir(r: Resource): Resource {
+  if (r.kind !== 'Workload') return r;
+  const wd = r.spec.workingDir;
+  if (wd !== undefined && isAbsolute(wd)) return r;
+  const source = originOf(r)?.source;
+  if (source === undefined || source === '<stdin>') return r;
+  const dir = dirname(resolve(source));
+  return { ...r, spec: { ...r.spec, workingDir: wd === undefined ? dir : resolve(dir, wd) } };
+}
+
+export async function upCommand(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'data-dir': { type: 'string' },
+        'api-port': { type: 'string' },
+        'xds-port': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${UP_HELP}`);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(UP_HELP);
+    return 0;
+  }
+  if (parsed.positionals.length > 1)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `trellis up takes one FILE or DIR, got ${parsed.positionals.join(' ')}`,
+    );
+  const apiPort = port(parsed.values['api-port'], '--api-port', 15000);
+  const xdsPort = port(parsed.values['xds-port'], '--xds-port', 15010);
+  const mesh = parsed.positionals[0] ?? '.';
+  const meshAbs = await realpath(resolve(mesh)).catch(() => {
+    throw new TrellisError('BAD_REQUEST', `no such file or directory: ${mesh}`);
+  });
+
+  const { resources, issues } = await readResources([mesh]);
+  const all = [...issues, ...(issues.length === 0 ? analyze(resources) : [])];
+  const errors = all.filter((i) => i.severity === 'error');
+  printIssues(all);
+  if (errors.length > 0) {
+    process.stderr.write(`${errors.length} error(s) in ${mesh}; nothing was started\n`);
+    return 2;
+  }
+  const baseDir = (await stat(meshAbs)).isDirectory() ? meshAbs : dirname(meshAbs);
+  const dataDir = resolve(parsed.values['data-dir'] ?? defaultDataDir(meshAbs));
+  const { runUp } = await import('../../up/run-up.js');
+  const code = await runUp({
+    mesh,
+    resources: resources.map(anchorWorkingDir),
+    baseDir,
+    dataDir,
+    apiPort,
+    xdsPort,
+    out: process.stdout,
+    err: process.stderr,
+    tty: process.stdout.isTTY === true,
+  });
+  // Exit even if a library left a handle open (everything of ours is closed by now).
+  setTimeout(() => process.exit(code), 50).unref();
+  return code;
+}

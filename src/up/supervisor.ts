@@ -1,0 +1,211 @@
+// Keeps the running processes equal to the Workloads and Gateways in the store: replicas started,
+// stopped and restarted per the reconciliation plan, one gateway process per Gateway; shuts down in
+// reverse dependency order (gateways, then callers before the Services they call).
+import type { GatewayResource, Resource, ServiceResource, WorkloadResource } from '../api/types.js';
+import { GatewayRunner } from './gateway.js';
+import { buildLaunchTemplate, type LaunchTemplate } from './launch.js';
+import { planGateways, planWorkloads, type DesiredWorkload, type RunningWorkload } from './plan.js';
+import { Replica, type ReplicaDeps } from './replica.js';
+import type { GatewayStatus, ReplicaStatus } from './status.js';
+
+const replicaKey = (key: string, index: number): string => `${key}#${index}`;
+
+export const gatewayUrls = (g: GatewayResource): string[] =>
+  g.spec.listeners.flatMap((l) =>
+    g.spec.addresses.map((a) => `http://${a.includes(':') ? `[${a}]` : a}:${l.port}`),
+  );
+
+/**
+ * Waves of Workload keys to stop, callers first: a Workload is stopped once every Workload calling
+ * its Service (through `upstreams`) has been. What a cycle leaves over goes in a last wave.
+ */
+export function stopWaves(templates: readonly LaunchTemplate[]): string[][] {
+  const callersOf = new Map<string, Set<string>>();
+  for (const t of templates) callersOf.set(t.key, new Set());
+  for (const caller of templates)
+    for (const u of caller.upstreams)
+      for (const callee of templates)
+        if (callee.key !== caller.key && callee.namespace === u.namespace && callee.service === u.service)
+          callersOf.get(callee.key)!.add(caller.key);
+  const left = new Set(templates.map((t) => t.key));
+  const waves: string[][] = [];
+  while (left.size > 0) {
+    const wave = [...left].filter((k) => [...callersOf.get(k)!].every((c) => !left.has(c))).sort();
+    if (wave.length === 0) {
+      waves.push([...left].sort());
+      break;
+    }
+    waves.push(wave);
+    for (const k of wave) left.delete(k);
+  }
+  return waves;
+}
+
+export class Supervisor {
+  private readonly replicas = new Map<string, Replica>();
+  private readonly stopping = new Map<string, Promise<void>>();
+  private readonly gateways = new Map<string, GatewayRunner>();
+  private readonly blocked = new Map<string, string>();
+  /** Every replica not yet stopped, including ones being stopped. */
+  private readonly alive = new Set<Replica>();
+  private closing = false;
+
+  constructor(
+    private readonly deps: ReplicaDeps,
+    /** Relative workingDirs of Workloads applied later are resolved against this. */
+    private readonly baseDir: string,
+  ) {}
+
+  /** Brings the processes in line with `resources` (everything in the store). */
+  reconcile(resources: readonly Resource[]): void {
+    if (this.closing) return;
+    const services = new Map<string, ServiceResource>();
+    for (const r of resources)
+      if (r.kind === 'Service') services.set(`${r.metadata.namespace}/${r.metadata.name}`, r);
+    const templates = new Map<string, LaunchTemplate>();
+    for (const r of resources)
+      if (r.kind === 'Workload') {
+        const t = buildLaunchTemplate(r as WorkloadResource, services, this.baseDir);
+        templates.set(t.key, t);
+      }
+
+    const desired = new Map<string, DesiredWorkload>();
+    for (const t of templates.values()) {
+      desired.set(t.key, {
+        replicas: t.replicas,
+        fingerprint: t.fingerprint,
+        blocked: t.problem !== undefined,
+      });
+      if (t.problem !== undefined && this.blocked.get(t.key) !== t.problem)
+        this.deps.onEvent(`workload ${t.key} cannot start replicas: ${t.problem}`);
+    }
+    this.blocked.clear();
+    for (const t of templates.values()) if (t.problem !== undefined) this.blocked.set(t.key, t.problem);
+
+    const running = new Map<string, RunningWorkload>();
+    for (const r of this.replicas.values()) {
+      const have = running.get(r.template.key);
+      running.set(r.template.key, {
+        fingerprint: r.template.fingerprint,
+        indexes: [...(have?.indexes ?? []), r.index],
+      });
+    }
+    for (const a of planWorkloads(desired, running)) {
+      const rk = replicaKey(a.key, a.index);
+      if (a.type === 'stop') {
+        const r = this.replicas.get(rk);
+        if (!r) continue;
+        this.replicas.delete(rk);
+        this.deps.onEvent(`${r.id} stopping (${a.reason})`);
+        this.stopReplica(rk, r);
+      } else {
+        const t = templates.get(a.key)!;
+        const r = new Replica(t, a.index, this.deps);
+        this.replicas.set(rk, r);
+        this.alive.add(r);
+        void (this.stopping.get(rk) ?? Promise.resolve()).then(() => {
+          if (!this.closing && this.replicas.get(rk) === r) r.start();
+        });
+      }
+    }
+
+    const gws = new Map<string, GatewayResource>();
+    for (const r of resources)
+      if (r.kind === 'Gateway') gws.set(`${r.metadata.namespace}/${r.metadata.name}`, r);
+    const g = planGateways(new Set(gws.keys()), new Set(this.gateways.keys()));
+    for (const key of g.stop) {
+      const runner = this.gateways.get(key)!;
+      this.gateways.delete(key);
+      void runner.stop();
+    }
+    for (const key of g.start) {
+      const res = gws.get(key)!;
+      const runner = new GatewayRunner(
+        res.metadata.name,
+        res.metadata.namespace,
+        gatewayUrls(res),
+        this.deps,
+      );
+      this.gateways.set(key, runner);
+      runner.start();
+    }
+    for (const [key, runner] of this.gateways) runner.setUrls(gatewayUrls(gws.get(key)!));
+    this.deps.onChange();
+  }
+
+  private stopReplica(rk: string, r: Replica): Promise<void> {
+    const p = r.stop().finally(() => {
+      this.alive.delete(r);
+      if (this.stopping.get(rk) === p) this.stopping.delete(rk);
+    });
+    this.stopping.set(rk, p);
+    return p;
+  }
+
+  replicaStatus(): ReplicaStatus[] {
+    const out = [...this.replicas.values()].map((r) => r.status());
+    for (const [key, problem] of this.blocked)
+      if (![...this.replicas.values()].some((r) => r.template.key === key))
+        out.push({
+          id: key.startsWith('default/') ? key.slice(8) : key,
+          workload: key,
+          namespace: '',
+          index: 0,
+          phase: 'blocked',
+          restarts: 0,
+          detail: problem,
+        });
+    return out.sort((a, b) => a.workload.localeCompare(b.workload) || a.index - b.index);
+  }
+
+  gatewayStatus(): GatewayStatus[] {
+    return [...this.gateways.values()].map((g) => g.status());
+  }
+
+  /** Log files of the running processes, for the state file. */
+  files(): {
+    replicas: {
+      id: string;
+      workload: string;
+      namespace: string;
+      index: number;
+      app: string;
+      sidecar: string;
+    }[];
+    gateways: { id: string; log: string }[];
+  } {
+    return {
+      replicas: [...this.replicas.values()].map((r) => ({
+        id: r.id,
+        workload: r.template.name,
+        namespace: r.template.namespace,
+        index: r.index,
+        ...r.files(),
+      })),
+      gateways: [...this.gateways.values()].map((g) => ({ id: g.id, log: g.logFile() })),
+    };
+  }
+
+  /** Graceful: gateways first, then Workloads callers-first, each sidecar before its app. */
+  async shutdown(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.gateways.values()].map((g) => g.stop()));
+    const byKey = new Map<string, [string, Replica][]>();
+    for (const e of this.replicas) {
+      const list = byKey.get(e[1].template.key) ?? [];
+      list.push(e);
+      byKey.set(e[1].template.key, list);
+    }
+    const templates = [...byKey.values()].map((l) => l[0]![1].template);
+    for (const wave of stopWaves(templates))
+      await Promise.all(wave.flatMap((k) => (byKey.get(k) ?? []).map(([rk, r]) => this.stopReplica(rk, r))));
+    await Promise.all([...this.stopping.values()]);
+  }
+
+  /** Force: SIGKILL everything now. */
+  kill(): void {
+    this.closing = true;
+    for (const g of this.gateways.values()) g.kill();
+    for (const r of this.alive) r.kill();
+  }
+}
