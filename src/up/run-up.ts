@@ -126,7 +126,6 @@ export async function runUp(o: UpOptions): Promise<number> {
 
     const watchdog = new Watchdog();
     const ports = new PortAllocator();
-    let view: ConsoleView | undefined;
     let allReady = false;
     let stopping = false;
     const model = (): StatusModel => ({
@@ -178,18 +177,18 @@ export async function runUp(o: UpOptions): Promise<number> {
       await writeFile(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
       await rename(`${file}.tmp`, file);
     };
+    const created = createConsoleView(o.out, () => model(), { tty: o.tty });
+    const events = created.events;
+    const view: ConsoleView = created.view;
     const onChange = () => {
-      view?.changed();
+      view.changed();
       stateTimer ??= setTimeout(() => void writeState().catch(() => undefined), 200);
       if (!supervisor || stopping) return;
       const rs = supervisor.replicaStatus().filter((r) => r.phase !== 'blocked');
       const now = rs.length > 0 && rs.every((r) => r.phase === 'ready');
-      if (now && !allReady) view?.event(`all ${rs.length} replica(s) ready; API ${apiUrl}`);
+      if (now && !allReady) view.event(`all ${rs.length} replica(s) ready; API ${apiUrl}`);
       allReady = now;
     };
-    const created = createConsoleView(o.out, model, { tty: o.tty });
-    const events = created.events;
-    view = created.view;
     const deps: ReplicaDeps = {
       ports,
       watchdog,
@@ -201,8 +200,8 @@ export async function runUp(o: UpOptions): Promise<number> {
       policy: DEFAULT_RESTART_POLICY,
       drainSeconds: o.drainSeconds ?? 5,
       sidecarStartTimeoutMs: 30_000,
-      onLine: (name, line) => view?.line(name, line),
-      onEvent: (m, d) => view?.event(m, d),
+      onLine: (name, line) => view.line(name, line),
+      onEvent: (m, d) => view.event(m, d),
       onChange,
     };
     supervisor = new Supervisor(deps, o.baseDir);
