@@ -120,7 +120,9 @@ export function getJson(url, { headers = {}, timeoutMs = 2000 } = {}) {
         }
       });
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${url} did not answer in ${timeoutMs} ms`)));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error(`${url} did not answer in ${timeoutMs} ms`), { code: 'timeout' })),
+    );
     req.on('error', reject);
     req.end();
   });

@@ -44,7 +44,7 @@ async function shop() {
     });
     record(200, body.reviews?.available ? body.reviews.version : 'unavailable', Date.now() - start);
   } catch (err) {
-    record(err.status ?? 'failed', undefined, Date.now() - start);
+    record(err.status ?? err.code ?? 'failed', undefined, Date.now() - start);
   } finally {
     inFlight--;
   }
