@@ -18,6 +18,7 @@ const forbidden = {
   translate: ['control-plane', 'proxy', 'cli', 'runner', 'dashboard'],
   'control-plane': ['proxy', 'cli', 'runner', 'dashboard'],
   proxy: ['control-plane', 'translate', 'cli', 'runner', 'dashboard'],
+  security: ['control-plane', 'proxy', 'translate', 'cli', 'runner', 'dashboard'],
   runner: ['cli', 'dashboard'],
 };
 const pure = new Set(['api', 'translate']);
