@@ -1,6 +1,7 @@
 // One HTTP/1.1 request through the sidecar: route it, pick an endpoint, borrow a pooled connection,
 // stream the re-framed request up and the response down with backpressure, retry what is safe.
-import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
+import type { Timer } from '../../common/clock.js';
+import type { EndpointConfig, RetryPolicy, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import type { H1RequestHead, H1ResponseHead } from '../http/h1-parser.js';
 import { encodeLastChunk, serializeResponseHead } from '../http/h1-serializer.js';
 import { applyResponseHeaderMutations } from '../router/headers.js';
@@ -15,6 +16,16 @@ import { localResponse } from './local-response.js';
 import { downstreamFraming, spliceTunnel } from './response-framing.js';
 import { requestFraming, upstreamRequestHead } from './upstream-head.js';
 import { ProxyError, rescue } from './rescue.js';
+import {
+  ATTEMPT_HEADER,
+  DEFAULT_RETRY,
+  FAILURE,
+  replayFor,
+  retryDelay,
+  staleConnectionRetry,
+  type Failure,
+  type ReplayBuffer,
+} from './retry.js';
 import { routeRequest } from './route-request.js';
 import type { Downstream } from './types.js';
 
@@ -34,7 +45,15 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private stats: StatusStats;
   private cluster: ClusterRuntime | null = null;
   private handle: EndpointHandle<EndpointConfig> | null = null;
-  private failedHandle: EndpointHandle<EndpointConfig> | null = null;
+  /** The endpoint of the latest attempt (kept after its outcome was reported). */
+  private picked: EndpointHandle<EndpointConfig> | null = null;
+  /** Endpoints earlier attempts failed on (allocated on the first retry only). */
+  private tried: EndpointHandle<EndpointConfig>[] | null = null;
+  private policy: RetryPolicy = DEFAULT_RETRY;
+  /** The request body kept for a retry (routes with a retry policy only). */
+  private replay: ReplayBuffer | null = null;
+  private retryTimer: Timer | null = null;
+  private baseHead: Buffer | null = null;
   private pool: H1Pool | null = null;
   private conn: UpstreamConn | null = null;
   private reused = false;
@@ -121,6 +140,12 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     const body = requestFraming(head);
     this.chunkedReq = body === 'chunked';
     this.headBytes = upstreamRequestHead(head, d, body, plane);
+    const action = d.route.action;
+    if (action.type === 'forward' && action.retry !== undefined) {
+      this.policy = action.retry;
+      this.baseHead = this.headBytes;
+      this.replay = replayFor(action.retry, head.framing !== 'none', head.contentLength);
+    }
     if (d.mirrors.length > 0 && head.framing !== 'upgrade') {
       this.mirrors = startMirrors(head, d, body, plane);
     }
@@ -131,8 +156,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
 
   private attempt(fresh: boolean): void {
     const cluster = this.cluster as ClusterRuntime;
-    const h =
-      this.failedHandle === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.failedHandle });
+    const h = this.tried === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.tried });
     if (h === undefined) {
       const n = cluster.lb.handles.length;
       throw new ProxyError(
@@ -143,7 +167,10 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       );
     }
     this.handle = h;
+    this.picked = h;
     this.attempts++;
+    if (this.attempts > 1 && this.baseHead !== null)
+      this.headBytes = withAttempt(this.baseHead, this.attempts);
     h.onStart();
     const plane = this.dc.listener.plane;
     this.attemptStart = plane.clock.now();
@@ -166,6 +193,15 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private readonly onTimeout = (): void => {
     this.timerArmed = false;
     const name = this.cluster?.config.name ?? '?';
+    const conn = this.conn;
+    const now = this.dc.listener.plane.clock.now();
+    if (conn !== null && !this.respStarted && (this.deadline === 0 || now < this.deadline - 1)) {
+      // The attempt's own (backend request) timeout, not the request's: maybe try again.
+      this.conn = null;
+      conn.destroy();
+      this.reportAttempt(false);
+      if (this.retry(FAILURE.perTryTimeout, 0)) return;
+    }
     this.fail(
       new ProxyError(
         'UPSTREAM_TIMEOUT',
@@ -196,20 +232,82 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   }
 
   onPoolError(err: ProxyError): void {
-    this.cluster?.stats.connectErrors.inc();
+    const c = this.cluster;
+    if (c !== null) {
+      c.stats.connectErrors.inc();
+      if (this.picked !== null) c.connectFailed(this.picked);
+    }
     this.reportAttempt(false);
     if (this.done) return;
-    if (this.attempts < 2) {
-      this.failedHandle = this.handle;
-      try {
-        this.attempt(false);
-      } catch {
-        this.fail(err);
-      }
-      return;
-    }
-    this.fail(err);
+    if (!this.retry(FAILURE.connectFailure, 0, err)) this.fail(err);
   }
+
+  /** The whole request can go again: no body, none sent yet, or all of it kept. */
+  private replayable(): boolean {
+    if (this.head.framing === 'none' || !this.bodySent) return true;
+    const r = this.replay;
+    return r !== null && this.reqEnded && !r.overflowed;
+  }
+
+  /**
+   * Another attempt after a failed one, when the route's policy (or the safe default) allows it:
+   * on an endpoint not tried yet when there is one, after the policy's back-off. False: final.
+   */
+  private retry(kind: Failure, status: number, final?: ProxyError): boolean {
+    if (this.done) return true;
+    const delay = this.retryDelay(kind, status);
+    if (delay < 0) return false;
+    this.startRetry(delay, final);
+    return true;
+  }
+
+  private retryDelay(kind: Failure, status: number): number {
+    const plane = this.dc.listener.plane;
+    return retryDelay(
+      this.policy,
+      kind,
+      status,
+      false,
+      {
+        attempts: this.attempts,
+        respStarted: this.respStarted,
+        replayable: this.replayable(),
+        deadline: this.deadline,
+        now: plane.clock.now(),
+      },
+      plane.random,
+    );
+  }
+
+  private startRetry(delay: number, final: ProxyError | undefined): void {
+    const plane = this.dc.listener.plane;
+    if (this.picked !== null) (this.tried ??= []).push(this.picked);
+    const r = this.replay;
+    if (this.bodySent && r !== null) {
+      this.queued = r.chunks.slice();
+      this.bodySent = false;
+    }
+    this.status = 0;
+    this.stats.retries.value++;
+    (this.cluster as ClusterRuntime).stats.retries.value++;
+    this.clearTimer();
+    this.retryError = final ?? null;
+    if (delay === 0) this.retryNow();
+    else this.retryTimer = plane.clock.setTimeout(this.retryNow, delay);
+  }
+
+  private retryError: ProxyError | null = null;
+
+  private readonly retryNow = (): void => {
+    this.retryTimer = null;
+    if (this.done) return;
+    try {
+      this.attempt(false);
+    } catch (e) {
+      // No endpoint left to try: the failure that caused the retry says more than "no endpoint".
+      this.fail(this.retryError ?? e);
+    }
+  };
 
   /** Queues a body chunk for upstream (flushed after the downstream read: flushUpstream). */
   private writeBody(chunk: Buffer): void {
@@ -235,6 +333,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     const ms = this.mirrors;
     if (ms !== null) for (const m of ms) m.body(chunk);
     if (this.done) return;
+    if (this.replay !== null) this.replay.push(chunk);
     if (this.conn === null) {
       (this.queued ??= []).push(chunk);
       this.dc.holdRequest();
@@ -248,8 +347,8 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     const ms = this.mirrors;
     if (ms !== null) for (const m of ms) m.end(trailers);
     if (this.done) return;
-    if (this.conn === null) this.reqTrailers = trailers;
-    else {
+    this.reqTrailers = trailers; // kept for a replay too
+    if (this.conn !== null) {
       if (this.chunkedReq) this.conn.out.push(encodeLastChunk(trailers));
       this.flushUpstream();
     }
@@ -272,6 +371,14 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       if (rh.status === 100 && head.expectContinue && !this.respStarted) this.dc.out.push(CONTINUE);
       return;
     }
+    if (
+      this.policy !== DEFAULT_RETRY &&
+      !this.respStarted &&
+      this.reqEnded &&
+      rh.status >= 400 &&
+      this.retryStatus(rh.status)
+    )
+      return;
     this.status = rh.status;
     if (rh.framing === 'upgrade') {
       // 101 to an Upgrade, or 2xx to CONNECT: from here on the connection is a tunnel.
@@ -291,6 +398,22 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     });
     this.respStarted = true;
     this.dc.out.push(bytes);
+  }
+
+  /** A retriable status (before anything went to the client): drop this response and go again. */
+  private retryStatus(status: number): boolean {
+    const delay = this.retryDelay(FAILURE.status, status);
+    if (delay < 0) return false;
+    const conn = this.conn;
+    this.status = status;
+    this.conn = null;
+    if (conn !== null) conn.destroy(); // the response body is not read: the connection cannot be reused
+    this.reportAttempt(false);
+    this.startRetry(
+      delay,
+      new ProxyError('UPSTREAM_RESET', `status ${status}, and no endpoint left to retry on`),
+    );
+    return true;
   }
 
   onResponseBody(chunk: Buffer): void {
@@ -337,12 +460,17 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     if (
       !this.respStarted &&
       !gotBytes &&
-      this.reused &&
-      !this.resetRetried &&
-      ((IDEMPOTENT.has(head.method) && head.framing === 'none') || !this.bodySent)
+      staleConnectionRetry(
+        this.reused,
+        this.resetRetried,
+        IDEMPOTENT.has(head.method) && head.framing === 'none',
+        this.bodySent,
+      )
     ) {
       // A keep-alive connection the server had closed while idle: retry once on a new one.
       this.resetRetried = true;
+      this.stats.retries.value++;
+      (this.cluster as ClusterRuntime).stats.retries.value++;
       try {
         this.attempt(true);
       } catch (e) {
@@ -350,6 +478,9 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       }
       return;
     }
+    if (!this.respStarted && !this.reused && !gotBytes && this.picked !== null)
+      this.cluster?.connectFailed(this.picked); // a fresh connection dropped unanswered: the server died
+    if (!this.respStarted && this.retry(FAILURE.reset, 0, err)) return;
     this.fail(err);
   }
 
@@ -374,6 +505,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     if (this.done) return;
     this.done = true;
     this.clearTimer();
+    this.clearRetryTimer();
     const conn = this.conn;
     this.conn = null;
     if (conn !== null) conn.destroy();
@@ -400,6 +532,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     if (this.done) return;
     this.done = true;
     this.clearTimer();
+    this.clearRetryTimer();
     const conn = this.conn;
     this.conn = null;
     if (conn !== null) conn.destroy();
@@ -419,6 +552,13 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     if (c !== null && this.status !== 0) c.stats.record(this.status, (now - this.attemptStart) / 1000);
   }
 
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== null) {
+      this.dc.listener.plane.clock.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+  }
+
   private clearTimer(): void {
     if (this.timerArmed) {
       this.timerArmed = false;
@@ -429,4 +569,12 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private record(): void {
     this.stats.record(this.status, (this.dc.listener.plane.clock.now() - this.start) / 1000);
   }
+}
+
+/** The request head with `x-trellis-attempt-count: n` added (retries of routes with a policy). */
+function withAttempt(head: Buffer, n: number): Buffer {
+  return Buffer.concat([
+    head.subarray(0, head.length - 2),
+    Buffer.from(`${ATTEMPT_HEADER}: ${n}\r\n\r\n`, 'latin1'),
+  ]);
 }

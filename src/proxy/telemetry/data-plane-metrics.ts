@@ -5,11 +5,13 @@ import { Counter, Gauge, Histogram, MetricFamily, MetricsRegistry } from './metr
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
-/** Counters by status class (index status/100 - 1), plus a latency histogram. */
+/** Counters by status class (index status/100 - 1), plus a latency histogram and retries. */
 export class StatusStats {
   constructor(
     readonly byClass: readonly Counter[],
     readonly duration: Histogram,
+    /** Attempts made after the first (every kind of retry). */
+    readonly retries: Counter,
   ) {}
   record(status: number, seconds: number): void {
     let i = ((status / 100) | 0) - 1;
@@ -23,10 +25,13 @@ export class ClusterStats extends StatusStats {
   constructor(
     byClass: readonly Counter[],
     duration: Histogram,
+    retries: Counter,
     readonly connectErrors: Counter,
     readonly connections: Gauge,
+    /** Endpoints taken out by passive health. */
+    readonly ejections: Counter,
   ) {
-    super(byClass, duration);
+    super(byClass, duration, retries);
   }
 }
 
@@ -65,6 +70,9 @@ export class DataPlaneMetrics {
   private readonly activeConnections: MetricFamily<Gauge>;
   private readonly directions = new Map<string, DirectionStats>();
   private readonly grpcResponses: MetricFamily<Counter>;
+  private readonly retries: MetricFamily<Counter>;
+  private readonly upstreamRetries: MetricFamily<Counter>;
+  private readonly ejections: MetricFamily<Counter>;
 
   constructor() {
     const r = this.registry;
@@ -98,6 +106,21 @@ export class DataPlaneMetrics {
       'Failed upstream connection attempts',
       ['cluster'],
     );
+    this.retries = r.counter(
+      'trellis_retries_total',
+      'Upstream attempts made after the first (retries), by route',
+      ['direction', 'vhost', 'route'],
+    );
+    this.upstreamRetries = r.counter(
+      'trellis_upstream_retries_total',
+      'Upstream attempts made after the first (retries), by cluster',
+      ['cluster'],
+    );
+    this.ejections = r.counter(
+      'trellis_upstream_ejections_total',
+      'Endpoints taken out of load balancing by passive health (connect failures)',
+      ['cluster'],
+    );
     this.upstreamConnections = r.gauge('trellis_upstream_connections', 'Open upstream connections', [
       'cluster',
     ]);
@@ -111,6 +134,7 @@ export class DataPlaneMetrics {
     return new StatusStats(
       CLASSES.map((c) => this.requests.labels(direction, vhost, route, c)),
       this.duration.labels(direction, vhost, route),
+      this.retries.labels(direction, vhost, route),
     );
   }
 
@@ -131,8 +155,10 @@ export class DataPlaneMetrics {
     return new ClusterStats(
       CLASSES.map((c) => this.upstreamRequests.labels(name, c)),
       this.upstreamDuration.labels(name),
+      this.upstreamRetries.labels(name),
       this.connectErrors.labels(name),
       this.upstreamConnections.labels(name),
+      this.ejections.labels(name),
     );
   }
 

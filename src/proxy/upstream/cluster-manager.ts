@@ -6,6 +6,7 @@ import type { ClusterConfig, EndpointConfig, EndpointHealth, ProxyConfig } from 
 import type { ClusterStats, DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
 import { createLoadBalancer } from './lb/create-lb.js';
 import type { EndpointHandle, LbPolicy, LoadBalancer } from './lb/lb.js';
+import { PassiveHealth, type PassiveHealthOptions } from './lb/passive-health.js';
 import { H1Pool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
 
@@ -17,6 +18,8 @@ export interface ClusterManagerOptions {
   readonly maxIdlePerEndpoint?: number;
   /** Idle upstream connections are closed after this (default 30 s, below common server keep-alives). */
   readonly upstreamIdleTimeoutMs?: number;
+  /** Passive health (ejection after connect failures); defaults in lb/passive-health.ts. */
+  readonly passiveHealth?: PassiveHealthOptions;
 }
 
 function policyOf(c: ClusterConfig): LbPolicy {
@@ -31,6 +34,9 @@ export class ClusterRuntime {
   readonly h2Pools = new Map<string, H2Pool>();
   lb: LoadBalancer<EndpointConfig>;
   readonly stats: ClusterStats;
+  /** Endpoints the control plane has unavailable (EDS health), kept for the end of an ejection. */
+  private readonly down = new Set<string>();
+  readonly health: PassiveHealth<EndpointConfig>;
 
   constructor(
     public config: ClusterConfig,
@@ -41,6 +47,18 @@ export class ClusterRuntime {
       random: opts.random,
     });
     this.stats = opts.metrics.cluster(config.name);
+    this.health = new PassiveHealth<EndpointConfig>(
+      () => this.lb,
+      (id) => !this.down.has(id),
+      opts.clock,
+      opts.passiveHealth,
+      () => this.stats.ejections.inc(),
+    );
+  }
+
+  /** An attempt to `h` failed to connect (or was reset unanswered on a fresh connection). */
+  connectFailed(h: EndpointHandle<EndpointConfig>): void {
+    this.health.failure(h.id);
   }
 
   /** The pool for a picked endpoint (created on first use). */
@@ -85,8 +103,14 @@ export class ClusterRuntime {
     }
     this.config = config;
     this.lb.update(endpoints);
-    for (const e of endpoints) this.lb.setAvailable(e.id, !UNAVAILABLE.has(e.health));
+    this.down.clear();
+    for (const e of endpoints) {
+      const up = !UNAVAILABLE.has(e.health);
+      if (!up) this.down.add(e.id);
+      this.lb.setAvailable(e.id, up && !this.health.isEjected(e.id));
+    }
     const ids = new Set(endpoints.map((e) => e.id));
+    this.health.retain(ids);
     for (const [id, p] of this.pools) {
       if (!ids.has(id)) {
         p.retire();
@@ -102,6 +126,7 @@ export class ClusterRuntime {
   }
 
   close(): void {
+    this.health.close();
     for (const p of this.pools.values()) p.closeAll();
     this.pools.clear();
     for (const p of this.h2Pools.values()) p.closeAll();
@@ -119,6 +144,9 @@ export class ClusterRuntime {
           id: h.id,
           weight: h.weight,
           available: h.available,
+          ...(this.health.isEjected(h.id)
+            ? { ejectedUntil: new Date(this.health.ejectedUntil(h.id)).toISOString() }
+            : {}),
           inFlight: h.inFlight,
           rttMs: Math.round(h.rttMs * 100) / 100,
           pool: p === undefined ? null : { open: p.open, idle: p.idleCount, connecting: p.connecting },
