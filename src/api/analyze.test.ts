@@ -108,7 +108,7 @@ test('two routes with the same match on one parent conflict (warning)', () => {
   assert.match(issues[0]?.message ?? '', /HTTPRoute\/default\/a rules\[0\]\.matches\[0\]/);
 });
 
-test('Gateway parents and protocol mismatches are warnings', () => {
+test('a Gateway parent that is missing is an error that points at the Service; protocol mismatches are warnings', () => {
   const issues = analyze(
     parseOk(`apiVersion: trellis.dev/v1alpha1
 kind: Service
@@ -124,10 +124,10 @@ spec:
 `),
   );
   assert.deepEqual(summary(issues), [
-    'warning unsupported HTTPRoute/default/r spec.parentRefs[0].kind',
     'warning protocol_mismatch HTTPRoute/default/r spec.parentRefs[1]',
+    'error dangling_reference HTTPRoute/default/r spec.parentRefs[0].name',
   ]);
-  assert.match(issues[0]?.message ?? '', /set group: "" and kind: Service/);
+  assert.match(issues[1]?.message ?? '', /set group: "" and kind: Service/);
 });
 
 test('resources from JSON (no origin) get issues without source or line', () => {

@@ -2,6 +2,7 @@
 // duplicates, references to missing Services/subsets/ports, zero-weight rules, conflicting routes.
 import { analyzeWorkloads } from './analyze-workload.js';
 import type { IssueCode, IssueContext, PathSegment } from './issues.js';
+import { analyzeGateways } from './analyze-gateway.js';
 import { makeIssue } from './issues.js';
 import { originOf } from './origin.js';
 import { didYouMean, withSuggestion } from './suggest.js';
@@ -19,7 +20,8 @@ import { keyString, resourceKey } from './types.js';
 /**
  * Severities: `error` where the config is definitely wrong as written (a duplicate resource, a
  * reference to a Service, port or subset that does not exist, a rule whose weights sum to zero);
- * `warning` where it may be a matter of intent (a rule without backends, two routes with the same match, an unsupported Gateway parent).
+ * `warning` where it may be a matter of intent (a rule without backends, two routes with the same match).
+ * Gateway parents (ingress) are checked by analyze-gateway.ts.
  */
 export function analyze(resources: readonly Resource[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -49,6 +51,7 @@ export function analyze(resources: readonly Resource[]): ConfigIssue[] {
     if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute')
       issues.push(...analyzeRoute(r, services, conflicts));
   issues.push(...analyzeWorkloads(firstSeen.values(), services));
+  issues.push(...analyzeGateways([...firstSeen.values()]));
   return issues;
 }
 
@@ -85,18 +88,7 @@ function analyzeRoute(
   route.spec.parentRefs.forEach((p, i) => {
     const at: PathSegment[] = ['spec', 'parentRefs', i];
     const svc = services.get(`${p.namespace}/${p.name}`);
-    if (p.kind === 'Gateway') {
-      const hint = svc
-        ? `; a Service ${p.namespace}/${p.name} exists: to attach to it set group: "" and kind: Service`
-        : '';
-      add(
-        'unsupported',
-        [...at, 'kind'],
-        `Gateway parents are not supported yet (mesh mode attaches routes to Services), so this parentRef is ignored${hint}`,
-        'warning',
-      );
-      return;
-    }
+    if (p.kind === 'Gateway') return; // ingress parents: analyze-gateway.ts
     if (!svc) {
       add(
         'dangling_reference',

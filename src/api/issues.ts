@@ -20,13 +20,15 @@ import type { ConfigIssue } from './types.js';
  *                         endpoints, YAML keys, header names; and whole resources in analyze())
  *
  * Analyze (across resources, see analyze.ts):
- * - `dangling_reference`  a parentRef/backendRef/mirror names a Service, subset or port that does
- *                         not exist (error for traffic targets, warning for parents)
+ * - `dangling_reference`  a parentRef/backendRef/mirror names a Service, subset or port (or a
+ *                         Gateway, listener or listener port) that does not exist
  * - `invalid_value`       also: a rule whose backendRef weights sum to zero (error)
  * - `no_backends`         a rule with neither backendRefs nor a redirect answers 500 (warning)
- * - `conflict`            two rules on the same parent have an identical match (warning)
+ * - `conflict`            two rules on the same parent have an identical match (warning); two
+ *                         Gateways bind one address+port, or two listeners one port+hostname (error)
  * - `protocol_mismatch`   a route kind that does not fit the parent port's protocol (warning)
- * - `unsupported`         also: a Gateway parentRef (mesh mode attaches routes to Services)
+ * - `invalid_value`       also: a route from a namespace its Gateway listener does not accept
+ *                         (error); route hostnames that match no listener hostname (warning)
  */
 export type IssueCode =
   | 'yaml_syntax'

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { serviceKey, type MeshSnapshot } from '../api/mesh-snapshot.js';
 import type { GatewayResource, HTTPRouteResource } from '../api/types.js';
 import { CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, VIRTUAL_HOST_TYPE } from '../xds/type-urls.js';
-import { covers, intersectHostnames } from './gateway.js';
+import { covers, intersectHostnames } from '../api/gateway-hostnames.js';
 import { parseNode, translate, translationScope, type XdsResource } from './index.js';
 import {
   backend,

@@ -33,7 +33,7 @@ export {
 export * from './names.js';
 export { parseHost, resolveHost, hostSpellings, defaultPort } from './hosts.js';
 export { checkProxylessResource } from './proxyless-check.js';
-export { covers, intersectHostnames } from './gateway.js';
+export { covers, intersectHostnames } from '../api/gateway-hostnames.js';
 
 type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource | undefined;
 

@@ -1,0 +1,194 @@
+// Cross-resource checks for ingress Gateways: routes naming a missing Gateway, listener or port,
+// routes from namespaces a listener does not accept, hostnames no listener serves, and Gateways or
+// listeners that would bind the same address and port.
+import { intersectHostnames } from './gateway-hostnames.js';
+import type { IssueCode, IssueContext, PathSegment } from './issues.js';
+import { makeIssue } from './issues.js';
+import { originOf } from './origin.js';
+import { didYouMean, withSuggestion } from './suggest.js';
+import type {
+  ConfigIssue,
+  GatewayListenerConfig,
+  GatewayResource,
+  GRPCRouteResource,
+  HTTPRouteResource,
+  ParentRefConfig,
+  Resource,
+} from './types.js';
+import { keyString, resourceKey } from './types.js';
+
+function issueFor(
+  r: Resource,
+  code: IssueCode,
+  path: readonly PathSegment[],
+  message: string,
+  severity: 'error' | 'warning' = 'error',
+): ConfigIssue {
+  const o = originOf(r);
+  const ctx: IssueContext = { ...o, resource: keyString(resourceKey(r)) };
+  return makeIssue(ctx, code, path, message, severity);
+}
+
+const gwId = (g: GatewayResource): string => `${g.metadata.namespace}/${g.metadata.name}`;
+const listenerList = (g: GatewayResource): string =>
+  g.spec.listeners.map((l) => `${l.name} (port ${l.port}${l.hostname ? `, ${l.hostname}` : ''})`).join(', ');
+const isAny = (address: string): boolean => address === '0.0.0.0' || address === '::';
+
+/**
+ * Severities: `error` where the Gateway could not work as written (a missing parent, listener or
+ * port; a route its listener refuses; two sockets on one address and port; two listeners claiming
+ * the same port and hostname); `warning` where a route attaches but serves nothing (no hostname in
+ * common with the listeners). `resources` must hold each resource once (duplicates are analyze's).
+ */
+export function analyzeGateways(resources: readonly Resource[]): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const gateways = new Map<string, GatewayResource>();
+  for (const r of resources) if (r.kind === 'Gateway') gateways.set(gwId(r), r);
+  out.push(...bindConflicts([...gateways.values()]));
+  const services = new Set<string>();
+  for (const r of resources)
+    if (r.kind === 'Service') services.add(`${r.metadata.namespace}/${r.metadata.name}`);
+  for (const r of resources)
+    if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute')
+      out.push(...analyzeRouteParents(r, gateways, services));
+  return out;
+}
+
+/** Two Gateways on one address+port; two listeners of one Gateway on one port and hostname. */
+function bindConflicts(gateways: readonly GatewayResource[]): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  gateways.forEach((g, gi) => {
+    g.spec.listeners.forEach((l, li) => {
+      const at = ['spec', 'listeners', li];
+      // Same Gateway: listeners share a socket per port, told apart by hostname.
+      const twin = g.spec.listeners
+        .slice(0, li)
+        .find((o) => o.port === l.port && (o.hostname ?? '*') === (l.hostname ?? '*'));
+      if (twin !== undefined)
+        out.push(
+          issueFor(
+            g,
+            'conflict',
+            [...at, 'hostname'],
+            `listeners '${twin.name}' and '${l.name}' both serve port ${l.port} for ${l.hostname ? `hostname ${l.hostname}` : 'any hostname'}; listeners sharing a port need distinct hostnames`,
+          ),
+        );
+      // Other Gateways (each Gateway runs its own proxy): the same address and port cannot be bound twice.
+      gateways.forEach((o, oi) => {
+        if (oi === gi) return;
+        const ol = o.spec.listeners.find((x) => x.port === l.port);
+        if (ol === undefined) return;
+        const shared = g.spec.addresses.find((a) =>
+          o.spec.addresses.some((b) => a === b || isAny(a) || isAny(b)),
+        );
+        if (shared === undefined) return;
+        out.push(
+          issueFor(
+            g,
+            'conflict',
+            [...at, 'port'],
+            `listener '${l.name}' binds ${shared.includes(':') ? `[${shared}]` : shared}:${l.port}, which Gateway ${gwId(o)} (listener '${ol.name}') binds too; two Gateways cannot share an address and port: change the port or spec.addresses of one of them`,
+          ),
+        );
+      });
+    });
+  });
+  return out;
+}
+
+/** The listeners a parentRef selects (by sectionName and port). */
+const selected = (g: GatewayResource, p: ParentRefConfig): GatewayListenerConfig[] =>
+  g.spec.listeners.filter(
+    (l) =>
+      (p.sectionName === undefined || l.name === p.sectionName) &&
+      (p.port === undefined || l.port === p.port),
+  );
+
+function analyzeRouteParents(
+  route: HTTPRouteResource | GRPCRouteResource,
+  gateways: ReadonlyMap<string, GatewayResource>,
+  services: ReadonlySet<string>,
+): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const add = (code: IssueCode, path: PathSegment[], message: string, severity?: 'error' | 'warning') =>
+    out.push(issueFor(route, code, path, message, severity));
+  const routeNs = route.metadata.namespace;
+  route.spec.parentRefs.forEach((p, i) => {
+    if (p.kind !== 'Gateway') return;
+    const at: PathSegment[] = ['spec', 'parentRefs', i];
+    const gw = gateways.get(`${p.namespace}/${p.name}`);
+    if (gw === undefined) {
+      const names = [...gateways.values()]
+        .filter((g) => g.metadata.namespace === p.namespace)
+        .map((g) => g.metadata.name);
+      // parentRefs default to kind Gateway: a mesh route that meant its Service says so.
+      const hint = services.has(`${p.namespace}/${p.name}`)
+        ? `; a Service ${p.namespace}/${p.name} exists: to attach the route to it (mesh routing), set group: "" and kind: Service`
+        : `; apply the Gateway first, or in the same apply${p.namespace === routeNs ? ' (a Gateway in another namespace needs parentRefs[].namespace)' : ''}`;
+      add(
+        'dangling_reference',
+        [...at, 'name'],
+        `parent Gateway ${p.namespace}/${p.name} does not exist${didYouMean(p.name, names)}${hint}`,
+      );
+      return;
+    }
+    const names = gw.spec.listeners.map((l) => l.name);
+    if (p.sectionName !== undefined && !names.includes(p.sectionName)) {
+      add(
+        'dangling_reference',
+        [...at, 'sectionName'],
+        withSuggestion(
+          `Gateway ${gwId(gw)} has no listener named "${p.sectionName}" (sectionName names a listener)`,
+          p.sectionName,
+          names,
+          `its listeners: ${listenerList(gw)}`,
+        ),
+      );
+      return;
+    }
+    if (p.port !== undefined && !gw.spec.listeners.some((l) => l.port === p.port)) {
+      add(
+        'dangling_reference',
+        [...at, 'port'],
+        `Gateway ${gwId(gw)} has no listener on port ${p.port}; its listeners: ${listenerList(gw)}`,
+      );
+      return;
+    }
+    const candidates = selected(gw, p);
+    if (candidates.length === 0) {
+      add(
+        'dangling_reference',
+        [...at],
+        `listener "${p.sectionName ?? ''}" of Gateway ${gwId(gw)} is not on port ${p.port ?? ''}; its listeners: ${listenerList(gw)}`,
+      );
+      return;
+    }
+    const allowed =
+      routeNs === gw.metadata.namespace
+        ? candidates
+        : candidates.filter((l) => l.allowedRoutesFrom === 'All');
+    if (allowed.length === 0) {
+      const which =
+        candidates.length === 1
+          ? `listener '${candidates[0]?.name ?? ''}' of Gateway ${gwId(gw)} only accepts`
+          : `no listener of Gateway ${gwId(gw)} this parentRef selects accepts routes from other namespaces: they only accept`;
+      add(
+        'invalid_value',
+        [...at],
+        `${route.kind} ${routeNs}/${route.metadata.name} is in namespace ${routeNs}, but ${which} routes from its own namespace ${gw.metadata.namespace} (allowedRoutes.namespaces.from: Same, the default); set allowedRoutes: {namespaces: {from: All}} on the listener, or move the route to namespace ${gw.metadata.namespace}`,
+      );
+      return;
+    }
+    if (
+      route.spec.hostnames.length > 0 &&
+      allowed.every((l) => intersectHostnames(route.spec.hostnames, l.hostname).length === 0)
+    )
+      add(
+        'invalid_value',
+        ['spec', 'hostnames'],
+        `none of the route's hostnames (${route.spec.hostnames.join(', ')}) matches a hostname of the listener(s) it attaches to on Gateway ${gwId(gw)}: ${allowed.map((l) => `${l.name} (${l.hostname ?? 'any hostname'})`).join(', ')}; the route serves no requests there`,
+        'warning',
+      );
+  });
+  return out;
+}
