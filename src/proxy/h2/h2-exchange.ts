@@ -6,8 +6,18 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { EndpointConfig, RouteConfig, VirtualHostConfig } from '../config/types.js';
+import type { Timer } from '../../common/clock.js';
+import type { EndpointConfig, RetryPolicy, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import { ProxyError, rescueH2 } from '../pipeline/rescue.js';
+import {
+  ATTEMPT_HEADER,
+  DEFAULT_RETRY,
+  FAILURE,
+  replayFor,
+  retryDelay,
+  type Failure,
+  type ReplayBuffer,
+} from '../pipeline/retry.js';
 import type { ListenerContext } from '../pipeline/types.js';
 import { applyRequestHeaderMutations } from '../router/headers.js';
 import type { RouteDecision } from '../router/types.js';
@@ -21,7 +31,7 @@ import { H2Relay } from './h2-relay.js';
 import { routeH2 } from './h2-route.js';
 import { H2ToH1 } from './h2-to-h1.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = constants;
 
 type Forward = Extract<RouteDecision, { type: 'forward' }>;
 
@@ -41,9 +51,21 @@ export class H2Exchange implements H2Waiter {
   private stats: StatusStats;
   private cluster: ClusterRuntime | null = null;
   private handle: EndpointHandle<EndpointConfig> | null = null;
-  private failedHandle: EndpointHandle<EndpointConfig> | null = null;
+  /** The endpoint of the latest attempt (kept after its outcome was reported). */
+  private picked: EndpointHandle<EndpointConfig> | null = null;
+  /** Endpoints earlier attempts failed on (allocated on the first retry only). */
+  private tried: EndpointHandle<EndpointConfig>[] | null = null;
+  private policy: RetryPolicy = DEFAULT_RETRY;
+  /** The request body kept for a retry (routes with a retry policy only). */
+  replay: ReplayBuffer | null = null;
+  /** The next attempt must resend the kept body (set by a retry after body bytes went up). */
+  replaying = false;
+  /** The downstream request ended (its END_STREAM was seen). */
+  reqDone = false;
+  private retryTimer: Timer | null = null;
+  private retryError: ProxyError | null = null;
   private up: OutgoingHttpHeaders | null = null;
-  private attempts = 0;
+  attempts = 0;
   /** Request body bytes went upstream (a retry would have to resend them). */
   bodyStarted = false;
   /** The upstream side: an HTTP/2 stream relay, or the HTTP/1.1 bridge. */
@@ -169,6 +191,11 @@ export class H2Exchange implements H2Waiter {
       this.timer = setTimeout(this.onTimeout, ms);
     }
     this.up = up;
+    const action = d.route.action;
+    if (action.type === 'forward' && action.retry !== undefined) {
+      this.policy = action.retry;
+      this.replay = replayFor(action.retry, !this.ds.endAfterHeaders, -1);
+    }
     if (h1) {
       this.bridge = new H2ToH1(this, String(up[':method']), d.authority, d.path, flat);
       this.upstream = this.bridge;
@@ -178,8 +205,7 @@ export class H2Exchange implements H2Waiter {
 
   private attempt(fresh: boolean): void {
     const cluster = this.cluster as ClusterRuntime;
-    const h =
-      this.failedHandle === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.failedHandle });
+    const h = this.tried === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.tried });
     if (h === undefined) {
       const n = cluster.lb.handles.length;
       throw new ProxyError(
@@ -190,43 +216,137 @@ export class H2Exchange implements H2Waiter {
       );
     }
     this.handle = h;
+    this.picked = h;
     this.attempts++;
+    if (this.attempts > 1 && this.policy !== DEFAULT_RETRY)
+      (this.up as OutgoingHttpHeaders)[ATTEMPT_HEADER] = String(this.attempts);
     h.onStart();
     this.attemptStart = this.lc.plane.clock.now();
     if (this.bridge !== null) this.bridge.acquire(cluster.pool(h), fresh);
     else cluster.h2Pool(h).acquire(this);
   }
 
-  /** Another attempt (a refused stream, a stale keep-alive connection), if this was the first. */
-  retryOnce(err: ProxyError, fresh: boolean): void {
+  /** Once more on a fresh connection: a stale keep-alive connection died before anything was sent. */
+  retryStale(err: ProxyError): void {
     this.reportAttempt(false);
     if (this.attempts >= 2) {
       this.fail(err);
       return;
     }
+    this.countRetry();
     try {
-      this.attempt(fresh);
+      this.attempt(true);
     } catch (e) {
       this.fail(e);
     }
   }
 
+  /**
+   * The upstream failed before any response byte (refused stream, reset, closed): another attempt
+   * when the route's policy (or the safe default, for refused streams) allows it, else the failure.
+   */
+  upstreamFailed(kind: Failure, err: ProxyError): void {
+    if (this.done) return;
+    this.reportAttempt(false);
+    if (!this.retry(kind, 0, false, err)) this.fail(err);
+  }
+
+  /** The whole request can go again: no body sent yet, or all of it kept. */
+  private replayable(): boolean {
+    if (!this.bodyStarted) return true;
+    const r = this.replay;
+    return r !== null && this.reqDone && !r.overflowed;
+  }
+
+  private retryDelay(kind: Failure, status: number, grpc: boolean): number {
+    const plane = this.lc.plane;
+    return retryDelay(
+      this.policy,
+      kind,
+      status,
+      grpc,
+      {
+        attempts: this.attempts,
+        respStarted: this.respStarted,
+        replayable: this.replayable(),
+        deadline: this.deadline,
+        now: plane.clock.now(),
+      },
+      plane.random,
+    );
+  }
+
+  private retry(kind: Failure, status: number, grpc: boolean, err: ProxyError): boolean {
+    const delay = this.retryDelay(kind, status, grpc);
+    if (delay < 0) return false;
+    this.startRetry(delay, err);
+    return true;
+  }
+
+  private startRetry(delay: number, err: ProxyError): void {
+    if (this.picked !== null) (this.tried ??= []).push(this.picked);
+    if (this.bodyStarted) {
+      this.replaying = true;
+      this.bodyStarted = false;
+    }
+    this.status = 0;
+    this.retryError = err;
+    this.countRetry();
+    if (delay === 0) this.retryNow();
+    else this.retryTimer = this.lc.plane.clock.setTimeout(this.retryNow, delay);
+  }
+
+  private countRetry(): void {
+    this.stats.retries.value++;
+    if (this.cluster !== null) this.cluster.stats.retries.value++;
+  }
+
+  private readonly retryNow = (): void => {
+    this.retryTimer = null;
+    if (this.done) return;
+    try {
+      this.attempt(false);
+    } catch (e) {
+      this.fail(this.retryError ?? e);
+    }
+  };
+
+  /**
+   * Response headers arrived: when their status is one the route retries (an HTTP status, or a
+   * gRPC status in a trailers-only response) and another attempt is allowed, this one is dropped
+   * and true returned. Nothing has gone to the client yet.
+   */
+  retryResponse(headers: IncomingHttpHeaders, flags: number): boolean {
+    if (this.policy === DEFAULT_RETRY || this.respStarted) return false;
+    const status = Number(headers[':status']);
+    let delay: number;
+    if (this.grpc && status === 200) {
+      if ((flags & NGHTTP2_FLAG_END_STREAM) === 0) return false;
+      const g = Number(headers['grpc-status'] ?? -1);
+      delay = this.retryDelay(FAILURE.status, g, true);
+    } else delay = this.retryDelay(FAILURE.status, status, false);
+    if (delay < 0) return false;
+    this.status = status;
+    this.upstream?.destroy();
+    this.reportAttempt(false);
+    this.startRetry(
+      delay,
+      new ProxyError('UPSTREAM_RESET', `status ${status}, and no endpoint left to retry on`),
+    );
+    return true;
+  }
+
   // ---- upstream ----
 
   onPoolError(err: ProxyError): void {
-    this.cluster?.stats.connectErrors.inc();
+    const c = this.cluster;
+    if (c !== null) {
+      c.stats.connectErrors.inc();
+      if (this.picked !== null && err.code === 'UPSTREAM_CONNECT_FAILED') c.connectFailed(this.picked);
+    }
     this.reportAttempt(false);
     if (this.done) return;
-    if (this.attempts < 2) {
-      this.failedHandle = this.handle;
-      try {
-        this.attempt(false);
-      } catch {
-        this.fail(err);
-      }
-      return;
-    }
-    this.fail(err);
+    if (!this.retry(FAILURE.connectFailure, 0, false, err)) this.fail(err);
   }
 
   onH2Session(s: H2Session): void {
@@ -293,6 +413,7 @@ export class H2Exchange implements H2Waiter {
   private cancelUpstream(): void {
     this.done = true;
     this.clearTimer();
+    this.clearRetryTimer();
     this.upstream?.destroy();
     if (this.handle !== null) {
       this.handle.onComplete(Number.NaN, false);
@@ -335,6 +456,7 @@ export class H2Exchange implements H2Waiter {
     const was = this.done;
     this.done = true;
     this.clearTimer();
+    this.clearRetryTimer();
     this.upstream?.destroy();
     this.reportAttempt(false);
     const ds = this.ds;
@@ -364,6 +486,13 @@ export class H2Exchange implements H2Waiter {
     h.onComplete(now - this.attemptStart, ok);
     const c = this.cluster;
     if (c !== null && this.status !== 0) c.stats.record(this.status, (now - this.attemptStart) / 1000);
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== null) {
+      this.lc.plane.clock.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
   }
 
   clearTimer(): void {

@@ -7,6 +7,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import { ProxyError } from '../pipeline/rescue.js';
+import { FAILURE } from '../pipeline/retry.js';
 import type { H2Session } from '../upstream/h2-pool.js';
 import type { H2Exchange } from './h2-exchange.js';
 import { relayResponseHeaders } from './h2-response.js';
@@ -25,6 +26,8 @@ export class H2Relay {
     const ex = this.ex;
     const ds = ex.ds;
     let us: ClientHttp2Stream;
+    // A retry once the request ended: the kept body (if any) is sent again, then END_STREAM.
+    const resend = ex.reqDone && !ds.endAfterHeaders;
     try {
       us = s.request(up, { endStream: ds.endAfterHeaders });
     } catch (e) {
@@ -42,7 +45,14 @@ export class H2Relay {
     us.on('close', this.onUpClose);
     us.on('drain', this.onUpDrain);
     if (ds.endAfterHeaders) this.reqEnded = true;
-    else {
+    else if (resend) {
+      this.reqEnded = true;
+      const r = ex.replay;
+      if (ex.replaying && r !== null) for (const c of r.chunks) us.write(c);
+      ex.replaying = false;
+      ex.bodyStarted = true;
+      us.end();
+    } else {
       ds.on('data', this.onDownData);
       ds.on('end', this.onDownEnd);
     }
@@ -59,9 +69,12 @@ export class H2Relay {
   // Request body: downstream → upstream, pausing the downstream while the upstream buffer is full
   // (a paused stream stops sending WINDOW_UPDATEs, so the client's flow control takes over).
   private readonly onDownData = (chunk: Buffer): void => {
-    this.ex.bodyStarted = true;
     const us = this.us;
-    if (us !== null && !us.write(chunk)) this.ex.ds.pause();
+    if (us === null) return; // an earlier attempt's relay
+    const ex = this.ex;
+    ex.bodyStarted = true;
+    if (ex.replay !== null) ex.replay.push(chunk);
+    if (!us.write(chunk)) ex.ds.pause();
   };
 
   private readonly onUpDrain = (): void => {
@@ -72,6 +85,7 @@ export class H2Relay {
     // A cancelling client's stream can show 'end' before 'aborted': half-close upstream only once
     // the events of this read have run, so a reset is carried as a reset, not as a half-close.
     this.reqEnded = true;
+    this.ex.reqDone = true;
     setImmediate(this.endUpstream);
   };
 
@@ -82,14 +96,16 @@ export class H2Relay {
   };
 
   private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+    if (this.us === null) return;
     relayResponseHeaders(this.ex, headers, flags);
   };
 
   private readonly onTrailers = (t: IncomingHttpHeaders): void => {
-    this.ex.trailers = t;
+    if (this.us !== null) this.ex.trailers = t;
   };
 
   private readonly onUpData = (chunk: Buffer): void => {
+    if (this.us === null) return;
     const ds = this.ex.ds;
     if (!ds.destroyed && !ds.write(chunk)) this.us?.pause();
   };
@@ -107,7 +123,7 @@ export class H2Relay {
 
   private readonly finish = (): void => {
     const us = this.us;
-    if (us !== null && (us.aborted || us.rstCode > NGHTTP2_NO_ERROR)) return;
+    if (us === null || us.aborted || us.rstCode > NGHTTP2_NO_ERROR) return;
     this.ex.finishResponse();
   };
 
@@ -128,21 +144,28 @@ export class H2Relay {
       return;
     }
     // The upstream ended the stream without finishing its response.
-    ex.reportAttempt(false);
     if (!ex.respStarted) {
-      if (code === NGHTTP2_REFUSED_STREAM && !ex.bodyStarted) {
+      this.us = null;
+      if (code === NGHTTP2_REFUSED_STREAM) {
         // Refused streams were never processed: safe to retry on another session or endpoint.
-        this.us = null;
-        ex.retryOnce(new ProxyError('UPSTREAM_RESET', 'upstream refused the stream'), false);
+        ex.upstreamFailed(
+          FAILURE.refusedStream,
+          new ProxyError('UPSTREAM_RESET', 'upstream refused the stream'),
+        );
         return;
       }
       if (code === NGHTTP2_CANCEL) {
+        ex.reportAttempt(false);
         ex.resetDown(code);
         return;
       }
-      ex.fail(new ProxyError('UPSTREAM_RESET', `upstream reset the HTTP/2 stream (error code ${code})`));
+      ex.upstreamFailed(
+        FAILURE.reset,
+        new ProxyError('UPSTREAM_RESET', `upstream reset the HTTP/2 stream (error code ${code})`),
+      );
       return;
     }
+    ex.reportAttempt(false);
     ex.resetDown(code === NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : code);
   };
 }

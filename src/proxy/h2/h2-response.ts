@@ -37,6 +37,7 @@ function mutate(ex: H2Exchange, headers: IncomingHttpHeaders): OutgoingHttpHeade
 export function relayResponseHeaders(ex: H2Exchange, headers: IncomingHttpHeaders, flags: number): void {
   const ds = ex.ds;
   if (ex.done || ds.destroyed || ds.closed) return;
+  if (ex.retryResponse(headers, flags)) return; // a retriable status: the exchange goes again
   ex.status = Number(headers[':status']);
   const out = mutate(ex, headers);
   ex.respStarted = true;

@@ -6,6 +6,7 @@ import type { H1ResponseHead } from '../http/h1-parser.js';
 import { encodeChunk, encodeLastChunk, serializeRequestHead } from '../http/h1-serializer.js';
 import type { H1RequestHead } from '../http/h1-types.js';
 import { ProxyError } from '../pipeline/rescue.js';
+import { FAILURE } from '../pipeline/retry.js';
 import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
 import type { H2Exchange } from './h2-exchange.js';
@@ -106,6 +107,13 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     conn.attach(this, this.method);
     conn.out.push(this.headBytes);
     const ds = ex.ds;
+    const r = ex.replay;
+    if (ex.replaying && r !== null) {
+      // A retry after body bytes went up: the kept body goes again.
+      for (const c of r.chunks) for (const b of encodeChunk(c)) conn.out.push(b);
+      ex.bodyStarted = true;
+    }
+    ex.replaying = false;
     if (this.hasBody && this.reqEnded) conn.out.push(encodeLastChunk(null)); // a retry after the end
     if (!this.listening) {
       this.listening = true;
@@ -119,6 +127,8 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
   }
 
   private readonly onDownData = (chunk: Buffer): void => {
+    const r = this.ex.replay;
+    if (r !== null) r.push(chunk);
     const c = this.conn;
     if (c === null) return;
     this.ex.bodyStarted = true;
@@ -128,6 +138,7 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
 
   private readonly onDownEnd = (): void => {
     this.reqEnded = true;
+    this.ex.reqDone = true;
     const c = this.conn;
     if (c === null) return;
     c.out.push(encodeLastChunk(null));
@@ -180,13 +191,13 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     if (ex.done) return;
     if (!this.gotResponse && !gotBytes && this.reused && !ex.bodyStarted) {
       // A keep-alive connection the server had closed while idle: once more on a fresh one.
-      ex.retryOnce(err, true);
+      ex.retryStale(err);
       return;
     }
     if (ex.respStarted) {
       ex.reportAttempt(false);
       ex.resetDown(constants.NGHTTP2_INTERNAL_ERROR);
-    } else ex.fail(err);
+    } else ex.upstreamFailed(FAILURE.reset, err);
   }
 
   /** The exchange ended early (reset, timeout, failure): the connection cannot be reused. */
