@@ -5,17 +5,7 @@
 // the replica comes back; SIGINT (Ctrl-C) stops everything and leaves no process behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, trellis, TRELLIS_BIN, waitFor } from './helpers/processes.js';
@@ -119,7 +109,6 @@ describe('trellis up examples/shop', { timeout: 240_000 }, () => {
       );
     }
     await symlink(join(SHOP_DIR, 'apps'), join(meshDir, 'apps'));
-    await copyFile(join(SHOP_DIR, 'README.md'), join(meshDir, 'README.md')).catch(() => undefined);
     up = startProgram(
       [
         process.execPath,
