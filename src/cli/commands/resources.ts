@@ -98,6 +98,11 @@ function summary(d: Doc): string {
     const addrs = (gw.addresses ?? []).map((a) => a.value);
     return `listeners=${ls.join(',')} addresses=${addrs.join(',')}`;
   }
+  if (d.kind === 'Workload') {
+    const w = d.spec as { service?: string; replicas?: number; labels?: Record<string, string> };
+    const labels = Object.entries(w.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+    return `service=${w.service} replicas=${w.replicas}${labels.length ? ` labels=${labels.join(',')}` : ''}`;
+  }
   const parents = (spec.parentRefs ?? []).map((p) => p.name + (p.port ? `:${p.port}` : '')).join(',');
   return `parents=${parents} rules=${(spec.rules ?? []).length}`;
 }
