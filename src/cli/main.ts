@@ -18,13 +18,16 @@ Commands:
   apply -f FILE|DIR|- [--dry-run]
                             validate and apply resources to the control plane
   get KIND [NAME] [-n NS] [-o yaml|json]
-                            list resources (services, httproutes, grpcroutes, endpoints) or show one
+                            list resources (services, httproutes, grpcroutes, gateways, endpoints) or one
   delete KIND NAME... [-n NS] | delete -f FILE
                             delete resources
   validate -f FILE|DIR|- [-o json]
                             check resources offline (no control plane needed)
   proxy --service NAME [--app-port N] [--control-plane HOST:PORT] [--api URL] [flags below]
                             run a sidecar proxy for one workload (see 'Proxy flags')
+  proxy --gateway NAME [--namespace NS] [--control-plane HOST:PORT] [--admin-port N]
+                            run an ingress gateway for the Gateway resource NAME: its listeners
+                            expose the routes attached to it (no app; see docs/gateway.md)
   proxy-status [-o json]    proxies connected to the control plane and their config state
   up [FILE|DIR] [--data-dir DIR] [--api-port N] [--xds-port N]
                             run a whole mesh on this machine: control plane, every Workload replica

@@ -184,6 +184,7 @@ export function decodeListener(l: Json): ListenerConfig {
     statPrefix: optStr(h.hcm, 'stat_prefix', h.path) ?? name,
     codec: codec === 'HTTP1' ? 'http1' : codec === 'HTTP2' ? 'http2' : 'auto',
     routeSource: routeSource(h.hcm, h.path),
+    ...(optBool(h.hcm, 'use_remote_address', h.path) === true ? { edge: true } : {}),
   } as const;
   if (t === undefined || t.kind !== 'tcp') return { ...base, ...httpPart };
   return { ...base, ...httpPart, mode: 'detect', tcpProxy: t.tcp, detectTimeoutMs };

@@ -4,5 +4,5 @@ export * from './decode.js';
 export { buildRouteTable } from './decode-route.js';
 export { compileRegex, type CompiledRegex } from './regex.js';
 export { findVirtualHost } from './find-virtual-host.js';
-export { NODE_META, SIDECAR_KIND, vhdsName } from './node-meta.js';
+export { GATEWAY_KIND, NODE_META, SIDECAR_KIND, vhdsName } from './node-meta.js';
 export { OUTBOUND_LISTENER, INBOUND_LISTENER } from './decode-listener.js';

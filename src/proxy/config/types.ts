@@ -20,6 +20,11 @@ export interface ListenerConfig {
   readonly codec: 'auto' | 'http1' | 'http2';
   readonly routeSource: RouteSource;
   /**
+   * The mesh edge (HCM `use_remote_address`, a gateway's listeners): x-forwarded-for gets the
+   * client's address, x-forwarded-proto the scheme, and a client x-request-id is replaced.
+   */
+  readonly edge?: boolean;
+  /**
    * How accepted connections are dispatched (absent = 'http'). 'http': the HTTP connection manager
    * only (the h2 preface is still recognized); 'tcp': tcp_proxy only, never sniffed (server-first
    * protocols; the HTTP fields above are then inert); 'detect': the first bytes are peeked within

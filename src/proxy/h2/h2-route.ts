@@ -2,6 +2,7 @@
 // a RequestView from :method/:authority/:path, matchRoute, and on-demand virtual hosts asked for once.
 import { constants, type IncomingHttpHeaders } from 'node:http2';
 import { ProxyError, stripMeshInternalHeaders } from '../pipeline/rescue.js';
+import { applyEdgeHeaders } from '../pipeline/edge-headers.js';
 import { noTable, routeTableFor } from '../pipeline/route-request.js';
 import { matchRoute } from '../router/match-route.js';
 import type { RequestView } from '../router/types.js';
@@ -37,6 +38,8 @@ export function routeH2(
   }
   // Edge of the mesh: the app may not set identity or Trellis's own signals.
   if (lc.stripInternal) stripMeshInternalHeaders(flat);
+  if (lc.config.edge === true)
+    applyEdgeHeaders(flat, ex.ds.session?.socket?.remoteAddress, h[':scheme'] ?? 'http');
   ex.flat = flat;
   const cfg = plane.current();
   const table = routeTableFor(cfg, lc);

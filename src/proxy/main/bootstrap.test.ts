@@ -225,4 +225,27 @@ describe('parseBootstrap', () => {
       /--bootstrap: cannot read bootstrap file 'missing\.yaml': ENOENT/,
     );
   });
+
+  test('gateway mode: --gateway (or TRELLIS_GATEWAY) instead of --service, no app', () => {
+    const b = parse(['--gateway', 'edge', '--namespace', 'infra', '--admin-port', '0']);
+    assert.equal(b.gateway, 'edge');
+    assert.equal(b.namespace, 'infra');
+    assert.equal(b.service, '');
+    assert.equal(b.appPort, 0);
+    assert.equal(b.nodeId, 'gateway-edge-box-42');
+    assert.equal(parse([], { env: { TRELLIS_GATEWAY: 'edge' } }).gateway, 'edge');
+    assert.equal(parse(['--gateway', 'edge'], { readFile: () => 'gateway: x' }).gateway, 'edge');
+    assert.equal(parse(['--bootstrap', 'g.yaml'], { readFile: () => 'gateway: gw' }).gateway, 'gw');
+  });
+
+  test('gateway mode refuses sidecar-only settings, naming where they came from', () => {
+    fails(() => parse(['--gateway', 'edge', '--service', 'web']), /--service cannot be used with --gateway/);
+    fails(
+      () => parse(['--gateway', 'edge'], { env: { TRELLIS_APP_PORT: '3000' } }),
+      /TRELLIS_APP_PORT cannot be used with --gateway/,
+    );
+    fails(() => parse(['--gateway', 'edge', '--upstream', 'a:80=9000']), /--upstream cannot be used/);
+    fails(() => parse(['--gateway', 'Edge']), /--gateway: must be a DNS label/);
+    fails(() => parse([]), /--service NAME is required.*--gateway NAME instead/);
+  });
 });

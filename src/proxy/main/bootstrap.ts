@@ -13,7 +13,13 @@ const parseYaml = (text: string): unknown =>
   (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
 
 export interface ProxyBootstrap {
+  /** The Service this workload belongs to; '' in gateway mode. */
   readonly service: string;
+  /**
+   * Gateway mode (`--gateway NAME`): an ingress gateway serving the Gateway resource NAME in
+   * `namespace`: no app, no inbound/outbound listener, no registration; listeners come from LDS.
+   */
+  readonly gateway?: string;
   readonly namespace: string;
   readonly nodeId: string;
   readonly labels: Readonly<Record<string, string>>;
@@ -85,8 +91,9 @@ const F = (key: Field['key'], flag: string, kind: Kind, help: string): Field => 
 
 /** Every setting: its key (also the bootstrap file's key), flag, env var, type and help. */
 export const BOOTSTRAP_FIELDS: readonly Field[] = [
-  F('service', 'service', 'name', 'the Service this workload belongs to (required)'),
-  F('namespace', 'namespace', 'name', "the Service's namespace (default default)"),
+  F('service', 'service', 'name', 'the Service this workload belongs to (required, unless --gateway)'),
+  F('namespace', 'namespace', 'name', "the Service's (or Gateway's) namespace (default default)"),
+  F('gateway', 'gateway', 'name', 'gateway mode: serve the Gateway resource NAME (no app, no --service)'),
   F('nodeId', 'node-id', 'id', 'xDS node id and instance id (default <service>-<hostname>-<pid>)'),
   F('labels', 'labels', 'labels', 'instance labels, k=v,k=v'),
   F('controlPlane', 'control-plane', 'hostport', 'control plane xDS address (default 127.0.0.1:15010)'),
@@ -333,6 +340,31 @@ function readBootstrapFile(path: string, from: string, read: (p: string) => stri
   return data as Record<string, unknown>;
 }
 
+/** Settings that belong to a sidecar's app: refused in gateway mode rather than silently ignored. */
+const SIDECAR_ONLY = [
+  'service',
+  'appPort',
+  'appAddress',
+  'appReadyPath',
+  'inboundPort',
+  'outboundPort',
+  'upstreams',
+] as const;
+
+/** Gateway mode: no app (appPort 0), no sidecar-only settings; the Service is ''. */
+function gatewayMode(out: Record<string, unknown>, setFrom: ReadonlyMap<string, string>): void {
+  for (const k of SIDECAR_ONLY) {
+    const from = setFrom.get(k);
+    if (from !== undefined)
+      throw new TrellisError(
+        'BAD_REQUEST',
+        `trellis proxy: ${from} cannot be used with --gateway (a gateway has no app and no inbound/outbound listeners; its listeners come from the Gateway resource)`,
+      );
+  }
+  out['service'] = '';
+  out['appPort'] = 0;
+}
+
 /** Parses `trellis proxy` flags (argv after the subcommand), env and the bootstrap file. */
 export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   const env = src.env ?? {};
@@ -354,18 +386,23 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
       : readBootstrapFile(filePath, fileFrom, src.readFile ?? ((p) => readFileSync(p, 'utf8')));
 
   const out: Record<string, unknown> = { ...DEFAULTS };
+  const setFrom = new Map<string, string>();
   for (const f of BOOTSTRAP_FIELDS) {
     let raw: Raw | undefined;
     if (values[f.flag] !== undefined) raw = { value: values[f.flag], from: `--${f.flag}` };
     else if (env[f.env] !== undefined && env[f.env] !== '') raw = { value: env[f.env], from: f.env };
     else if (file[f.key] !== undefined && file[f.key] !== null)
       raw = { value: file[f.key], from: `${filePath}: ${f.key}` };
-    if (raw !== undefined) out[f.key] = convert(f, raw);
+    if (raw !== undefined) {
+      out[f.key] = convert(f, raw);
+      setFrom.set(f.key, raw.from);
+    }
   }
-  if (out['service'] === undefined)
+  if (out['gateway'] !== undefined) gatewayMode(out, setFrom);
+  else if (out['service'] === undefined)
     throw new TrellisError(
       'BAD_REQUEST',
-      'trellis proxy: --service NAME is required (or TRELLIS_SERVICE, or service in the bootstrap file)',
+      'trellis proxy: --service NAME is required (or TRELLIS_SERVICE, or service in the bootstrap file); for an ingress gateway, --gateway NAME instead',
     );
   if (out['nodeId'] === undefined) {
     const host =
@@ -373,7 +410,9 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
         .toLowerCase()
         .replace(/[^a-z0-9.-]/g, '-')
         .replace(/^[^a-z0-9]+/, '') || 'host';
-    out['nodeId'] = `${out['service'] as string}-${host}-${src.pid ?? process.pid}`;
+    const who =
+      out['gateway'] !== undefined ? `gateway-${out['gateway'] as string}` : (out['service'] as string);
+    out['nodeId'] = `${who}-${host}-${src.pid ?? process.pid}`;
   }
   const taken = new Map<number, string>([
     [out['inboundPort'] as number, '--inbound-port'],

@@ -1,6 +1,7 @@
 // Wires one sidecar: xDS client -> data plane (apply on every update, VHDS on demand) -> admin
 // server; readiness (listeners bound + app answering) drives registration; shutdown deregisters,
-// drains and closes within the drain deadline.
+// drains and closes within the drain deadline. In gateway mode (`--gateway`) there is no app and
+// no registration: ready once the Gateway's listeners are bound and their route tables arrived.
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -56,6 +57,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
   const threshold = deps.failureThreshold ?? 3;
   const startedAtMs = clock.now();
   const hasApp = b.appPort !== 0;
+  const gateway = b.gateway;
 
   let listenersReady = false;
   let listenersReason = `waiting for listener and cluster config from the control plane at ${b.controlPlane}`;
@@ -71,6 +73,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     node: {
       id: b.nodeId,
       service: b.service,
+      ...(b.gateway !== undefined ? { gateway: b.gateway } : {}),
       namespace: b.namespace,
       labels: b.labels,
       instanceIp: b.instanceIp,
@@ -107,6 +110,8 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     if (draining) return { ready: false, reason: 'draining: the proxy is shutting down' };
     if (!listenersReady) return { ready: false, reason: listenersReason };
     if (!appReady) return { ready: false, reason: appReason };
+    if (gateway !== undefined)
+      return { ready: true, reason: `serving Gateway ${b.namespace}/${gateway}: listeners bound` };
     if (!hasApp) return { ready: true, reason: 'listeners bound; no app (--app-port 0), so not registered' };
     if (!registrar.registered())
       return {
@@ -126,6 +131,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     const reg: Registration = {
       id: b.nodeId,
       service: b.service,
+      ...(b.gateway !== undefined ? { gateway: b.gateway } : {}),
       namespace: b.namespace,
       address: b.instanceIp,
       port,
@@ -147,8 +153,26 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       listenersReason = `listeners not bound yet: ${missing.join(', ')}`;
       return;
     }
+    if (gateway !== undefined && !gatewayServing(c)) return;
     listenersReady = true;
     log.info({ ports: Object.fromEntries(bound), versions: c.versions }, 'listeners bound');
+  };
+  // A gateway has nothing to serve until its Gateway exists, and every listener's route table came.
+  const gatewayServing = (c: ProxyConfig): boolean => {
+    if (c.listeners.size === 0) {
+      listenersReason = `the control plane sent no listeners for Gateway ${b.namespace}/${gateway ?? ''}: does it exist (trellis get gateways -n ${b.namespace})?`;
+      return false;
+    }
+    const waiting = [...c.listeners.values()].flatMap((l) =>
+      l.routeSource.type === 'rds' && !c.routeTables.has(l.routeSource.routeConfigName)
+        ? [l.routeSource.routeConfigName]
+        : [],
+    );
+    if (waiting.length > 0) {
+      listenersReason = `listeners bound; waiting for route tables ${[...new Set(waiting)].join(', ')}`;
+      return false;
+    }
+    return true;
   };
   const applyPending = async (): Promise<void> => {
     applying = true;
@@ -243,8 +267,13 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     throw e;
   }
   log.info(
-    { adminPort: admin.port, service: b.service, namespace: b.namespace, controlPlane: b.controlPlane },
-    'proxy started',
+    {
+      adminPort: admin.port,
+      ...(gateway !== undefined ? { gateway } : { service: b.service }),
+      namespace: b.namespace,
+      controlPlane: b.controlPlane,
+    },
+    gateway !== undefined ? 'gateway started' : 'proxy started',
   );
 
   const sleep = (ms: number): Promise<void> =>

@@ -4,6 +4,7 @@ import type { ProxyConfig, RouteTableConfig } from '../config/types.js';
 import { matchRoute } from '../router/match-route.js';
 import type { RequestView } from '../router/types.js';
 import type { H1Exchange } from './h1-exchange.js';
+import { applyEdgeHeaders } from './edge-headers.js';
 import { stripMeshInternalHeaders } from './rescue.js';
 import type { ListenerContext } from './types.js';
 
@@ -28,6 +29,8 @@ export function routeRequest(ex: H1Exchange): void {
   // Edge of the mesh: on the outbound listener the request comes from the app, which must not be
   // able to set identity (x-forwarded-client-cert) or Trellis's own x-trellis-* signals.
   if (lc.stripInternal) stripMeshInternalHeaders(head.headers);
+  if (lc.config.edge === true)
+    applyEdgeHeaders(head.headers, ex.dc.socket.remoteAddress, head.scheme ?? 'http');
   const cfg = plane.current();
   const table = routeTableFor(cfg, lc);
   if (table === undefined) {

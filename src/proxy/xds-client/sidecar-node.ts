@@ -1,12 +1,15 @@
-// The xDS Node a Trellis sidecar sends on the first request of each stream: id, cluster (its
-// Service) and the metadata the control plane reads (NODE_META).
+// The xDS Node a Trellis sidecar (or gateway) sends on the first request of each stream: id,
+// cluster (its Service, or `gateway/<name>`) and the metadata the control plane reads (NODE_META).
 import type { XdsNode } from '../../xds/discovery-codec.js';
-import { NODE_META, SIDECAR_KIND } from '../config/node-meta.js';
+import { GATEWAY_KIND, NODE_META, SIDECAR_KIND } from '../config/node-meta.js';
 
 export interface SidecarIdentity {
   /** Unique per proxy (e.g. `<service>-<host>-<pid>`). */
   readonly id: string;
+  /** The Service this workload belongs to ('' for a gateway). */
   readonly service: string;
+  /** Gateway mode: the Gateway resource (in `namespace`) this proxy serves; no app, no ports. */
+  readonly gateway?: string;
   readonly namespace?: string;
   readonly labels?: Readonly<Record<string, string>>;
   /** Address its listeners bind and its instance is reached at (default 127.0.0.1). */
@@ -26,6 +29,19 @@ export interface SidecarIdentity {
 export const USER_AGENT = 'trellis-proxy';
 
 export function buildSidecarNode(s: SidecarIdentity, version: string): XdsNode {
+  if (s.gateway !== undefined)
+    return {
+      id: s.id,
+      cluster: `gateway/${s.gateway}`,
+      metadata: {
+        [NODE_META.kind]: GATEWAY_KIND,
+        [NODE_META.namespace]: s.namespace ?? 'default',
+        [NODE_META.gateway]: s.gateway,
+        [NODE_META.labels]: { ...(s.labels ?? {}) },
+      },
+      user_agent_name: USER_AGENT,
+      user_agent_version: version,
+    };
   return {
     id: s.id,
     cluster: s.service,
