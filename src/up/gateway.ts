@@ -118,6 +118,7 @@ export class GatewayRunner {
         );
         this.child = child;
         this.set('starting', 'gateway starting');
+        d.onEvent(`${this.id} starting: ${this.urls.join(' ')} (admin :${this.adminPort})`);
         let ready = false;
         while (!this.stopping && child.running()) {
           const r = await sidecarReady(this.adminPort);

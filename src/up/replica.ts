@@ -205,6 +205,9 @@ export class Replica {
     if (!cwdOk) return { stopped: false, why: `working directory ${t.cwd} does not exist`, lines: [] };
 
     this.set('starting', 'sidecar starting');
+    d.onEvent(
+      `${this.id} starting: sidecar (in :${ports.inbound} out :${ports.outbound}), then \`${showCommand(t.command)}\` on :${ports.app} in ${t.cwd}`,
+    );
     const sidecar = new ManagedChild(
       {
         name: `${this.id} sidecar`,
@@ -304,3 +307,9 @@ export class Replica {
 }
 
 const portList = (p: ReplicaPorts): number[] => [p.app, p.inbound, p.outbound, p.admin, ...p.upstreams];
+
+/** argv as a person would type it; `/bin/sh -c X` shows as X. */
+const showCommand = (argv: readonly string[]): string =>
+  argv.length === 3 && argv[0] === '/bin/sh' && argv[1] === '-c'
+    ? argv[2]!
+    : argv.map((a) => (/^[\w./:=@%+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
