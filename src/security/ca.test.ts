@@ -1,9 +1,10 @@
 // The CA checked by the real openssl: chains verify, the leaf says what it should, and the CA
 // issues only the identity it is told, whatever the CSR asks.
 
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { CaError, CertificateAuthority, checkCsr, CLOCK_SKEW_BACKDATE_MS } from './ca.js';
 import { pemBlocks, toPem } from './der.js';
 import { parseCertInfo } from './cert-info.js';
@@ -298,7 +299,6 @@ function userCaFiles(dir: { path: (n: string) => string }): {
   const read = (n: string) => readText(p(n));
   return { root: read('r.pem'), rootKey: read('rk.pem'), inter: read('i.pem'), interKey: read('ik.pem') };
 }
-import { readFileSync, writeFileSync } from 'node:fs';
 const readText = (p: string) => readFileSync(p, 'utf8');
 const tempWrite = (p: string, s: string) => writeFileSync(p, s);
 
@@ -455,5 +455,3 @@ test('signing is fast enough for every workload to rotate', async () => {
   // Generous bound for a loaded CI machine; typically well under 1 ms.
   assert.ok(each < 50, `signing took ${each.toFixed(2)} ms per certificate`);
 });
-
-after(() => undefined);
