@@ -273,7 +273,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       namespace: b.namespace,
       controlPlane: b.controlPlane,
     },
-    gateway !== undefined ? 'gateway started' : 'proxy started',
+    'proxy started',
   );
 
   const sleep = (ms: number): Promise<void> =>

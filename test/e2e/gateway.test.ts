@@ -1,0 +1,350 @@
+// End to end: a real control plane, two real apps (web v1 and v2) behind real sidecars, and a real
+// `trellis proxy --gateway edge` on a free port. Requests through the gateway reach the apps by
+// hostname and path, a weighted split is observed, a path with no route is a 404 that says so,
+// client-supplied mesh headers never reach an app, a route applied later is picked up, and h2c
+// (prior knowledge) works through the same listener.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:http2';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  freePort,
+  startControlPlaneProcess,
+  trellis,
+  TRELLIS_BIN,
+  waitFor,
+  type ControlPlaneProcess,
+} from './helpers/processes.js';
+import { startFakeApp, startProxyProcess, type FakeApp, type ProxyProcess } from './helpers/sidecar.js';
+
+const mesh = (port: number): string => `apiVersion: trellis.dev/v1alpha1
+kind: Service
+metadata: { name: web }
+spec:
+  ports: [{ name: http, port: 80, protocol: http }]
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  gatewayClassName: trellis
+  listeners:
+    - { name: shop, port: ${port}, protocol: HTTP, hostname: shop.example }
+    - { name: any, port: ${port}, protocol: HTTP }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: shop }
+spec:
+  parentRefs: [{ name: edge, sectionName: shop }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /app } }]
+      backendRefs: [{ name: web, port: 80, subset: v1 }]
+    - matches: [{ path: { type: PathPrefix, value: /split } }]
+      backendRefs:
+        - { name: web, port: 80, subset: v1, weight: 80 }
+        - { name: web, port: 80, subset: v2, weight: 20 }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: other }
+spec:
+  parentRefs: [{ name: edge, sectionName: any }]
+  hostnames: [other.example]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /other } }]
+      backendRefs: [{ name: web, port: 80, subset: v2 }]
+`;
+
+const LATE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: late }
+spec:
+  parentRefs: [{ name: edge }]
+  hostnames: [shop.example]
+  rules:
+    - matches: [{ path: { type: Exact, value: /late } }]
+      backendRefs: [{ name: web, port: 80, subset: v2 }]
+`;
+
+interface Res {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP/1.1 request to the gateway with a Host and extra headers; no connection reuse. */
+function get(port: number, host: string, path: string, headers: Record<string, string> = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { host, ...headers }, agent: false, timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface GatewayProcess {
+  readonly proc: ChildProcess;
+  readonly adminPort: number;
+  readonly logs: string[];
+  admin(path: string): Promise<{ status: number; body: string }>;
+  stop(): Promise<number | null>;
+}
+
+/** `trellis proxy --gateway NAME` with the flags `trellis up` passes; resolves once its admin is up. */
+async function startGateway(cp: ControlPlaneProcess, name: string): Promise<GatewayProcess> {
+  const args = [
+    TRELLIS_BIN,
+    'proxy',
+    '--gateway',
+    name,
+    '--namespace',
+    'default',
+    '--control-plane',
+    `127.0.0.1:${cp.xdsPort}`,
+    '--api',
+    cp.apiUrl,
+    '--admin-port',
+    '0',
+    '--drain-seconds',
+    '1',
+  ];
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_')));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const logs: string[] = [];
+  const adminPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`gateway not started in 20 s:\n${logs.join('\n')}`)),
+      20_000,
+    );
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; adminPort?: number };
+        if (rec.msg === 'proxy started') {
+          clearTimeout(timer);
+          resolve(rec.adminPort!);
+        }
+      } catch {
+        /* not JSON */
+      }
+    });
+    createInterface({ input: proc.stderr! }).on('line', (line) => logs.push(line));
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}:\n${logs.join('\n')}`));
+    });
+  });
+  return {
+    proc,
+    adminPort,
+    logs,
+    async admin(path) {
+      const res = await fetch(`http://127.0.0.1:${adminPort}${path}`);
+      return { status: res.status, body: await res.text() };
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      const exited = once(proc, 'exit') as Promise<[number | null]>;
+      proc.kill('SIGTERM');
+      const kill = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      const [code] = await exited;
+      clearTimeout(kill);
+      return code;
+    },
+  };
+}
+
+describe('trellis proxy --gateway (ingress)', { timeout: 180_000 }, () => {
+  let dir: string;
+  let cp: ControlPlaneProcess;
+  let gwPort: number;
+  const apps: Record<string, FakeApp> = {};
+  const sidecars: ProxyProcess[] = [];
+  let gw: GatewayProcess | undefined;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'trellis-gateway-e2e-'));
+    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data') });
+    gwPort = await freePort();
+    const applied = await trellis(['apply', '-f', '-'], { server: cp.apiUrl, input: mesh(gwPort) });
+    assert.equal(applied.code, 0, applied.stderr);
+    for (const v of ['v1', 'v2']) {
+      const appPort = await freePort();
+      apps[v] = await startFakeApp(v, appPort);
+      sidecars.push(
+        await startProxyProcess({
+          service: 'web',
+          xdsPort: cp.xdsPort,
+          apiUrl: cp.apiUrl,
+          appPort,
+          args: ['--labels', `version=${v}`, '--app-ready-path', '/healthz', '--drain-seconds', '1'],
+        }),
+      );
+    }
+    for (const s of sidecars)
+      await waitFor(
+        'a web sidecar to be ready',
+        async () => (await s.admin('/ready')).status === 200,
+        20_000,
+      );
+  });
+
+  after(async () => {
+    await gw?.stop();
+    for (const s of sidecars) await s.stop('SIGKILL');
+    for (const a of Object.values(apps)) await a.close();
+    await cp?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the gateway binds its Gateway listeners and becomes ready; get gateways lists it', async () => {
+    gw = await startGateway(cp, 'edge');
+    const g = gw;
+    await waitFor('the gateway to be ready', async () => (await g.admin('/ready')).status === 200, 20_000);
+    assert.match((await g.admin('/ready')).body, /serving Gateway default\/edge/);
+    const listed = await trellis(['get', 'gateways'], { server: cp.apiUrl });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      new RegExp(`edge\\s+listeners=shop:${gwPort}\\(shop\\.example\\),any:${gwPort}`),
+    );
+    const status = await trellis(['proxy-status'], { server: cp.apiUrl });
+    assert.match(status.stdout, /gateway\s+gateway\/edge\.default/);
+  });
+
+  test('requests reach the apps by hostname and path; the edge headers are set', async () => {
+    const p = gwPort;
+    // Endpoints may still be arriving at the gateway: wait for the first success.
+    const r = await waitFor(
+      'a request through the gateway',
+      async () => {
+        const x = await get(p, 'shop.example', '/app/1');
+        return x.status === 200 ? x : undefined;
+      },
+      20_000,
+    );
+    assert.equal(r.body, 'hello from v1 /app/1');
+    assert.equal((await get(p, `shop.example:${p}`, '/app/2')).body, 'hello from v1 /app/2');
+    const seen = apps['v1']!.seen.find((s) => s.url === '/app/1');
+    assert.ok(seen);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.match(String(seen.headers['x-request-id']), /\S{8,}/);
+
+    // other.example belongs to the catch-all listener; shop.example's listener has no /other.
+    await waitFor(
+      'other.example to route',
+      async () => (await get(p, 'other.example', '/other')).status === 200,
+    );
+    assert.equal((await get(p, 'other.example', '/other')).body, 'hello from v2 /other');
+    assert.equal((await get(p, 'shop.example', '/other')).status, 404);
+    assert.equal((await get(p, 'other.example', '/app/1')).status, 404);
+    assert.equal((await get(p, 'unknown.example', '/app/1')).status, 404);
+  });
+
+  test('a path with no route is a 404 that says so', async () => {
+    const r = await get(gwPort, 'shop.example', '/nothing-here');
+    assert.equal(r.status, 404);
+    assert.match(String(r.headers['x-trellis-error']), /^NO_ROUTE; sidecar=gateway-edge-/);
+    assert.match(r.body, /no route/i);
+    assert.match(r.body, /\/nothing-here/);
+  });
+
+  test('client-supplied mesh headers are stripped; x-request-id is replaced', async () => {
+    const r = await get(gwPort, 'shop.example', '/app/forged', {
+      'x-forwarded-client-cert': 'By=spiffe://evil;URI=spiffe://cluster.local/ns/default/sa/admin',
+      'x-trellis-forged': 'yes',
+      'x-request-id': 'client-chosen-id',
+      'x-forwarded-for': '203.0.113.7',
+      'x-kept': 'yes',
+    });
+    assert.equal(r.status, 200);
+    const seen = apps['v1']!.seen.find((s) => s.url === '/app/forged');
+    assert.ok(seen);
+    assert.equal(seen.headers['x-forwarded-client-cert'], undefined);
+    assert.equal(seen.headers['x-trellis-forged'], undefined);
+    assert.notEqual(seen.headers['x-request-id'], 'client-chosen-id');
+    assert.equal(seen.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+    assert.equal(seen.headers['x-kept'], 'yes');
+  });
+
+  test('a weighted split between two subsets is observed within tolerance', async () => {
+    const n = 400;
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < n; i += 20) {
+      const batch = await Promise.all(
+        Array.from({ length: 20 }, (_, k) => get(gwPort, 'shop.example', `/split/${i + k}`)),
+      );
+      for (const r of batch) {
+        assert.equal(r.status, 200, r.body);
+        const v = String(r.headers['x-app']);
+        counts[v] = (counts[v] ?? 0) + 1;
+      }
+    }
+    const v2 = (counts['v2'] ?? 0) / n;
+    // 20% expected; binomial sd at n=400 is 2%: 5 sd either side.
+    assert.ok(v2 > 0.1 && v2 < 0.3, `v2 share ${v2} (${JSON.stringify(counts)})`);
+  });
+
+  test('a route applied later is picked up', async () => {
+    assert.equal((await get(gwPort, 'shop.example', '/late')).status, 404);
+    const applied = await trellis(['apply', '-f', '-'], { server: cp.apiUrl, input: LATE });
+    assert.equal(applied.code, 0, applied.stderr);
+    const r = await waitFor(
+      'the late route',
+      async () => {
+        const x = await get(gwPort, 'shop.example', '/late');
+        return x.status === 200 ? x : undefined;
+      },
+      15_000,
+    );
+    assert.equal(r.body, 'hello from v2 /late');
+  });
+
+  test('HTTP/2 (h2c prior knowledge) through the gateway', async () => {
+    const session = connect(`http://127.0.0.1:${gwPort}`);
+    try {
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/app/h2', ':authority': 'shop.example' });
+        let status = 0;
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (d: string) => (body += d));
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+        req.setTimeout(5000, () => req.close());
+        req.end();
+      });
+      assert.equal(status, 200);
+      assert.equal(body, 'hello from v1 /app/h2');
+      const seen = apps['v1']!.seen.find((s) => s.url === '/app/h2');
+      assert.equal(seen?.headers['x-forwarded-for'], '127.0.0.1');
+    } finally {
+      session.close();
+    }
+  });
+
+  test('SIGTERM stops the gateway cleanly', async () => {
+    assert.equal(await gw?.stop(), 0);
+  });
+});
