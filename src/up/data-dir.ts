@@ -61,6 +61,8 @@ export interface UpState {
     readonly index: number;
     readonly phase: string;
     readonly restarts: number;
+    /** Why it is not ready, or when it restarts. */
+    readonly detail?: string;
     readonly appPid?: number;
     readonly sidecarPid?: number;
     readonly appPort?: number;

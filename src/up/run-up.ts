@@ -157,6 +157,7 @@ export async function runUp(o: UpOptions): Promise<number> {
             ...f,
             phase: s?.phase ?? 'pending',
             restarts: s?.restarts ?? 0,
+            ...(s?.detail !== undefined && { detail: s.detail }),
             ...(s?.appPid !== undefined && { appPid: s.appPid }),
             ...(s?.sidecarPid !== undefined && { sidecarPid: s.sidecarPid }),
             ...(s?.appPort !== undefined && {
