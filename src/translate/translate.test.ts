@@ -12,6 +12,8 @@ import { hostSpellings, parseHost, parseNode, resolveHost, translate, translatio
 import { checkProxylessResource } from './proxyless-check.js';
 import {
   backend,
+  gateway,
+  gatewayNode,
   grpcRoute,
   grpcRule,
   httpRoute,
@@ -448,7 +450,12 @@ test('parentRef port scopes a route to one Service port', () => {
 });
 
 test('translationScope: nodes with equal scopes get the same objects', () => {
-  const snap = featureSnapshot();
+  const base = featureSnapshot();
+  const gws = [
+    gateway('edge', [{ name: 'http', port: 8080 }]),
+    gateway('other', [{ name: 'http', port: 8080, hostname: 'x.example' }]),
+  ];
+  const snap = { ...base, gateways: new Map(gws.map((g) => [`default/${g.metadata.name}`, g])) };
   const nodes = [
     proxyless('default'),
     { ...proxyless('default'), id: 'b', labels: { a: 'b' } },
@@ -460,8 +467,14 @@ test('translationScope: nodes with equal scopes get the same objects', () => {
       sidecar: { address: '10.0.0.5', inboundPort: 1, outboundPort: 2, appPort: 9080 },
     },
     sidecarNode('elsewhere'),
+    gatewayNode('edge'),
+    { ...gatewayNode('edge'), id: 'gw-2' },
+    gatewayNode('other'),
+    gatewayNode('edge', 'elsewhere'),
   ];
   const asks: [string, string][] = [
+    [LISTENER_TYPE, 'trellis_gateway_127.0.0.1_8080'],
+    [ROUTE_TYPE, 'trellis_gateway_8080'],
     [LISTENER_TYPE, 'reviews'],
     [LISTENER_TYPE, 'reviews.default'],
     [LISTENER_TYPE, '*'],

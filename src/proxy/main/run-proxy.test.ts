@@ -213,4 +213,48 @@ describe('runProxy', () => {
     await proxy.shutdown('SIGINT');
     assert.deepEqual(events, ['apply 1', 'drain 0', 'close']);
   });
+
+  test('gateway mode: no app, no registration; ready once listeners are bound and routes arrived', async (t) => {
+    const events: string[] = [];
+    const xds = fakeXds();
+    const b = parseBootstrap({
+      argv: ['--gateway', 'edge', '--admin-port', '0', '--drain-seconds', '0'],
+      env: {},
+    });
+    const proxy = await runProxy(b, {
+      logger: silentLogger(),
+      createXdsClient: () => xds,
+      createDataPlane: () => fakeDataPlane(events),
+      fetch: fakeApi(events),
+      probeApp: async () => assert.fail('a gateway has no app to probe'),
+    });
+    t.after(() => proxy.shutdown('SIGTERM').catch(() => undefined));
+    const gwListener = {
+      name: 'trellis_gateway_127.0.0.1_8080',
+      port: 8080,
+      routeSource: { type: 'rds', routeConfigName: 'trellis_gateway_8080' },
+    } as unknown as ListenerConfig;
+    // The Gateway does not exist (yet): the control plane sends no listeners.
+    xds.push({ ...config({ LDS: '1', CDS: '1' }), listeners: new Map() });
+    await until('a reason naming the Gateway', () => /Gateway default\/edge/.test(proxy.readiness().reason));
+    assert.equal(proxy.readiness().ready, false);
+    const withListener = {
+      ...config({ LDS: '2', CDS: '1' }),
+      listeners: new Map([[gwListener.name, gwListener]]),
+    };
+    xds.push(withListener);
+    await until('waiting for the route table', () => /trellis_gateway_8080/.test(proxy.readiness().reason));
+    assert.equal(proxy.readiness().ready, false);
+    xds.push({
+      ...withListener,
+      versions: { LDS: '2', CDS: '1', RDS: '1' },
+      routeTables: new Map([['trellis_gateway_8080', {} as never]]),
+    });
+    await until('ready', () => proxy.readiness().ready);
+    assert.match(proxy.readiness().reason, /serving Gateway default\/edge/);
+    const res = await fetch(`http://127.0.0.1:${proxy.adminPort}/ready`);
+    assert.equal(res.status, 200);
+    await proxy.shutdown('SIGTERM');
+    assert.ok(!events.some((e) => e.startsWith('PUT') || e.startsWith('POST')), events.join(', '));
+  });
 });
