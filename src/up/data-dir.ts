@@ -39,10 +39,17 @@ export interface Pointer {
 
 /** The data dir of the `trellis up` whose API listens on `apiPort`, if one says so. */
 export function readPointer(apiPort: number): Pointer | undefined {
+  let p: Pointer;
   try {
-    return JSON.parse(readFileSync(pointerFile(apiPort), 'utf8')) as Pointer;
+    p = JSON.parse(readFileSync(pointerFile(apiPort), 'utf8')) as Pointer;
   } catch {
     return undefined;
+  }
+  try {
+    process.kill(p.pid, 0); // left behind by a trellis up that was killed?
+    return p;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? p : undefined;
   }
 }
 

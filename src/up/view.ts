@@ -19,6 +19,8 @@ export function createConsoleView(
   model: () => StatusModel,
   opts: { tty: boolean },
 ): { view: ConsoleView; events: string[] } {
+  // A closed terminal or pipe must not take `trellis up` down before it stopped its children.
+  out.on('error', () => undefined);
   const events: string[] = [];
   const remember = (message: string, detail: readonly string[] = []) => {
     events.push(`${time()} ${message}`, ...detail.map((d) => `         ${d}`));
