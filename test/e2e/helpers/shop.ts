@@ -20,6 +20,8 @@ export interface Program {
   waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Sends `signal` (if still running) and resolves with the exit code (null if killed by signal). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  /** Resolves with the exit code once it exits by itself; SIGKILL after `timeoutMs`. */
+  wait(timeoutMs: number): Promise<number | null>;
 }
 
 export function startProgram(
@@ -45,6 +47,12 @@ export function startProgram(
   createInterface({ input: proc.stdout! }).on('line', onLine);
   createInterface({ input: proc.stderr! }).on('line', onLine);
   const exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const wait = async (timeoutMs: number) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    const [code] = await exited;
+    clearTimeout(t);
+    return code;
+  };
   return {
     proc,
     lines,
@@ -76,11 +84,9 @@ export function startProgram(
     },
     async stop(signal = 'SIGTERM', timeoutMs = 10_000) {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-      const [code] = await exited;
-      clearTimeout(t);
-      return code;
+      return wait(timeoutMs);
     },
+    wait,
   };
 }
 
