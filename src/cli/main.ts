@@ -14,7 +14,10 @@ Usage: trellis <command> [flags]
 
 Commands:
   control-plane [--data-dir DIR] [--watch DIR] [--api-port N] [--xds-port N] [--host ADDR]
-                            run the control plane (HTTP API on 15000, xDS on 15010, loopback)
+                [--trust-domain TD] [--workload-cert-ttl 24h]
+                [--ca-cert FILE (--ca-key FILE | --intermediate-cert FILE --intermediate-key FILE)]
+                            run the control plane (HTTP API on 15000, xDS on 15010, loopback) and
+                            its CA (in DIR/ca; trust domain cluster.local; see docs/security.md)
   apply -f FILE|DIR|- [--dry-run]
                             validate and apply resources to the control plane
   get KIND [NAME] [-n NS] [-o yaml|json]
@@ -36,6 +39,11 @@ Commands:
                             print (-f: follow) the logs of a Workload run by 'trellis up'
   scale WORKLOAD --replicas N [-n NS]
                             change a Workload's replicas; the running 'trellis up' follows
+  token create --service NAME [-n NS] [--service-account SA] [--ttl 24h]
+                            print a bootstrap token for a sidecar (trellis proxy --token-file)
+  certs [-o json]           workload identities, issuers, expiry and rotation state; warnings
+  ca rotate [--root] [--overlap 24h]
+                            new intermediate, or a new root trusted alongside the old one
   version                   print the version
 
 Flags for commands that talk to a control plane:
@@ -63,6 +71,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (cmd === 'up') return (await import('./commands/up.js')).upCommand(rest);
   if (cmd === 'logs') return (await import('./commands/logs.js')).logsCommand(rest);
   if (cmd === 'scale') return (await import('./commands/scale.js')).scaleCommand(rest);
+  if (cmd === 'token') return (await import('./commands/token.js')).tokenCommand(rest);
+  if (cmd === 'certs') return (await import('./commands/certs.js')).certsCommand(rest);
+  if (cmd === 'ca') return (await import('./commands/ca.js')).caCommand(rest);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -80,6 +91,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         'api-port': { type: 'string' },
         'xds-port': { type: 'string' },
         host: { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'ca-cert': { type: 'string' },
+        'ca-key': { type: 'string' },
+        'intermediate-cert': { type: 'string' },
+        'intermediate-key': { type: 'string' },
+        'workload-cert-ttl': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -106,6 +123,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         apiPort: v['api-port'] as string | undefined,
         xdsPort: v['xds-port'] as string | undefined,
         host: v['host'] as string | undefined,
+        trustDomain: v['trust-domain'] as string | undefined,
+        caCert: v['ca-cert'] as string | undefined,
+        caKey: v['ca-key'] as string | undefined,
+        intermediateCert: v['intermediate-cert'] as string | undefined,
+        intermediateKey: v['intermediate-key'] as string | undefined,
+        workloadCertTtl: v['workload-cert-ttl'] as string | undefined,
       });
     case 'apply':
       return (await resources()).applyCommand(files, server, v['dry-run'] === true);

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { createAdsServer } from './ads/server.js';
+import { join } from 'node:path';
+import { CaService, type UserCa } from './ca/ca-service.js';
 import { createApiRouter } from './http-api/api.js';
 import { MeshState } from './mesh-state.js';
 import { Registry } from './registry/registry.js';
@@ -25,6 +27,15 @@ export interface ControlPlaneOptions {
   readonly clock?: Clock;
   /** For tests: a store to use instead of the file store in dataDir. */
   readonly store?: Store;
+  /** The mesh CA (in `<dataDir>/ca` unless `dir` says); false = no CA endpoints. */
+  readonly ca?:
+    | false
+    | {
+        readonly dir?: string;
+        readonly trustDomain?: string;
+        readonly userCa?: UserCa;
+        readonly workloadTtlMs?: number;
+      };
 }
 
 export interface RunningControlPlane {
@@ -33,6 +44,7 @@ export interface RunningControlPlane {
   readonly apiUrl: string;
   readonly state: MeshState;
   readonly registry: Registry;
+  readonly ca: CaService | undefined;
   close(): Promise<void>;
 }
 
@@ -46,8 +58,29 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const ads = createAdsServer({ logger: log, clock });
   const state = new MeshState(store, registry, ads, log.child({ component: 'mesh-state' }));
   let ready = false;
+  const ca =
+    opts.ca === false
+      ? undefined
+      : await CaService.open({
+          dir: opts.ca?.dir ?? join(opts.dataDir, 'ca'),
+          logger: log,
+          clock,
+          ...(opts.ca?.trustDomain !== undefined ? { trustDomain: opts.ca.trustDomain } : {}),
+          ...(opts.ca?.userCa ? { userCa: opts.ca.userCa } : {}),
+          ...(opts.ca?.workloadTtlMs !== undefined ? { workloadTtlMs: opts.ca.workloadTtlMs } : {}),
+        }).catch(async (e: unknown) => {
+          if (!opts.store) await store.close();
+          throw e;
+        });
 
-  const router = createApiRouter({ state, registry, ads, isReady: () => ready, version: VERSION });
+  const router = createApiRouter({
+    state,
+    registry,
+    ads,
+    isReady: () => ready,
+    version: VERSION,
+    ...(ca ? { ca: { service: ca, logger: log } } : {}),
+  });
   const http: Server = createServer((req, res) => void router.handle(req, res));
   http.headersTimeout = 10_000;
   http.requestTimeout = 60_000;
@@ -71,8 +104,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     apiUrl: `http://${host.includes(':') ? `[${host}]` : host}:${apiPort}`,
     state,
     registry,
+    ca,
     async close() {
       ready = false;
+      ca?.close();
       await watcher?.close();
       state.stop();
       registry.close?.();

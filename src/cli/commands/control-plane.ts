@@ -1,5 +1,10 @@
 // `trellis control-plane`: runs the control plane until SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DURATION_HINT, parseDurationMs } from '../../api/duration.js';
+import { TrellisError } from '../../common/errors.js';
+import { checkWorkloadTtl, DEFAULT_TRUST_DOMAIN, type UserCa } from '../../control-plane/ca/ca-service.js';
+import { trustDomainError } from '../../security/spiffe.js';
 import { createLogger } from '../../common/logger.js';
 import { startControlPlane } from '../../control-plane/control-plane.js';
 
@@ -9,6 +14,73 @@ export interface ControlPlaneFlags {
   apiPort?: string;
   xdsPort?: string;
   host?: string;
+  trustDomain?: string;
+  caCert?: string;
+  caKey?: string;
+  intermediateCert?: string;
+  intermediateKey?: string;
+  workloadCertTtl?: string;
+}
+
+const bad = (msg: string): TrellisError => new TrellisError('BAD_REQUEST', msg);
+
+function readPem(path: string | undefined, flag: string): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw bad(`${flag}: cannot read '${path}': ${(e as Error).message}`);
+  }
+}
+
+/** The CA settings of the control-plane flags (trust domain, user CA files, workload cert TTL). */
+export function caSettings(flags: ControlPlaneFlags): {
+  trustDomain: string;
+  userCa?: UserCa;
+  workloadTtlMs?: number;
+} {
+  const trustDomain = flags.trustDomain ?? process.env['TRELLIS_TRUST_DOMAIN'] ?? DEFAULT_TRUST_DOMAIN;
+  const tdErr = trustDomainError(trustDomain);
+  if (tdErr) throw bad(`--trust-domain: ${tdErr}`);
+  if (
+    flags.caCert === undefined &&
+    (flags.caKey ?? flags.intermediateCert ?? flags.intermediateKey) !== undefined
+  )
+    throw bad('--ca-key, --intermediate-cert and --intermediate-key need --ca-cert (the root certificate)');
+  if (flags.caCert !== undefined && flags.caKey === undefined && flags.intermediateCert === undefined)
+    throw bad(
+      '--ca-cert needs --ca-key (Trellis signs its own intermediate) or --intermediate-cert and --intermediate-key (your root key stays offline)',
+    );
+  let workloadTtlMs: number | undefined;
+  if (flags.workloadCertTtl !== undefined) {
+    const ms = parseDurationMs(flags.workloadCertTtl);
+    if (ms === undefined)
+      throw bad(`--workload-cert-ttl: must be ${DURATION_HINT}; got '${flags.workloadCertTtl}'`);
+    try {
+      workloadTtlMs = checkWorkloadTtl(ms, '--workload-cert-ttl');
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+  }
+  const rootCertPem = readPem(flags.caCert, '--ca-cert');
+  const userCa: UserCa | undefined =
+    rootCertPem === undefined
+      ? undefined
+      : {
+          rootCertPem,
+          ...(flags.caKey !== undefined ? { rootKeyPem: readPem(flags.caKey, '--ca-key') } : {}),
+          ...(flags.intermediateCert !== undefined
+            ? { intermediateCertPem: readPem(flags.intermediateCert, '--intermediate-cert') }
+            : {}),
+          ...(flags.intermediateKey !== undefined
+            ? { intermediateKeyPem: readPem(flags.intermediateKey, '--intermediate-key') }
+            : {}),
+        };
+  return {
+    trustDomain,
+    ...(userCa ? { userCa } : {}),
+    ...(workloadTtlMs !== undefined ? { workloadTtlMs } : {}),
+  };
 }
 
 function port(v: string | undefined, flag: string, dflt: number): number {
@@ -20,8 +92,10 @@ function port(v: string | undefined, flag: string, dflt: number): number {
 }
 
 export async function controlPlaneCommand(flags: ControlPlaneFlags): Promise<number> {
+  const ca = caSettings(flags);
   const logger = createLogger({ name: 'trellis-control-plane' });
   const cp = await startControlPlane({
+    ca,
     dataDir: resolve(flags.dataDir ?? process.env['TRELLIS_DATA_DIR'] ?? '.trellis/data'),
     watchDir: flags.watch ? resolve(flags.watch) : undefined,
     host: flags.host ?? '127.0.0.1',

@@ -6,6 +6,9 @@ import type { ConfigIssue, Resource } from '../../api/types.js';
 import { TrellisError } from '../../common/errors.js';
 import type { MeshState } from '../mesh-state.js';
 import type { Registry } from '../registry/registry.js';
+import type { Logger } from '../../common/logger.js';
+import type { CaService } from '../ca/ca-service.js';
+import { registerCaRoutes } from './ca-routes.js';
 import { errorReply, Router, type Request } from './router.js';
 
 export interface ProxyStatusSource {
@@ -19,6 +22,8 @@ export interface ApiDeps {
   readonly ads: ProxyStatusSource;
   readonly isReady: () => boolean;
   readonly version: string;
+  /** The mesh CA (certificates, trust bundle, tokens); absent = those endpoints are not served. */
+  readonly ca?: { readonly service: CaService; readonly logger: Logger };
 }
 
 /** Parses an apply/validate body: YAML documents, or JSON (one document, an array, or {documents}). */
@@ -145,6 +150,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     if (dump === undefined) return errorReply('NOT_FOUND', `no proxy with node id ${req.params['id']}`);
     return { status: 200, body: dump };
   });
+  if (deps.ca) registerCaRoutes(r, deps.ca.service, deps.ca.logger);
   return r;
 }
 

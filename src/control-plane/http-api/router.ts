@@ -8,7 +8,10 @@ export interface Request {
   readonly query: URLSearchParams;
   readonly params: Readonly<Record<string, string>>;
   readonly headers: IncomingMessage['headers'];
-  body(): Promise<string>;
+  /** The peer's address (loopback checks for admin calls). */
+  readonly remoteAddress: string;
+  /** The body, refused beyond `maxBytes` (default: the router's limit). */
+  body(maxBytes?: number): Promise<string>;
 }
 
 export interface Reply {
@@ -16,6 +19,8 @@ export interface Reply {
   body?: unknown;
   /** Sent as-is with this content type instead of JSON. */
   raw?: { contentType: string; text: string };
+  /** Extra response headers. */
+  headers?: Record<string, string>;
 }
 
 export type Handler = (req: Request) => Promise<Reply> | Reply;
@@ -95,7 +100,8 @@ export class Router {
           query: url.searchParams,
           params: m.params,
           headers: req.headers,
-          body: () => readBody(req, limit),
+          remoteAddress: req.socket.remoteAddress ?? '',
+          body: (max) => readBody(req, Math.min(max ?? limit, limit)),
         });
       }
     } catch (e) {
@@ -108,12 +114,16 @@ export class Router {
           : errorReply('INTERNAL', e instanceof Error ? e.message : String(e));
     }
     if (reply.raw) {
-      res.writeHead(reply.status, { 'content-type': reply.raw.contentType });
+      res.writeHead(reply.status, { ...reply.headers, 'content-type': reply.raw.contentType });
       res.end(reply.raw.text);
       return;
     }
     const text = reply.body === undefined ? '' : JSON.stringify(reply.body, null, 2) + '\n';
-    res.writeHead(reply.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.writeHead(reply.status, {
+      ...reply.headers,
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+    });
     res.end(text);
   }
 }
