@@ -82,7 +82,13 @@ const SIDECAR_LB_POLICY = {
 export function appProtocol(index: ConfigIndex, node: NodeInfo, appPort: number): PortProtocol | undefined {
   if (node.service === undefined) return undefined;
   const svc = index.services.get(serviceKey(node.namespace, node.service));
-  return svc?.spec.ports.find((p) => p.targetPort === appPort)?.protocol;
+  if (svc === undefined) return undefined;
+  // The app port is usually a Service port's targetPort; when it is not (e.g. `trellis up` gave the
+  // replica a free port), a Service with one port, or whose ports all speak one protocol, still says it.
+  const exact = svc.spec.ports.find((p) => p.targetPort === appPort);
+  if (exact !== undefined) return exact.protocol;
+  const protocols = new Set(svc.spec.ports.map((p) => p.protocol));
+  return protocols.size === 1 ? svc.spec.ports[0]?.protocol : undefined;
 }
 
 function inboundCluster(appPort: number, protocol: PortProtocol | undefined): XdsResource {

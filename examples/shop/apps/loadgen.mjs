@@ -2,7 +2,7 @@
 // (default the gateway, http://127.0.0.1:8080/api/products) and logs a one-line summary every
 // REPORT_SECONDS (default 5): requests, errors, and the share answered by reviews v1 and v2.
 // It also listens on 127.0.0.1:$PORT: GET /healthz, GET /stats (totals since start, as JSON).
-import { clearInterval, setInterval } from 'node:timers';
+import { clearInterval, setInterval, setTimeout } from 'node:timers';
 import { getJson, log, portFromEnv, sendJson, serve } from './lib.mjs';
 
 const APP = 'loadgen';
@@ -74,8 +74,32 @@ function report() {
 }
 
 let ticker;
-if (RATE > 0) ticker = setInterval(() => void shop(), 1000 / RATE);
-const reporter = setInterval(report, REPORT_SECONDS * 1000);
+let reporter;
+let stopped = false;
+
+/** Shoppers arrive once the shop is open: the first summary then counts real errors only. */
+async function waitForShop() {
+  const deadline = Date.now() + 120_000;
+  let said = false;
+  while (!stopped && Date.now() < deadline) {
+    try {
+      await getJson(TARGET, { timeoutMs: 2000 });
+      return;
+    } catch (err) {
+      if (!said) log(APP, `waiting for the shop at ${TARGET} (${err.status ?? err.code ?? 'no answer'})`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  if (!stopped) log(APP, `the shop did not answer within 120 s; shopping anyway`);
+}
+
+async function start() {
+  await waitForShop();
+  if (stopped) return;
+  if (RATE > 0) ticker = setInterval(() => void shop(), 1000 / RATE);
+  reporter = setInterval(report, REPORT_SECONDS * 1000);
+}
 
 await serve(
   APP,
@@ -88,8 +112,10 @@ await serve(
   {
     startFields: { target: TARGET, rate: RATE },
     onStop: () => {
+      stopped = true;
       clearInterval(ticker);
       clearInterval(reporter);
     },
   },
 );
+void start();
