@@ -15,6 +15,9 @@ export type ProxyErrorCode =
   | 'UPSTREAM_PROTOCOL'
   | 'REQUEST_HEADERS_TIMEOUT'
   | 'BAD_REQUEST'
+  | 'BAD_PATH'
+  | 'ACCESS_DENIED'
+  | 'UNAUTHENTICATED'
   | 'INTERNAL';
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -28,6 +31,9 @@ const STATUS: Record<ProxyErrorCode, number> = {
   UPSTREAM_PROTOCOL: 502,
   REQUEST_HEADERS_TIMEOUT: 408,
   BAD_REQUEST: 400,
+  BAD_PATH: 400,
+  ACCESS_DENIED: 403,
+  UNAUTHENTICATED: 401,
   INTERNAL: 500,
 };
 
@@ -45,11 +51,19 @@ const HINT: Record<ProxyErrorCode, string> = {
   UPSTREAM_PROTOCOL: "check the protocol declared for the Service's port (http, http2, grpc)",
   REQUEST_HEADERS_TIMEOUT: 'the client did not send a complete request head in time',
   BAD_REQUEST: 'the request was rejected by the strict HTTP/1.1 parser; fix the client',
+  BAD_PATH:
+    'the path is refused by the normalisation in front of authorization (encoded slash, backslash, ;, NUL, fragment, double encoding); send the plain path',
+  ACCESS_DENIED:
+    'an AuthorizationPolicy of the destination refuses this request (trellis get authorizationpolicies)',
+  UNAUTHENTICATED:
+    "the request's JWT is invalid for the destination's RequestAuthentication; send a valid token or none",
   INTERNAL: 'this is a bug in the sidecar; please report it with the sidecar logs',
 };
 
 const REASON: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   408: 'Request Timeout',
   413: 'Content Too Large',
@@ -128,6 +142,9 @@ const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   UPSTREAM_PROTOCOL: 12,
   REQUEST_HEADERS_TIMEOUT: 4,
   BAD_REQUEST: 13,
+  BAD_PATH: 13,
+  ACCESS_DENIED: 7,
+  UNAUTHENTICATED: 16,
   INTERNAL: 13,
 };
 
