@@ -4,6 +4,7 @@ import { createLogger } from '../../common/logger.js';
 import { createDataPlane } from '../../proxy/create-data-plane.js';
 import { parseBootstrap } from '../../proxy/main/bootstrap.js';
 import { runProxy, type RunningProxy } from '../../proxy/main/run-proxy.js';
+import { startSidecarIdentity } from '../../proxy/identity/start.js';
 
 export async function proxyCommand(argv: readonly string[]): Promise<number> {
   const bootstrap = parseBootstrap({ argv, env: process.env });
@@ -26,8 +27,10 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const identity = startSidecarIdentity(bootstrap, process.env, logger);
   started.proxy = await runProxy(bootstrap, {
     logger,
+    ...(identity ? { identity } : {}),
     createDataPlane: (opts) => createDataPlane({ ...opts, logger }),
   });
   await stopped;

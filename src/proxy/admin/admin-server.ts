@@ -18,6 +18,8 @@ export interface AdminSources {
   clusters(): unknown;
   /** Prometheus text exposition (already joined). */
   metrics(): string;
+  /** The workload identity (no key material), for /certs. */
+  certs?(): unknown;
 }
 
 export interface AdminServerOptions {
@@ -40,6 +42,7 @@ const INDEX = `trellis proxy admin
   /config_dump   the xDS config in force and the bootstrap (JSON)
   /clusters      clusters, endpoints, health and load-balancer state (JSON)
   /stats         metrics (Prometheus text)
+  /certs         the workload certificate: SPIFFE ID, serial, expiry, next renewal (JSON, no keys)
 `;
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
@@ -78,6 +81,8 @@ function handle(sources: AdminSources, req: IncomingMessage, res: ServerResponse
       return json(res, 200, sources.clusters() ?? {});
     case '/stats':
       return send(res, 200, PROM_TYPE, sources.metrics());
+    case '/certs':
+      return json(res, 200, sources.certs?.() ?? { enabled: false });
     default:
       return json(res, 404, { error: 'NOT_FOUND', message: `no admin page ${path}; see / for the list` });
   }

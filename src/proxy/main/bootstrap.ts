@@ -48,6 +48,8 @@ export interface ProxyBootstrap {
   readonly limits: ProxyLimits;
   /** The bootstrap file read, if any. */
   readonly bootstrapFile?: string;
+  /** File holding the bootstrap token for the workload certificate (never the token itself). */
+  readonly tokenFile?: string;
 }
 
 /** A local port on 127.0.0.1 forwarding to one Service port (its namespace defaults to the proxy's). */
@@ -71,6 +73,7 @@ type Kind =
   | 'path'
   | 'seconds'
   | 'ttl'
+  | 'file'
   | 'upstreams';
 
 interface Field {
@@ -108,6 +111,12 @@ export const BOOTSTRAP_FIELDS: readonly Field[] = [
   F('appReadyPath', 'app-ready-path', 'path', 'HTTP readiness path on the app (default: TCP connect)'),
   F('drainSeconds', 'drain-seconds', 'seconds', 'shutdown drain deadline in seconds (default 10)'),
   F('ttlSeconds', 'ttl-seconds', 'ttl', 'registration TTL in seconds (default 15)'),
+  F(
+    'tokenFile',
+    'token-file',
+    'file',
+    'bootstrap token file for the workload certificate (else TRELLIS_TOKEN)',
+  ),
   {
     ...F('upstreams', 'upstream', 'upstreams', 'a local port forwarding to a Service port (repeatable)'),
     env: 'TRELLIS_UPSTREAMS',
@@ -303,6 +312,11 @@ function convert(f: Field, r: Raw): unknown {
     }
     case 'ttl':
       return int(r, 3, 3600, 'must be whole seconds 3-3600');
+    case 'file': {
+      const s = str(r, 'must be a file path');
+      if (s === '' || s.includes('\0')) bad(r.from, 'must be a file path', r.value);
+      return s;
+    }
     case 'upstreams':
       return upstreams(r);
   }
@@ -455,6 +469,7 @@ export function bootstrapHelp(): string {
     path: 'PATH',
     seconds: 'S',
     ttl: 'S',
+    file: 'FILE',
     upstreams: 'SVC[.NS]:PORT=LOCAL',
   };
   const rows = BOOTSTRAP_FIELDS.map(

@@ -17,6 +17,7 @@ import { probeApp, type AppProbeTarget, type ProbeResult } from './app-probe.js'
 import type { ProxyBootstrap } from './bootstrap.js';
 import type { ProxyLimits } from './bootstrap-limits.js';
 import { Registrar, type FetchLike, type Registration } from './registrar.js';
+import { disabledIdentityStatus, type SidecarIdentity } from '../identity/sidecar-identity.js';
 
 /** The part of the xDS client the sidecar uses (a fake in tests). */
 export interface XdsLike {
@@ -41,6 +42,8 @@ export interface RunProxyDeps {
   /** Consecutive failed probes before the app counts as gone (default 3). */
   readonly failureThreshold?: number;
   readonly version?: string;
+  /** The workload identity (started by the caller); absent = no token, plaintext. */
+  readonly identity?: SidecarIdentity;
 }
 
 export interface RunningProxy {
@@ -250,8 +253,10 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
           xds: xds.configDump(),
         }),
         clusters: () => dataPlane.clustersStatus(),
+        certs: () => deps.identity?.status() ?? disabledIdentityStatus(),
         metrics: () =>
           dataPlane.renderMetrics() +
+          (deps.identity?.renderMetrics() ?? '') +
           renderProcessMetrics({
             xds: xds.status(),
             ready: readiness().ready,
@@ -297,6 +302,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
         log.warn({ err: errorMessage(e) }, 'drain failed');
       }
       xds.close();
+      deps.identity?.close();
       await dataPlane.close().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'close failed'));
       await admin.close();
       log.info({ tookMs: clock.now() - (deadline - b.drainSeconds * 1000) }, 'proxy stopped');
