@@ -1,5 +1,6 @@
 // The proxy's own validated, frozen config (what the data plane runs), decoded from xDS by
 // src/proxy/config/decode-*.ts. Nothing past src/proxy/config and xds-client sees protobuf JSON.
+import type { ListenerSecurityConfig } from '../authz/types.js';
 import type { CompiledRegex } from './regex.js';
 
 /** Outbound: the app's HTTP proxy listener; inbound: mesh traffic to the local app. */
@@ -35,6 +36,11 @@ export interface ListenerConfig {
   readonly tcpProxy?: TcpProxyConfig;
   /** Envoy listener_filters_timeout for protocol detection (mode 'detect'; default 100 ms). */
   readonly detectTimeoutMs?: number;
+  /**
+   * Path normalisation, JWT authentication and RBAC (HCM normalize_path and the jwt_authn / rbac
+   * http_filters; config/decode-authz.ts). Absent: the request pipeline does none of it.
+   */
+  readonly security?: ListenerSecurityConfig;
 }
 
 export type ListenerMode = 'http' | 'tcp' | 'detect';

@@ -1,6 +1,7 @@
 // Routing one HTTP/2 stream: header list size check, strip what the app may not send (outbound),
 // a RequestView from :method/:authority/:path, matchRoute, and on-demand virtual hosts asked for once.
 import { constants, type IncomingHttpHeaders } from 'node:http2';
+import { guardRequest } from '../authz/guard.js';
 import { ProxyError, stripMeshInternalHeaders } from '../pipeline/rescue.js';
 import { applyEdgeHeaders } from '../pipeline/edge-headers.js';
 import { noTable, routeTableFor } from '../pipeline/route-request.js';
@@ -41,6 +42,39 @@ export function routeH2(
   if (lc.config.edge === true)
     applyEdgeHeaders(flat, ex.ds.session?.socket?.remoteAddress, h[':scheme'] ?? 'http');
   ex.flat = flat;
+  // Security (normalised path, JWT, authorization): one null check when the listener has none.
+  const sec = lc.config.security;
+  if (sec === undefined) return matchAndAct(ex, h, method, authority, h[':path'] ?? '/');
+  const input = {
+    method,
+    authority,
+    target: h[':path'] ?? '',
+    headers: flat,
+    localPort: ex.ds.session?.socket?.localPort ?? 0,
+    principal: undefined,
+  };
+  const ctx = { logger: plane.logger, listener: lc.name, nowMs: plane.clock.now() };
+  guardRequest(
+    sec,
+    input,
+    ctx,
+    ex,
+    () => undefined,
+    (path) => matchAndAct(ex, h, method, authority, path),
+  );
+}
+
+/** Route on `path` (the normalised one when the listener has security): it is what is forwarded. */
+function matchAndAct(
+  ex: H2Exchange,
+  h: IncomingHttpHeaders,
+  method: string,
+  authority: string,
+  path: string,
+): void {
+  const lc = ex.lc;
+  const plane = lc.plane;
+  const flat = ex.flat;
   const cfg = plane.current();
   const table = routeTableFor(cfg, lc);
   if (table === undefined) {
@@ -50,7 +84,7 @@ export function routeH2(
   const view: RequestView = {
     method,
     authority,
-    path: h[':path'] ?? '/',
+    path,
     headers: flat,
     scheme: h[':scheme'] ?? 'http',
   };

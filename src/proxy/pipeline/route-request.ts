@@ -1,5 +1,6 @@
 // Routing one request: strip what the app may not send (outbound), pick the listener's route table
 // from the config current when the head arrived, matchRoute, and ask for unknown virtual hosts once.
+import { guardRequest } from '../authz/guard.js';
 import type { ProxyConfig, RouteTableConfig } from '../config/types.js';
 import { matchRoute } from '../router/match-route.js';
 import type { RequestView } from '../router/types.js';
@@ -31,6 +32,33 @@ export function routeRequest(ex: H1Exchange): void {
   if (lc.stripInternal) stripMeshInternalHeaders(head.headers);
   if (lc.config.edge === true)
     applyEdgeHeaders(head.headers, ex.dc.socket.remoteAddress, head.scheme ?? 'http');
+  // Security (normalised path, JWT, authorization): one null check when the listener has none.
+  const sec = lc.config.security;
+  if (sec === undefined) return matchAndAct(ex, head.path);
+  const input = {
+    method: head.method,
+    authority: head.authority,
+    target: head.path,
+    headers: head.headers,
+    localPort: ex.dc.socket.localPort ?? 0,
+    principal: undefined,
+  };
+  const ctx = { logger: plane.logger, listener: lc.name, nowMs: plane.clock.now() };
+  guardRequest(
+    sec,
+    input,
+    ctx,
+    ex,
+    () => ex.dc.holdRequest(),
+    (path) => matchAndAct(ex, path),
+  );
+}
+
+/** Route on `path` (the normalised one when the listener has security): it is what is forwarded. */
+function matchAndAct(ex: H1Exchange, path: string): void {
+  const lc = ex.dc.listener;
+  const plane = lc.plane;
+  const head = ex.head;
   const cfg = plane.current();
   const table = routeTableFor(cfg, lc);
   if (table === undefined) {
@@ -40,7 +68,7 @@ export function routeRequest(ex: H1Exchange): void {
   const view: RequestView = {
     method: head.method,
     authority: head.authority,
-    path: head.path,
+    path,
     headers: head.headers,
     scheme: head.scheme ?? 'http',
   };
