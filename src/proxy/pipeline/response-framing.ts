@@ -36,14 +36,13 @@ function declaredLength(rh: H1ResponseHead): H1BodyFraming {
 
 /**
  * Splices a client socket and an upstream connection after the switch: `rest` (client bytes read
- * past the upgrade head) goes up first; upstream bytes past the 101 head follow via tunnelTo.
+ * past the upgrade head) goes up first; upstream bytes past the 101 head follow via up.tunnel().
  */
 export function spliceTunnel(ds: Socket, up: UpstreamConn, rest: Buffer | null): void {
   up.stopParsing();
-  up.tunnelTo = ds;
+  up.tunnel(ds);
   if (rest !== null && rest.length > 0) up.socket.write(rest);
   ds.pipe(up.socket);
-  up.socket.pipe(ds);
   up.socket.on('close', () => ds.destroy());
   ds.on('close', () => up.socket.destroy());
 }

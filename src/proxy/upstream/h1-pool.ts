@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import type { Clock } from '../../common/clock.js';
 import type { Gauge } from '../telemetry/metrics.js';
 import { ProxyError } from '../pipeline/rescue.js';
-import { UpstreamConn } from './upstream-conn.js';
+import { nextReadBuffer, onUpstreamRead, UpstreamConn } from './upstream-conn.js';
 
 /** Receives the outcome of `acquire` (callbacks, not promises: this runs once per request). */
 export interface PoolWaiter {
@@ -85,7 +85,12 @@ export class H1Pool {
   }
 
   private connect(w: PoolWaiter): void {
-    const socket = connect({ host: this.address, port: this.port, noDelay: true });
+    const socket = connect({
+      host: this.address,
+      port: this.port,
+      noDelay: true,
+      onread: { buffer: nextReadBuffer, callback: onUpstreamRead },
+    });
     this.connecting++;
     let settled = false;
     const timer = this.opts.clock.setTimeout(() => {

@@ -5,6 +5,46 @@ import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../h
 import { ProxyError, toProxyError } from '../pipeline/rescue.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
 
+/**
+ * Read memory of the upstream sockets, for `net.connect({ onread })`. Each socket reads into its
+ * own 64 KiB buffer (pages are touched only as far as reads go); the bytes of each read are copied
+ * into an exact-size Buffer (from Node's shared pool when small) and the read buffer is handed
+ * back for the next read, so what the parser hands out (body chunks, tunnel bytes) stays valid for
+ * as long as anyone holds it. Node's own read path also allocates per read (64 KiB, then shrinks).
+ *
+ * Why not plain 'data' events: each one goes through Readable.push/emit and schedules a
+ * maybeReadMore tick (on Node 20 every tick drain also allocates a Map); the onread callback skips
+ * all of that. Measured in bench/README.md ("HTTP/1.1 hot path").
+ */
+const READ_BYTES = 64 * 1024;
+/** A read buffer whose bytes were copied out by the read callback just before (see nextReadBuffer). */
+let spare: Buffer | null = null;
+
+/** `onread.buffer`: Node calls it for a socket's first read buffer and right after each read callback. */
+export function nextReadBuffer(): Buffer {
+  const b = spare;
+  if (b === null) return Buffer.allocUnsafeSlow(READ_BYTES);
+  spare = null;
+  return b;
+}
+
+const CONN = Symbol('trellis.upstreamConn');
+type Tagged = Socket & { [CONN]?: UpstreamConn };
+
+/** The `onread` callback of every upstream socket (`this` is the socket). */
+export function onUpstreamRead(this: Socket, n: number, buf: Buffer): boolean {
+  const c = (this as Tagged)[CONN];
+  if (c === undefined) {
+    this.destroy(); // bytes before the connection was handed out: never expected
+    return false;
+  }
+  const data = Buffer.allocUnsafe(n);
+  buf.copy(data, 0, 0, n);
+  spare = buf; // nextReadBuffer() gives it back to this socket right after this callback
+  c.onData(data);
+  return true;
+}
+
 /** What a request being forwarded implements to receive its response. */
 export interface UpstreamOwner {
   onResponseHead(head: H1ResponseHead): void;
@@ -34,13 +74,16 @@ export class UpstreamConn implements H1Handler {
   /** After a 101: bytes that follow the head go straight to this socket. */
   tunnelTo: Socket | null = null;
 
+  /**
+   * `socket` was made by `net.connect({ onread: { buffer: nextReadBuffer, callback: onUpstreamRead } })`
+   * (see h1-pool.ts): reads arrive in onData, there are no 'data' events.
+   */
   constructor(
     readonly socket: Socket,
     private readonly onGone: (c: UpstreamConn) => void,
   ) {
     this.parser = new H1Parser('response', this);
-    socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    (socket as Tagged)[CONN] = this;
     socket.on('drain', this.onDrain);
     socket.on('end', this.onSocketEnd);
     socket.on('error', this.onSocketError);
@@ -67,11 +110,21 @@ export class UpstreamConn implements H1Handler {
     this.socket.destroy();
   }
 
-  /** For a tunnel: stop parsing; the caller pipes the socket. */
+  /** For a tunnel: stop parsing; from now on the bytes read go to `tunnelTo` (see tunnel()). */
   stopParsing(): void {
-    this.socket.removeListener('data', this.onData);
+    this.tunneling = true;
     this.owner = null;
     this.reusable = false;
+  }
+
+  /**
+   * After stopParsing(): what the upstream sends goes to `ds` (with backpressure, and its FIN as
+   * ds.end()), as `pipe` would do; the socket has no 'data' events to pipe.
+   */
+  tunnel(ds: Socket): void {
+    this.tunnelTo = ds;
+    ds.on('drain', () => this.socket.resume());
+    this.socket.on('end', () => ds.end());
   }
 
   onHead(head: H1Head): void {
@@ -84,7 +137,15 @@ export class UpstreamConn implements H1Handler {
     this.owner?.onResponseEnd(trailers);
   }
 
-  private readonly onData = (buf: Buffer): void => {
+  private tunneling = false;
+
+  /** One read (called by onUpstreamRead). */
+  onData(buf: Buffer): void {
+    if (this.tunneling) {
+      const t = this.tunnelTo;
+      if (t !== null && !t.destroyed && !t.write(buf)) this.socket.pause();
+      return;
+    }
     const o = this.owner;
     if (o === null) {
       // Bytes on an idle connection (or after a finished response): the framing can't be trusted.
@@ -95,12 +156,13 @@ export class UpstreamConn implements H1Handler {
     this.gotBytes = true;
     try {
       const n = this.parser.execute(buf);
-      if (n < buf.length && this.tunnelTo !== null) this.tunnelTo.write(buf.subarray(n));
+      if (n < buf.length && this.tunnelTo !== null && !this.tunnelTo.write(buf.subarray(n)))
+        this.socket.pause();
     } catch (e) {
       this.fail(toProxyError(e));
     }
     o.flushDownstream();
-  };
+  }
 
   private readonly onDrain = (): void => {
     this.owner?.onUpstreamDrain();
@@ -108,6 +170,7 @@ export class UpstreamConn implements H1Handler {
 
   private readonly onSocketEnd = (): void => {
     this.reusable = false;
+    if (this.tunneling) return;
     if (this.owner === null) return;
     try {
       this.parser.finish();
