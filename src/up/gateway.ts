@@ -108,6 +108,7 @@ export class GatewayRunner {
               String(this.adminPort),
               '--drain-seconds',
               String(d.drainSeconds),
+              ...(d.tokenFile ? ['--token-file', d.tokenFile(this.namespace, `gateway-${this.name}`)] : []),
             ],
             cwd: process.cwd(),
             env: d.env,

@@ -109,6 +109,7 @@ export function sidecarArgs(
   cp: ControlPlaneAddress,
   trellisBin: string,
   drainSeconds: number,
+  tokenFile?: string,
 ): string[] {
   const args = [
     trellisBin,
@@ -136,6 +137,7 @@ export function sidecarArgs(
     String(drainSeconds),
   ];
   if (t.readyPath !== undefined) args.push('--app-ready-path', t.readyPath);
+  if (tokenFile !== undefined) args.push('--token-file', tokenFile);
   t.upstreams.forEach((u, i) =>
     args.push('--upstream', `${u.service}.${u.namespace}:${u.port}=${ports.upstreams[i]}`),
   );

@@ -37,6 +37,8 @@ export interface ReplicaDeps {
   readonly onLine: (name: string, line: string) => void;
   readonly onEvent: (message: string, detail?: readonly string[]) => void;
   readonly onChange: () => void;
+  /** The bootstrap-token file for a workload identity (namespace, service account), if the mesh has a CA. */
+  readonly tokenFile?: (namespace: string, serviceAccount: string) => string;
 }
 
 /** Why a run ended. */
@@ -212,7 +214,15 @@ export class Replica {
       {
         name: `${this.id} sidecar`,
         command: d.node,
-        args: sidecarArgs(t, this.index, ports, d.cp, d.trellisBin, d.drainSeconds),
+        args: sidecarArgs(
+          t,
+          this.index,
+          ports,
+          d.cp,
+          d.trellisBin,
+          d.drainSeconds,
+          d.tokenFile?.(t.namespace, t.service),
+        ),
         cwd: t.cwd,
         env: d.env,
         logFile: logFileOf(d.logDir, this.id, true),

@@ -15,6 +15,7 @@ import type { Store } from '../control-plane/store/store.js';
 import { DEFAULT_RESTART_POLICY } from './backoff.js';
 import { LOG_DIR, pointerFile, STATE_FILE, STORE_DIR, type UpState } from './data-dir.js';
 import { inheritedEnv } from './launch.js';
+import { TOKENS_DIR, UpTokens } from './tokens.js';
 import { canBind, PortAllocator } from './ports.js';
 import type { ReplicaDeps } from './replica.js';
 import type { StatusModel } from './status.js';
@@ -74,6 +75,7 @@ export async function runUp(o: UpOptions): Promise<number> {
   const plain = (s: string) => o.out.write(`[up] ${s}\n`);
   let store: Store | undefined;
   let cp: RunningControlPlane | undefined;
+  let tokens: UpTokens | undefined;
   try {
     for (const [port, flag] of [
       [o.apiPort, '--api-port'],
@@ -110,7 +112,9 @@ export async function runUp(o: UpOptions): Promise<number> {
       apiPort: o.apiPort,
       xdsPort: o.xdsPort,
       logger,
+      ca: { dir: join(o.dataDir, 'ca') },
     });
+    if (cp.ca) tokens = new UpTokens(cp.ca, join(o.dataDir, TOKENS_DIR));
     const apiUrl = cp.apiUrl;
     const xds = `127.0.0.1:${cp.xdsPort}`;
     plain(`control plane: API ${apiUrl}, xDS ${xds}`);
@@ -204,6 +208,7 @@ export async function runUp(o: UpOptions): Promise<number> {
       onLine: (name, line) => view.line(name, line),
       onEvent: (m, d) => view.event(m, d),
       onChange,
+      ...(tokens ? { tokenFile: (ns: string, sa: string) => tokens!.fileFor(ns, sa) } : {}),
     };
     supervisor = new Supervisor(deps, o.baseDir);
     await mkdir(join(pointerFile(cp.apiPort), '..'), { recursive: true });
@@ -240,6 +245,8 @@ export async function runUp(o: UpOptions): Promise<number> {
 
   async function finish(code: number): Promise<number> {
     sig.dispose();
+    tokens?.close();
+    tokens = undefined;
     if (cp) await cp.close().catch(() => undefined);
     else await store?.close().catch(() => undefined);
     cp = undefined;

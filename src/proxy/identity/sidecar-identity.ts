@@ -195,7 +195,7 @@ export class SidecarIdentity implements IdentityProvider {
 
   start(): void {
     this.log.info(
-      { token: this.opts.token.description, api: this.opts.api },
+      { tokenSource: this.opts.token.description, api: this.opts.api },
       'requesting a workload certificate',
     );
     this.schedule(0);
