@@ -1,5 +1,6 @@
 // Decodes an xDS Listener (socket address; an HTTP connection manager with routes by RDS or inline,
 // a tcp_proxy, or both behind protocol detection) into ListenerConfig.
+import { decodeSecurity, JWT_AUTHN_TYPE, RBAC_TYPE } from './decode-authz.js';
 import { buildRouteTable, decodeRouteConfiguration } from './decode-route.js';
 import { decodeTcpProxy, TCP_PROXY_TYPE } from './decode-tcp-proxy.js';
 import {
@@ -87,6 +88,7 @@ function checkFilters(hcm: Json, path: string): void {
   for (const [f, p] of filters) {
     const tc = optObj(f, 'typed_config', p);
     const t = tc?.['@type'];
+    if (t === JWT_AUTHN_TYPE || t === RBAC_TYPE) continue; // decode-authz.ts
     if (
       t !== ROUTER_TYPE &&
       optStr(f, 'name', p) !== 'envoy.filters.http.router' &&
@@ -180,11 +182,20 @@ export function decodeListener(l: Json): ListenerConfig {
     fail('filter_chains', 'an HTTP chain matching application_protocols needs a tcp_proxy default chain');
   checkFilters(h.hcm, h.path);
   const codec = optEnum(h.hcm, 'codec_type', h.path, ['AUTO', 'HTTP1', 'HTTP2'], 'AUTO');
+  const security = decodeSecurity(h.hcm, h.path, objList(h.hcm, 'http_filters', h.path));
+  // Detection sends what it does not recognise as HTTP (late bytes, leading CRLF) to tcp_proxy,
+  // which would carry it past the policy.
+  if (security !== undefined && t !== undefined)
+    fail(
+      'default_filter_chain',
+      'a listener with jwt_authn/rbac/normalize_path cannot have a tcp_proxy chain',
+    );
   const httpPart = {
     statPrefix: optStr(h.hcm, 'stat_prefix', h.path) ?? name,
     codec: codec === 'HTTP1' ? 'http1' : codec === 'HTTP2' ? 'http2' : 'auto',
     routeSource: routeSource(h.hcm, h.path),
     ...(optBool(h.hcm, 'use_remote_address', h.path) === true ? { edge: true } : {}),
+    ...(security !== undefined && { security }),
   } as const;
   if (t === undefined || t.kind !== 'tcp') return { ...base, ...httpPart };
   return { ...base, ...httpPart, mode: 'detect', tcpProxy: t.tcp, detectTimeoutMs };

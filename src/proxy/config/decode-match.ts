@@ -27,7 +27,7 @@ export function stringMatch(m: Json, path: string): StringMatch {
   return fail(path, 'one of exact, prefix, suffix, contains, safe_regex is required');
 }
 
-function headerMatcher(h: Json, path: string): HeaderMatcher {
+export function headerMatcher(h: Json, path: string): HeaderMatcher {
   const name = reqStr(h, 'name', path).toLowerCase();
   rejectUnsupported(
     h,
