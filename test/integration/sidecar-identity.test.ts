@@ -6,14 +6,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { FakeClock } from '../../common/clock.js';
-import { silentLogger } from '../../common/logger.js';
-import { CaService } from '../../control-plane/ca/ca-service.js';
-import { registerCaRoutes } from '../../control-plane/http-api/ca-routes.js';
-import { Router } from '../../control-plane/http-api/router.js';
-import { pemBlocks } from '../../security/der.js';
-import { SidecarIdentity, type IdentityChange, type IdentityFetch } from './sidecar-identity.js';
-import { fileTokenSource, peekToken, staticTokenSource, tokenSourceFrom } from './token-source.js';
+import { FakeClock } from '../../src/common/clock.js';
+import { silentLogger } from '../../src/common/logger.js';
+import { CaService } from '../../src/control-plane/ca/ca-service.js';
+import { registerCaRoutes } from '../../src/control-plane/http-api/ca-routes.js';
+import { Router } from '../../src/control-plane/http-api/router.js';
+import { pemBlocks } from '../../src/security/der.js';
+import {
+  SidecarIdentity,
+  type IdentityChange,
+  type IdentityFetch,
+} from '../../src/proxy/identity/sidecar-identity.js';
+import {
+  fileTokenSource,
+  peekToken,
+  staticTokenSource,
+  tokenSourceFrom,
+} from '../../src/proxy/identity/token-source.js';
 
 let dir: string;
 let ca: CaService;
