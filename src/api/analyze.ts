@@ -1,6 +1,7 @@
 // Cross-resource checks over a whole set of validated resources, reported like `istioctl analyze`:
 // duplicates, references to missing Services/subsets/ports, zero-weight rules, conflicting routes.
 import { analyzeWorkloads } from './analyze-workload.js';
+import { analyzeSecurity } from './analyze-security.js';
 import type { IssueCode, IssueContext, PathSegment } from './issues.js';
 import { analyzeGateways } from './analyze-gateway.js';
 import { makeIssue } from './issues.js';
@@ -52,6 +53,7 @@ export function analyze(resources: readonly Resource[]): ConfigIssue[] {
       issues.push(...analyzeRoute(r, services, conflicts));
   issues.push(...analyzeWorkloads(firstSeen.values(), services));
   issues.push(...analyzeGateways([...firstSeen.values()]));
+  issues.push(...analyzeSecurity(firstSeen.values(), services));
   return issues;
 }
 

@@ -8,6 +8,11 @@ const ALIASES: Readonly<Record<string, ResourceKind>> = {
   routes: 'HTTPRoute',
   gw: 'Gateway',
   wl: 'Workload',
+  authz: 'AuthorizationPolicy',
+  authorizationpolicies: 'AuthorizationPolicy',
+  ap: 'AuthorizationPolicy',
+  requestauthentications: 'RequestAuthentication',
+  ra: 'RequestAuthentication',
 };
 
 /** Returns the canonical kind, or undefined when `input` names none. */

@@ -17,6 +17,12 @@ import { grpcRouteSchema, httpRouteSchema } from './schema-routes.js';
 import { buildGateway, gatewaySchema } from './schema-gateway.js';
 import { serviceSchema } from './schema-service.js';
 import { buildWorkload, workloadSchema } from './schema-workload.js';
+import {
+  authorizationPolicySchema,
+  buildAuthorizationPolicy,
+  buildRequestAuthentication,
+  requestAuthenticationSchema,
+} from './schema-security.js';
 import { withSuggestion } from './suggest.js';
 import type { ConfigIssue, Resource, ResourceKind } from './types.js';
 import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
@@ -40,6 +46,8 @@ export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
   GRPCRoute: GATEWAY_API_VERSION,
   Gateway: GATEWAY_API_VERSION,
   Workload: TRELLIS_API_VERSION,
+  AuthorizationPolicy: TRELLIS_API_VERSION,
+  RequestAuthentication: TRELLIS_API_VERSION,
 };
 
 /** Validates one already-decoded object (e.g. a JSON request body). */
@@ -161,6 +169,8 @@ const SCHEMAS = {
   GRPCRoute: grpcRouteSchema,
   Gateway: gatewaySchema,
   Workload: workloadSchema,
+  AuthorizationPolicy: authorizationPolicySchema,
+  RequestAuthentication: requestAuthenticationSchema,
 } as const;
 
 type Doc = { [K in ResourceKind]: z.output<(typeof SCHEMAS)[K]> }[ResourceKind];
@@ -177,6 +187,10 @@ function build(data: Doc): Resource {
       return buildGateway(data);
     case 'Workload':
       return buildWorkload(data);
+    case 'AuthorizationPolicy':
+      return buildAuthorizationPolicy(data);
+    case 'RequestAuthentication':
+      return buildRequestAuthentication(data);
   }
 }
 

@@ -3,6 +3,7 @@
 import { formatDurationMs } from './duration.js';
 import { gatewayToDocument } from './schema-gateway.js';
 import { workloadToDocument } from './schema-workload.js';
+import { authorizationPolicyToDocument, requestAuthenticationToDocument } from './schema-security.js';
 import type {
   BackendRefConfig,
   HeaderModifierConfig,
@@ -119,6 +120,10 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
       return { ...head, spec: gatewayToDocument(r) };
     case 'Workload':
       return { ...head, spec: workloadToDocument(r) };
+    case 'AuthorizationPolicy':
+      return { ...head, spec: authorizationPolicyToDocument(r) };
+    case 'RequestAuthentication':
+      return { ...head, spec: requestAuthenticationToDocument(r) };
     case 'Service': {
       const s = r.spec;
       return {

@@ -4,13 +4,22 @@
 export const TRELLIS_API_VERSION = 'trellis.dev/v1alpha1';
 export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1';
 
-export type ResourceKind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'Gateway' | 'Workload';
+export type ResourceKind =
+  | 'Service'
+  | 'HTTPRoute'
+  | 'GRPCRoute'
+  | 'Gateway'
+  | 'Workload'
+  | 'AuthorizationPolicy'
+  | 'RequestAuthentication';
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'Service',
   'HTTPRoute',
   'GRPCRoute',
   'Gateway',
   'Workload',
+  'AuthorizationPolicy',
+  'RequestAuthentication',
 ];
 
 /** Identifies one resource: kind + namespace + name. */
@@ -329,6 +338,105 @@ export interface PolicyTargetRefConfig {
   readonly sectionName?: string;
 }
 
+// ---------------------------------------------------------------- security (schema-security.ts)
+
+/** A security policy's target: a Service (optionally one port by name) or the policy's namespace. */
+export interface SecurityTargetRefConfig {
+  readonly group: string;
+  readonly kind: 'Service' | 'Namespace';
+  readonly name: string;
+  /** Service port name: the policy applies to that port only. */
+  readonly sectionName?: string;
+}
+
+/**
+ * One source: its fields are ANDed, the values of one field ORed, `not*` values excluded.
+ * identities/services/namespaces need a verified peer (mTLS); a plaintext peer never matches them.
+ */
+export interface AuthzSourceConfig {
+  /** SPIFFE IDs: exact, `prefix*`, `*suffix` or `*` (any authenticated peer). */
+  readonly identities: readonly string[];
+  readonly notIdentities: readonly string[];
+  /** Services of the caller: `name` (the policy's namespace) or `name.namespace`. */
+  readonly services: readonly string[];
+  readonly notServices: readonly string[];
+  readonly namespaces: readonly string[];
+  readonly notNamespaces: readonly string[];
+  /** `issuer/subject` of a verified JWT: exact, `prefix*`, `*suffix` or `*` (any token). */
+  readonly requestPrincipals: readonly string[];
+  readonly notRequestPrincipals: readonly string[];
+}
+
+/** One operation: fields ANDed, values ORed. */
+export interface AuthzOperationConfig {
+  /** Service ports (or their target ports). */
+  readonly ports: readonly number[];
+  readonly notPorts: readonly number[];
+  /** Upper-cased; matched case-insensitively. */
+  readonly methods: readonly string[];
+  readonly notMethods: readonly string[];
+  // Exact `/a`, prefix `/a/*`, suffix `*.json`, any `*`, glob `/a/*/b` (`*` one segment, `**` any).
+  readonly paths: readonly string[];
+  readonly notPaths: readonly string[];
+  /** Lower-cased; matched case-insensitively, with or without a port. */
+  readonly hosts: readonly string[];
+  readonly notHosts: readonly string[];
+}
+
+export interface AuthzConditionConfig {
+  /** `request.headers[name]`, `request.auth.claims[name]...`, `request.auth.principal`, ... */
+  readonly key: string;
+  readonly values: readonly string[];
+  readonly notValues: readonly string[];
+}
+
+export interface AuthzRuleConfig {
+  /** Any one source (empty: any caller). */
+  readonly from: readonly AuthzSourceConfig[];
+  /** Any one operation (empty: any request). */
+  readonly to: readonly AuthzOperationConfig[];
+  /** All conditions. */
+  readonly when: readonly AuthzConditionConfig[];
+}
+
+export type AuthzAction = 'ALLOW' | 'DENY' | 'AUDIT';
+
+export interface AuthorizationPolicySpecConfig {
+  readonly targetRefs: readonly SecurityTargetRefConfig[];
+  /** Default ALLOW. */
+  readonly action: AuthzAction;
+  /** Any one rule. ALLOW with no rules allows nothing; DENY/AUDIT with no rules match nothing. */
+  readonly rules: readonly AuthzRuleConfig[];
+}
+
+export interface JwtHeaderConfig {
+  /** Lower-cased. */
+  readonly name: string;
+  readonly prefix: string;
+}
+
+export type JwksSourceConfig =
+  | { readonly type: 'inline'; readonly jwks: string }
+  | { readonly type: 'file'; readonly path: string }
+  | { readonly type: 'uri'; readonly uri: string };
+
+export interface JwtRuleConfig {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly jwks: JwksSourceConfig;
+  /** Default: `Authorization: Bearer <token>`. */
+  readonly fromHeaders: readonly JwtHeaderConfig[];
+  /** Keep the token when forwarding to the app (default false: removed). */
+  readonly forwardOriginalToken: boolean;
+  /** Allowed clock difference in seconds (default 60). */
+  readonly clockSkewSec: number;
+}
+
+export interface RequestAuthenticationSpecConfig {
+  readonly targetRefs: readonly SecurityTargetRefConfig[];
+  readonly jwtRules: readonly JwtRuleConfig[];
+}
+
 // ---------------------------------------------------------------- resources
 
 interface ResourceBase<K extends ResourceKind, S> {
@@ -343,8 +451,19 @@ export type HTTPRouteResource = ResourceBase<'HTTPRoute', HTTPRouteSpecConfig>;
 export type GRPCRouteResource = ResourceBase<'GRPCRoute', GRPCRouteSpecConfig>;
 export type GatewayResource = ResourceBase<'Gateway', GatewaySpecConfig>;
 export type WorkloadResource = ResourceBase<'Workload', WorkloadSpecConfig>;
+export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', AuthorizationPolicySpecConfig>;
+export type RequestAuthenticationResource = ResourceBase<
+  'RequestAuthentication',
+  RequestAuthenticationSpecConfig
+>;
 export type Resource =
-  ServiceResource | HTTPRouteResource | GRPCRouteResource | GatewayResource | WorkloadResource;
+  | ServiceResource
+  | HTTPRouteResource
+  | GRPCRouteResource
+  | GatewayResource
+  | WorkloadResource
+  | AuthorizationPolicyResource
+  | RequestAuthenticationResource;
 
 export const resourceKey = (r: Resource): ResourceKey => ({
   kind: r.kind,
