@@ -1,6 +1,13 @@
 // An immutable view of the whole mesh at one moment: validated resources plus registered
 // instances. translate/ turns it into xDS for one node; the control plane rebuilds it on change.
-import type { GatewayResource, GRPCRouteResource, HTTPRouteResource, ServiceResource } from './types.js';
+import type {
+  AuthorizationPolicyResource,
+  GatewayResource,
+  GRPCRouteResource,
+  HTTPRouteResource,
+  RequestAuthenticationResource,
+  ServiceResource,
+} from './types.js';
 
 /** An instance registered at run time (by a sidecar, or by anything using the registration API). */
 export interface InstanceConfig {
@@ -30,6 +37,9 @@ export interface MeshSnapshot {
   readonly grpcRoutes: readonly GRPCRouteResource[];
   /** Keyed `namespace/name`. (Workloads are run by `trellis up` and never reach translate.) */
   readonly gateways: ReadonlyMap<string, GatewayResource>;
+  /** Security policies (absent: none); they shape the inbound listeners of the Services they target. */
+  readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
+  readonly requestAuthentications?: readonly RequestAuthenticationResource[];
   /** Registered instances keyed by the Service's `namespace/name`. */
   readonly instances: ReadonlyMap<string, readonly InstanceConfig[]>;
 }

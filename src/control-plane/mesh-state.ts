@@ -4,7 +4,14 @@ import { analyze } from '../api/analyze.js';
 import { parseResource, resourceToDocument } from '../api/parse.js';
 import { keyString, resourceKey, type ConfigIssue, type Resource, type ResourceKey } from '../api/types.js';
 import { serviceKey, type MeshSnapshot } from '../api/mesh-snapshot.js';
-import type { GatewayResource, GRPCRouteResource, HTTPRouteResource, ServiceResource } from '../api/types.js';
+import type {
+  AuthorizationPolicyResource,
+  GatewayResource,
+  GRPCRouteResource,
+  HTTPRouteResource,
+  RequestAuthenticationResource,
+  ServiceResource,
+} from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Store, StoreChange } from './store/store.js';
@@ -152,6 +159,8 @@ export class MeshState {
     const httpRoutes: HTTPRouteResource[] = [];
     const grpcRoutes: GRPCRouteResource[] = [];
     const gateways = new Map<string, GatewayResource>();
+    const authorizationPolicies: AuthorizationPolicyResource[] = [];
+    const requestAuthentications: RequestAuthenticationResource[] = [];
     if (endpointsOnly && this.current) {
       this.current = {
         ...this.current,
@@ -164,6 +173,8 @@ export class MeshState {
         else if (r.kind === 'HTTPRoute') httpRoutes.push(r);
         else if (r.kind === 'GRPCRoute') grpcRoutes.push(r);
         else if (r.kind === 'Gateway') gateways.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
+        else if (r.kind === 'AuthorizationPolicy') authorizationPolicies.push(r);
+        else if (r.kind === 'RequestAuthentication') requestAuthentications.push(r);
       }
       this.current = Object.freeze({
         configVersion: this.configVersion,
@@ -172,6 +183,8 @@ export class MeshState {
         httpRoutes,
         grpcRoutes,
         gateways,
+        authorizationPolicies,
+        requestAuthentications,
         instances: this.registry.byService(),
       });
     }

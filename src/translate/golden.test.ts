@@ -11,7 +11,14 @@ import { fileURLToPath } from 'node:url';
 import type { InstanceConfig, MeshSnapshot } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { parseDocuments } from '../api/parse.js';
-import type { GatewayResource, GRPCRouteResource, HTTPRouteResource, ServiceResource } from '../api/types.js';
+import type {
+  AuthorizationPolicyResource,
+  GatewayResource,
+  GRPCRouteResource,
+  HTTPRouteResource,
+  RequestAuthenticationResource,
+  ServiceResource,
+} from '../api/types.js';
 import { encodeResource } from '../xds/any.js';
 import {
   CLUSTER_TYPE,
@@ -78,6 +85,12 @@ function readCase(file: string): Case {
         res
           .filter((r): r is GatewayResource => r.kind === 'Gateway')
           .map((g) => [serviceKey(g.metadata.namespace, g.metadata.name), g]),
+      ),
+      authorizationPolicies: res.filter(
+        (r): r is AuthorizationPolicyResource => r.kind === 'AuthorizationPolicy',
+      ),
+      requestAuthentications: res.filter(
+        (r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication',
       ),
       instances,
     },

@@ -30,6 +30,7 @@ import {
 } from './proto.js';
 import { gatewayListener, gatewayListenerNames } from './gateway.js';
 import { virtualHostParts } from './routes.js';
+import { inboundSecurity, sidecarPolicies, type SidecarPolicies } from './authz.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
 
 /** Proxyless: the Listener named exactly as the client asked, pointing at the canonical RDS name. */
@@ -94,7 +95,12 @@ const DETECT_TIMEOUT_MS = 100;
  * HTTP chain matches application_protocols http/1.1 and h2c, everything else (TLS until mTLS lands,
  * other bytes, or silence past the timeout) takes the tcp_proxy default chain to the same app.
  */
-function inboundListener(sc: SidecarPorts, protocol: PortProtocol | undefined): XdsResource | undefined {
+function inboundListener(
+  sc: SidecarPorts,
+  protocol: PortProtocol | undefined,
+  policies: SidecarPolicies | undefined,
+  namespace: string,
+): XdsResource | undefined {
   if (sc.inboundPort === 0 || sc.appPort === 0) return undefined;
   const cluster = inboundClusterName(sc.appPort);
   const base = {
@@ -108,6 +114,15 @@ function inboundListener(sc: SidecarPorts, protocol: PortProtocol | undefined): 
       filter_chains: [{ name: 'tcp', filters: [tcpProxyFilter(INBOUND_LISTENER, cluster)] }],
     };
   const route = { cluster, timeout: duration(0) };
+  if (policies !== undefined) {
+    // Security: HTTP only (no detection: bytes it would not recognise as HTTP, e.g. sent after
+    // the detection timeout, would reach the app past the policies through tcp_proxy).
+    const sec = inboundSecurity(policies, namespace, sc.appPort);
+    const hcm = hcmFilter({ stat_prefix: INBOUND_LISTENER, ...sec.hcm, route_config: inboundRoutes(route) });
+    const tc = hcm['typed_config'] as Record<string, unknown>;
+    tc['http_filters'] = [...sec.httpFilters, ...(tc['http_filters'] as unknown[])];
+    return { ...base, filter_chains: [{ name: 'http', filters: [hcm] }] };
+  }
   return {
     ...base,
     listener_filters: [
@@ -123,21 +138,25 @@ function inboundListener(sc: SidecarPorts, protocol: PortProtocol | undefined): 
         filters: [
           hcmFilter({
             stat_prefix: INBOUND_LISTENER,
-            route_config: {
-              name: INBOUND_LISTENER,
-              virtual_hosts: [
-                {
-                  name: INBOUND_LISTENER,
-                  domains: ['*'],
-                  routes: [{ name: 'default', match: { prefix: '/' }, route }],
-                },
-              ],
-            },
+            route_config: inboundRoutes(route),
           }),
         ],
       },
     ],
     default_filter_chain: { name: 'tcp', filters: [tcpProxyFilter(INBOUND_LISTENER, cluster)] },
+  };
+}
+
+function inboundRoutes(route: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name: INBOUND_LISTENER,
+    virtual_hosts: [
+      {
+        name: INBOUND_LISTENER,
+        domains: ['*'],
+        routes: [{ name: 'default', match: { prefix: '/' }, route }],
+      },
+    ],
   };
 }
 
@@ -209,7 +228,11 @@ export function listener(index: ConfigIndex, node: NodeInfo, name: string): XdsR
   const key = `lds|sidecar|${sidecarListenerScope(node)}|${name}`;
   if (name === OUTBOUND_LISTENER) return memoize(index.memo, key, () => outboundListener(sc));
   if (name === INBOUND_LISTENER)
-    return memoize(index.memo, key, () => inboundListener(sc, appProtocol(index, node, sc.appPort)));
+    return memoize(index.memo, key, () => {
+      const protocol = appProtocol(index, node, sc.appPort);
+      const policies = protocol === 'tcp' ? undefined : sidecarPolicies(index, node, sc.appPort);
+      return inboundListener(sc, protocol, policies, node.namespace);
+    });
   const up = sc.upstreams?.find((u) => upstreamListenerName(u.service, u.namespace, u.port) === name);
   if (up !== undefined) return memoize(index.memo, key, () => upstreamListener(index, node, up));
   return undefined;

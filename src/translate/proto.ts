@@ -28,6 +28,8 @@ export const NESTED_ANY_TYPES: readonly string[] = [
   TCP_PROXY_TYPE,
   TLS_INSPECTOR_TYPE,
   HTTP_INSPECTOR_TYPE,
+  'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+  'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
 ];
 
 /** google.protobuf.Duration from milliseconds. */

@@ -1,10 +1,12 @@
 // Indexes built once per MeshSnapshot (and reused while its config parts are unchanged): routes by
 // parent Service and by parent Gateway, plus memo tables so each resource is built once and shared.
 import type {
+  AuthorizationPolicyResource,
   GatewayResource,
   GRPCRouteResource,
   HTTPRouteResource,
   ParentRefConfig,
+  RequestAuthenticationResource,
   ServiceResource,
 } from '../api/types.js';
 import type { MeshSnapshot } from '../api/mesh-snapshot.js';
@@ -23,6 +25,8 @@ export interface ConfigIndex {
   readonly httpRoutes: readonly HTTPRouteResource[];
   readonly grpcRoutes: readonly GRPCRouteResource[];
   readonly gateways: ReadonlyMap<string, GatewayResource>;
+  readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
+  readonly requestAuthentications: readonly RequestAuthenticationResource[];
   /** Service `namespace/name` -> attachments (GAMMA), sorted by the route's `namespace/name`. */
   readonly attached: ReadonlyMap<string, readonly AttachedRoute[]>;
   /** Gateway `namespace/name` -> attachments, sorted by the route's `namespace/name`. */
@@ -40,6 +44,7 @@ export interface SnapshotIndex {
   readonly endpointMemo: Map<string, XdsResource | null>;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
 const configBySnapshotServices = new WeakMap<object, ConfigIndex>();
 const bySnapshot = new WeakMap<MeshSnapshot, SnapshotIndex>();
 
@@ -74,6 +79,8 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
     httpRoutes: snapshot.httpRoutes,
     grpcRoutes: snapshot.grpcRoutes,
     gateways: snapshot.gateways,
+    authorizationPolicies: snapshot.authorizationPolicies ?? NONE,
+    requestAuthentications: snapshot.requestAuthentications ?? NONE,
     attached,
     gatewayAttached,
     memo: new Map(),
@@ -94,7 +101,9 @@ export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
     config === undefined ||
     config.httpRoutes !== snapshot.httpRoutes ||
     config.grpcRoutes !== snapshot.grpcRoutes ||
-    config.gateways !== snapshot.gateways
+    config.gateways !== snapshot.gateways ||
+    config.authorizationPolicies !== (snapshot.authorizationPolicies ?? NONE) ||
+    config.requestAuthentications !== (snapshot.requestAuthentications ?? NONE)
   ) {
     config = buildConfigIndex(snapshot);
     configBySnapshotServices.set(snapshot.services, config);

@@ -8,7 +8,13 @@ import { jwksSource } from './jwks-source.js';
 import { peekIssuer, verifyJwt } from './jwt.js';
 import { normalizePath } from './normalize-path.js';
 import { type AuthzRequest, evaluateRbac } from './rbac.js';
-import { JWT_AUTHN_FILTER, type JwtProviderConfig, type ListenerSecurityConfig } from './types.js';
+import {
+  AUTHN_FILTER,
+  AUTHN_PRINCIPAL_KEY,
+  JWT_AUTHN_FILTER,
+  type JwtProviderConfig,
+  type ListenerSecurityConfig,
+} from './types.js';
 
 export interface GuardInput {
   readonly method: string;
@@ -114,7 +120,15 @@ function authenticate(
     return unauthenticated(`JWT rejected: ${r.reason} (${r.detail})`);
   }
   if (!p.forward) headers.splice(token.index, 2);
-  return { kind: 'authenticated', metadata: { [JWT_AUTHN_FILTER]: { [p.payloadInMetadata]: r.claims } } };
+  const tokenIss = typeof r.claims['iss'] === 'string' ? r.claims['iss'] : '';
+  const sub = typeof r.claims['sub'] === 'string' ? r.claims['sub'] : '';
+  return {
+    kind: 'authenticated',
+    metadata: {
+      [JWT_AUTHN_FILTER]: { [p.payloadInMetadata]: r.claims },
+      [AUTHN_FILTER]: { [AUTHN_PRINCIPAL_KEY]: `${tokenIss}/${sub}` },
+    },
+  };
 }
 
 function admit(
@@ -172,13 +186,8 @@ function admit(
 
 /** `iss/sub` of a verified token (never the token itself), for audit lines. */
 function subjectOf(metadata: AuthzRequest['metadata']): string | null {
-  const m = metadata[JWT_AUTHN_FILTER];
-  if (m === undefined) return null;
-  for (const v of Object.values(m)) {
-    const c = v as Record<string, unknown>;
-    if (typeof c['iss'] === 'string') return `${c['iss']}/${typeof c['sub'] === 'string' ? c['sub'] : ''}`;
-  }
-  return null;
+  const p = metadata[AUTHN_FILTER]?.[AUTHN_PRINCIPAL_KEY];
+  return typeof p === 'string' ? p : null;
 }
 
 /**

@@ -81,3 +81,6 @@ export interface ListenerSecurityConfig {
 }
 
 export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+/** Metadata the proxy adds for a verified token: `request.auth.principal` = `iss/sub` (Istio's). */
+export const AUTHN_FILTER = 'trellis.authn';
+export const AUTHN_PRINCIPAL_KEY = 'request.auth.principal';
