@@ -10,6 +10,7 @@ import { listenerLimits } from './listener/limits.js';
 import type { PlaneContext } from './pipeline/types.js';
 import { DataPlaneMetrics } from './telemetry/data-plane-metrics.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
+import { MeshTls } from './tls/mesh-tls.js';
 
 export interface CreateDataPlaneOptions extends DataPlaneOptions {
   readonly logger: Logger;
@@ -42,7 +43,8 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
   const random = opts.random ?? Math.random;
   const metrics = new DataPlaneMetrics();
   const limits = listenerLimits(opts.limits);
-  const clusters = new ClusterManager({ clock, random, metrics });
+  const mtls = new MeshTls(opts.identity, logger, metrics.registry);
+  const clusters = new ClusterManager({ clock, random, metrics, mtls });
   let current: ProxyConfig = EMPTY;
   const plane: PlaneContext = {
     nodeId: opts.nodeId,
@@ -53,6 +55,7 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
     current: () => current,
     requestVirtualHost: opts.requestVirtualHost,
     requestId: requestIds(),
+    mtls,
   };
   const listeners = new Map<string, BoundListener>();
   const retiring = new Set<Promise<void>>();

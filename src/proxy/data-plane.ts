@@ -1,6 +1,7 @@
 // The data plane's contract with the proxy's main (bootstrap, admin, xDS): the main feeds it
 // ProxyConfig snapshots; it binds the listeners they name and carries traffic.
 import type { ProxyConfig, VirtualHostConfig } from './config/types.js';
+import type { IdentityProvider } from './identity/sidecar-identity.js';
 
 export interface DataPlane {
   /** Swaps config atomically: requests that start afterwards use it; in-flight ones keep theirs. (Re)binds listeners as LDS says. */
@@ -22,4 +23,6 @@ export interface DataPlaneOptions {
   readonly nodeId: string;
   /** Asks the xDS client for a virtual host not yet known (on-demand discovery). */
   readonly requestVirtualHost: (host: string) => Promise<VirtualHostConfig | undefined>;
+  /** The workload identity for mTLS (absent: no certificate; TLS endpoints and STRICT listeners refuse). */
+  readonly identity?: IdentityProvider;
 }

@@ -19,6 +19,8 @@ export interface SidecarPorts {
   readonly appPort: number;
   /** Per-upstream local ports (metadata UPSTREAMS); absent or empty when none. */
   readonly upstreams?: readonly UpstreamPort[];
+  /** The sidecar has a workload identity (metadata MTLS "true"): its inbound can terminate mTLS. */
+  readonly mtls?: boolean;
 }
 
 /** A local port on 127.0.0.1 that forwards to one Service port (`--upstream NAME[.NS]:PORT=LOCAL`). */
@@ -59,6 +61,7 @@ export const NODE_META = {
   outboundPort: 'OUTBOUND_PORT',
   appPort: 'APP_PORT',
   upstreams: 'UPSTREAMS', // a list of "name[.ns]:port=localPort" strings (or one comma-separated string)
+  mtls: 'MTLS', // "true": the sidecar has a workload identity and terminates mTLS inbound
 } as const;
 
 /** The xDS Node as the ADS server hands it over (metadata: the Struct already converted to JSON). */
@@ -136,6 +139,7 @@ export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
       outboundPort: port(md[NODE_META.outboundPort]),
       appPort: port(md[NODE_META.appPort]),
       ...(ups.length > 0 ? { upstreams: ups } : {}),
+      ...(md[NODE_META.mtls] === 'true' || md[NODE_META.mtls] === true ? { mtls: true } : {}),
     },
   };
 }

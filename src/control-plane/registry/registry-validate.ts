@@ -17,6 +17,8 @@ export interface RegisterInput {
   /** Seconds without a heartbeat before the instance expires. */
   readonly ttlSeconds?: number;
   readonly sidecar?: boolean;
+  /** The sidecar has a workload identity and terminates mTLS on `port` (clients then dial it with TLS). */
+  readonly mtls?: boolean;
   /** Given: register or update this id. Absent: a new id is generated. */
   readonly id?: string;
 }
@@ -37,6 +39,8 @@ export interface ValidRegistration {
   readonly labels: Readonly<Record<string, string>>;
   readonly weight: number;
   readonly sidecar: boolean;
+  /** Present (true) only when the sidecar terminates mTLS. */
+  readonly mtls?: true;
   readonly ttlMs: number;
 }
 
@@ -54,6 +58,7 @@ const KNOWN = new Set([
   'weight',
   'ttlSeconds',
   'sidecar',
+  'mtls',
   'id',
 ]);
 
@@ -130,6 +135,9 @@ export function validateRegistration(input: unknown, ttl: TtlBounds): ValidRegis
   }
   const sidecar = input['sidecar'] ?? false;
   if (typeof sidecar !== 'boolean') bad('sidecar', `must be true or false (got ${show(sidecar)})`);
+  const mtls = input['mtls'] ?? false;
+  if (typeof mtls !== 'boolean') bad('mtls', `must be true or false (got ${show(mtls)})`);
+  else if (mtls && sidecar !== true) bad('mtls', 'only a sidecar (sidecar: true) can terminate mTLS');
   const id = input['id'];
   if (id !== undefined && (typeof id !== 'string' || id.length > 253 || !ID.test(id))) {
     bad(
@@ -155,6 +163,7 @@ export function validateRegistration(input: unknown, ttl: TtlBounds): ValidRegis
     labels,
     weight: weight as number,
     sidecar: sidecar as boolean,
+    ...(mtls === true ? { mtls: true as const } : {}),
     ttlMs: Math.round((ttlSeconds as number) * 1000),
   };
 }

@@ -22,6 +22,7 @@ import type {
   EndpointConfig,
   EndpointHealth,
 } from './types.js';
+import { decodeTransportSocketMatches, tlsMatchMetadata } from './decode-tls.js';
 
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_OPTIONS_TYPE = `type.googleapis.com/${HTTP_OPTIONS_KEY}`;
@@ -107,6 +108,7 @@ export function decodeClusterLoadAssignment(
       seen.add(id);
       const weight = optInt(lb, 'load_balancing_weight', p, 1) ?? 1;
       const hs = optEnum(lb, 'health_status', p, Object.keys(HEALTH), 'UNKNOWN');
+      const tlsMatch = tlsMatchMetadata(lb, p);
       endpoints.push({
         id,
         address,
@@ -115,6 +117,7 @@ export function decodeClusterLoadAssignment(
         health: HEALTH[hs] ?? 'unknown',
         priority,
         labels: labels(lb, p),
+        ...(tlsMatch !== undefined ? { tlsMatch } : {}),
       });
     }
   }
@@ -158,14 +161,21 @@ export function decodeCluster(c: Json): ClusterConfig {
   const name = reqStr(c, 'name', '');
   rejectUnsupported(
     c,
-    ['transport_socket', 'transport_socket_matches', 'cluster_type', 'lb_subset_config'],
+    ['cluster_type', 'lb_subset_config'],
     '',
   );
   const type = optEnum(c, 'type', '', ['STATIC', 'EDS'], 'STATIC');
   const lbPolicy = loadBalancingPolicy(c) ?? optEnum(c, 'lb_policy', '', LB_POLICIES, 'ROUND_ROBIN');
   const connectTimeoutMs = optDurationMs(c, 'connect_timeout', '') ?? 5000;
   if (connectTimeoutMs <= 0) fail('connect_timeout', 'must be > 0');
-  const base = { name, lbPolicy, protocol: protocol(c), connectTimeoutMs };
+  const matches = decodeTransportSocketMatches(c);
+  const base = {
+    name,
+    lbPolicy,
+    protocol: protocol(c),
+    connectTimeoutMs,
+    ...(matches.length > 0 ? { transportSocketMatches: matches } : {}),
+  };
   if (type === 'EDS') {
     const ecc = reqObj(c, 'eds_cluster_config', '');
     const cs = reqObj(ecc, 'eds_config', 'eds_cluster_config');

@@ -3,6 +3,7 @@
 import { decodeSecurity, JWT_AUTHN_TYPE, RBAC_TYPE } from './decode-authz.js';
 import { buildRouteTable, decodeRouteConfiguration } from './decode-route.js';
 import { decodeTcpProxy, TCP_PROXY_TYPE } from './decode-tcp-proxy.js';
+import { decodeDownstreamTls } from './decode-tls.js';
 import {
   type Json,
   arr,
@@ -154,13 +155,55 @@ function detection(l: Json): number {
  * (mode detect: HTTP to the HCM, anything else to tcp_proxy).
  */
 export function decodeListener(l: Json): ListenerConfig {
+  const all = objList(l, 'filter_chains', '');
+  const tlsAt: number[] = [];
+  for (const [i, [c, p]] of all.entries()) {
+    const tp = optObj(c, 'filter_chain_match', p)?.['transport_protocol'];
+    if (tp === 'tls') tlsAt.push(i);
+    else if (c['transport_socket'] !== undefined && c['transport_socket'] !== null)
+      fail(join(p, 'transport_socket'), 'a TLS chain must match filter_chain_match.transport_protocol "tls"');
+  }
+  const dfltChain = optObj(l, 'default_filter_chain', '');
+  if (dfltChain?.['transport_socket'] !== undefined)
+    fail('default_filter_chain.transport_socket', 'the default chain is plaintext');
+  if (tlsAt.length === 0) return decodeChains(l, all);
+  if (tlsAt.length > 1) fail('filter_chains', 'at most one TLS (transport_protocol "tls") chain is supported');
+  const [tc, tp] = all[tlsAt[0] as number] as [Json, string];
+  const mp = join(tp, 'filter_chain_match');
+  const m = reqObj(tc, 'filter_chain_match', tp);
+  for (const k of Object.keys(m))
+    if (k !== 'transport_protocol' && m[k] !== undefined && m[k] !== null)
+      fail(join(mp, k), 'a TLS chain matches transport_protocol only');
+  const tls =
+    decodeDownstreamTls(reqObj(tc, 'transport_socket', tp), join(tp, 'transport_socket')) ??
+    fail(join(tp, 'transport_socket'), 'a TLS chain needs a DownstreamTlsContext');
+  const inner: Json = { ...tc, filter_chain_match: undefined, transport_socket: undefined };
+  const plain = all.filter((_, i) => i !== tlsAt[0]);
+  if (plain.length === 0 && dfltChain === undefined) {
+    // STRICT: the TLS chain is the only one; plaintext matches no chain and is refused.
+    const cfg = decodeChains(l, [[inner, tp]]);
+    return { ...cfg, tls: { mode: 'strict', inner: cfg.mode === 'tcp' ? 'tcp' : 'http', tls } };
+  }
+  // PERMISSIVE: TLS is terminated and runs the same network filter one of the plaintext chains runs.
+  const cfg = decodeChains(l, plain);
+  const filters = JSON.stringify(tc['filters']);
+  const same = [...plain.map(([c]) => c), dfltChain].find(
+    (c) => c !== undefined && JSON.stringify(c['filters']) === filters,
+  );
+  if (same === undefined)
+    fail(join(tp, 'filters'), 'must be the network filter of one of the plaintext chains (permissive mTLS)');
+  const kind = decodeChain(inner, tp).kind;
+  return { ...cfg, tls: { mode: 'permissive', inner: kind, tls } };
+}
+
+function decodeChains(l: Json, rawChains: readonly [Json, string][]): ListenerConfig {
   const name = reqStr(l, 'name', '');
   if (optObj(l, 'api_listener', '') !== undefined)
     fail('api_listener', 'API listeners are for proxyless clients');
   const sa = reqObj(reqObj(l, 'address', ''), 'socket_address', 'address');
   const address = reqStr(sa, 'address', 'address.socket_address');
   const port = optInt(sa, 'port_value', 'address.socket_address', 0, 65535) ?? 0;
-  const chains = objList(l, 'filter_chains', '').map(([c, p]) => decodeChain(c, p));
+  const chains = rawChains.map(([c, p]) => decodeChain(c, p));
   const dflt = optObj(l, 'default_filter_chain', '');
   if (dflt !== undefined) chains.push(decodeChain(dflt, 'default_filter_chain'));
   const http = chains.filter((c) => c.kind === 'http');

@@ -12,6 +12,7 @@ export const NODE_META = {
   outboundPort: 'OUTBOUND_PORT',
   appPort: 'APP_PORT',
   upstreams: 'UPSTREAMS', // a list of "name[.ns]:port=localPort" strings
+  mtls: 'MTLS', // "true": the sidecar has a workload identity and terminates mTLS inbound
 } as const;
 
 export const SIDECAR_KIND = 'sidecar';

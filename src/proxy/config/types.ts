@@ -2,6 +2,7 @@
 // src/proxy/config/decode-*.ts. Nothing past src/proxy/config and xds-client sees protobuf JSON.
 import type { ListenerSecurityConfig } from '../authz/types.js';
 import type { CompiledRegex } from './regex.js';
+import type { ListenerTlsConfig, TransportSocketMatch } from './decode-tls.js';
 
 /** Outbound: the app's HTTP proxy listener; inbound: mesh traffic to the local app. */
 export type ListenerDirection = 'outbound' | 'inbound' | 'unspecified';
@@ -41,6 +42,8 @@ export interface ListenerConfig {
    * http_filters; config/decode-authz.ts). Absent: the request pipeline does none of it.
    */
   readonly security?: ListenerSecurityConfig;
+  /** Mesh mTLS on this listener (a filter chain with a DownstreamTlsContext; config/decode-tls.ts). */
+  readonly tls?: ListenerTlsConfig;
 }
 
 export type ListenerMode = 'http' | 'tcp' | 'detect';
@@ -237,6 +240,8 @@ export interface ClusterConfig {
   readonly protocol: 'http1' | 'http2';
   readonly connectTimeoutMs: number;
   readonly loadAssignment?: ClusterEndpointsConfig;
+  /** TLS per endpoint metadata (transport_socket_matches); absent: plaintext to every endpoint. */
+  readonly transportSocketMatches?: readonly TransportSocketMatch[];
 }
 
 export type EndpointHealth = 'healthy' | 'unhealthy' | 'draining' | 'timeout' | 'degraded' | 'unknown';
@@ -250,6 +255,8 @@ export interface EndpointConfig {
   readonly health: EndpointHealth;
   readonly priority: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** `metadata.filter_metadata["envoy.transport_socket_match"]` (e.g. `tlsMode: trellis`). */
+  readonly tlsMatch?: Readonly<Record<string, string>>;
 }
 
 export interface ClusterEndpointsConfig {

@@ -8,6 +8,7 @@ import { noTable, routeTableFor } from '../pipeline/route-request.js';
 import { matchRoute } from '../router/match-route.js';
 import type { RequestView } from '../router/types.js';
 import type { H2Exchange } from './h2-exchange.js';
+import { applyPeerHeader, peerIdentity } from '../tls/peer.js';
 
 export function routeH2(
   ex: H2Exchange,
@@ -39,6 +40,8 @@ export function routeH2(
   }
   // Edge of the mesh: the app may not set identity or Trellis's own signals.
   if (lc.stripInternal) stripMeshInternalHeaders(flat);
+  // Inbound: the verified mTLS peer (if any) replaces whatever x-forwarded-client-cert was sent.
+  else if (lc.config.direction === 'inbound') applyPeerHeader(flat, ex.ds.session?.socket);
   if (lc.config.edge === true)
     applyEdgeHeaders(flat, ex.ds.session?.socket?.remoteAddress, h[':scheme'] ?? 'http');
   ex.flat = flat;
@@ -51,7 +54,7 @@ export function routeH2(
     target: h[':path'] ?? '',
     headers: flat,
     localPort: ex.ds.session?.socket?.localPort ?? 0,
-    principal: undefined,
+    principal: peerIdentity(ex.ds.session?.socket),
   };
   const ctx = { logger: plane.logger, listener: lc.name, nowMs: plane.clock.now() };
   guardRequest(

@@ -8,6 +8,8 @@ import type { Gauge } from '../telemetry/metrics.js';
 import { H1Connection } from './h1-connection.js';
 import type { ListenerLimits } from './limits.js';
 import type { HandledConnection, ProtocolHost } from './protocol-handlers.js';
+import { acceptMeshConnection } from '../tls/inbound.js';
+import { DEFAULT_DETECT_TIMEOUT_MS } from '../config/decode-listener.js';
 
 export abstract class ListenerBase implements ProtocolHost {
   readonly context: ListenerContext;
@@ -32,14 +34,20 @@ export abstract class ListenerBase implements ProtocolHost {
       stripInternal: config.direction === 'outbound',
     };
     this.gauge = metrics.listenerConnections(config.name, config.direction);
-    this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) =>
-      this.onConnection(s),
-    );
+    this.server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => {
+      // Mesh mTLS (src/proxy/tls/inbound.ts): TLS is terminated first, then handled as below.
+      const c = this.context.config;
+      if (c.tls === undefined) this.onConnection(s);
+      else acceptMeshConnection(this, s, c.tls, plane.mtls, c.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS);
+    });
     this.server.maxConnections = limits.maxConnections;
   }
 
   /** Takes over one accepted socket. */
   protected abstract onConnection(socket: Socket): void;
+
+  /** The plaintext handling of a connection (mTLS: PERMISSIVE plaintext, decrypted tcp streams). */
+  readonly acceptPlain = (socket: Socket): void => this.onConnection(socket);
 
   get address(): string {
     return this.context.config.address;

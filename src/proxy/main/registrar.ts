@@ -15,6 +15,8 @@ export interface Registration {
   readonly labels: Readonly<Record<string, string>>;
   readonly ttlSeconds: number;
   readonly sidecar: true;
+  /** The sidecar has a workload identity: clients reach its inbound port with mTLS. */
+  readonly mtls?: true;
 }
 
 export type FetchLike = (

@@ -84,6 +84,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       outboundPort: b.outboundPort,
       appPort: b.appPort,
       upstreams: b.upstreams,
+      ...(deps.identity ? { mtls: true } : {}),
     },
     logger: deps.logger,
     // The light ADS client on node:http2: the sidecar does not load @grpc/grpc-js (~7 MB RSS).
@@ -96,6 +97,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     nodeId: b.nodeId,
     requestVirtualHost: (host) => xds.requestVirtualHost(host),
     limits: b.limits,
+    ...(deps.identity ? { identity: deps.identity } : {}),
   });
   const registrar = new Registrar({
     api: b.api,
@@ -141,6 +143,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       labels: b.labels,
       ttlSeconds: b.ttlSeconds,
       sidecar: true,
+      ...(deps.identity ? { mtls: true as const } : {}),
     };
     registrar.want(reg);
   }

@@ -8,6 +8,7 @@ import type { H1Exchange } from './h1-exchange.js';
 import { applyEdgeHeaders } from './edge-headers.js';
 import { stripMeshInternalHeaders } from './rescue.js';
 import type { ListenerContext } from './types.js';
+import { applyPeerHeader, peerIdentity } from '../tls/peer.js';
 
 export function routeTableFor(cfg: ProxyConfig, lc: ListenerContext): RouteTableConfig | undefined {
   const l = cfg.listeners.get(lc.name) ?? lc.config;
@@ -30,6 +31,8 @@ export function routeRequest(ex: H1Exchange): void {
   // Edge of the mesh: on the outbound listener the request comes from the app, which must not be
   // able to set identity (x-forwarded-client-cert) or Trellis's own x-trellis-* signals.
   if (lc.stripInternal) stripMeshInternalHeaders(head.headers);
+  // Inbound: the verified mTLS peer (if any) replaces whatever x-forwarded-client-cert was sent.
+  else if (lc.config.direction === 'inbound') applyPeerHeader(head.headers, ex.dc.socket);
   if (lc.config.edge === true)
     applyEdgeHeaders(head.headers, ex.dc.socket.remoteAddress, head.scheme ?? 'http');
   // Security (normalised path, JWT, authorization): one null check when the listener has none.
@@ -41,7 +44,7 @@ export function routeRequest(ex: H1Exchange): void {
     target: head.path,
     headers: head.headers,
     localPort: ex.dc.socket.localPort ?? 0,
-    principal: undefined,
+    principal: peerIdentity(ex.dc.socket),
   };
   const ctx = { logger: plane.logger, listener: lc.name, nowMs: plane.clock.now() };
   guardRequest(

@@ -6,6 +6,7 @@ import type { ListenerConfig, ProxyConfig, VirtualHostConfig } from '../config/t
 import type { DirectionStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import type { WriteBatch } from './write-batch.js';
+import type { MeshTls } from '../tls/mesh-tls.js';
 
 /** Built once per data plane. */
 export interface PlaneContext {
@@ -19,6 +20,8 @@ export interface PlaneContext {
   readonly requestVirtualHost: (host: string) => Promise<VirtualHostConfig | undefined>;
   /** A fresh request id (for `x-request-id` when the client sent none). */
   requestId(): string;
+  /** Mesh mTLS (contexts from the workload identity); absent: listeners with tls refuse TLS. */
+  readonly mtls?: MeshTls;
 }
 
 /** Per listener; swapped fields are read once per request. */

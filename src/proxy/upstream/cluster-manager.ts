@@ -9,6 +9,8 @@ import type { EndpointHandle, LbPolicy, LoadBalancer } from './lb/lb.js';
 import { PassiveHealth, type PassiveHealthOptions } from './lb/passive-health.js';
 import { H1Pool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
+import type { MeshTls } from '../tls/mesh-tls.js';
+import { upstreamTlsDialer } from '../tls/upstream.js';
 
 export interface ClusterManagerOptions {
   readonly clock: Clock;
@@ -20,11 +22,25 @@ export interface ClusterManagerOptions {
   readonly upstreamIdleTimeoutMs?: number;
   /** Passive health (ejection after connect failures); defaults in lb/passive-health.ts. */
   readonly passiveHealth?: PassiveHealthOptions;
+  /** mTLS runtime: endpoints that transport_socket_matches put on TLS are dialled through it. */
+  readonly mtls?: MeshTls;
 }
 
 function policyOf(c: ClusterConfig): LbPolicy {
   // MAGLEV is a consistent hash too; our ring serves both.
   return c.lbPolicy === 'MAGLEV' ? 'RING_HASH' : c.lbPolicy;
+}
+
+/** `{ tls }` for an endpoint on mTLS, else nothing (the pool connects in plaintext). */
+function tlsOption(
+  mtls: MeshTls | undefined,
+  c: ClusterConfig,
+  e: EndpointConfig,
+  protocol: 'h2' | 'http/1.1',
+): { tls?: NonNullable<ReturnType<typeof upstreamTlsDialer>> } {
+  if (c.transportSocketMatches === undefined) return {};
+  const tls = upstreamTlsDialer(mtls, c, e, protocol);
+  return tls === undefined ? {} : { tls };
 }
 
 const UNAVAILABLE: ReadonlySet<EndpointHealth> = new Set(['unhealthy', 'draining', 'timeout']);
@@ -72,6 +88,7 @@ export class ClusterRuntime {
         idleTimeoutMs: o.upstreamIdleTimeoutMs ?? 30_000,
         clock: o.clock,
         gauge: this.stats.connections,
+        ...tlsOption(o.mtls, this.config, h.endpoint, 'http/1.1'),
       });
       if (!h.removed) this.pools.set(h.id, p);
       else p.retired = true;
@@ -87,6 +104,7 @@ export class ClusterRuntime {
         connectTimeoutMs: this.config.connectTimeoutMs > 0 ? this.config.connectTimeoutMs : 5000,
         idleTimeoutMs: this.opts.upstreamIdleTimeoutMs ?? 30_000,
         gauge: this.stats.connections,
+        ...tlsOption(this.opts.mtls, this.config, h.endpoint, 'h2'),
       });
       if (!h.removed) this.h2Pools.set(h.id, p);
       else p.retired = true;

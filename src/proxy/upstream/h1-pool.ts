@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import type { Clock } from '../../common/clock.js';
 import type { Gauge } from '../telemetry/metrics.js';
 import { ProxyError } from '../pipeline/rescue.js';
+import type { UpstreamTlsDialer } from '../tls/upstream.js';
 import { nextReadBuffer, onUpstreamRead, UpstreamConn } from './upstream-conn.js';
 
 /** Receives the outcome of `acquire` (callbacks, not promises: this runs once per request). */
@@ -20,6 +21,8 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
   readonly clock: Clock;
   readonly gauge: Gauge;
+  /** mTLS to this endpoint (src/proxy/tls); absent: plaintext. */
+  readonly tls?: UpstreamTlsDialer;
 }
 
 export class H1Pool {
@@ -85,12 +88,13 @@ export class H1Pool {
   }
 
   private connect(w: PoolWaiter): void {
-    const socket = connect({
-      host: this.address,
-      port: this.port,
-      noDelay: true,
-      onread: { buffer: nextReadBuffer, callback: onUpstreamRead },
-    });
+    const tls = this.opts.tls;
+    const onread = { buffer: nextReadBuffer, callback: onUpstreamRead };
+    const socket =
+      tls === undefined
+        ? connect({ host: this.address, port: this.port, noDelay: true, onread })
+        : tls.dial(this.address, this.port, onread);
+    if (socket instanceof ProxyError) return void queueMicrotask(() => w.onPoolError(socket));
     this.connecting++;
     let settled = false;
     const timer = this.opts.clock.setTimeout(() => {
@@ -105,7 +109,7 @@ export class H1Pool {
         ),
       );
     }, this.opts.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
       if (settled) return;
       settled = true;
       this.connecting--;
@@ -123,10 +127,11 @@ export class H1Pool {
       this.opts.clock.clearTimeout(timer);
       socket.destroy();
       w.onPoolError(
-        new ProxyError(
-          'UPSTREAM_CONNECT_FAILED',
-          `connect to ${this.address}:${this.port} failed: ${e.code ?? e.message}`,
-        ),
+        tls?.failure(e, this.address, this.port) ??
+          new ProxyError(
+            'UPSTREAM_CONNECT_FAILED',
+            `connect to ${this.address}:${this.port} failed: ${e.code ?? e.message}`,
+          ),
       );
     };
     socket.once('error', onError);

@@ -7,9 +7,10 @@ import {
   type ClientSessionRequestOptions,
   type OutgoingHttpHeaders,
 } from 'node:http2';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import type { Gauge } from '../telemetry/metrics.js';
 import { ProxyError } from '../pipeline/rescue.js';
+import type { UpstreamTlsDialer } from '../tls/upstream.js';
 
 /** Receives the outcome of `acquire` (callbacks, not promises). */
 export interface H2Waiter {
@@ -26,6 +27,8 @@ export interface H2PoolOptions {
   readonly maxStreamsPerSession?: number;
   /** Connection receive window. Default 1 MiB. */
   readonly connectionWindowSize?: number;
+  /** mTLS to this endpoint with ALPN h2 (src/proxy/tls); absent: h2c (prior knowledge). */
+  readonly tls?: UpstreamTlsDialer;
 }
 
 /** One upstream session and the streams it carries. */
@@ -103,15 +106,21 @@ export class H2Pool {
       );
       return;
     }
-    this.connect().waiters.push(w);
+    const o = this.opts;
+    const socket =
+      o.tls === undefined
+        ? netConnect({ host: this.address, port: this.port, noDelay: true })
+        : o.tls.dial(this.address, this.port);
+    if (socket instanceof ProxyError) return void queueMicrotask(() => w.onPoolError(socket));
+    this.connect(socket).waiters.push(w);
   }
 
-  private connect(): H2Session {
+  private connect(socket: Socket): H2Session {
     const o = this.opts;
     const session = h2connect(
-      `http://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`,
+      `${o.tls ? 'https' : 'http'}://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`,
       {
-        createConnection: () => netConnect({ host: this.address, port: this.port, noDelay: true }),
+        createConnection: () => socket,
         settings: { enablePush: false },
         maxSessionMemory: 32,
       },
@@ -151,10 +160,11 @@ export class H2Pool {
     session.on('error', (e: NodeJS.ErrnoException) => {
       if (!s.ready) {
         fail(
-          new ProxyError(
-            'UPSTREAM_CONNECT_FAILED',
-            `HTTP/2 connect to ${this.address}:${this.port} failed: ${e.code ?? e.message}`,
-          ),
+          o.tls?.failure(e, this.address, this.port) ??
+            new ProxyError(
+              'UPSTREAM_CONNECT_FAILED',
+              `HTTP/2 connect to ${this.address}:${this.port} failed: ${e.code ?? e.message}`,
+            ),
         );
       }
     });

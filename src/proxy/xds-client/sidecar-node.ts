@@ -24,6 +24,8 @@ export interface SidecarIdentity {
     readonly port: number;
     readonly localPort: number;
   }[];
+  /** The proxy has a workload identity (a bootstrap token): its inbound listener terminates mTLS. */
+  readonly mtls?: boolean;
 }
 
 export const USER_AGENT = 'trellis-proxy';
@@ -54,6 +56,7 @@ export function buildSidecarNode(s: SidecarIdentity, version: string): XdsNode {
       [NODE_META.inboundPort]: String(s.inboundPort),
       [NODE_META.outboundPort]: String(s.outboundPort),
       [NODE_META.appPort]: String(s.appPort),
+      ...(s.mtls === true ? { [NODE_META.mtls]: 'true' } : {}),
       ...(s.upstreams !== undefined && s.upstreams.length > 0
         ? {
             [NODE_META.upstreams]: s.upstreams.map(

@@ -1,0 +1,132 @@
+// Inbound mTLS on a listener whose config has `tls` (a DownstreamTlsContext chain): peek the first
+// bytes, terminate TLS with the current identity's context (requestCert; the client's chain is
+// verified against the trust bundle with its SPIFFE ID and clientAuth usage), then run what the
+// chain says over the decrypted stream: HTTP (HTTP/1.1 or HTTP/2, by preface; ALPN offers both) or
+// tcp_proxy. STRICT refuses anything that is not TLS, and TLS before the sidecar has a certificate;
+// PERMISSIVE hands plaintext to the listener's plaintext chains and counts it per source address.
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { ListenerTlsConfig } from '../config/decode-tls.js';
+import { dispatchConnection } from '../h2/h2-dispatch.js';
+import { detectProtocol } from '../listener/detect.js';
+import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
+import type { MeshTls } from './mesh-tls.js';
+import { setPeerIdentity } from './peer.js';
+
+/** How long a STRICT listener waits for a ClientHello, and anyone for the handshake to finish. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** A connection before its handshake finished: drain and shutdown close it. */
+class Handshaking implements HandledConnection {
+  constructor(public socket: Socket) {}
+  cancel: () => void = () => undefined;
+  startDrain(): void {
+    this.destroy();
+  }
+  destroy(): void {
+    this.cancel();
+    this.socket.destroy();
+  }
+}
+
+/** What inbound TLS needs of a listener. */
+export interface MeshTlsHost extends ProtocolHost {
+  /** The listener's own handling of a connection (plaintext, or a decrypted tcp stream). */
+  acceptPlain(socket: Socket): void;
+}
+
+/**
+ * Takes over an accepted socket on a listener with `cfg`. `mtls` undefined (a data plane built
+ * without one) behaves as a sidecar without a certificate.
+ */
+export function acceptMeshConnection(
+  host: MeshTlsHost,
+  socket: Socket,
+  cfg: ListenerTlsConfig,
+  mtls: MeshTls | undefined,
+  detectTimeoutMs: number,
+): void {
+  const name = host.context.name;
+  const pending = new Handshaking(socket);
+  host.adopt(pending);
+  const closed = (): void => host.onClosed(pending);
+  socket.once('close', closed);
+  const strict = cfg.mode === 'strict';
+  pending.cancel = detectProtocol(
+    socket,
+    { timeoutMs: strict ? HANDSHAKE_TIMEOUT_MS : detectTimeoutMs },
+    (d) => {
+      if (d.protocol !== 'tls') {
+        if (strict) {
+          mtls?.refuse(name, 'plaintext', { remote: socket.remoteAddress, detected: d.protocol });
+          socket.destroy();
+          return;
+        }
+        socket.removeListener('close', closed);
+        host.onClosed(pending);
+        if (d.ended && d.head === null) return void socket.destroy();
+        mtls?.plaintextAccepted(name, socket.remoteAddress);
+        if (d.head !== null) socket.unshift(d.head);
+        host.acceptPlain(socket);
+        return;
+      }
+      if (d.head !== null) socket.unshift(d.head);
+      terminate(host, pending, socket, cfg, mtls, closed);
+    },
+  );
+}
+
+function terminate(
+  host: MeshTlsHost,
+  pending: Handshaking,
+  socket: Socket,
+  cfg: ListenerTlsConfig,
+  mtls: MeshTls | undefined,
+  closed: () => void,
+): void {
+  const name = host.context.name;
+  const m = mtls?.material();
+  if (mtls === undefined || m === undefined) {
+    mtls?.refuse(name, 'no_certificate_yet', { remote: socket.remoteAddress });
+    socket.destroy();
+    return;
+  }
+  const remote = socket.remoteAddress;
+  const tls = new TLSSocket(socket, {
+    isServer: true,
+    secureContext: mtls.context(m, cfg.tls),
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: [...cfg.tls.alpn],
+  });
+  pending.socket = tls;
+  const timer = setTimeout(() => {
+    mtls.refuse(name, 'handshake_timeout', { remote });
+    tls.destroy();
+  }, HANDSHAKE_TIMEOUT_MS);
+  timer.unref();
+  const onError = (e: Error): void => {
+    clearTimeout(timer);
+    mtls.refuse(name, 'handshake_failed', { remote, err: e.message });
+    tls.destroy();
+  };
+  tls.once('error', onError);
+  tls.once('secure', () => {
+    clearTimeout(timer);
+    tls.removeListener('error', onError);
+    const v = mtls.verifyClient(m, tls.getPeerCertificate(true));
+    if (!v.ok) {
+      mtls.refuse(name, 'peer_identity', { remote, err: v.error });
+      tls.destroy();
+      return;
+    }
+    mtls.accepted();
+    setPeerIdentity(tls, v.id, m.spiffeId);
+    socket.removeListener('close', closed);
+    host.onClosed(pending);
+    // Errors after the handshake belong to the protocol handler; until it attaches, swallow them.
+    tls.on('error', () => tls.destroy());
+    if (cfg.inner === 'tcp') host.acceptPlain(tls);
+    else dispatchConnection(tls, host);
+  });
+}
