@@ -13,6 +13,8 @@ const ALIASES: Readonly<Record<string, ResourceKind>> = {
   ap: 'AuthorizationPolicy',
   requestauthentications: 'RequestAuthentication',
   ra: 'RequestAuthentication',
+  meshtls: 'MeshTLS',
+  mtls: 'MeshTLS',
 };
 
 /** Returns the canonical kind, or undefined when `input` names none. */

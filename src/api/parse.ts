@@ -23,6 +23,7 @@ import {
   buildRequestAuthentication,
   requestAuthenticationSchema,
 } from './schema-security.js';
+import { buildMeshTls, meshTlsSchema } from './schema-mtls.js';
 import { withSuggestion } from './suggest.js';
 import type { ConfigIssue, Resource, ResourceKind } from './types.js';
 import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
@@ -48,6 +49,7 @@ export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
   Workload: TRELLIS_API_VERSION,
   AuthorizationPolicy: TRELLIS_API_VERSION,
   RequestAuthentication: TRELLIS_API_VERSION,
+  MeshTLS: TRELLIS_API_VERSION,
 };
 
 /** Validates one already-decoded object (e.g. a JSON request body). */
@@ -171,6 +173,7 @@ const SCHEMAS = {
   Workload: workloadSchema,
   AuthorizationPolicy: authorizationPolicySchema,
   RequestAuthentication: requestAuthenticationSchema,
+  MeshTLS: meshTlsSchema,
 } as const;
 
 type Doc = { [K in ResourceKind]: z.output<(typeof SCHEMAS)[K]> }[ResourceKind];
@@ -191,6 +194,8 @@ function build(data: Doc): Resource {
       return buildAuthorizationPolicy(data);
     case 'RequestAuthentication':
       return buildRequestAuthentication(data);
+    case 'MeshTLS':
+      return buildMeshTls(data);
   }
 }
 

@@ -3,6 +3,7 @@
 import { formatDurationMs } from './duration.js';
 import { gatewayToDocument } from './schema-gateway.js';
 import { workloadToDocument } from './schema-workload.js';
+import { meshTlsToDocument } from './schema-mtls.js';
 import { authorizationPolicyToDocument, requestAuthenticationToDocument } from './schema-security.js';
 import type {
   BackendRefConfig,
@@ -124,6 +125,8 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
       return { ...head, spec: authorizationPolicyToDocument(r) };
     case 'RequestAuthentication':
       return { ...head, spec: requestAuthenticationToDocument(r) };
+    case 'MeshTLS':
+      return { ...head, spec: meshTlsToDocument(r) };
     case 'Service': {
       const s = r.spec;
       return {

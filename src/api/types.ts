@@ -11,7 +11,8 @@ export type ResourceKind =
   | 'Gateway'
   | 'Workload'
   | 'AuthorizationPolicy'
-  | 'RequestAuthentication';
+  | 'RequestAuthentication'
+  | 'MeshTLS';
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'Service',
   'HTTPRoute',
@@ -20,6 +21,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'Workload',
   'AuthorizationPolicy',
   'RequestAuthentication',
+  'MeshTLS',
 ];
 
 /** Identifies one resource: kind + namespace + name. */
@@ -456,6 +458,15 @@ export type RequestAuthenticationResource = ResourceBase<
   'RequestAuthentication',
   RequestAuthenticationSpecConfig
 >;
+
+/** mTLS between sidecars (schema-mtls.ts): STRICT (default), PERMISSIVE or DISABLE. */
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+export interface MeshTLSSpecConfig {
+  readonly mode: MtlsMode;
+  /** Services or the own Namespace; empty: the namespace (in trellis-system: the whole mesh). */
+  readonly targetRefs: readonly Omit<SecurityTargetRefConfig, 'sectionName'>[];
+}
+export type MeshTLSResource = ResourceBase<'MeshTLS', MeshTLSSpecConfig>;
 export type Resource =
   | ServiceResource
   | HTTPRouteResource
@@ -463,7 +474,8 @@ export type Resource =
   | GatewayResource
   | WorkloadResource
   | AuthorizationPolicyResource
-  | RequestAuthenticationResource;
+  | RequestAuthenticationResource
+  | MeshTLSResource;
 
 export const resourceKey = (r: Resource): ResourceKey => ({
   kind: r.kind,
