@@ -5,6 +5,7 @@ import type {
   GatewayResource,
   GRPCRouteResource,
   HTTPRouteResource,
+  MeshTLSResource,
   RequestAuthenticationResource,
   ServiceResource,
 } from './types.js';
@@ -22,8 +23,10 @@ export interface InstanceConfig {
   readonly ports: Readonly<Record<string, number>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly weight: number;
-  /** True when a Trellis sidecar fronts this instance (it can speak mTLS later). */
+  /** True when a Trellis sidecar fronts this instance. */
   readonly sidecar: boolean;
+  /** True when that sidecar has a workload identity and terminates mTLS on `port`. */
+  readonly mtls?: boolean;
 }
 
 export interface MeshSnapshot {
@@ -40,6 +43,10 @@ export interface MeshSnapshot {
   /** Security policies (absent: none); they shape the inbound listeners of the Services they target. */
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
   readonly requestAuthentications?: readonly RequestAuthenticationResource[];
+  /** MeshTLS policies (absent: none, every Service STRICT). */
+  readonly meshTls?: readonly MeshTLSResource[];
+  /** The CA's trust domain; absent (no CA): no mTLS anywhere. */
+  readonly trustDomain?: string;
   /** Registered instances keyed by the Service's `namespace/name`. */
   readonly instances: ReadonlyMap<string, readonly InstanceConfig[]>;
 }

@@ -85,6 +85,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   http.headersTimeout = 10_000;
   http.requestTimeout = 60_000;
 
+  state.setTrustDomain(ca?.trustDomain);
   await state.start();
   const watcher = opts.watchDir
     ? await watchDirectory(opts.watchDir, store, { logger: log.child({ component: 'dir-watcher' }) })

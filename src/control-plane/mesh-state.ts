@@ -9,6 +9,7 @@ import type {
   GatewayResource,
   GRPCRouteResource,
   HTTPRouteResource,
+  MeshTLSResource,
   RequestAuthenticationResource,
   ServiceResource,
 } from '../api/types.js';
@@ -37,6 +38,7 @@ export class MeshState {
   private current: MeshSnapshot | undefined;
   private unwatch: (() => void) | undefined;
   private unregistry: (() => void) | undefined;
+  private trustDomain: string | undefined;
 
   constructor(
     private readonly store: Store,
@@ -44,6 +46,11 @@ export class MeshState {
     private readonly sink: SnapshotSink,
     private readonly logger: Logger,
   ) {}
+
+  /** The CA's trust domain (mTLS between sidecars needs it); set before start(). */
+  setTrustDomain(td: string | undefined): void {
+    this.trustDomain = td;
+  }
 
   /** Loads the store, starts following it and the registry, and publishes the first snapshot. */
   async start(): Promise<void> {
@@ -161,6 +168,7 @@ export class MeshState {
     const gateways = new Map<string, GatewayResource>();
     const authorizationPolicies: AuthorizationPolicyResource[] = [];
     const requestAuthentications: RequestAuthenticationResource[] = [];
+    const meshTls: MeshTLSResource[] = [];
     if (endpointsOnly && this.current) {
       this.current = {
         ...this.current,
@@ -175,6 +183,7 @@ export class MeshState {
         else if (r.kind === 'Gateway') gateways.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
         else if (r.kind === 'AuthorizationPolicy') authorizationPolicies.push(r);
         else if (r.kind === 'RequestAuthentication') requestAuthentications.push(r);
+        else if (r.kind === 'MeshTLS') meshTls.push(r);
       }
       this.current = Object.freeze({
         configVersion: this.configVersion,
@@ -185,6 +194,8 @@ export class MeshState {
         gateways,
         authorizationPolicies,
         requestAuthentications,
+        meshTls,
+        ...(this.trustDomain !== undefined ? { trustDomain: this.trustDomain } : {}),
         instances: this.registry.byService(),
       });
     }

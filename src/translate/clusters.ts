@@ -7,6 +7,7 @@ import { vocabulary, type NodeInfo, type NodeKind } from './node.js';
 import { inboundClusterName, parseInboundClusterName, parseOutboundClusterName } from './names.js';
 import { duration, HTTP_PROTOCOL_OPTIONS_TYPE, type XdsResource } from './proto.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
+import { upstreamMtls } from './mtls.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 
@@ -133,5 +134,10 @@ export function cluster(index: ConfigIndex, node: NodeInfo, name: string): XdsRe
   }
   // Gateways get exactly the clusters sidecars get (they talk to sidecars' inbound ports too).
   const kind = vocabulary(node.kind);
-  return memoize(index.memo, `cds|${kind}|${name}`, () => outboundCluster(index.services, kind, name));
+  return memoize(index.memo, `cds|${kind}|${name}`, () => {
+    const c = outboundCluster(index.services, kind, name);
+    const ref = c && kind === 'sidecar' ? parseOutboundClusterName(name) : undefined;
+    const tls = ref && upstreamMtls(index, ref.namespace, ref.service);
+    return tls === undefined ? c : { ...c, ...tls };
+  });
 }

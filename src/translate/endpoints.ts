@@ -5,6 +5,7 @@ import { serviceKey } from '../api/mesh-snapshot.js';
 import { ENDPOINT_TYPE } from '../xds/type-urls.js';
 import { parseOutboundClusterName } from './names.js';
 import type { XdsResource } from './proto.js';
+import { MTLS_ENDPOINT_METADATA } from './mtls.js';
 import { memoize, type SnapshotIndex } from './snapshot-index.js';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -37,7 +38,7 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
     }
     const lbEndpoints: Record<string, unknown>[] = [];
     const seen = new Set<string>();
-    const add = (address: string, portValue: number, weight: number): void => {
+    const add = (address: string, portValue: number, weight: number, mtls = false): void => {
       const id = `${address}|${portValue}`;
       // Weight 0 takes no traffic; duplicates would make gRPC NACK the whole assignment.
       if (weight <= 0 || seen.has(id) || !isIpLiteral(address)) return;
@@ -46,6 +47,7 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
         endpoint: { address: { socket_address: { address, port_value: portValue } } },
         health_status: 'HEALTHY',
         load_balancing_weight: weight,
+        ...(mtls ? { metadata: MTLS_ENDPOINT_METADATA } : {}),
       });
     };
     for (const ep of svc.spec.endpoints)
@@ -53,7 +55,7 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
         add(ep.address, ep.ports[port.name] ?? ep.port ?? port.targetPort, ep.weight);
     for (const inst of [...(index.snapshot.instances.get(key) ?? [])].sort(byId))
       if (matchesLabels(inst.labels, want))
-        add(inst.address, inst.ports[port.name] ?? inst.port, inst.weight);
+        add(inst.address, inst.ports[port.name] ?? inst.port, inst.weight, inst.mtls === true);
     return {
       '@type': ENDPOINT_TYPE,
       cluster_name: name,

@@ -16,6 +16,7 @@ import type {
   GatewayResource,
   GRPCRouteResource,
   HTTPRouteResource,
+  MeshTLSResource,
   RequestAuthenticationResource,
   ServiceResource,
 } from '../api/types.js';
@@ -46,7 +47,10 @@ interface Case {
   readonly snapshot: MeshSnapshot;
 }
 
-/** Header lines: `# node: {xDS Node JSON}`, `# lds: a, b` (or `*`), `# vhds: ...`, `# instance: {...}`. */
+/**
+ * Header lines: `# node: {xDS Node JSON}`, `# lds: a, b` (or `*`), `# vhds: ...`, `# instance: {...}`,
+ * `# trust-domain: td` (the CA's, for mTLS).
+ */
 function readCase(file: string): Case {
   const text = readFileSync(join(dir, file), 'utf8');
   const header = (key: string): string[] =>
@@ -92,6 +96,8 @@ function readCase(file: string): Case {
       requestAuthentications: res.filter(
         (r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication',
       ),
+      meshTls: res.filter((r): r is MeshTLSResource => r.kind === 'MeshTLS'),
+      ...(header('trust-domain')[0] !== undefined ? { trustDomain: header('trust-domain')[0] } : {}),
       instances,
     },
   };

@@ -32,6 +32,7 @@ import { gatewayListener, gatewayListenerNames } from './gateway.js';
 import { virtualHostParts } from './routes.js';
 import { inboundSecurity, sidecarPolicies, type SidecarPolicies } from './authz.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
+import { inboundWithMtls, serviceMtlsMode } from './mtls.js';
 
 /** Proxyless: the Listener named exactly as the client asked, pointing at the canonical RDS name. */
 function apiListener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
@@ -218,7 +219,7 @@ export function sidecarListenerScope(node: NodeInfo): string {
   const sc = node.sidecar;
   if (sc === undefined) return '';
   const ups = (sc.upstreams ?? []).map((u) => `${u.service}.${u.namespace}:${u.port}=${u.localPort}`);
-  return `${sc.address}|${sc.outboundPort}|${sc.inboundPort}|${sc.appPort}|${node.namespace}|${node.service ?? ''}|${ups.join(',')}`;
+  return `${sc.address}|${sc.outboundPort}|${sc.inboundPort}|${sc.appPort}|${node.namespace}|${node.service ?? ''}|${ups.join(',')}${sc.mtls === true ? '|mtls' : ''}`;
 }
 
 export function listener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
@@ -231,7 +232,10 @@ export function listener(index: ConfigIndex, node: NodeInfo, name: string): XdsR
     return memoize(index.memo, key, () => {
       const protocol = appProtocol(index, node, sc.appPort);
       const policies = protocol === 'tcp' ? undefined : sidecarPolicies(index, node, sc.appPort);
-      return inboundListener(sc, protocol, policies, node.namespace);
+      const plain = inboundListener(sc, protocol, policies, node.namespace);
+      // mTLS: only a sidecar with a workload identity can terminate it (mtls.ts).
+      if (plain === undefined || sc.mtls !== true || node.service === undefined) return plain;
+      return inboundWithMtls(plain, serviceMtlsMode(index, node.namespace, node.service));
     });
   const up = sc.upstreams?.find((u) => upstreamListenerName(u.service, u.namespace, u.port) === name);
   if (up !== undefined) return memoize(index.memo, key, () => upstreamListener(index, node, up));

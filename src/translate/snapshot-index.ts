@@ -5,6 +5,7 @@ import type {
   GatewayResource,
   GRPCRouteResource,
   HTTPRouteResource,
+  MeshTLSResource,
   ParentRefConfig,
   RequestAuthenticationResource,
   ServiceResource,
@@ -27,6 +28,9 @@ export interface ConfigIndex {
   readonly gateways: ReadonlyMap<string, GatewayResource>;
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
   readonly requestAuthentications: readonly RequestAuthenticationResource[];
+  readonly meshTls: readonly MeshTLSResource[];
+  /** The CA's trust domain (absent: no mTLS). */
+  readonly trustDomain: string | undefined;
   /** Service `namespace/name` -> attachments (GAMMA), sorted by the route's `namespace/name`. */
   readonly attached: ReadonlyMap<string, readonly AttachedRoute[]>;
   /** Gateway `namespace/name` -> attachments, sorted by the route's `namespace/name`. */
@@ -81,6 +85,8 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
     gateways: snapshot.gateways,
     authorizationPolicies: snapshot.authorizationPolicies ?? NONE,
     requestAuthentications: snapshot.requestAuthentications ?? NONE,
+    meshTls: snapshot.meshTls ?? NONE,
+    trustDomain: snapshot.trustDomain,
     attached,
     gatewayAttached,
     memo: new Map(),
@@ -103,7 +109,9 @@ export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
     config.grpcRoutes !== snapshot.grpcRoutes ||
     config.gateways !== snapshot.gateways ||
     config.authorizationPolicies !== (snapshot.authorizationPolicies ?? NONE) ||
-    config.requestAuthentications !== (snapshot.requestAuthentications ?? NONE)
+    config.requestAuthentications !== (snapshot.requestAuthentications ?? NONE) ||
+    config.meshTls !== (snapshot.meshTls ?? NONE) ||
+    config.trustDomain !== snapshot.trustDomain
   ) {
     config = buildConfigIndex(snapshot);
     configBySnapshotServices.set(snapshot.services, config);
