@@ -88,8 +88,9 @@ class LoadedSource implements JwksSource {
 
   refresh(force = false): Promise<void> {
     if (this.loading !== undefined) return this.loading;
-    if (!force && this.lastLoad !== 0 && Date.now() - this.lastLoad < MIN_REFETCH_MS)
-      return Promise.resolve();
+    // Unknown kids refetch at most every 5 s (or a quarter of the refresh period, if shorter).
+    const minGap = Math.min(MIN_REFETCH_MS, this.refreshMs / 4);
+    if (!force && this.lastLoad !== 0 && Date.now() - this.lastLoad < minGap) return Promise.resolve();
     this.lastLoad = Date.now();
     this.loading = this.load()
       .then((text) => {
