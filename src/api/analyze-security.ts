@@ -68,6 +68,17 @@ function checkTargets(p: Policy, services: ReadonlyMap<string, ServiceResource>,
             'warning',
           ),
         );
+      const tcp = inNs.filter((s) => s.spec.ports.some((x) => x.protocol === 'tcp'));
+      if (tcp.length > 0)
+        out.push(
+          issueFor(
+            p,
+            'unsupported',
+            [...path, 'name'],
+            `not enforced on tcp ports (HTTP, HTTP/2 and gRPC only): ${tcp.map((s) => s.metadata.name).join(', ')} in namespace ${ns} serve tcp`,
+            'warning',
+          ),
+        );
       return;
     }
     const svc = services.get(`${ns}/${t.name}`);
