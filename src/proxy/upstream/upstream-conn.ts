@@ -40,8 +40,10 @@ export function onUpstreamRead(this: Socket, n: number, buf: Buffer): boolean {
   }
   const data = Buffer.allocUnsafe(n);
   buf.copy(data, 0, 0, n);
-  spare = buf; // nextReadBuffer() gives it back to this socket right after this callback
   c.onData(data);
+  // Only now (not if onData threw): nextReadBuffer() hands it back to this socket right after
+  // this callback; a socket created inside onData got a fresh buffer, never this one.
+  spare = buf;
   return true;
 }
 
