@@ -68,6 +68,8 @@ export function acceptMeshConnection(
         mtls?.plaintextAccepted(name, socket.remoteAddress);
         if (d.head !== null) socket.unshift(d.head);
         host.acceptPlain(socket);
+        // Detection paused the socket; tcp_proxy resumes it itself once its upstream is connected.
+        if (host.context.config.mode !== 'tcp') socket.resume();
         return;
       }
       if (d.head !== null) socket.unshift(d.head);
@@ -122,6 +124,9 @@ function terminate(
     }
     mtls.accepted();
     setPeerIdentity(tls, v.id, m.spiffeId);
+    // What tls.Server does for its sockets: node:http2 waits for 'secureConnect' (a client event)
+    // while this is true, and would never set up a session over a server-side socket.
+    (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     socket.removeListener('close', closed);
     host.onClosed(pending);
     // Errors after the handshake belong to the protocol handler; until it attaches, swallow them.
