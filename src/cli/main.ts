@@ -13,11 +13,14 @@ const HELP = `trellis: a service mesh
 Usage: trellis <command> [flags]
 
 Commands:
-  control-plane [--data-dir DIR] [--watch DIR] [--api-port N] [--xds-port N] [--host ADDR]
+  control-plane [--data-dir DIR] [--watch DIR] [--api-port N] [--api-host ADDR]
+                [--secure-port N] [--host ADDR] [--plaintext-xds-port [HOST:]N]
                 [--trust-domain TD] [--workload-cert-ttl 24h]
                 [--ca-cert FILE (--ca-key FILE | --intermediate-cert FILE --intermediate-key FILE)]
-                            run the control plane (HTTP API on 15000, xDS on 15010, loopback) and
-                            its CA (in DIR/ca; trust domain cluster.local; see docs/security.md)
+                            run the control plane and its CA (in DIR/ca; trust domain cluster.local):
+                            TLS port 15012 on --host for sidecars (xDS + their API calls), the
+                            plaintext API (CLI) on 127.0.0.1:15000; plaintext xDS for proxyless
+                            gRPC only with --plaintext-xds-port, on loopback (docs/security.md)
   apply -f FILE|DIR|- [--dry-run]
                             validate and apply resources to the control plane
   get KIND [NAME] [-n NS] [-o yaml|json]
@@ -32,7 +35,7 @@ Commands:
                             run an ingress gateway for the Gateway resource NAME: its listeners
                             expose the routes attached to it (no app; see docs/gateway.md)
   proxy-status [-o json]    proxies connected to the control plane and their config state
-  up [FILE|DIR] [--data-dir DIR] [--api-port N] [--xds-port N]
+  up [FILE|DIR] [--data-dir DIR] [--api-port N] [--secure-port N]
                             run a whole mesh on this machine: control plane, every Workload replica
                             with its sidecar, gateways (see docs/up.md; 'trellis up --help')
   logs WORKLOAD [-f] [--replica N] [--sidecar]
@@ -90,6 +93,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         watch: { type: 'string' },
         'api-port': { type: 'string' },
         'xds-port': { type: 'string' },
+        'secure-port': { type: 'string' },
+        'plaintext-xds-port': { type: 'string' },
+        'api-host': { type: 'string' },
         host: { type: 'string' },
         'trust-domain': { type: 'string' },
         'ca-cert': { type: 'string' },
@@ -122,6 +128,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         watch: v['watch'] as string | undefined,
         apiPort: v['api-port'] as string | undefined,
         xdsPort: v['xds-port'] as string | undefined,
+        securePort: v['secure-port'] as string | undefined,
+        plaintextXdsPort: v['plaintext-xds-port'] as string | undefined,
+        apiHost: v['api-host'] as string | undefined,
         host: v['host'] as string | undefined,
         trustDomain: v['trust-domain'] as string | undefined,
         caCert: v['ca-cert'] as string | undefined,

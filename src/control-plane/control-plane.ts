@@ -8,7 +8,11 @@ import { createAdsServer } from './ads/server.js';
 import { join } from 'node:path';
 import { CaService, type UserCa } from './ca/ca-service.js';
 import { createApiRouter } from './http-api/api.js';
+import { sidecarApiHandler } from './http-api/sidecar-api.js';
 import { MeshState } from './mesh-state.js';
+import { identityMismatch } from './peer-identity.js';
+import { startSecurePort, type SecurePort } from './secure-port.js';
+import { TrellisError } from '../common/errors.js';
 import { Registry } from './registry/registry.js';
 import { watchDirectory } from './store/dir-watcher.js';
 import { openFileStore } from './store/file-store.js';
@@ -19,10 +23,18 @@ export const VERSION = '0.1.0';
 export interface ControlPlaneOptions {
   readonly dataDir: string;
   readonly watchDir?: string;
-  /** Interface for the HTTP API and xDS; loopback unless told otherwise. */
+  /** Interface of the secure port (TLS: xDS and the sidecar API); loopback unless told otherwise. */
   readonly host?: string;
+  /** Interface of the plaintext HTTP API (the CLI's); loopback unless told otherwise. */
+  readonly apiHost?: string;
   readonly apiPort?: number;
-  readonly xdsPort?: number;
+  /** The secure port (default 15012; 0 = any free port; false = none). Needs the CA. */
+  readonly securePort?: number | false;
+  /**
+   * Plaintext xDS for proxyless gRPC clients (and sidecars without a trust bundle on this machine):
+   * off unless given; binds loopback only (127.0.0.1 unless `host` is another loopback address).
+   */
+  readonly plaintextXds?: { readonly port: number; readonly host?: string };
   readonly logger: Logger;
   readonly clock?: Clock;
   /** For tests: a store to use instead of the file store in dataDir. */
@@ -40,22 +52,62 @@ export interface ControlPlaneOptions {
 
 export interface RunningControlPlane {
   readonly apiPort: number;
-  readonly xdsPort: number;
+  /** The TLS port for sidecars (xDS and the sidecar API); undefined without a CA or when disabled. */
+  readonly securePort: number | undefined;
+  /** The plaintext xDS port on loopback; undefined when off (the default). */
+  readonly plaintextXdsPort: number | undefined;
+  /** The plaintext API, e.g. http://127.0.0.1:15000. */
   readonly apiUrl: string;
+  /** `host:port` of the secure port, e.g. 127.0.0.1:15012 (sidecars' --control-plane). */
+  readonly secureAddress: string | undefined;
+  /** The control plane's SPIFFE ID (its serving certificate's URI SAN). */
+  readonly spiffeId: string | undefined;
   readonly state: MeshState;
   readonly registry: Registry;
   readonly ca: CaService | undefined;
   close(): Promise<void>;
 }
 
+/** 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  );
+}
+
+const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
   const host = opts.host ?? '127.0.0.1';
+  const apiHost = opts.apiHost ?? '127.0.0.1';
+  const plaintextHost = opts.plaintextXds?.host ?? '127.0.0.1';
+  if (opts.plaintextXds && !isLoopbackHost(plaintextHost))
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `plaintext xDS: ${plaintextHost} is not a loopback address; the plaintext xDS listener serves proxyless gRPC clients on this machine only (remote clients and sidecars use the TLS port)`,
+    );
   const log = opts.logger;
   const clock = opts.clock ?? systemClock;
   const store =
     opts.store ?? (await openFileStore(opts.dataDir, { logger: log.child({ component: 'store' }) }));
   const registry = new Registry({ clock, logger: log.child({ component: 'registry' }) });
-  const ads = createAdsServer({ logger: log, clock });
+  // Filled once the secure port runs: who is behind a gRPC peer address.
+  let secure: SecurePort | undefined;
+  const ads = createAdsServer({
+    logger: log,
+    clock,
+    authorizeNode: (peer, node) => {
+      const id = secure?.peer(peer)?.spiffeId;
+      return id === undefined ? undefined : identityMismatch(id, node);
+    },
+    describePeer: (peer) => {
+      const p = secure?.peer(peer);
+      return p
+        ? { transport: p.tlsVersion, ...(p.spiffeId ? { peerIdentity: p.spiffeId } : {}) }
+        : { transport: 'plaintext' };
+    },
+  });
   const state = new MeshState(store, registry, ads, log.child({ component: 'mesh-state' }));
   let ready = false;
   const ca =
@@ -90,24 +142,79 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const watcher = opts.watchDir
     ? await watchDirectory(opts.watchDir, store, { logger: log.child({ component: 'dir-watcher' }) })
     : undefined;
-  const xdsPort = await ads.listen(host, opts.xdsPort ?? 15010);
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(opts.apiPort ?? 15000, host, () => resolve());
-  });
-  const apiPort = (http.address() as AddressInfo).port;
+  let plaintextXdsPort: number | undefined;
+  let apiPort: number;
+  try {
+    if (opts.plaintextXds) {
+      plaintextXdsPort = await ads.listen(plaintextHost, opts.plaintextXds.port);
+      log.warn(
+        { host: plaintextHost, port: plaintextXdsPort },
+        'plaintext xDS listener on (for proxyless gRPC clients on this machine): no TLS, no client identity',
+      );
+    }
+    if (ca && opts.securePort !== false)
+      secure = await startSecurePort({
+        host,
+        port: opts.securePort ?? 15012,
+        ca,
+        logger: log,
+        clock,
+        injectGrpc: (socket) => ads.injectConnection(socket),
+        handleHttp: sidecarApiHandler(router),
+      });
+    if (!isLoopbackHost(apiHost))
+      log.warn(
+        { apiHost },
+        'the plaintext HTTP API (no TLS, no authentication) listens on a non-loopback address; anyone who reaches it can change the mesh',
+      );
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(opts.apiPort ?? 15000, apiHost, () => resolve());
+    });
+    apiPort = (http.address() as AddressInfo).port;
+  } catch (e) {
+    await secure?.close().catch(() => undefined);
+    await ads.close().catch(() => undefined);
+    ca?.close();
+    await watcher?.close();
+    state.stop();
+    registry.close?.();
+    if (!opts.store) await store.close();
+    throw e;
+  }
+  const securePort = secure?.port;
   ready = true;
-  log.info({ apiPort, xdsPort, dataDir: opts.dataDir, watchDir: opts.watchDir }, 'control plane ready');
+  log.info(
+    {
+      apiPort,
+      securePort,
+      plaintextXdsPort,
+      ...(secure ? { spiffeId: secure.certificate().spiffeId } : {}),
+      dataDir: opts.dataDir,
+      watchDir: opts.watchDir,
+    },
+    'control plane ready',
+  );
 
   return {
     apiPort,
-    xdsPort,
-    apiUrl: `http://${host.includes(':') ? `[${host}]` : host}:${apiPort}`,
+    securePort,
+    plaintextXdsPort,
+    apiUrl: `http://${hostPort(apiHost, apiPort)}`,
+    secureAddress:
+      securePort !== undefined
+        ? hostPort(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, securePort)
+        : undefined,
+    spiffeId: secure?.certificate().spiffeId,
     state,
     registry,
     ca,
     async close() {
       ready = false;
+      const s = secure;
+      secure = undefined;
+      await ads.close();
+      await s?.close();
       ca?.close();
       await watcher?.close();
       state.stop();
@@ -116,7 +223,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
         http.close(() => resolve());
         http.closeAllConnections();
       });
-      await ads.close();
       await store.close();
     },
   };

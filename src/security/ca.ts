@@ -16,6 +16,7 @@ import {
   X509Certificate,
   type KeyObject,
 } from 'node:crypto';
+import { isIP } from 'node:net';
 import { TrellisError } from '../common/errors.js';
 import {
   bitString,
@@ -503,6 +504,74 @@ export class CertificateAuthority {
       ignoredRequest: req.requested,
     });
   }
+
+  /**
+   * A serving certificate for a server of the mesh itself (the control plane): a P-256 key made
+   * here, the SPIFFE ID `identity` as URI SAN plus DNS and IP SANs (so clients may check either),
+   * EKU serverAuth only. Not reachable from any request: the caller names everything.
+   */
+  issueServingCertificate(p: {
+    identity: WorkloadId;
+    dnsNames?: readonly string[];
+    ipAddresses?: readonly string[];
+    ttlMs?: number;
+    now?: number;
+  }): IssuedCertificate & { readonly keyPem: string } {
+    const now = p.now ?? Date.now();
+    const ttl = p.ttlMs ?? DEFAULT_WORKLOAD_TTL_MS;
+    checkTtl(ttl, 'ttlMs', MIN_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS);
+    if (p.identity.trustDomain !== this.trustDomain)
+      throw new CaError(
+        'BAD_REQUEST',
+        'identity',
+        `${p.identity.uri} is in trust domain "${p.identity.trustDomain}"; this CA issues for "${this.trustDomain}" only`,
+      );
+    const dnsNames = [...new Set(p.dnsNames ?? [])];
+    for (const d of dnsNames)
+      if (!DNS_NAME.test(d))
+        throw new CaError('BAD_REQUEST', 'dnsNames', `"${d}" is not a DNS name (letters, digits, '-', '.')`);
+    const ips = [...new Set(p.ipAddresses ?? [])].map((ip) => {
+      const b = ipBytes(ip);
+      if (!b) throw new CaError('BAD_REQUEST', 'ipAddresses', `"${ip}" is not an IPv4 or IPv6 address`);
+      return b;
+    });
+    const chainEnd = Math.min(this.intermediate.info.notAfter.getTime(), this.root.info.notAfter.getTime());
+    if (chainEnd <= now)
+      throw new CaError(
+        'INVALID_CONFIG',
+        'intermediateCert',
+        `expired at ${new Date(chainEnd).toISOString()}; rotate it`,
+      );
+    const { privateKey, publicSpki } = newKeyPair();
+    const notBefore = Math.max(now - CLOCK_SKEW_BACKDATE_MS, this.intermediate.info.notBefore.getTime());
+    const wanted = now + ttl;
+    const notAfter = Math.min(wanted, chainEnd);
+    const serialNumber = randomSerialHex();
+    const tbs = leafTbs({
+      serialHex: serialNumber,
+      issuerDer: this.intermediate.info.subjectDer,
+      notBefore,
+      notAfter,
+      spki: publicSpki,
+      uri: p.identity.uri,
+      aki: this.intermediate.ski,
+      serving: { dnsNames, ips },
+    });
+    const sig = sign('sha256', tbs, { key: this.intermediateKey, dsaEncoding: 'der' });
+    const certPem = toPem('CERTIFICATE', seq(tbs, seq(oid(OID.ecdsaWithSha256)), bitString(sig)));
+    return Object.freeze({
+      spiffeId: p.identity.uri,
+      certPem,
+      chainPem: certPem + this.intermediate.pem,
+      trustBundlePem: this.trustBundlePem(),
+      keyPem: keyPem(privateKey),
+      serialNumber,
+      notBefore: new Date(Math.floor(notBefore / 1000) * 1000),
+      notAfter: new Date(Math.floor(notAfter / 1000) * 1000),
+      truncated: notAfter < wanted,
+      ignoredRequest: { subject: '', uriSans: [], otherSans: 0 },
+    });
+  }
 }
 
 function checkValidNow(c: CaCert, field: string, now: number): void {
@@ -709,7 +778,41 @@ const LEAF_STATIC_EXTS = Buffer.concat([
   ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
 ]);
 
-/** The TBSCertificate of a workload leaf (X.509 v3), DER. */
+/** A serving leaf (the control plane's own): serverAuth only, DNS and IP SANs beside the SPIFFE ID. */
+const SERVING_STATIC_EXTS = Buffer.concat([
+  ext(OID.basicConstraints, true, seq()),
+  ext(OID.keyUsage, true, tlv(TAG.BIT_STRING, Buffer.from([0x07, 0x80]))), // digitalSignature
+  ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth))),
+]);
+
+/** 4 or 16 bytes of an IPv4/IPv6 literal (for an iPAddress SAN); undefined if not an IP. */
+export function ipBytes(ip: string): Buffer | undefined {
+  const kind = isIP(ip);
+  if (kind === 4) return Buffer.from(ip.split('.').map(Number));
+  if (kind !== 6) return undefined;
+  const [head = '', tail] = ip.split('::') as [string, string | undefined];
+  const groups = (part: string): number[] => {
+    const out: number[] = [];
+    for (const g of part === '' ? [] : part.split(':')) {
+      if (g.includes('.')) {
+        const b = g.split('.').map(Number);
+        out.push(((b[0] ?? 0) << 8) | (b[1] ?? 0), ((b[2] ?? 0) << 8) | (b[3] ?? 0));
+      } else out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  const b = Buffer.alloc(16);
+  all.forEach((v, i) => b.writeUInt16BE(v, i * 2));
+  return b;
+}
+
+const DNS_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The TBSCertificate of a workload leaf (X.509 v3), DER; with `serving`, a serverAuth-only leaf with DNS/IP SANs. */
 function leafTbs(p: {
   serialHex: string;
   issuerDer: Buffer;
@@ -718,6 +821,7 @@ function leafTbs(p: {
   spki: Buffer;
   uri: string;
   aki: string;
+  serving?: { dnsNames: readonly string[]; ips: readonly Buffer[] };
 }): Buffer {
   return seq(
     tlv(0xa0, tlv(TAG.INTEGER, Buffer.from([2]))),
@@ -730,11 +834,19 @@ function leafTbs(p: {
     tlv(
       0xa3,
       seq(
-        LEAF_STATIC_EXTS,
+        p.serving ? SERVING_STATIC_EXTS : LEAF_STATIC_EXTS,
         ext(OID.subjectKeyIdentifier, false, octetString(Buffer.from(keyIdentifier(p.spki), 'hex'))),
         ext(OID.authorityKeyIdentifier, false, seq(tlv(0x80, Buffer.from(p.aki, 'hex')))),
         // Critical because the subject is empty (RFC 5280 4.2.1.6).
-        ext(OID.subjectAltName, true, seq(tlv(0x86, Buffer.from(p.uri, 'latin1')))),
+        ext(
+          OID.subjectAltName,
+          true,
+          seq(
+            tlv(0x86, Buffer.from(p.uri, 'latin1')),
+            ...(p.serving?.dnsNames ?? []).map((d) => tlv(0x82, Buffer.from(d, 'latin1'))),
+            ...(p.serving?.ips ?? []).map((ip) => tlv(0x87, ip)),
+          ),
+        ),
       ),
     ),
   );

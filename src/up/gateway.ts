@@ -108,6 +108,7 @@ export class GatewayRunner {
               String(this.adminPort),
               '--drain-seconds',
               String(d.drainSeconds),
+              ...(d.cp.caBundle !== undefined ? ['--ca-bundle', d.cp.caBundle] : []),
               ...(d.tokenFile ? ['--token-file', d.tokenFile(this.namespace, `gateway-${this.name}`)] : []),
             ],
             cwd: process.cwd(),

@@ -48,10 +48,12 @@ export interface ReplicaPorts {
 
 /** Where the sidecars reach the control plane. */
 export interface ControlPlaneAddress {
-  /** xDS `127.0.0.1:PORT`. */
+  /** xDS `127.0.0.1:PORT`: the control plane's secure (TLS) port. */
   readonly xds: string;
-  /** HTTP API base URL. */
+  /** The sidecar API base URL (https://127.0.0.1:PORT, the same secure port). */
   readonly api: string;
+  /** The CA trust bundle file the sidecars verify the control plane with (--ca-bundle). */
+  readonly caBundle?: string;
 }
 
 export const workloadKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -137,6 +139,7 @@ export function sidecarArgs(
     String(drainSeconds),
   ];
   if (t.readyPath !== undefined) args.push('--app-ready-path', t.readyPath);
+  if (cp.caBundle !== undefined) args.push('--ca-bundle', cp.caBundle);
   if (tokenFile !== undefined) args.push('--token-file', tokenFile);
   t.upstreams.forEach((u, i) =>
     args.push('--upstream', `${u.service}.${u.namespace}:${u.port}=${ports.upstreams[i]}`),

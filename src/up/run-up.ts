@@ -1,6 +1,7 @@
 // `trellis up`: the control plane in this process on an embedded file store, the mesh file applied,
 // then every Workload replica (sidecar + app) and every Gateway supervised until Ctrl-C/SIGTERM,
 // which stops them in reverse dependency order; a second signal kills everything at once.
+import { renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import { formatIssue } from '../api/issues.js';
 import type { ConfigIssue, Resource } from '../api/types.js';
 import { keyString, resourceKey } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
+import type { CaService } from '../control-plane/ca/ca-service.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
 import { openFileStore } from '../control-plane/store/file-store.js';
 import type { Store } from '../control-plane/store/store.js';
@@ -32,12 +34,44 @@ export interface UpOptions {
   readonly baseDir: string;
   readonly dataDir: string;
   readonly apiPort: number;
-  readonly xdsPort: number;
+  /** The control plane's TLS port for the sidecars (0 = any). */
+  readonly securePort: number;
+  /** Plaintext xDS on 127.0.0.1 for proxyless gRPC clients; off when absent. */
+  readonly plaintextXdsPort?: number;
   readonly out: NodeJS.WriteStream;
   readonly err: NodeJS.WriteStream;
   readonly tty: boolean;
   /** Sidecar drain deadline in seconds (default 5). */
   readonly drainSeconds?: number;
+}
+
+/** The trust bundle the sidecars verify the control plane with: <data-dir>/ca/bundle.pem. */
+export const CA_BUNDLE_FILE = 'bundle.pem';
+
+/** Writes the CA's trust bundle to `file` now and whenever it changes (root rotation). */
+function writeBundleFile(ca: CaService, file: string): { close(): void } {
+  let closed = false;
+  const write = (pem: string): void => {
+    writeFileSync(`${file}.tmp`, pem);
+    renameSync(`${file}.tmp`, file);
+  };
+  let b = ca.bundle();
+  write(b.trustBundlePem);
+  void (async () => {
+    while (!closed) {
+      const started = Date.now();
+      const next = await ca.watchBundle(b.etag, 30_000);
+      if (closed) return;
+      if (next.trustBundlePem !== b.trustBundlePem) write(next.trustBundlePem);
+      else if (next.etag === b.etag && Date.now() - started < 1000) return; // the CA closed
+      b = next;
+    }
+  })();
+  return {
+    close: () => {
+      closed = true;
+    },
+  };
 }
 
 /** bin/trellis.js of this installation (dist/src/up/run-up.js -> bin/trellis.js). */
@@ -76,10 +110,12 @@ export async function runUp(o: UpOptions): Promise<number> {
   let store: Store | undefined;
   let cp: RunningControlPlane | undefined;
   let tokens: UpTokens | undefined;
+  let bundleWriter: { close(): void } | undefined;
   try {
     for (const [port, flag] of [
       [o.apiPort, '--api-port'],
-      [o.xdsPort, '--xds-port'],
+      [o.securePort, '--secure-port'],
+      [o.plaintextXdsPort ?? 0, '--plaintext-xds-port'],
     ] as const)
       if (port !== 0 && !(await canBind(port)))
         throw new TrellisError(
@@ -110,14 +146,20 @@ export async function runUp(o: UpOptions): Promise<number> {
       store,
       host: '127.0.0.1',
       apiPort: o.apiPort,
-      xdsPort: o.xdsPort,
+      securePort: o.securePort,
+      ...(o.plaintextXdsPort !== undefined ? { plaintextXds: { port: o.plaintextXdsPort } } : {}),
       logger,
       ca: { dir: join(o.dataDir, 'ca') },
     });
     if (cp.ca) tokens = new UpTokens(cp.ca, join(o.dataDir, TOKENS_DIR));
     const apiUrl = cp.apiUrl;
-    const xds = `127.0.0.1:${cp.xdsPort}`;
-    plain(`control plane: API ${apiUrl}, xDS ${xds}`);
+    const xds = cp.secureAddress ?? '';
+    const caBundle = join(o.dataDir, 'ca', CA_BUNDLE_FILE);
+    if (cp.ca) bundleWriter = writeBundleFile(cp.ca, caBundle);
+    plain(
+      `control plane: API ${apiUrl}, xDS over TLS ${xds} (${cp.spiffeId ?? ''}, trust bundle ${caBundle})` +
+        (cp.plaintextXdsPort !== undefined ? `, plaintext xDS 127.0.0.1:${cp.plaintextXdsPort}` : ''),
+    );
     try {
       const outcome = await cp.state.apply(o.resources);
       plain(`applied ${outcome.applied.length} resource(s) from ${o.mesh}`);
@@ -197,7 +239,7 @@ export async function runUp(o: UpOptions): Promise<number> {
     const deps: ReplicaDeps = {
       ports,
       watchdog,
-      cp: { xds, api: apiUrl },
+      cp: { xds, api: `https://${xds}`, caBundle },
       node: process.execPath,
       trellisBin: TRELLIS_BIN,
       logDir,
@@ -245,6 +287,8 @@ export async function runUp(o: UpOptions): Promise<number> {
 
   async function finish(code: number): Promise<number> {
     sig.dispose();
+    bundleWriter?.close();
+    bundleWriter = undefined;
     tokens?.close();
     tokens = undefined;
     if (cp) await cp.close().catch(() => undefined);

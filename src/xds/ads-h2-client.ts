@@ -64,6 +64,7 @@ class H2AdsStream extends EventEmitter implements AdsStreamLike {
   constructor(
     session: http2.ClientHttp2Session,
     private readonly stream: http2.ClientHttp2Stream,
+    private readonly explain: ((e: Error) => string) | undefined,
   ) {
     super();
     stream.on('response', (headers) => {
@@ -73,7 +74,7 @@ class H2AdsStream extends EventEmitter implements AdsStreamLike {
     });
     stream.on('trailers', (trailers) => this.readStatus(trailers));
     stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
-    stream.on('error', (e: Error) => this.fail(grpcStatusError(14, e.message)));
+    stream.on('error', (e: Error) => this.fail(grpcStatusError(14, this.reason(e))));
     // The server's half ended (trailers, or a trailers-only response): the call is over although our
     // half is still open, so it finishes here ('close' only comes once both halves are closed).
     stream.on('end', () => this.finish());
@@ -84,7 +85,11 @@ class H2AdsStream extends EventEmitter implements AdsStreamLike {
     session.on('error', this.onSessionError);
   }
 
-  private readonly onSessionError = (e: Error): void => this.fail(grpcStatusError(14, e.message));
+  private readonly onSessionError = (e: Error): void => this.fail(grpcStatusError(14, this.reason(e)));
+
+  private reason(e: Error): string {
+    return this.explain ? this.explain(e) : e.message;
+  }
 
   private finish(): void {
     if (this.done) return;
@@ -157,14 +162,24 @@ class H2AdsStream extends EventEmitter implements AdsStreamLike {
   }
 }
 
-/** Opens an HTTP/2 (cleartext) connection to `target` (`host:port`) for one ADS stream at a time. */
-export function createH2AdsClient(target: string): AdsClientLike {
+export interface H2AdsTls {
+  /** TLS options for each new connection (read again at every reconnect: the client certificate may change). */
+  options(): http2.SecureClientSessionOptions;
+  /** Turns a connection error into a readable reason (e.g. "is the bundle this CA's?"). */
+  explain?(e: Error): string;
+}
+
+/**
+ * Opens an HTTP/2 connection to `target` (`host:port`) for one ADS stream at a time: cleartext
+ * (h2c) by default, TLS with `tls` (ALPN h2; the options verify the control plane).
+ */
+export function createH2AdsClient(target: string, tls?: H2AdsTls): AdsClientLike {
   let session: http2.ClientHttp2Session | undefined;
   return {
     StreamAggregatedResources(): AdsStreamLike {
       // A session that failed or got a GOAWAY cannot carry a new stream (request() would throw).
       if (!session || session.closed || session.destroyed) {
-        session = http2.connect(`http://${target}`);
+        session = tls ? http2.connect(`https://${target}`, tls.options()) : http2.connect(`http://${target}`);
         session.on('error', () => undefined); // reported through the stream
       }
       const stream = session.request({
@@ -174,7 +189,7 @@ export function createH2AdsClient(target: string): AdsClientLike {
         te: 'trailers',
         'user-agent': 'trellis-xds/0.1',
       });
-      return new H2AdsStream(session, stream);
+      return new H2AdsStream(session, stream, tls?.explain);
     },
     close(): void {
       session?.close();

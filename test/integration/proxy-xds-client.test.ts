@@ -69,14 +69,20 @@ describe('sidecar xDS client against the control plane', { timeout: 60_000 }, ()
   const updates: ProxyConfig[] = [];
 
   const start = (xdsPort: number): Promise<RunningControlPlane> =>
-    startControlPlane({ dataDir: join(dir, 'data'), xdsPort, apiPort: 0, logger: silentLogger() });
+    startControlPlane({
+      dataDir: join(dir, 'data'),
+      plaintextXds: { port: xdsPort },
+      securePort: false,
+      apiPort: 0,
+      logger: silentLogger(),
+    });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trellis-xds-client-'));
     cp = await start(0);
     await apply(cp, MESH);
     client = createXdsClient({
-      target: `127.0.0.1:${cp.xdsPort}`,
+      target: `127.0.0.1:${cp.plaintextXdsPort!}`,
       node: {
         id: 'productpage-1',
         service: 'productpage',
@@ -179,7 +185,7 @@ describe('sidecar xDS client against the control plane', { timeout: 60_000 }, ()
   });
 
   it('keeps its config while the control plane is down and reconnects when it is back', async () => {
-    const port = cp.xdsPort;
+    const port = cp.plaintextXdsPort!;
     const streams = client.status().streams;
     const before = client.current();
     await cp.close();

@@ -6,13 +6,17 @@ import { TrellisError } from '../../common/errors.js';
 import { checkWorkloadTtl, DEFAULT_TRUST_DOMAIN, type UserCa } from '../../control-plane/ca/ca-service.js';
 import { trustDomainError } from '../../security/spiffe.js';
 import { createLogger } from '../../common/logger.js';
-import { startControlPlane } from '../../control-plane/control-plane.js';
+import { isLoopbackHost, startControlPlane } from '../../control-plane/control-plane.js';
 
 export interface ControlPlaneFlags {
   dataDir?: string;
   watch?: string;
   apiPort?: string;
+  /** Replaced by securePort and plaintextXdsPort: refused with a message saying so. */
   xdsPort?: string;
+  securePort?: string;
+  plaintextXdsPort?: string;
+  apiHost?: string;
   host?: string;
   trustDomain?: string;
   caCert?: string;
@@ -87,20 +91,44 @@ function port(v: string | undefined, flag: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new Error(`${flag} must be a port number 0-65535, got '${v}'`);
+    throw bad(`${flag} must be a port number 0-65535, got '${v}'`);
   return n;
 }
 
+/** `--plaintext-xds-port [HOST:]N`: HOST must be loopback (default 127.0.0.1). */
+export function plaintextXdsSetting(v: string | undefined): { host: string; port: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d+)$/.exec(v.trim());
+  if (!m)
+    throw bad(
+      `--plaintext-xds-port: must be N or HOST:N with a loopback HOST (e.g. 15010 or 127.0.0.1:15010), got '${v}'`,
+    );
+  const host = (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  const p = port(m[2], '--plaintext-xds-port', 0);
+  if (!isLoopbackHost(host))
+    throw bad(
+      `--plaintext-xds-port: ${host} is not a loopback address; plaintext xDS (for proxyless gRPC clients, whose xDS client cannot do TLS) listens on this machine only: use 127.0.0.1:${p} (remote clients and sidecars use the TLS port, --secure-port)`,
+    );
+  return { host, port: p };
+}
+
 export async function controlPlaneCommand(flags: ControlPlaneFlags): Promise<number> {
+  if (flags.xdsPort !== undefined)
+    throw bad(
+      `--xds-port: there is no plaintext xDS port by default any more; sidecars use the TLS port (--secure-port, default 15012, with 'trellis proxy --ca-bundle'), and proxyless gRPC clients a plaintext listener on loopback: --plaintext-xds-port ${flags.xdsPort}`,
+    );
   const ca = caSettings(flags);
+  const plaintextXds = plaintextXdsSetting(flags.plaintextXdsPort);
   const logger = createLogger({ name: 'trellis-control-plane' });
   const cp = await startControlPlane({
     ca,
     dataDir: resolve(flags.dataDir ?? process.env['TRELLIS_DATA_DIR'] ?? '.trellis/data'),
     watchDir: flags.watch ? resolve(flags.watch) : undefined,
     host: flags.host ?? '127.0.0.1',
+    apiHost: flags.apiHost ?? '127.0.0.1',
     apiPort: port(flags.apiPort, '--api-port', 15000),
-    xdsPort: port(flags.xdsPort, '--xds-port', 15010),
+    securePort: port(flags.securePort, '--secure-port', 15012),
+    ...(plaintextXds ? { plaintextXds } : {}),
     logger,
   });
   await new Promise<void>((done) => {

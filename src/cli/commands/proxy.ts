@@ -5,6 +5,10 @@ import { createDataPlane } from '../../proxy/create-data-plane.js';
 import { parseBootstrap } from '../../proxy/main/bootstrap.js';
 import { runProxy, type RunningProxy } from '../../proxy/main/run-proxy.js';
 import { startSidecarIdentity } from '../../proxy/identity/start.js';
+import { ControlPlaneTls, explainTlsError } from '../../proxy/identity/control-plane-tls.js';
+import { createXdsClient } from '../../proxy/xds-client/index.js';
+import { createH2AdsClient } from '../../xds/ads-h2-client.js';
+import type { AdsClient } from '../../xds/ads-service.js';
 
 export async function proxyCommand(argv: readonly string[]): Promise<number> {
   const bootstrap = parseBootstrap({ argv, env: process.env });
@@ -27,10 +31,32 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const identity = startSidecarIdentity(bootstrap, process.env, logger);
+  // TLS to the control plane with --ca-bundle; plaintext (loopback only, checked by the bootstrap) without.
+  const cpTls = bootstrap.caBundle ? ControlPlaneTls.fromFile(bootstrap.caBundle, logger) : undefined;
+  if (!cpTls)
+    logger.warn(
+      { controlPlane: bootstrap.controlPlane, api: bootstrap.api },
+      'no --ca-bundle: xDS and API calls to the control plane are plaintext (allowed on loopback only)',
+    );
+  const identity = startSidecarIdentity(bootstrap, process.env, logger, cpTls?.fetch);
+  if (cpTls && identity) cpTls.useIdentity(identity);
   started.proxy = await runProxy(bootstrap, {
     logger,
     ...(identity ? { identity } : {}),
+    ...(cpTls
+      ? {
+          fetch: cpTls.fetch,
+          createXdsClient: (opts) =>
+            createXdsClient({
+              ...opts,
+              createClient: (target) =>
+                createH2AdsClient(target, {
+                  options: () => cpTls.h2Options(),
+                  explain: (e) => explainTlsError(e, cpTls.bundleFile),
+                }) as unknown as AdsClient,
+            }),
+        }
+      : {}),
     createDataPlane: (opts) => createDataPlane({ ...opts, logger }),
   });
   await stopped;

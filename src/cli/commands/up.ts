@@ -11,14 +11,18 @@ import { defaultDataDir } from '../../up/data-dir.js';
 import { readResources } from '../files.js';
 import { printIssues } from '../output.js';
 
-export const UP_HELP = `Usage: trellis up [FILE|DIR] [--data-dir DIR] [--api-port N] [--xds-port N]
+export const UP_HELP = `Usage: trellis up [FILE|DIR] [--data-dir DIR] [--api-port N] [--secure-port N]
+                [--plaintext-xds-port N]
 
-Runs a whole mesh on this machine: the control plane (API on 127.0.0.1:15000, xDS on 15010), then
-every Workload replica with its sidecar and one gateway per Gateway, until Ctrl-C.
+Runs a whole mesh on this machine: the control plane (API on 127.0.0.1:15000, TLS port for the
+sidecars on 127.0.0.1:15012), then every Workload replica with its sidecar and one gateway per
+Gateway, until Ctrl-C. Sidecars verify the control plane with <data-dir>/ca/bundle.pem.
 FILE|DIR (default .) holds the same documents as 'trellis apply' plus Workloads.
   --data-dir DIR   store, logs and state (default <tmpdir>/trellis-up-<uid>/<name>-<hash of the path>)
-  --api-port N     control plane HTTP API port (default 15000; 0 = any free port)
-  --xds-port N     control plane xDS port (default 15010; 0 = any free port)
+  --api-port N     control plane HTTP API port, for the CLI (default 15000; 0 = any free port)
+  --secure-port N  control plane TLS port: xDS and the sidecars' API calls (default 15012; 0 = any)
+  --plaintext-xds-port N
+                   also serve plaintext xDS on 127.0.0.1:N, for proxyless gRPC clients (default off)
 See docs/up.md.
 `;
 
@@ -52,6 +56,8 @@ export async function upCommand(argv: readonly string[]): Promise<number> {
         'data-dir': { type: 'string' },
         'api-port': { type: 'string' },
         'xds-port': { type: 'string' },
+        'secure-port': { type: 'string' },
+        'plaintext-xds-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -68,7 +74,14 @@ export async function upCommand(argv: readonly string[]): Promise<number> {
       `trellis up takes one FILE or DIR, got ${parsed.positionals.join(' ')}`,
     );
   const apiPort = port(parsed.values['api-port'], '--api-port', 15000);
-  const xdsPort = port(parsed.values['xds-port'], '--xds-port', 15010);
+  if (parsed.values['xds-port'] !== undefined)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `--xds-port: sidecars now reach the control plane over TLS on --secure-port (default 15012); plaintext xDS for proxyless gRPC clients is --plaintext-xds-port N (loopback, off by default)`,
+    );
+  const securePort = port(parsed.values['secure-port'], '--secure-port', 15012);
+  const plainRaw = parsed.values['plaintext-xds-port'];
+  const plaintextXdsPort = plainRaw === undefined ? undefined : port(plainRaw, '--plaintext-xds-port', 0);
   const mesh = parsed.positionals[0] ?? '.';
   const meshAbs = await realpath(resolve(mesh)).catch(() => {
     throw new TrellisError('BAD_REQUEST', `no such file or directory: ${mesh}`);
@@ -91,7 +104,8 @@ export async function upCommand(argv: readonly string[]): Promise<number> {
     baseDir,
     dataDir,
     apiPort,
-    xdsPort,
+    securePort,
+    ...(plaintextXdsPort !== undefined ? { plaintextXdsPort } : {}),
     out: process.stdout,
     err: process.stderr,
     tty: process.stdout.isTTY === true,

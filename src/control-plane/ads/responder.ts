@@ -17,6 +17,8 @@ export interface Conn {
   readonly st: StreamState;
   readonly call: AdsServerStream;
   log: Logger;
+  /** The node was refused (authorizeNode): its requests are ignored until the stream ends. */
+  refused?: boolean;
 }
 
 export interface ResponderContext {

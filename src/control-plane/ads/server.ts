@@ -1,5 +1,6 @@
 // The ADS server (state of the world over one bidi gRPC stream per proxy): answers requests by
 // the rules in stream-state.ts, pushes debounced snapshot changes, and tracks proxy status.
+import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import type { MeshSnapshot } from '../../api/mesh-snapshot.js';
 import { type Clock, systemClock } from '../../common/clock.js';
@@ -42,6 +43,13 @@ export interface AdsServerOptions {
   readonly maxRetainedProxies?: number;
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   readonly controlPlaneId?: string;
+  /**
+   * Checks a node against its connection (e.g. the SPIFFE ID of its client certificate, by the
+   * gRPC peer address): a reason string refuses the stream with PERMISSION_DENIED.
+   */
+  readonly authorizeNode?: (peer: string, node: NodeInfo) => string | undefined;
+  /** How the connection reached the control plane ('tls' with the peer's SPIFFE ID, or plaintext), for logs. */
+  readonly describePeer?: (peer: string) => Record<string, unknown>;
 }
 
 export interface AdsStats {
@@ -62,6 +70,11 @@ export interface AdsServer {
   addTo(server: grpc.Server): void;
   /** Starts an own grpc-js server (plaintext); resolves to the bound port. */
   listen(host: string, port: number): Promise<number>;
+  /**
+   * Serves HTTP/2 connections the caller accepted (e.g. TLS sockets that negotiated h2 on the
+   * control plane's secure port) with the same service; closed with the server.
+   */
+  injectConnection(socket: Duplex): void;
   /** Offers a new snapshot; applied after the debounce (the first one at once). */
   setSnapshot(snapshot: MeshSnapshot, opts?: { readonly endpointsOnly?: boolean }): void;
   /** Applies a pending snapshot now (tests, shutdown). */
@@ -93,7 +106,16 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
   let translateCalls = 0;
   let encodes = 0;
   let ownServer: grpc.Server | undefined;
+  let injector: ReturnType<grpc.Server['createConnectionInjector']> | undefined;
   let closed = false;
+  // One grpc-js server for the plaintext port and the connections the secure port hands over.
+  const ownGrpcServer = (): grpc.Server => {
+    if (!ownServer) {
+      ownServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+      ownServer.addService(adsServiceDefinition, implementation);
+    }
+    return ownServer;
+  };
 
   const ctx = {
     log,
@@ -133,7 +155,7 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
     snapshots++;
     let pushed = 0;
     for (const conn of conns.values()) {
-      if (!conn.st.node) continue;
+      if (!conn.st.node || conn.refused) continue;
       try {
         pushed += pushChanges(ctx, conn, next, prev === undefined);
       } catch (e) {
@@ -164,8 +186,24 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
         n ? { id: n.id ?? '', cluster: n.cluster ?? '', metadata: n.metadata ?? {} } : undefined,
       );
       conn.log = log.child({ stream: st.id, node: st.node.id });
-      conn.log.info({ peer: st.peer, kind: st.node.kind, namespace: st.node.namespace }, 'proxy connected');
+      const refused = opts.authorizeNode?.(st.peer, st.node);
+      if (refused !== undefined) {
+        conn.refused = true;
+        conn.log.warn({ peer: st.peer, ...opts.describePeer?.(st.peer), reason: refused }, 'proxy refused');
+        conn.call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
+        return;
+      }
+      conn.log.info(
+        {
+          peer: st.peer,
+          kind: st.node.kind,
+          namespace: st.node.namespace,
+          ...opts.describePeer?.(st.peer),
+        },
+        'proxy connected',
+      );
     }
+    if (conn.refused) return;
     if (!req.type_url) {
       conn.log.warn('request without type_url ignored');
       return;
@@ -238,16 +276,22 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
       server.addService(adsServiceDefinition, implementation);
     },
     async listen(host, port) {
-      const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
-      this.addTo(server);
+      const server = ownGrpcServer();
       const bound = await new Promise<number>((resolve, reject) =>
         server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
           err ? reject(err) : resolve(p),
         ),
       );
-      ownServer = server;
       log.info({ host, port: bound }, 'ADS listening');
       return bound;
+    },
+    injectConnection(socket) {
+      if (closed) {
+        socket.destroy();
+        return;
+      }
+      injector ??= ownGrpcServer().createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      injector.injectConnection(socket);
     },
     setSnapshot(snapshot, o = {}) {
       if (closed) return;
@@ -298,6 +342,8 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
       }
       const server = ownServer;
       ownServer = undefined;
+      injector?.destroy();
+      injector = undefined;
       if (server) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {

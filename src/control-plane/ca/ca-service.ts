@@ -29,6 +29,9 @@ import {
 } from '../../security/token.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
+/** The control plane's own identity: spiffe://<td>/ns/trellis-system/sa/control-plane (reserved). */
+export const CONTROL_PLANE_NAMESPACE = 'trellis-system';
+export const CONTROL_PLANE_SERVICE_ACCOUNT = 'control-plane';
 /** `trellis certs` and the control plane warn when the intermediate has less than this left. */
 export const WARN_INTERMEDIATE_MS = 30 * 86_400_000;
 /** ... and when a root has less than this left. */
@@ -211,6 +214,11 @@ export class CaService {
   /** A bootstrap token for namespace/serviceAccount (default TTL 24 h). */
   issueToken(p: { namespace: string; serviceAccount: string; ttlMs?: number }): BootstrapToken {
     const id = workloadId(this.trustDomain, p.namespace, p.serviceAccount);
+    if (id.namespace === CONTROL_PLANE_NAMESPACE && id.serviceAccount === CONTROL_PLANE_SERVICE_ACCOUNT)
+      throw new TrellisError(
+        'BAD_REQUEST',
+        `serviceAccount: ${id.uri} is the control plane's own identity; no token is issued for it`,
+      );
     const ttl = p.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
     if (!Number.isFinite(ttl) || ttl < 1000 || ttl > MAX_TOKEN_TTL_MS)
       throw new TrellisError(
@@ -235,6 +243,14 @@ export class CaService {
   /** Signs `csrPem` for the token's identity (whatever the CSR asks for) and remembers it. */
   async sign(csrPem: string, claims: TokenClaims, instance: string | undefined): Promise<IssueResult> {
     const now = this.clock.now();
+    if (
+      claims.identity.namespace === CONTROL_PLANE_NAMESPACE &&
+      claims.identity.serviceAccount === CONTROL_PLANE_SERVICE_ACCOUNT
+    )
+      throw new TrellisError(
+        'BAD_REQUEST',
+        `token: ${claims.identity.uri} is the control plane's own identity; no workload gets it`,
+      );
     const issued = await this.ca.signWorkloadCsr(csrPem, claims.identity, {
       ttlMs: this.workloadTtlMs,
       now,
@@ -287,6 +303,42 @@ export class CaService {
       etag: b.etag,
       issuer: b.issuer,
       truncated: issued.truncated,
+    };
+  }
+
+  /** The control plane's SPIFFE ID in this trust domain. */
+  controlPlaneId(): string {
+    return workloadId(this.trustDomain, CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_SERVICE_ACCOUNT).uri;
+  }
+
+  /**
+   * A serving certificate for the control plane itself (key made in-process, never stored): the
+   * control plane's SPIFFE ID plus the DNS and IP SANs given, serverAuth, the workload lifetime.
+   */
+  issueServingCertificate(p: { dnsNames: readonly string[]; ipAddresses: readonly string[] }): {
+    keyPem: string;
+    chainPem: string;
+    trustBundlePem: string;
+    spiffeId: string;
+    serialNumber: string;
+    notBefore: Date;
+    notAfter: Date;
+  } {
+    const issued = this.ca.issueServingCertificate({
+      identity: workloadId(this.trustDomain, CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_SERVICE_ACCOUNT),
+      dnsNames: p.dnsNames,
+      ipAddresses: p.ipAddresses,
+      ttlMs: this.workloadTtlMs,
+      now: this.clock.now(),
+    });
+    return {
+      keyPem: issued.keyPem,
+      chainPem: issued.chainPem,
+      trustBundlePem: this.ca.trustBundlePem(),
+      spiffeId: issued.spiffeId,
+      serialNumber: issued.serialNumber,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
     };
   }
 

@@ -9,7 +9,13 @@ import type { Registry } from '../registry/registry.js';
 import type { Logger } from '../../common/logger.js';
 import type { CaService } from '../ca/ca-service.js';
 import { registerCaRoutes } from './ca-routes.js';
-import { errorReply, Router, type Request } from './router.js';
+import { identityMismatch } from '../peer-identity.js';
+import { errorReply, Router, type Reply, type Request } from './router.js';
+
+const forbidden = (message: string): Reply => ({
+  status: 403,
+  body: { error: { code: 'FORBIDDEN', message } },
+});
 
 export interface ProxyStatusSource {
   listProxies(): unknown[];
@@ -132,14 +138,41 @@ export function createApiRouter(deps: ApiDeps): Router {
     } catch {
       throw new TrellisError('BAD_REQUEST', 'instance registration must be a JSON object');
     }
+    if (req.peerIdentity !== undefined && input && typeof input === 'object') {
+      const i = input as { namespace?: unknown; service?: unknown };
+      const why = identityMismatch(req.peerIdentity, {
+        namespace: typeof i.namespace === 'string' ? i.namespace : 'default',
+        service: typeof i.service === 'string' ? i.service : '',
+      });
+      if (why !== undefined) return forbidden(why);
+      const known =
+        typeof (input as { id?: unknown }).id === 'string'
+          ? registry.get((input as { id: string }).id)
+          : undefined;
+      const other = known && identityMismatch(req.peerIdentity, known);
+      if (other !== undefined) return forbidden(`instance ${known?.id ?? ''}: ${other}`);
+    }
     return { status: 200, body: registry.register(input as Parameters<Registry['register']>[0]) };
   });
-  r.on('POST', '/api/v1/instances/:id/heartbeat', (req) =>
-    registry.heartbeat(req.params['id']!)
-      ? { status: 200, body: { ok: true } }
-      : errorReply('NOT_FOUND', `instance ${req.params['id']} is not registered; register it again`),
+  // With a client certificate, a sidecar may only touch instances of its own identity.
+  const ownInstance = (req: Request): Reply | undefined => {
+    if (req.peerIdentity === undefined) return undefined;
+    const known = registry.get(req.params['id']!);
+    const why = known && identityMismatch(req.peerIdentity, known);
+    return why === undefined ? undefined : forbidden(`instance ${req.params['id']}: ${why}`);
+  };
+  r.on(
+    'POST',
+    '/api/v1/instances/:id/heartbeat',
+    (req) =>
+      ownInstance(req) ??
+      (registry.heartbeat(req.params['id']!)
+        ? { status: 200, body: { ok: true } }
+        : errorReply('NOT_FOUND', `instance ${req.params['id']} is not registered; register it again`)),
   );
   r.on('DELETE', '/api/v1/instances/:id', (req) => {
+    const refused = ownInstance(req);
+    if (refused) return refused;
     registry.deregister(req.params['id']!);
     return { status: 200, body: { ok: true } };
   });

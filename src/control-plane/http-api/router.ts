@@ -10,6 +10,8 @@ export interface Request {
   readonly headers: IncomingMessage['headers'];
   /** The peer's address (loopback checks for admin calls). */
   readonly remoteAddress: string;
+  /** On the secure port: the verified SPIFFE ID of the client certificate, if one was presented. */
+  readonly peerIdentity?: string;
   /** The body, refused beyond `maxBytes` (default: the router's limit). */
   body(maxBytes?: number): Promise<string>;
 }
@@ -79,7 +81,11 @@ export class Router {
     return methodMismatch ? 'method' : undefined;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    peer?: { readonly spiffeId?: string | undefined },
+  ): Promise<void> {
     let reply: Reply;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -101,6 +107,7 @@ export class Router {
           params: m.params,
           headers: req.headers,
           remoteAddress: req.socket.remoteAddress ?? '',
+          ...(peer?.spiffeId !== undefined ? { peerIdentity: peer.spiffeId } : {}),
           body: (max) => readBody(req, Math.min(max ?? limit, limit)),
         });
       }

@@ -2,13 +2,15 @@
 // TRELLIS_TOKEN_FILE or TRELLIS_TOKEN); without one, warns once that the sidecar runs in plaintext.
 import type { Logger } from '../../common/logger.js';
 import type { ProxyBootstrap } from '../main/bootstrap.js';
-import { SidecarIdentity } from './sidecar-identity.js';
+import { SidecarIdentity, type IdentityFetch } from './sidecar-identity.js';
 import { tokenSourceFrom } from './token-source.js';
 
 export function startSidecarIdentity(
   b: ProxyBootstrap,
   env: Readonly<Record<string, string | undefined>>,
   logger: Logger,
+  /** HTTPS to the control plane (--ca-bundle); default: plain fetch. */
+  fetch?: IdentityFetch,
 ): SidecarIdentity | undefined {
   const token = tokenSourceFrom(b.tokenFile, env, (mode) =>
     logger.warn(
@@ -23,7 +25,13 @@ export function startSidecarIdentity(
     );
     return undefined;
   }
-  const identity = new SidecarIdentity({ api: b.api, nodeId: b.nodeId, token, logger });
+  const identity = new SidecarIdentity({
+    api: b.api,
+    nodeId: b.nodeId,
+    token,
+    logger,
+    ...(fetch ? { fetch } : {}),
+  });
   identity.start();
   return identity;
 }

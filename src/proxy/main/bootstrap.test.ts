@@ -109,7 +109,10 @@ describe('parseBootstrap', () => {
       '2.5',
       '--ttl-seconds',
       '30',
+      '--ca-bundle',
+      'bundle.pem',
     ]);
+    assert.equal(b.caBundle, 'bundle.pem');
     assert.equal(b.namespace, 'shop');
     assert.equal(b.nodeId, 'reviews-1');
     assert.deepEqual(b.labels, { version: 'v1', 'app.kubernetes.io/tier': 'backend' });
@@ -121,6 +124,32 @@ describe('parseBootstrap', () => {
     assert.equal(b.appReadyPath, '/healthz');
     assert.equal(b.drainSeconds, 2.5);
     assert.equal(b.ttlSeconds, 30);
+  });
+
+  test('control plane transport: TLS with --ca-bundle (secure port defaults), plaintext on loopback only', () => {
+    const plain = parse(['--service', 'web']);
+    assert.equal(plain.controlPlane, '127.0.0.1:15010');
+    assert.equal(plain.api, 'http://127.0.0.1:15000');
+    assert.equal(plain.caBundle, undefined);
+    const tls = parse(['--service', 'web'], { env: { TRELLIS_CA_BUNDLE: '/d/ca/bundle.pem' } });
+    assert.equal(tls.caBundle, '/d/ca/bundle.pem');
+    assert.equal(tls.controlPlane, '127.0.0.1:15012');
+    assert.equal(tls.api, 'https://127.0.0.1:15012', 'the API defaults to the same secure port');
+    const remote = parse(['--service', 'web', '--ca-bundle', 'b.pem', '--control-plane', 'cp.example:15012']);
+    assert.equal(remote.api, 'https://cp.example:15012');
+    assert.equal(parse(['--service', 'web', '--control-plane', '[::1]:15010']).controlPlane, '[::1]:15010');
+    fails(
+      () => parse(['--service', 'web', '--control-plane', '10.0.0.5:15010']),
+      /--control-plane: 10\.0\.0\.5:15010 is not on this machine.*--ca-bundle/,
+    );
+    fails(
+      () => parse(['--service', 'web', '--ca-bundle', 'b.pem', '--api', 'http://10.0.0.5:15000']),
+      /--api: http:\/\/10\.0\.0\.5:15000 is plaintext HTTP to another machine/,
+    );
+    fails(
+      () => parse(['--service', 'web', '--api', 'https://127.0.0.1:15012']),
+      /an https:\/\/ API needs --ca-bundle/,
+    );
   });
 
   test('precedence: flags > env > file > defaults', () => {

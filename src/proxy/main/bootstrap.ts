@@ -50,6 +50,11 @@ export interface ProxyBootstrap {
   readonly bootstrapFile?: string;
   /** File holding the bootstrap token for the workload certificate (never the token itself). */
   readonly tokenFile?: string;
+  /**
+   * The CA trust bundle (PEM roots) to verify the control plane with: xDS and the API calls then
+   * go over TLS. Without it, plaintext, and only to a control plane on loopback.
+   */
+  readonly caBundle?: string;
 }
 
 /** A local port on 127.0.0.1 forwarding to one Service port (its namespace defaults to the proxy's). */
@@ -99,8 +104,24 @@ export const BOOTSTRAP_FIELDS: readonly Field[] = [
   F('gateway', 'gateway', 'name', 'gateway mode: serve the Gateway resource NAME (no app, no --service)'),
   F('nodeId', 'node-id', 'id', 'xDS node id and instance id (default <service>-<hostname>-<pid>)'),
   F('labels', 'labels', 'labels', 'instance labels, k=v,k=v'),
-  F('controlPlane', 'control-plane', 'hostport', 'control plane xDS address (default 127.0.0.1:15010)'),
-  F('api', 'api', 'url', 'control plane HTTP API, for registration (default http://127.0.0.1:15000)'),
+  F(
+    'controlPlane',
+    'control-plane',
+    'hostport',
+    'control plane xDS address (default 127.0.0.1:15012 with --ca-bundle, else 127.0.0.1:15010)',
+  ),
+  F(
+    'api',
+    'api',
+    'url',
+    'control plane API for registration and certificates (default https://<control-plane> with --ca-bundle, else http://127.0.0.1:15000)',
+  ),
+  F(
+    'caBundle',
+    'ca-bundle',
+    'file',
+    "the mesh CA's trust bundle (PEM): TLS to the control plane (without it: plaintext, loopback only)",
+  ),
   F('appPort', 'app-port', 'appPort', 'the local app port; 0 = no app (default 8080)'),
   F('appAddress', 'app-address', 'host', 'the local app address (default 127.0.0.1)'),
   F('inboundPort', 'inbound-port', 'port', 'inbound listener port (default 15006)'),
@@ -379,6 +400,41 @@ function gatewayMode(out: Record<string, unknown>, setFrom: ReadonlyMap<string, 
   out['appPort'] = 0;
 }
 
+/** 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+const hostOf = (hostport: string): string => hostport.replace(/:\d+$/, '');
+
+/**
+ * TLS or plaintext to the control plane: with a trust bundle, xDS (and by default the API, on the
+ * same secure port) use TLS; without one, plaintext is allowed to a loopback control plane only.
+ */
+function controlPlaneTransport(out: Record<string, unknown>, setFrom: ReadonlyMap<string, string>): void {
+  const tls = out['caBundle'] !== undefined;
+  if (tls && !setFrom.has('controlPlane')) out['controlPlane'] = '127.0.0.1:15012';
+  if (tls && !setFrom.has('api')) out['api'] = `https://${out['controlPlane'] as string}`;
+  const cp = out['controlPlane'] as string;
+  const api = new URL(out['api'] as string);
+  if (!tls && !isLoopback(hostOf(cp)))
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `trellis proxy: ${setFrom.get('controlPlane') ?? '--control-plane'}: ${cp} is not on this machine, and without a trust bundle xDS would be plaintext; pass --ca-bundle FILE (the mesh CA's roots: 'trellis certs -o json' trustBundlePem, or GET /api/v1/trust-bundle?format=pem on the control plane's loopback API) and the control plane's TLS port (15012)`,
+    );
+  if (api.protocol === 'http:' && !isLoopback(api.hostname))
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `trellis proxy: ${setFrom.get('api') ?? '--api'}: ${api.origin} is plaintext HTTP to another machine (tokens and registrations would travel in the clear); use https:// with --ca-bundle (the control plane's TLS port, 15012, serves the sidecar API)`,
+    );
+  if (api.protocol === 'https:' && !tls)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `trellis proxy: ${setFrom.get('api') ?? '--api'}: an https:// API needs --ca-bundle FILE to verify the control plane with`,
+    );
+}
+
 /** Parses `trellis proxy` flags (argv after the subcommand), env and the bootstrap file. */
 export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   const env = src.env ?? {};
@@ -412,6 +468,7 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
       setFrom.set(f.key, raw.from);
     }
   }
+  controlPlaneTransport(out, setFrom);
   if (out['gateway'] !== undefined) gatewayMode(out, setFrom);
   else if (out['service'] === undefined)
     throw new TrellisError(
