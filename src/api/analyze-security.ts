@@ -1,14 +1,16 @@
 // Cross-resource checks for AuthorizationPolicy and RequestAuthentication: targetRefs that name no
 // Service (or port), Services whose port is tcp (HTTP policies cannot be enforced there, so they are
-// refused rather than silently open), and rules that can never match (identities before mTLS,
-// JWT principals/claims on a target no RequestAuthentication covers).
+// refused rather than silently open), and rules that can never match (identities on a Service
+// whose mTLS mode is DISABLE, JWT principals/claims on a target no RequestAuthentication covers).
 import type { IssueCode, PathSegment } from './issues.js';
 import { makeIssue } from './issues.js';
 import { originOf } from './origin.js';
+import { mtlsModeFor } from './schema-mtls.js';
 import { didYouMean } from './suggest.js';
 import type {
   AuthorizationPolicyResource,
   ConfigIssue,
+  MeshTLSResource,
   RequestAuthenticationResource,
   Resource,
   SecurityTargetRefConfig,
@@ -126,11 +128,15 @@ const JWT_KEY = /^request\.auth\./;
 function checkRules(
   p: AuthorizationPolicyResource,
   authns: readonly RequestAuthenticationResource[],
+  meshTls: readonly MeshTLSResource[],
   services: ReadonlyMap<string, ServiceResource>,
   out: ConfigIssue[],
 ): void {
   const ns = p.metadata.namespace;
   const targets = [...services.values()].filter((s) => p.spec.targetRefs.some((t) => targetCovers(t, ns, s)));
+  const plaintext = targets.filter((s) => mtlsModeFor(meshTls, ns, s.metadata.name) === 'DISABLE');
+  const noIdentity = (what: string) =>
+    `${what} match the verified peer of a mutual-TLS connection, and mTLS is DISABLE for ${plaintext.map((x) => x.metadata.name).join(', ')}: there this never matches`;
   const uncovered = targets.filter(
     (s) => !authns.some((a) => a.spec.targetRefs.some((t) => targetCovers(t, a.metadata.namespace, s))),
   );
@@ -139,15 +145,9 @@ function checkRules(
     rule.from.forEach((f, j) => {
       const s = f;
       const fp = [...path, 'from', j, 'source'];
-      if ([s.identities, s.services, s.namespaces].some((a) => a.length > 0))
+      if ([s.identities, s.services, s.namespaces].some((a) => a.length > 0) && plaintext.length > 0)
         out.push(
-          issueFor(
-            p,
-            'unsupported',
-            fp,
-            'identities, services and namespaces match the peer of a mutual-TLS connection; until sidecars speak mTLS no peer is authenticated, so this source never matches',
-            'warning',
-          ),
+          issueFor(p, 'unsupported', fp, noIdentity('identities, services and namespaces'), 'warning'),
         );
       if ((s.requestPrincipals.length > 0 || s.notRequestPrincipals.length > 0) && uncovered.length > 0)
         out.push(
@@ -161,16 +161,8 @@ function checkRules(
         );
     });
     rule.when.forEach((c, j) => {
-      if (IDENTITY_KEYS.includes(c.key))
-        out.push(
-          issueFor(
-            p,
-            'unsupported',
-            [...path, 'when', j, 'key'],
-            `${c.key} needs a mutual-TLS peer; until sidecars speak mTLS it never has a value`,
-            'warning',
-          ),
-        );
+      if (IDENTITY_KEYS.includes(c.key) && plaintext.length > 0)
+        out.push(issueFor(p, 'unsupported', [...path, 'when', j, 'key'], noIdentity(c.key), 'warning'));
       if (JWT_KEY.test(c.key) && uncovered.length > 0)
         out.push(
           issueFor(
@@ -193,10 +185,11 @@ export function analyzeSecurity(
   const out: ConfigIssue[] = [];
   const all = [...resources];
   const authns = all.filter((r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication');
+  const meshTls = all.filter((r): r is MeshTLSResource => r.kind === 'MeshTLS');
   for (const r of all) {
     if (r.kind !== 'AuthorizationPolicy' && r.kind !== 'RequestAuthentication') continue;
     checkTargets(r, services, out);
-    if (r.kind === 'AuthorizationPolicy') checkRules(r, authns, services, out);
+    if (r.kind === 'AuthorizationPolicy') checkRules(r, authns, meshTls, services, out);
   }
   return out;
 }

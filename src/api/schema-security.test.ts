@@ -132,7 +132,20 @@ spec:
     assert.match(dangling.message, /did you mean 'reviews'/);
     findIssue(issues, 'dangling_reference', 'spec.targetRefs[1].sectionName');
     assert.equal(findIssue(issues, 'unsupported', 'spec.targetRefs[2].name').severity, 'error');
-    assert.equal(findIssue(issues, 'unsupported', 'spec.rules[0].from[0].source').severity, 'warning');
+    assert.equal(
+      issues.filter((i) => i.path === 'spec.rules[0].from[0].source').length,
+      0,
+      'mTLS is STRICT by default',
+    );
+    const plain = analyze([
+      ...rs,
+      ...parseOk(`apiVersion: trellis.dev/v1alpha1
+kind: MeshTLS
+metadata: { name: off }
+spec: { mode: DISABLE }
+`),
+    ]);
+    assert.equal(findIssue(plain, 'unsupported', 'spec.rules[0].from[0].source').severity, 'warning');
     assert.equal(findIssue(issues, 'dangling_reference', 'spec.rules[0].when[0].key').severity, 'warning');
   });
 });

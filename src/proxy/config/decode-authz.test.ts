@@ -37,11 +37,12 @@ function check(
   target: string,
   headers: string[] = [],
   authority = 'reviews',
+  principal?: string,
 ): string {
   let out = 'pending';
   guardRequest(
     sec,
-    { method, authority, target, headers, localPort: 15006, principal: undefined },
+    { method, authority, target, headers, localPort: 15006, principal },
     { logger: silentLogger(), listener: 'trellis_inbound', nowMs: Date.now() },
     { done: false, fail: (e) => (out = (e as ProxyError).code) },
     () => undefined,
@@ -92,6 +93,21 @@ describe('decode-authz', () => {
     assert.equal(check(sec, 'GET', '/api/x', [...prod], 'Reviews:9080'), '/api/x');
     assert.equal(check(sec, 'GET', '/api/x', [...prod], 'a.shop.test'), '/api/x');
     assert.equal(check(sec, 'GET', '/api/x', [...prod], 'evil.test'), 'ACCESS_DENIED');
+  });
+
+  it('identity rules: services match the SPIFFE ID exactly (mTLS peer), never a plaintext peer', () => {
+    const sec = security(inbound('authz-allow-deny'));
+    const web = 'spiffe://cluster.local/ns/default/sa/web';
+    assert.equal(check(sec, 'POST', '/anything', [], 'reviews', web), '/anything');
+    assert.equal(check(sec, 'POST', '/anything', [], 'reviews', undefined), 'ACCESS_DENIED');
+    for (const other of [
+      'spiffe://cluster.local/ns/default/sa/web2',
+      'spiffe://cluster.local/ns/legacy/sa/web',
+      'spiffe://cluster.local/ns/default/sa/wab',
+      'spiffe://cluster.local/ns/default/sa/web/x',
+    ])
+      assert.equal(check(sec, 'POST', '/anything', [], 'reviews', other), 'ACCESS_DENIED', other);
+    assert.equal(check(sec, 'GET', '/admin', [], 'reviews', web), 'ACCESS_DENIED', 'DENY wins for any peer');
   });
 
   it('authz-jwt: providers, remote JWKS on loopback, payload key; no token, no principal: denied', () => {
