@@ -103,6 +103,19 @@ function summary(d: Doc): string {
     const labels = Object.entries(w.labels ?? {}).map(([k, v]) => `${k}=${v}`);
     return `service=${w.service} replicas=${w.replicas}${labels.length ? ` labels=${labels.join(',')}` : ''}`;
   }
+  if (d.kind === 'AuthorizationPolicy' || d.kind === 'RequestAuthentication') {
+    const sp = d.spec as {
+      targetRefs?: { kind: string; name: string; sectionName?: string }[];
+      action?: string;
+      jwtRules?: { issuer: string }[];
+    };
+    const targets = (sp.targetRefs ?? []).map(
+      (t) => `${t.kind}/${t.name}${t.sectionName ? `:${t.sectionName}` : ''}`,
+    );
+    return d.kind === 'AuthorizationPolicy'
+      ? `action=${sp.action ?? 'ALLOW'} targets=${targets.join(',')} rules=${(spec.rules ?? []).length}`
+      : `targets=${targets.join(',')} issuers=${(sp.jwtRules ?? []).map((j) => j.issuer).join(',')}`;
+  }
   const parents = (spec.parentRefs ?? []).map((p) => p.name + (p.port ? `:${p.port}` : '')).join(',');
   return `parents=${parents} rules=${(spec.rules ?? []).length}`;
 }
