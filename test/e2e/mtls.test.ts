@@ -167,7 +167,9 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
         join(dir, 'data'),
         '--api-port',
         '0',
-        '--xds-port',
+        '--secure-port',
+        '0',
+        '--plaintext-xds-port',
         '0',
         '--workload-cert-ttl',
         '20s',
@@ -178,11 +180,11 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
       const t = setTimeout(() => reject(new Error(`control plane not ready:\n${cpLogs.join('\n')}`)), 20_000);
       createInterface({ input: cp.stdout! }).on('line', (line) => {
         cpLogs.push(line);
-        const rec = JSON.parse(line) as { msg?: string; apiPort?: number; xdsPort?: number };
+        const rec = JSON.parse(line) as { msg?: string; apiPort?: number; plaintextXdsPort?: number };
         if (rec.msg === 'control plane ready') {
           clearTimeout(t);
           api = `http://127.0.0.1:${rec.apiPort}`;
-          xdsPort = rec.xdsPort!;
+          xdsPort = rec.plaintextXdsPort!; // sidecars here use plaintext xDS on loopback
           resolve();
         }
       });
