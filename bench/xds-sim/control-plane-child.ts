@@ -35,7 +35,10 @@ export async function startControlPlaneChild(opts: {
     opts.dataDir,
     '--api-port',
     '0',
-    '--xds-port',
+    '--secure-port',
+    '0',
+    // The simulated clients speak plaintext xDS like proxyless gRPC: the loopback listener.
+    '--plaintext-xds-port',
     '0',
   ];
   const proc =
@@ -61,7 +64,7 @@ export async function startControlPlaneChild(opts: {
           msg?: string;
           level?: number;
           apiPort?: number;
-          xdsPort?: number;
+          plaintextXdsPort?: number;
           ms?: number;
           responses?: number;
         };
@@ -70,9 +73,9 @@ export async function startControlPlaneChild(opts: {
           if (applied.length > 1000) applied.shift();
         }
         if ((rec.level ?? 0) >= 40 && warnings.length < 200) warnings.push(line);
-        if (rec.msg === 'control plane ready' && rec.apiPort && rec.xdsPort) {
+        if (rec.msg === 'control plane ready' && rec.apiPort && rec.plaintextXdsPort) {
           clearTimeout(timer);
-          resolve({ apiPort: rec.apiPort, xdsPort: rec.xdsPort });
+          resolve({ apiPort: rec.apiPort, xdsPort: rec.plaintextXdsPort });
         }
       } catch {
         /* not JSON */

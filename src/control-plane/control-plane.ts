@@ -147,7 +147,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   try {
     if (opts.plaintextXds) {
       plaintextXdsPort = await ads.listen(plaintextHost, opts.plaintextXds.port);
-      log.warn(
+      log.info(
         { host: plaintextHost, port: plaintextXdsPort },
         'plaintext xDS listener on (for proxyless gRPC clients on this machine): no TLS, no client identity',
       );
@@ -189,6 +189,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       apiPort,
       securePort,
       plaintextXdsPort,
+      // Deprecated name of plaintextXdsPort (scripts reading this line).
+      ...(plaintextXdsPort !== undefined ? { xdsPort: plaintextXdsPort } : {}),
       ...(secure ? { spiffeId: secure.certificate().spiffeId } : {}),
       dataDir: opts.dataDir,
       watchDir: opts.watchDir,

@@ -37,6 +37,8 @@ let cp: ChildProcess;
 const cpLogs: string[] = [];
 let api = '';
 let xdsPort = 0;
+let securePort = 0;
+let caBundle = '';
 const sidecars: ProxyProcess[] = [];
 
 before(async () => {
@@ -50,7 +52,9 @@ before(async () => {
       join(dir, 'data'),
       '--api-port',
       '0',
-      '--xds-port',
+      '--secure-port',
+      '0',
+      '--plaintext-xds-port',
       '0',
       '--workload-cert-ttl',
       '20s',
@@ -61,11 +65,17 @@ before(async () => {
     const t = setTimeout(() => reject(new Error(`control plane not ready:\n${cpLogs.join('\n')}`)), 20_000);
     createInterface({ input: cp.stdout! }).on('line', (line) => {
       cpLogs.push(line);
-      const rec = JSON.parse(line) as { msg?: string; apiPort?: number; xdsPort?: number };
+      const rec = JSON.parse(line) as {
+        msg?: string;
+        apiPort?: number;
+        plaintextXdsPort?: number;
+        securePort?: number;
+      };
       if (rec.msg === 'control plane ready') {
         clearTimeout(t);
         api = `http://127.0.0.1:${rec.apiPort}`;
-        xdsPort = rec.xdsPort!;
+        xdsPort = rec.plaintextXdsPort!;
+        securePort = rec.securePort!;
         resolve();
       }
     });
@@ -73,6 +83,8 @@ before(async () => {
     cp.once('exit', (code) => reject(new Error(`control plane exited ${code}:\n${cpLogs.join('\n')}`)));
   });
   await ready;
+  caBundle = join(dir, 'bundle.pem');
+  writeFileSync(caBundle, await (await fetch(`${api}/api/v1/trust-bundle?format=pem`)).text());
 });
 
 after(async () => {
@@ -106,10 +118,12 @@ async function certsJson(): Promise<CertsJson> {
 
 test('a sidecar with a token file gets a verifiable certificate for its identity, renews it, follows a rotation', async (t) => {
   if (!needOpenssl(t)) return;
+  // Over TLS to the control plane (its secure port), like `trellis up` runs sidecars.
   const web = await startProxyProcess({
     service: 'web',
-    xdsPort,
-    apiUrl: api,
+    xdsPort: securePort,
+    apiUrl: `https://127.0.0.1:${securePort}`,
+    caBundle,
     appPort: 0,
     args: ['--token-file', await tokenFile('web')],
   });

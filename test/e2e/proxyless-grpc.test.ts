@@ -45,7 +45,7 @@ describe('proxyless gRPC client configured by Trellis', { timeout: 180_000 }, ()
       ports[name] = s.port;
     }
     xdsPort = await freePort();
-    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data'), xdsPort });
+    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data'), plaintextXdsPort: xdsPort });
     const mesh = [
       service('echo', []),
       service('echo-a', [ports['a1']!, ports['a2']!]),
@@ -70,7 +70,8 @@ spec:
     await writeFile(join(dir, 'mesh.yaml'), mesh);
     const applied = await trellis(['apply', '-f', join(dir, 'mesh.yaml')], { server: cp.apiUrl });
     assert.equal(applied.code, 0, applied.stderr);
-    // A bootstrap naming nothing Trellis-specific beyond the xDS address; any node id.
+    // A bootstrap naming nothing Trellis-specific beyond the xDS address (the control plane's
+    // plaintext listener, on loopback, turned on with --plaintext-xds-port); any node id.
     const bootstrap = {
       xds_servers: [
         {
@@ -235,7 +236,7 @@ spec:
     const running = client.send<Run>({ op: 'run', target: 'xds:///echo', durationMs: 4000, intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 300));
     await cp.stop('SIGKILL');
-    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data'), xdsPort });
+    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data'), plaintextXdsPort: xdsPort });
     const out = await running;
     assert.deepEqual(out.errors, [], 'RPCs failed while the control plane was down');
     const got = await trellis(['get', 'grpcroutes', 'echo', '-o', 'json'], { server: cp.apiUrl });

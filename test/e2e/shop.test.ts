@@ -98,7 +98,7 @@ describe('trellis up examples/shop', { timeout: 240_000 }, () => {
     gatewayPort = await freePort();
     const grpcPort = await freePort();
     const apiPort = await freePort();
-    const xdsPort = await freePort();
+    const securePort = await freePort();
     apiUrl = `http://127.0.0.1:${apiPort}`;
     // The mesh files with the fixed ports moved to free ones; the apps are the repository's own.
     for (const f of (await readdir(SHOP_DIR)).filter((n) => n.endsWith('.yaml'))) {
@@ -117,8 +117,8 @@ describe('trellis up examples/shop', { timeout: 240_000 }, () => {
         meshDir,
         '--api-port',
         String(apiPort),
-        '--xds-port',
-        String(xdsPort),
+        '--secure-port',
+        String(securePort),
         '--data-dir',
         dataDir,
       ],

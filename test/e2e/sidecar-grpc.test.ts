@@ -70,7 +70,8 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
     server = await startProxyProcess({
       service: 'inventory',
       xdsPort: cp.xdsPort,
-      apiUrl: cp.apiUrl,
+      apiUrl: cp.sidecarApiUrl,
+      caBundle: cp.caBundle,
       appPort,
     });
     const s = server;
@@ -82,7 +83,8 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
     client = await startProxyProcess({
       service: 'frontend',
       xdsPort: cp.xdsPort,
-      apiUrl: cp.apiUrl,
+      apiUrl: cp.sidecarApiUrl,
+      caBundle: cp.caBundle,
       appPort: 0,
     });
     const c0 = client;

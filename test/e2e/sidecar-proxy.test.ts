@@ -71,7 +71,8 @@ describe('trellis proxy (sidecar pair)', { timeout: 180_000 }, () => {
     reviews = await startProxyProcess({
       service: 'reviews',
       xdsPort: cp.xdsPort,
-      apiUrl: cp.apiUrl,
+      apiUrl: cp.sidecarApiUrl,
+      caBundle: cp.caBundle,
       appPort,
       args: [
         '--labels',
@@ -114,7 +115,8 @@ describe('trellis proxy (sidecar pair)', { timeout: 180_000 }, () => {
     productpage = await startProxyProcess({
       service: 'productpage',
       xdsPort: cp.xdsPort,
-      apiUrl: cp.apiUrl,
+      apiUrl: cp.sidecarApiUrl,
+      caBundle: cp.caBundle,
       appPort: 0,
     });
     const a = productpage;

@@ -42,7 +42,7 @@ class Up {
   static async start(mesh = MESH): Promise<Up> {
     const dataDir = await mkdtemp(join(tmpdir(), 'trellis-up-e2e-'));
     const apiPort = await freePort();
-    const xdsPort = await freePort();
+    const securePort = await freePort();
     const proc = spawn(
       process.execPath,
       [
@@ -53,8 +53,8 @@ class Up {
         dataDir,
         '--api-port',
         String(apiPort),
-        '--xds-port',
-        String(xdsPort),
+        '--secure-port',
+        String(securePort),
       ],
       { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -96,30 +96,39 @@ function port(v: string | undefined, flag: string, dflt: number): number {
 }
 
 /** `--plaintext-xds-port [HOST:]N`: HOST must be loopback (default 127.0.0.1). */
-export function plaintextXdsSetting(v: string | undefined): { host: string; port: number } | undefined {
+export function plaintextXdsSetting(
+  v: string | undefined,
+  flag = '--plaintext-xds-port',
+): { host: string; port: number } | undefined {
   if (v === undefined) return undefined;
   const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d+)$/.exec(v.trim());
   if (!m)
     throw bad(
-      `--plaintext-xds-port: must be N or HOST:N with a loopback HOST (e.g. 15010 or 127.0.0.1:15010), got '${v}'`,
+      `${flag}: must be N or HOST:N with a loopback HOST (e.g. 15010 or 127.0.0.1:15010), got '${v}'`,
     );
   const host = (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
-  const p = port(m[2], '--plaintext-xds-port', 0);
+  const p = port(m[2], flag, 0);
   if (!isLoopbackHost(host))
     throw bad(
-      `--plaintext-xds-port: ${host} is not a loopback address; plaintext xDS (for proxyless gRPC clients, whose xDS client cannot do TLS) listens on this machine only: use 127.0.0.1:${p} (remote clients and sidecars use the TLS port, --secure-port)`,
+      `${flag}: ${host} is not a loopback address; plaintext xDS (for proxyless gRPC clients, whose xDS client cannot do TLS) listens on this machine only: use 127.0.0.1:${p} (remote clients and sidecars use the TLS port, --secure-port)`,
     );
   return { host, port: p };
 }
 
 export async function controlPlaneCommand(flags: ControlPlaneFlags): Promise<number> {
-  if (flags.xdsPort !== undefined)
-    throw bad(
-      `--xds-port: there is no plaintext xDS port by default any more; sidecars use the TLS port (--secure-port, default 15012, with 'trellis proxy --ca-bundle'), and proxyless gRPC clients a plaintext listener on loopback: --plaintext-xds-port ${flags.xdsPort}`,
-    );
+  if (flags.xdsPort !== undefined && flags.plaintextXdsPort !== undefined)
+    throw bad('--xds-port is the old name of --plaintext-xds-port: give one of them');
   const ca = caSettings(flags);
-  const plaintextXds = plaintextXdsSetting(flags.plaintextXdsPort);
+  const plaintextXds = plaintextXdsSetting(
+    flags.plaintextXdsPort ?? flags.xdsPort,
+    flags.xdsPort !== undefined ? '--xds-port' : undefined,
+  );
   const logger = createLogger({ name: 'trellis-control-plane' });
+  if (flags.xdsPort !== undefined)
+    logger.warn(
+      { xdsPort: flags.xdsPort },
+      '--xds-port is deprecated: it is --plaintext-xds-port (plaintext xDS on loopback, for proxyless gRPC clients); sidecars use the TLS port (--secure-port) with --ca-bundle',
+    );
   const cp = await startControlPlane({
     ca,
     dataDir: resolve(flags.dataDir ?? process.env['TRELLIS_DATA_DIR'] ?? '.trellis/data'),

@@ -74,14 +74,19 @@ export async function upCommand(argv: readonly string[]): Promise<number> {
       `trellis up takes one FILE or DIR, got ${parsed.positionals.join(' ')}`,
     );
   const apiPort = port(parsed.values['api-port'], '--api-port', 15000);
-  if (parsed.values['xds-port'] !== undefined)
+  if (parsed.values['xds-port'] !== undefined && parsed.values['plaintext-xds-port'] !== undefined)
     throw new TrellisError(
       'BAD_REQUEST',
-      `--xds-port: sidecars now reach the control plane over TLS on --secure-port (default 15012); plaintext xDS for proxyless gRPC clients is --plaintext-xds-port N (loopback, off by default)`,
+      '--xds-port is the old name of --plaintext-xds-port: give one of them',
+    );
+  if (parsed.values['xds-port'] !== undefined)
+    process.stderr.write(
+      'WARN: --xds-port is deprecated: it is --plaintext-xds-port (plaintext xDS on 127.0.0.1 for proxyless gRPC clients); the sidecars use the TLS port (--secure-port)\n',
     );
   const securePort = port(parsed.values['secure-port'], '--secure-port', 15012);
-  const plainRaw = parsed.values['plaintext-xds-port'];
-  const plaintextXdsPort = plainRaw === undefined ? undefined : port(plainRaw, '--plaintext-xds-port', 0);
+  const plainFlag = parsed.values['xds-port'] !== undefined ? '--xds-port' : '--plaintext-xds-port';
+  const plainRaw = parsed.values['plaintext-xds-port'] ?? parsed.values['xds-port'];
+  const plaintextXdsPort = plainRaw === undefined ? undefined : port(plainRaw, plainFlag, 0);
   const mesh = parsed.positionals[0] ?? '.';
   const meshAbs = await realpath(resolve(mesh)).catch(() => {
     throw new TrellisError('BAD_REQUEST', `no such file or directory: ${mesh}`);

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -32,9 +33,17 @@ export async function freePort(): Promise<number> {
 
 export interface ControlPlaneProcess {
   readonly proc: ChildProcess;
+  /** The plaintext API on loopback (the CLI's). */
   readonly apiUrl: string;
   readonly apiPort: number;
+  /** The secure (TLS) port: xDS for sidecars (with --ca-bundle). */
   readonly xdsPort: number;
+  /** The sidecar API on the secure port (https://127.0.0.1:<xdsPort>). */
+  readonly sidecarApiUrl: string;
+  /** The CA trust bundle, written to <dataDir>/ca/bundle.pem (sidecars' --ca-bundle). */
+  readonly caBundle: string;
+  /** The plaintext xDS port on loopback, when asked for (proxyless gRPC clients). */
+  readonly plaintextXdsPort?: number;
   readonly logs: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -43,8 +52,11 @@ export interface ControlPlaneProcess {
 export async function startControlPlaneProcess(opts: {
   dataDir: string;
   apiPort?: number;
-  xdsPort?: number;
+  securePort?: number;
+  /** Turns the plaintext xDS listener (loopback) on, on this port. */
+  plaintextXdsPort?: number;
   watch?: string;
+  args?: readonly string[];
 }): Promise<ControlPlaneProcess> {
   const args = [
     TRELLIS_BIN,
@@ -53,41 +65,61 @@ export async function startControlPlaneProcess(opts: {
     opts.dataDir,
     '--api-port',
     String(opts.apiPort ?? 0),
-    '--xds-port',
-    String(opts.xdsPort ?? 0),
+    '--secure-port',
+    String(opts.securePort ?? 0),
+    ...(opts.plaintextXdsPort !== undefined ? ['--plaintext-xds-port', String(opts.plaintextXdsPort)] : []),
     ...(opts.watch ? ['--watch', opts.watch] : []),
+    ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
-  const ready = new Promise<{ apiPort: number; xdsPort: number }>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`control plane not ready in 20 s:\n${logs.join('\n')}`)),
-      20_000,
-    );
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      logs.push(line);
-      try {
-        const rec = JSON.parse(line) as { msg?: string; apiPort?: number; xdsPort?: number };
-        if (rec.msg === 'control plane ready') {
-          clearTimeout(timer);
-          resolve({ apiPort: rec.apiPort!, xdsPort: rec.xdsPort! });
+  const ready = new Promise<{ apiPort: number; securePort: number; plaintextXdsPort?: number }>(
+    (resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`control plane not ready in 20 s:\n${logs.join('\n')}`)),
+        20_000,
+      );
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
+        logs.push(line);
+        try {
+          const rec = JSON.parse(line) as {
+            msg?: string;
+            apiPort?: number;
+            securePort?: number;
+            plaintextXdsPort?: number;
+          };
+          if (rec.msg === 'control plane ready') {
+            clearTimeout(timer);
+            resolve({
+              apiPort: rec.apiPort!,
+              securePort: rec.securePort!,
+              ...(rec.plaintextXdsPort !== undefined ? { plaintextXdsPort: rec.plaintextXdsPort } : {}),
+            });
+          }
+        } catch {
+          /* not JSON */
         }
-      } catch {
-        /* not JSON */
-      }
-    });
-    createInterface({ input: proc.stderr! }).on('line', (line) => logs.push(line));
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`control plane exited with ${code}:\n${logs.join('\n')}`));
-    });
-  });
-  const { apiPort, xdsPort } = await ready;
+      });
+      createInterface({ input: proc.stderr! }).on('line', (line) => logs.push(line));
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`control plane exited with ${code}:\n${logs.join('\n')}`));
+      });
+    },
+  );
+  const { apiPort, securePort, plaintextXdsPort } = await ready;
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const caBundle = join(opts.dataDir, 'ca', 'bundle.pem');
+  const bundle = await fetch(`${apiUrl}/api/v1/trust-bundle?format=pem`);
+  writeFileSync(caBundle, await bundle.text());
   return {
     proc,
     apiPort,
-    xdsPort,
-    apiUrl: `http://127.0.0.1:${apiPort}`,
+    xdsPort: securePort,
+    sidecarApiUrl: `https://127.0.0.1:${securePort}`,
+    caBundle,
+    ...(plaintextXdsPort !== undefined ? { plaintextXdsPort } : {}),
+    apiUrl,
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;

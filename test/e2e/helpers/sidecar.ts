@@ -22,8 +22,11 @@ export interface ProxyProcess {
 /** Runs `trellis proxy` and resolves once its admin endpoint is up (before it is ready). */
 export async function startProxyProcess(opts: {
   service: string;
+  /** The control plane's xDS port: the secure port with `caBundle`, else a plaintext one. */
   xdsPort: number;
   apiUrl: string;
+  /** The trust bundle file: the sidecar talks TLS to the control plane (--ca-bundle). */
+  caBundle?: string;
   appPort: number;
   args?: readonly string[];
 }): Promise<ProxyProcess> {
@@ -49,6 +52,7 @@ export async function startProxyProcess(opts: {
     String(outboundPort),
     '--admin-port',
     '0',
+    ...(opts.caBundle !== undefined ? ['--ca-bundle', opts.caBundle] : []),
     ...(opts.args ?? []),
   ];
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_')));
