@@ -11,6 +11,8 @@ import {
   ensureTools,
   startCannedUpstream,
   startHaproxy,
+  makeCerts,
+  startHaproxyTlsPair,
   startHttpProxy,
   startNginxProxy,
   startNginxUpstream,
@@ -20,6 +22,7 @@ import {
 } from './sidecar/peers.js';
 import { alive, killAllNow, setupPinning, sleep, startChild, stopAll, type Child } from './sidecar/procs.js';
 import {
+  printMtlsTargets,
   printRatios,
   printTables,
   printTargets,
@@ -29,7 +32,9 @@ import {
 } from './sidecar/report.js';
 import { startTrellis } from './sidecar/trellis.js';
 
-const KINDS: readonly Kind[] = ['direct', 'haproxy', 'nginx', 'http-proxy', 'trellis'];
+/** What --peers takes; haproxy and trellis bring their TLS pair rows too (unless --no-tls). */
+const KINDS = ['direct', 'haproxy', 'nginx', 'http-proxy', 'trellis'] as const;
+type PeerName = (typeof KINDS)[number];
 
 export interface SidecarOptions {
   durationS: number;
@@ -42,6 +47,8 @@ export interface SidecarOptions {
   maxMinutes: number;
   /** Longest wait for a quiet machine before each run (0: no waiting, no repeats of noisy runs). */
   quietWaitS: number;
+  /** Without --no-tls: the HAProxy TLS pairs and the Trellis mTLS pairs run as well. */
+  tls: boolean;
 }
 
 /** The flags this benchmark takes (`npm run bench` hands it only these). */
@@ -55,6 +62,7 @@ export const SIDECAR_FLAGS = {
   peers: { type: 'string' },
   'max-minutes': { type: 'string' },
   'quiet-wait': { type: 'string' },
+  'no-tls': { type: 'boolean' },
 } as const;
 
 export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
@@ -72,7 +80,15 @@ export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
       if (!all.includes(p)) throw new Error(`--${flag}: '${p}' is not one of ${all.join(', ')}`);
     return picked;
   };
-  const kinds = list(v.peers, KINDS, 'peers');
+  const peers: PeerName[] = list(v.peers, KINDS, 'peers');
+  const tls = !v['no-tls'];
+  const kinds: Kind[] = peers.flatMap((p): Kind[] =>
+    p === 'haproxy' && tls
+      ? ['haproxy', 'haproxy-tls', 'haproxy-tls-h2']
+      : p === 'trellis' && tls
+        ? ['trellis', 'trellis-mtls', 'trellis-mtls-h2']
+        : [p],
+  );
   return {
     durationS: num(v.duration, 'duration', 3),
     repeat: Math.round(num(v.repeat, 'repeat', 3)),
@@ -83,6 +99,7 @@ export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
     kinds: kinds.includes('direct') ? kinds : ['direct', ...kinds],
     maxMinutes: num(v['max-minutes'], 'max-minutes', 15),
     quietWaitS: v['quiet-wait'] === '0' ? 0 : num(v['quiet-wait'], 'quiet-wait', 3),
+    tls,
   };
 }
 
@@ -97,10 +114,22 @@ const LABELS: Record<Kind, string> = {
   nginx: 'nginx',
   'http-proxy': 'http-proxy',
   trellis: 'Trellis',
+  'haproxy-tls': 'HAProxy pair TLS',
+  'haproxy-tls-h2': 'HAProxy pair TLS h2',
+  'trellis-mtls': 'Trellis pair mTLS',
+  'trellis-mtls-h2': 'Trellis pair mTLS h2',
 };
 
+/** Kinds that are a pair only (the TLS hop is between the two proxies). */
+const PAIR_ONLY: readonly Kind[] = ['haproxy-tls', 'haproxy-tls-h2', 'trellis-mtls', 'trellis-mtls-h2'];
+
 function row(kind: Kind, topo: Topo, bodies: readonly BodyName[]): Row {
-  const label = topo === 'direct' ? 'direct' : `${LABELS[kind]} ${topo === 'one' ? '×1' : 'pair'}`;
+  const label =
+    topo === 'direct'
+      ? 'direct'
+      : PAIR_ONLY.includes(kind)
+        ? LABELS[kind]
+        : `${LABELS[kind]} ${topo === 'one' ? '×1' : 'pair'}`;
   return { kind, topo, label, rssIdleMB: [], samples: new Map(bodies.map((b) => [b, []])), children: [] };
 }
 
@@ -109,27 +138,51 @@ const via = (r: Row, l: Listening, host: string, children: Child[]) => {
   r.children = children;
 };
 
-/** Starts one kind's ×1 and pair rows; a failure marks the rows NOT AVAILABLE with the reason. */
+/** Starts one kind's rows (×1 and pair, or the pair alone); a failure marks them NOT AVAILABLE. */
 async function setupKind(
   kind: Kind,
   dir: string,
   upstream: Listening,
   rows: Row[],
   missing: string | undefined,
+  o: SidecarOptions,
 ) {
-  const one = row(kind, 'one', [...rows[0]!.samples.keys()]);
-  const pair = row(kind, 'pair', [...rows[0]!.samples.keys()]);
-  rows.push(one, pair);
+  const bodies = [...rows[0]!.samples.keys()];
+  const one = PAIR_ONLY.includes(kind) ? undefined : row(kind, 'one', bodies);
+  const pair = row(kind, 'pair', bodies);
+  const mine = one ? [one, pair] : [pair];
+  // The Trellis mTLS rows hang off the 'trellis' setup (one control plane for all of them).
+  const extra =
+    kind === 'trellis'
+      ? (['trellis-mtls', 'trellis-mtls-h2'] as Kind[])
+          .filter((k) => o.kinds.includes(k))
+          .map((k) => row(k, 'pair', bodies))
+      : [];
+  rows.push(...mine, ...extra);
   if (missing) {
-    one.unavailable = pair.unavailable = missing;
+    for (const r of [...mine, ...extra]) r.unavailable = missing;
     return;
   }
   const host = (l: Listening) => `127.0.0.1:${l.port}`;
   try {
     if (kind === 'trellis') {
-      const t = await startTrellis(dir, upstream.port);
-      via(one, t.one, t.one.host, [t.one.child]);
+      const wants = {
+        mtls: extra.some((r) => r.kind === 'trellis-mtls'),
+        mtlsH2: extra.some((r) => r.kind === 'trellis-mtls-h2'),
+      };
+      const t = await startTrellis(dir, upstream.port, wants);
+      via(one!, t.one, t.one.host, [t.one.child]);
       via(pair, t.pair.client, t.pair.host, [t.pair.client.child, t.pair.server]);
+      for (const r of extra) {
+        const p = r.kind === 'trellis-mtls' ? t.mtls : t.mtlsH2;
+        if (p) via(r, p.client, p.host, [p.client.child, p.server]);
+      }
+      return;
+    }
+    if (kind === 'haproxy-tls' || kind === 'haproxy-tls-h2') {
+      const certs = makeCerts(dir);
+      const { a, b } = await startHaproxyTlsPair(dir, certs, upstream.port, kind === 'haproxy-tls-h2');
+      via(pair, a, host(a), [a.child, b.child]);
       return;
     }
     const start = (name: string, target: number): Promise<Listening> =>
@@ -139,13 +192,13 @@ async function setupKind(
           ? startNginxProxy(dir, name, target)
           : startHttpProxy(name, target);
     const single = await start(`${kind}-1`, upstream.port);
-    via(one, single, host(single), [single.child]);
+    via(one!, single, host(single), [single.child]);
     const b = await start(`${kind}-b`, upstream.port);
     const a = await start(`${kind}-a`, b.port);
     via(pair, a, host(a), [a.child, b.child]);
   } catch (err) {
     const why = (err as Error).message.replace(/\s+/g, ' ').slice(0, 400);
-    for (const r of [one, pair]) if (!r.target) r.unavailable = why;
+    for (const r of [...mine, ...extra]) if (!r.target) r.unavailable = why;
   }
 }
 
@@ -201,14 +254,15 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     );
     const rows: Row[] = [row('direct', 'direct', o.bodies)];
     rows[0]!.target = { port: upstream.port, host: `127.0.0.1:${upstream.port}`, pids: [] };
-    for (const kind of o.kinds.filter((k) => k !== 'direct')) {
+    const later: Kind[] = ['direct', 'trellis-mtls', 'trellis-mtls-h2']; // set up with 'trellis'
+    for (const kind of o.kinds.filter((k) => !later.includes(k))) {
       const missing =
-        kind === 'haproxy' && !tools.haproxy
+        kind.startsWith('haproxy') && !tools.haproxy
           ? 'haproxy is not installed'
           : kind === 'nginx' && !tools.nginx
             ? 'nginx is not installed'
             : undefined;
-      await setupKind(kind, dir, upstream, rows, missing);
+      await setupKind(kind, dir, upstream, rows, missing, o);
     }
     // A bare Node process, for scale: what any Node proxy pays before its own code.
     const bare = startChild('bare node', process.execPath, ['-e', 'setInterval(() => {}, 1000)'], CPU_PROXY);
@@ -264,7 +318,8 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     }
     printTables(rows, o.bodies, o.rate);
     printRatios(rows, o.bodies);
-    const ok = printTargets(rows, o.bodies);
+    const okPlain = o.kinds.includes('trellis') ? printTargets(rows, o.bodies) : true;
+    const ok = printMtlsTargets(rows, o.bodies) && okPlain;
     const others = rows
       .flatMap((r) => [...r.samples.values()].flat())
       .flatMap((s) => (s ? [s.otherOnProxyCpu] : []))

@@ -1,7 +1,7 @@
 // The peers: installs HAProxy, nginx and wrk from Debian when missing, writes their configs into
 // the temp dir (never system config), and starts the upstream and the peer proxies on loopback.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BODIES } from './bodies.js';
@@ -193,4 +193,130 @@ export async function startHttpProxy(name: string, target: number): Promise<List
   const child = startChild(name, process.execPath, [script, String(port), String(target)], CPU_PROXY);
   await waitForPort(port, child);
   return { child, port };
+}
+
+/** PEM files for the HAProxy TLS pair, made with openssl in the temp dir. */
+export interface BenchCerts {
+  ca: string;
+  /** The second HAProxy's serving certificate + key (one PEM, HAProxy's `crt`). */
+  server: string;
+  /** The first HAProxy's client certificate + key. */
+  client: string;
+}
+
+/**
+ * A throwaway CA (EC P-256) and two leaf certificates signed by it: a server one for 127.0.0.1 and
+ * a client one. The same key type and TLS 1.3 as the mesh's workload certificates.
+ */
+export function makeCerts(dir: string): BenchCerts {
+  const p = (n: string) => join(dir, n);
+  const ssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
+    if (r.status !== 0)
+      throw new Error(`openssl ${args[0]} failed: ${r.stderr?.toString().trim().slice(0, 300)}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  ssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=bench-ca',
+  ]);
+  writeFileSync(
+    p('ext-server.cnf'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n',
+  );
+  writeFileSync(
+    p('ext-client.cnf'),
+    'subjectAltName=URI:spiffe://bench/client\nextendedKeyUsage=clientAuth\n',
+  );
+  for (const who of ['server', 'client']) {
+    ssl(['req', ...ec, '-keyout', p(`${who}.key`), '-out', p(`${who}.csr`), '-subj', `/CN=bench-${who}`]);
+    ssl([
+      'x509',
+      '-req',
+      '-in',
+      p(`${who}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      p(`ext-${who}.cnf`),
+      '-out',
+      p(`${who}.crt`),
+    ]);
+    writeFileSync(
+      p(`${who}.pem`),
+      readFileSync(p(`${who}.crt`), 'utf8') + readFileSync(p(`${who}.key`), 'utf8'),
+    );
+  }
+  return { ca: p('ca.pem'), server: p('server.pem'), client: p('client.pem') };
+}
+
+/**
+ * The HAProxy pair with mutual TLS between the two: `a` (plain frontend) → TLS with a client
+ * certificate, server verified against the CA → `b` (TLS frontend requiring a client certificate
+ * from the CA) → plain to the upstream. Keep-alive and `http-reuse always` on both; with `h2`, the
+ * hop between them negotiates HTTP/2 by ALPN (one multiplexed connection).
+ */
+export async function startHaproxyTlsPair(
+  dir: string,
+  certs: BenchCerts,
+  target: number,
+  h2: boolean,
+): Promise<{ a: Listening; b: Listening }> {
+  const tag = h2 ? 'tls-h2' : 'tls';
+  const [portA, portB] = [await freePort(), await freePort()];
+  const common = `global
+  nbthread 1
+  maxconn 4000
+  ssl-default-bind-options ssl-min-ver TLSv1.3
+  ssl-default-server-options ssl-min-ver TLSv1.3
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+  option http-keep-alive
+  http-reuse always
+`;
+  const alpnBind = h2 ? ' alpn h2,http/1.1' : ' alpn http/1.1';
+  const alpnServer = h2 ? ' alpn h2' : ' alpn http/1.1';
+  const fileB = join(dir, `haproxy-${tag}-b.cfg`);
+  writeFileSync(
+    fileB,
+    `${common}frontend fe
+  bind 127.0.0.1:${portB} ssl crt ${certs.server} ca-file ${certs.ca} verify required${alpnBind}
+  default_backend be
+backend be
+  server s1 127.0.0.1:${target}
+`,
+  );
+  const fileA = join(dir, `haproxy-${tag}-a.cfg`);
+  writeFileSync(
+    fileA,
+    `${common}frontend fe
+  bind 127.0.0.1:${portA}
+  default_backend be
+backend be
+  server s1 127.0.0.1:${portB} ssl verify required ca-file ${certs.ca} crt ${certs.client} sni str(localhost)${alpnServer}
+`,
+  );
+  const b = startChild(`haproxy-${tag}-b`, 'haproxy', ['-db', '-f', fileB], CPU_PROXY);
+  await waitForPort(portB, b);
+  const a = startChild(`haproxy-${tag}-a`, 'haproxy', ['-db', '-f', fileA], CPU_PROXY);
+  await waitForPort(portA, a);
+  return { a: { child: a, port: portA }, b: { child: b, port: portB } };
 }

@@ -48,10 +48,19 @@ export function setupPinning(wanted: boolean, cpus: number): string {
 export const pinned = (): boolean => pinning;
 
 /** Spawns `cmd args` (under `taskset -c cpu` when pinning) and tracks it until it exits. */
-export function startChild(name: string, cmd: string, args: readonly string[], cpu?: number): Child {
+export function startChild(
+  name: string,
+  cmd: string,
+  args: readonly string[],
+  cpu?: number,
+  env?: Record<string, string>,
+): Child {
   const [file, argv] =
     pinning && cpu !== undefined ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
-  const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(file, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {

@@ -4,7 +4,16 @@ import { table } from '../xds-sim/stats.js';
 import type { BodyName } from './bodies.js';
 import type { Sample } from './load.js';
 
-export type Kind = 'direct' | 'haproxy' | 'nginx' | 'http-proxy' | 'trellis';
+export type Kind =
+  | 'direct'
+  | 'haproxy'
+  | 'nginx'
+  | 'http-proxy'
+  | 'trellis'
+  | 'haproxy-tls'
+  | 'haproxy-tls-h2'
+  | 'trellis-mtls'
+  | 'trellis-mtls-h2';
 export type Topo = 'direct' | 'one' | 'pair';
 
 export interface RowResult {
@@ -241,5 +250,109 @@ export function printTargets(rows: RowResult[], bodies: readonly BodyName[]): bo
   }
   const idle = [...t1.rssIdleMB, ...tp.rssIdleMB];
   check(Math.max(...idle) <= 50, `RSS idle ≤ 50 MB (×1 / client / server: ${slash(idle, 0)} MB)`);
+  return ok;
+}
+
+/**
+ * PASS/MISS for the Trellis mTLS pairs against the HAProxy TLS pair (issue 5): CPU/req per side
+ * ≤ 1.5×, ≤ 0.10 vCPU per sidecar at the open-loop rate, pair latency ≤ the HAProxy TLS pair's at
+ * p50 and p99 (per-round difference, medians). Also prints each mTLS pair against the plaintext
+ * pair of the same proxy (what TLS costs). Returns whether every evaluated target passed.
+ */
+export function printMtlsTargets(rows: RowResult[], bodies: readonly BodyName[]): boolean {
+  const direct = rows.find((r) => r.kind === 'direct')!;
+  const haTls = find(rows, 'haproxy-tls', 'pair');
+  const haTlsH2 = find(rows, 'haproxy-tls-h2', 'pair');
+  const trellisRows = (['trellis-mtls', 'trellis-mtls-h2'] as Kind[]).flatMap((k) => {
+    const r = find(rows, k, 'pair');
+    return r ? [r] : [];
+  });
+  if (trellisRows.length === 0 && !haTls) return true;
+  console.log('\nwith TLS between the two proxies (per round, then the median):');
+  const cost: string[][] = [];
+  for (const [tls, plain] of [
+    ['haproxy-tls', 'haproxy'],
+    ['haproxy-tls-h2', 'haproxy'],
+    ['trellis-mtls', 'trellis'],
+    ['trellis-mtls-h2', 'trellis'],
+  ] as [Kind, Kind][]) {
+    const t = find(rows, tls, 'pair');
+    const p = find(rows, plain, 'pair');
+    if (!t || !p) continue;
+    for (const body of bodies)
+      cost.push([
+        `${t.label} [${body}]`,
+        `${f(
+          roundRatio(t, p, body, (s) => s.cpuUsPerReq[0]!),
+          2,
+        )} / ${f(
+          roundRatio(t, p, body, (s) => s.cpuUsPerReq[1]!),
+          2,
+        )}`,
+        `${f(roundDiff(t, p, body, p50))} / ${f(roundDiff(t, p, body, p99))}`,
+        f(
+          roundRatio(t, p, body, (s) => s.rps),
+          2,
+        ),
+      ]);
+  }
+  if (cost.length)
+    console.log(
+      table(
+        [
+          'row',
+          'CPU/req client / server ÷ plaintext pair',
+          'p50 / p99 minus plaintext pair (µs)',
+          'req/s ÷ plaintext pair',
+        ],
+        cost,
+      ),
+    );
+  console.log('\ntargets with mTLS on (issue 5), Trellis mTLS pairs against the HAProxy TLS pair:');
+  if (!haTls || trellisRows.length === 0) {
+    console.log('  NOT EVALUATED: the HAProxy TLS pair or the Trellis mTLS pairs did not run');
+    return false;
+  }
+  let ok = true;
+  const check = (pass: boolean, what: string) => {
+    ok &&= pass;
+    console.log(`  ${pass ? 'PASS' : 'MISS'}  ${what}`);
+  };
+  for (const tr of trellisRows)
+    for (const body of bodies) {
+      const st = summarize(tr, direct, body);
+      const sh = summarize(haTls, direct, body);
+      if (!st || !sh) continue;
+      const tag = `[${body}] ${tr.label}`;
+      for (const [i, side] of [
+        [0, 'client side'],
+        [1, 'server side'],
+      ] as [number, string][])
+        check(
+          st.cpuUs[i]! <= 1.5 * sh.cpuUs[i]!,
+          `${tag} CPU/req ${side} ${f(st.cpuUs[i]!, 1)} µs ≤ 1.5 × HAProxy TLS ${f(sh.cpuUs[i]!, 1)} µs (${f(st.cpuUs[i]! / sh.cpuUs[i]!, 2)}×)`,
+        );
+      check(
+        Math.max(...st.vcpu) <= 0.1,
+        `${tag} vCPU at the open-loop rate ≤ 0.10 per sidecar (client / server: ${slash(st.vcpu, 3)}; HAProxy TLS ${slash(sh.vcpu, 3)})`,
+      );
+      const d50 = roundDiff(tr, haTls, body, p50);
+      const d99 = roundDiff(tr, haTls, body, p99);
+      check(
+        d50 <= 0,
+        `${tag} p50 ${ms(st.p50)} ms vs HAProxy TLS ${ms(sh.p50)} ms (per round: ${f(d50)} µs ≤ 0)`,
+      );
+      check(
+        d99 <= 0,
+        `${tag} p99 ${ms(st.p99)} ms vs HAProxy TLS ${ms(sh.p99)} ms (per round: ${f(d99)} µs ≤ 0)`,
+      );
+      if (haTlsH2) {
+        const sh2 = summarize(haTlsH2, direct, body);
+        if (sh2)
+          console.log(
+            `  ----  ${tag} against HAProxy TLS h2: CPU/req ${f(st.cpuUs[0]! / sh2.cpuUs[0]!, 2)}× / ${f(st.cpuUs[1]! / sh2.cpuUs[1]!, 2)}×, p50 ${f(roundDiff(tr, haTlsH2, body, p50))} µs, p99 ${f(roundDiff(tr, haTlsH2, body, p99))} µs (informational)`,
+          );
+      }
+    }
   return ok;
 }

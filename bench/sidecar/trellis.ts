@@ -1,5 +1,6 @@
 // The Trellis rows: a real `trellis control-plane` child with the bench Services applied, and real
 // `trellis proxy` sidecars (one alone; a client/server pair), each waited for until it carries traffic.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiCall, TRELLIS_BIN } from '../xds-sim/control-plane-child.js';
 import { pathOf } from './bodies.js';
@@ -11,6 +12,10 @@ export const SERVICE_PORT = 8080;
 export const UPSTREAM_SERVICE = 'bench-upstream';
 /** The Service behind the server-side sidecar: no static endpoints, its sidecar registers. */
 export const SERVER_SERVICE = 'bench-server';
+/** The Service behind the mTLS server sidecar (its sidecar holds an identity and registers with mTLS). */
+export const MTLS_SERVER_SERVICE = 'bench-server-mtls';
+/** The switch for HTTP/1.1 over one multiplexed HTTP/2 connection per peer (client sidecar env). */
+export const MESH_H2_ENV = 'TRELLIS_MESH_H2';
 
 export interface TrellisSetup {
   cp: Child;
@@ -18,6 +23,15 @@ export interface TrellisSetup {
   one: Listening & { host: string };
   /** client → client sidecar (outbound, Host bench-server:8080) → server sidecar (inbound) → upstream */
   pair: { client: Listening; server: Child; host: string };
+  /** The same pair with identities (bootstrap tokens): mutual TLS between the sidecars. */
+  mtls?: { client: Listening; server: Child; host: string };
+  /** The mTLS pair whose client sidecar sends HTTP/1.1 as HTTP/2 streams on one connection. */
+  mtlsH2?: { client: Listening; server: Child; host: string };
+}
+
+export interface TrellisWants {
+  mtls: boolean;
+  mtlsH2: boolean;
 }
 
 const service = (name: string, upstreamPort?: number) => ({
@@ -38,7 +52,10 @@ async function startControlPlane(dir: string): Promise<{ cp: Child; apiUrl: stri
     join(dir, 'cp-data'),
     '--api-port',
     '0',
-    '--xds-port',
+    // The CA and the TLS port (nothing here uses it: the sidecars take plaintext xDS on loopback).
+    '--secure-port',
+    '0',
+    '--plaintext-xds-port',
     '0',
   ];
   const cp = startChild('trellis control-plane', process.execPath, args, CPU_LOAD);
@@ -46,9 +63,13 @@ async function startControlPlane(dir: string): Promise<{ cp: Child; apiUrl: stri
   while (Date.now() < deadline) {
     for (const line of cp.tail) {
       if (!line.includes('control plane ready')) continue;
-      const rec = JSON.parse(line) as { apiPort?: number; xdsPort?: number };
-      if (rec.apiPort && rec.xdsPort)
-        return { cp, apiUrl: `http://127.0.0.1:${rec.apiPort}`, xds: `127.0.0.1:${rec.xdsPort}` };
+      const rec = JSON.parse(line) as { apiPort?: number; plaintextXdsPort?: number };
+      if (rec.apiPort && rec.plaintextXdsPort)
+        return {
+          cp,
+          apiUrl: `http://127.0.0.1:${rec.apiPort}`,
+          xds: `127.0.0.1:${rec.plaintextXdsPort}`,
+        };
     }
     if (!alive(cp)) break;
     await sleep(100);
@@ -68,6 +89,7 @@ async function startSidecar(
   svc: string,
   appPort: number,
   cp: { apiUrl: string; xds: string },
+  extra: { tokenFile?: string; env?: Record<string, string> } = {},
 ): Promise<Sidecar> {
   const [inbound, outbound, admin] = [await freePort(), await freePort(), await freePort()];
   const args = [
@@ -89,8 +111,9 @@ async function startSidecar(
     cp.xds,
     '--api',
     cp.apiUrl,
+    ...(extra.tokenFile ? ['--token-file', extra.tokenFile] : []),
   ];
-  const child = startChild(name, process.execPath, args, CPU_PROXY);
+  const child = startChild(name, process.execPath, args, CPU_PROXY, extra.env);
   return { child, inbound, outbound, admin };
 }
 
@@ -121,11 +144,33 @@ async function waitForTraffic(
   );
 }
 
-/** Starts the control plane and three sidecars; throws with a reason when Trellis cannot run. */
-export async function startTrellis(dir: string, upstreamPort: number): Promise<TrellisSetup> {
+/** A bootstrap token for the Service's identity (POST /api/v1/tokens on the loopback API), in a 0600 file. */
+async function tokenFile(dir: string, apiUrl: string, serviceAccount: string): Promise<string> {
+  const r = (await apiCall(apiUrl, 'POST', '/api/v1/tokens', {
+    namespace: 'default',
+    serviceAccount,
+    ttl: '2h',
+  })) as { token: string };
+  const file = join(dir, `${serviceAccount}.token`);
+  writeFileSync(file, r.token + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** Starts the control plane and the sidecars; throws with a reason when Trellis cannot run. */
+export async function startTrellis(
+  dir: string,
+  upstreamPort: number,
+  wants: TrellisWants = { mtls: false, mtlsH2: false },
+): Promise<TrellisSetup> {
   const cp = await startControlPlane(dir);
+  // No MeshTLS: STRICT for every Service. The sidecars without identity register without mTLS, so
+  // their pair stays plaintext; the ones with tokens present certificates and speak mTLS.
   await apiCall(cp.apiUrl, 'POST', '/api/v1/apply', {
-    documents: [service(UPSTREAM_SERVICE, upstreamPort), service(SERVER_SERVICE)],
+    documents: [
+      service(UPSTREAM_SERVICE, upstreamPort),
+      service(SERVER_SERVICE),
+      service(MTLS_SERVER_SERVICE),
+    ],
   });
   const oneHost = `${UPSTREAM_SERVICE}:${SERVICE_PORT}`;
   const pairHost = `${SERVER_SERVICE}:${SERVICE_PORT}`;
@@ -134,9 +179,33 @@ export async function startTrellis(dir: string, upstreamPort: number): Promise<T
   const client = await startSidecar('trellis-client', 'bench-client', 0, cp);
   await waitForTraffic(one, oneHost, 30_000);
   await waitForTraffic(client, pairHost, 30_000, [server.child]);
-  return {
+  const setup: TrellisSetup = {
     cp: cp.cp,
     one: { child: one.child, port: one.outbound, host: oneHost },
     pair: { client: { child: client.child, port: client.outbound }, server: server.child, host: pairHost },
   };
+  if (!wants.mtls && !wants.mtlsH2) return setup;
+  const mtlsHost = `${MTLS_SERVER_SERVICE}:${SERVICE_PORT}`;
+  const mServer = await startSidecar('trellis-mtls-server', MTLS_SERVER_SERVICE, upstreamPort, cp, {
+    tokenFile: await tokenFile(dir, cp.apiUrl, MTLS_SERVER_SERVICE),
+  });
+  const clientToken = await tokenFile(dir, cp.apiUrl, 'bench-client');
+  const clients: [keyof TrellisSetup & ('mtls' | 'mtlsH2'), string][] = [];
+  if (wants.mtls) clients.push(['mtls', 'off']);
+  if (wants.mtlsH2) clients.push(['mtlsH2', 'on']);
+  for (const [key, h2] of clients) {
+    const c = await startSidecar(
+      `trellis-${key === 'mtls' ? 'mtls' : 'mtls-h2'}-client`,
+      'bench-client',
+      0,
+      cp,
+      {
+        tokenFile: clientToken,
+        env: { [MESH_H2_ENV]: h2 },
+      },
+    );
+    await waitForTraffic(c, mtlsHost, 30_000, [mServer.child]);
+    setup[key] = { client: { child: c.child, port: c.outbound }, server: mServer.child, host: mtlsHost };
+  }
+  return setup;
 }
