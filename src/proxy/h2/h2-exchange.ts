@@ -75,6 +75,13 @@ export class H2Exchange implements H2Waiter {
   private deadline = 0;
   private readonly start: number;
   private attemptStart = 0;
+  /**
+   * Set by the relays on every chunk either way (one store): what the connection's stream idle tick
+   * (H2Connection.watch) reads. True at first: the stream's arrival counts as activity.
+   */
+  moved = true;
+  private idleQuiet = 0;
+  private idleSawHead = false;
 
   constructor(
     readonly ds: ServerHttp2Stream,
@@ -94,6 +101,7 @@ export class H2Exchange implements H2Waiter {
     ds.on('error', noop);
     ds.on('aborted', this.onDownAborted);
     ds.on('close', this.onDownClose);
+    this.conn?.watch(this);
     try {
       routeH2(this, this.headers, this.rawHeaders, this.maxHeaderListSize);
     } catch (e) {
@@ -401,7 +409,10 @@ export class H2Exchange implements H2Waiter {
   };
 
   private readonly onDownClose = (): void => {
-    if (this.conn !== undefined) this.conn.active--;
+    if (this.conn !== undefined) {
+      this.conn.active--;
+      this.conn.unwatch(this);
+    }
     if (!this.done || this.ds.rstCode > NGHTTP2_NO_ERROR) {
       this.cancelUpstream();
     }
@@ -431,6 +442,45 @@ export class H2Exchange implements H2Waiter {
         ? `deadline (grpc-timeout / route timeout) exceeded after ${ms} ms waiting for cluster "${this.cluster?.config.name ?? '?'}"`
         : `no complete response from cluster "${this.cluster?.config.name ?? '?'}" within ${ms} ms`,
     );
+    this.expire(err);
+  };
+
+  /** One stream idle tick: true once `ticks` ticks in a row saw no byte move (nor the response head). */
+  idleTick(ticks: number): boolean {
+    if (this.moved || this.respStarted !== this.idleSawHead) {
+      this.moved = false;
+      this.idleSawHead = this.respStarted;
+      this.idleQuiet = 0;
+      return false;
+    }
+    return ++this.idleQuiet >= ticks;
+  }
+
+  /**
+   * No byte moved either way on this stream for the stream idle timeout: like the route timeout, a
+   * 504 (gRPC: DEADLINE_EXCEEDED) before the response head, after it a reset (gRPC: trailers).
+   */
+  streamIdle(ms: number): void {
+    const ds = this.ds;
+    if (this.done) {
+      // Our response ended, the stream did not (e.g. the client never ended its request).
+      if (!ds.closed && !ds.destroyed) ds.close(NGHTTP2_CANCEL);
+      return;
+    }
+    const name = this.cluster?.config.name;
+    const where = name === undefined ? '' : ` with cluster "${name}"`;
+    const state = !(this.reqDone || ds.endAfterHeaders)
+      ? ' (the request was not complete)'
+      : this.respStarted
+        ? ' in the middle of the response'
+        : ', waiting for the response';
+    this.expire(
+      new ProxyError('STREAM_IDLE_TIMEOUT', `no byte moved either way${where} for ${ms} ms${state}`),
+    );
+  }
+
+  /** A timeout (route/grpc-timeout deadline, stream idle) ends the exchange. */
+  private expire(err: ProxyError): void {
     this.upstream?.destroy();
     if (!this.respStarted) {
       this.fail(err);
@@ -448,7 +498,7 @@ export class H2Exchange implements H2Waiter {
     delete this.trailers['content-type'];
     const ds = this.ds;
     if (!ds.destroyed && !ds.writableEnded) ds.end();
-  };
+  }
 
   /** The one way a failure leaves the exchange: a rescue response, or a reset after headers. */
   fail(e: unknown): void {

@@ -73,6 +73,7 @@ export class H2Relay {
     if (us === null) return; // an earlier attempt's relay
     const ex = this.ex;
     ex.bodyStarted = true;
+    ex.moved = true;
     if (ex.replay !== null) ex.replay.push(chunk);
     if (!us.write(chunk)) ex.ds.pause();
   };
@@ -106,6 +107,7 @@ export class H2Relay {
 
   private readonly onUpData = (chunk: Buffer): void => {
     if (this.us === null) return;
+    this.ex.moved = true;
     const ds = this.ex.ds;
     if (!ds.destroyed && !ds.write(chunk)) this.us?.pause();
   };

@@ -14,18 +14,56 @@ import type { ListenerHost } from './h2-dispatch.js';
 import { H2Exchange } from './h2-exchange.js';
 import type { H2Limits } from './h2-limits.js';
 
+/** The stream idle timeout is checked on a tick of 1/STREAM_TICKS of it (see H2Exchange.idleTick). */
+const STREAM_TICKS = 8;
+
 /** One downstream HTTP/2 connection as the listener tracks it. */
 export class H2Connection implements ListenerConnection {
   active = 0;
   private resets = 0;
   private windowStart = 0;
   private closedOnce = false;
+  /** Streams in progress, watched by one stream idle tick per connection (none per stream). */
+  private readonly streams = new Set<H2Exchange>();
+  private streamTimer: ReturnType<typeof setTimeout> | null = null;
+  private streamTicking = false;
 
   constructor(
     readonly session: Http2Session,
     private readonly limits: H2Limits,
     private readonly onClosed: (c: H2Connection) => void,
+    /** limits.streamIdleTimeoutMs (0: off). */
+    private readonly streamIdleMs = 0,
   ) {}
+
+  /** A stream arrived: the stream idle timeout applies to it until unwatch(). */
+  watch(ex: H2Exchange): void {
+    if (this.streamIdleMs === 0 || this.closedOnce) return;
+    this.streams.add(ex);
+    if (this.streamTicking) return;
+    this.streamTicking = true;
+    if (this.streamTimer === null) {
+      this.streamTimer = setTimeout(this.onStreamTick, Math.ceil(this.streamIdleMs / STREAM_TICKS));
+      this.streamTimer.unref();
+    } else this.streamTimer.refresh();
+  }
+
+  unwatch(ex: H2Exchange): void {
+    this.streams.delete(ex);
+  }
+
+  private readonly onStreamTick = (): void => {
+    if (this.streams.size === 0 || this.closedOnce) {
+      this.streamTicking = false;
+      return;
+    }
+    for (const ex of this.streams) {
+      if (!ex.idleTick(STREAM_TICKS)) continue;
+      this.streams.delete(ex);
+      ex.streamIdle(this.streamIdleMs);
+    }
+    (this.streamTimer as ReturnType<typeof setTimeout>).refresh();
+  };
 
   /** A stream the peer reset before its response ended; too many per window is a rapid-reset attack. */
   peerReset(now: number): void {
@@ -53,6 +91,8 @@ export class H2Connection implements ListenerConnection {
   closed(): void {
     if (this.closedOnce) return;
     this.closedOnce = true;
+    if (this.streamTimer !== null) clearTimeout(this.streamTimer);
+    this.streams.clear();
     this.onClosed(this);
   }
 }
@@ -94,7 +134,7 @@ export class H2Server {
   private readonly onSession = (session: Http2Session): void => {
     const host = this.host;
     const limits = host.limits;
-    const conn = new H2Connection(session, limits.h2, host.onClosed);
+    const conn = new H2Connection(session, limits.h2, host.onClosed, limits.streamIdleTimeoutMs);
     (session as Tagged)[CONN] = conn;
     host.adopt(conn);
     session.on('error', () => undefined);

@@ -127,6 +127,7 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
   }
 
   private readonly onDownData = (chunk: Buffer): void => {
+    this.ex.moved = true;
     const r = this.ex.replay;
     if (r !== null) r.push(chunk);
     const c = this.conn;
@@ -167,6 +168,7 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
   }
 
   onResponseBody(chunk: Buffer): void {
+    this.ex.moved = true;
     const ds = this.ex.ds;
     if (!ds.destroyed && !ds.writableEnded && !ds.write(chunk)) this.conn?.socket.pause();
   }

@@ -1,5 +1,6 @@
 // One downstream HTTP/1.1 connection on a raw socket: a request parser, one exchange at a time
-// (pipelined requests wait, so responses stay in order), keep-alive, header and idle timeouts.
+// (pipelined requests wait, so responses stay in order), keep-alive, header, idle and stream idle
+// timeouts.
 import type { Socket } from 'node:net';
 import { H1Parser, type H1Handler, type H1Head, type H1RequestHead } from '../http/h1-parser.js';
 import { H1Exchange } from '../pipeline/h1-exchange.js';
@@ -10,6 +11,8 @@ import type { ListenerLimits } from './limits.js';
 
 /** After we close (FIN sent), how long a peer may take to read the rest before the socket is destroyed. */
 const LINGER_MS = 5000;
+/** The stream idle timeout is checked on a tick of 1/STREAM_TICKS of it (see onStreamTick). */
+const STREAM_TICKS = 8;
 
 export class H1Connection implements H1Handler, Downstream {
   private readonly parser: H1Parser;
@@ -35,6 +38,14 @@ export class H1Connection implements H1Handler, Downstream {
   private reqTimerMs = 0;
   private reqTimerArmed = false;
   private reqTimerFire: (() => void) | null = null;
+  // Stream idle: while a request (or a tunnel) is in progress, a tick compares the socket's byte
+  // counters with the last tick's; STREAM_TICKS quiet ticks in a row end the stream. Nothing runs
+  // per chunk, and back-to-back requests keep the running tick (no re-arm per request).
+  private streamTimer: ReturnType<typeof setTimeout> | null = null;
+  private streamTicking = false;
+  private streamArmed = false;
+  private streamQuiet = 0;
+  private streamBytes = 0;
 
   constructor(
     readonly socket: Socket,
@@ -110,6 +121,55 @@ export class H1Connection implements H1Handler, Downstream {
     this.idleArmed = false;
   }
 
+  /** A request (or tunnel) is in progress: the stream idle timeout applies (unless it is 0). */
+  private armStream(): void {
+    const ms = this.limits.streamIdleTimeoutMs;
+    if (ms === 0) return;
+    this.streamArmed = true;
+    this.streamQuiet = 0;
+    if (this.streamTicking) return;
+    this.streamTicking = true;
+    if (this.streamTimer === null) {
+      this.streamTimer = setTimeout(this.onStreamTick, Math.ceil(ms / STREAM_TICKS));
+      this.streamTimer.unref();
+    } else this.streamTimer.refresh();
+  }
+
+  /**
+   * Bytes moved since the last tick (either way, as counted at the downstream socket: request bytes
+   * read, response or tunnel bytes written): not idle. Counters only grow, so a stale snapshot can
+   * only delay a cut by a tick, never cause one: the cut comes between N and N + N/8 after the last
+   * byte.
+   */
+  private readonly onStreamTick = (): void => {
+    if (!this.streamArmed || this.closing) {
+      this.streamTicking = false;
+      return;
+    }
+    const s = this.socket;
+    const n = s.bytesRead + (s.bytesWritten ?? 0);
+    if (n !== this.streamBytes) {
+      this.streamBytes = n;
+      this.streamQuiet = 0;
+    } else if (++this.streamQuiet >= STREAM_TICKS) {
+      this.streamArmed = false;
+      this.streamTicking = false;
+      this.onStreamIdle();
+      return;
+    }
+    (this.streamTimer as ReturnType<typeof setTimeout>).refresh();
+  };
+
+  private onStreamIdle(): void {
+    if (this.tunneled) {
+      // An upgrade/CONNECT tunnel idle both ways: closed (the splice closes the upstream side).
+      this.socket.destroy();
+      return;
+    }
+    const ex = this.active;
+    if (ex !== null) ex.streamIdle(this.limits.streamIdleTimeoutMs);
+  }
+
   private readonly onHeadersTimeout = (): void => {
     if (!this.headersArmed || this.closing || this.active !== null) return;
     this.headersArmed = false;
@@ -165,6 +225,8 @@ export class H1Connection implements H1Handler, Downstream {
     if (this.headersTimer !== null) clearTimeout(this.headersTimer);
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     if (this.reqTimer !== null) clearTimeout(this.reqTimer);
+    if (this.streamTimer !== null) clearTimeout(this.streamTimer);
+    this.streamArmed = false;
     if (this.active !== null && !this.tunneled) this.active.abort();
     this.active = null;
     this.onClosed(this);
@@ -201,6 +263,7 @@ export class H1Connection implements H1Handler, Downstream {
 
   onHead(head: H1Head): void {
     this.disarm();
+    this.armStream();
     const h = head as H1RequestHead;
     if (h.framing === 'upgrade') this.upgrade = true;
     const ex = new H1Exchange(this, h);
@@ -250,6 +313,7 @@ export class H1Connection implements H1Handler, Downstream {
 
   exchangeDone(keepAlive: boolean): void {
     this.active = null;
+    this.streamArmed = false;
     this.bpHeld = false;
     this.waitHeld = false;
     if (!keepAlive || this.draining || this.upgrade) {

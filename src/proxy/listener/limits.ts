@@ -7,6 +7,13 @@ export interface ListenerLimits {
   readonly requestHeadersTimeoutMs: number;
   /** A keep-alive connection with no request in progress is closed after this. Default 60 s. */
   readonly idleTimeoutMs: number;
+  /**
+   * A request/stream (or an upgrade/CONNECT tunnel) with no byte moving either way for this long is
+   * ended: 504 STREAM_IDLE_TIMEOUT if the response has not started, else the stream is cut (a
+   * tunnel is closed). Checked on a coarse tick (1/8 of it), so the cut comes between
+   * this and 9/8 of it after the last byte. Envoy's stream_idle_timeout. Default 5 min; 0 = off.
+   */
+  readonly streamIdleTimeoutMs: number;
   /** Connections per listener; more are refused at accept. Default 10 000. */
   readonly maxConnections: number;
   /** Header size / count limits (431), request line (414), chunk limits. */
@@ -18,6 +25,7 @@ export interface ListenerLimits {
 export const DEFAULT_LISTENER_LIMITS: ListenerLimits = Object.freeze({
   requestHeadersTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
+  streamIdleTimeoutMs: 300_000,
   maxConnections: 10_000,
   h1: DEFAULT_H1_LIMITS,
   h2: DEFAULT_H2_LIMITS,

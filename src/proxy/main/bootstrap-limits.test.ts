@@ -53,6 +53,24 @@ describe('bootstrap limits', () => {
     assert.equal(l.h2.maxHeaderListSize, 64 * 1024);
   });
 
+  test('stream idle timeout: 5 min by default, flag / env / file, 0 turns it off', () => {
+    assert.equal(listenerLimits(parse([]).limits).streamIdleTimeoutMs, 300_000);
+    assert.equal(parse(['--stream-idle-timeout-ms', '0']).limits.streamIdleTimeoutMs, 0);
+    assert.equal(
+      parse([], { env: { TRELLIS_STREAM_IDLE_TIMEOUT_MS: '1500' } }).limits.streamIdleTimeoutMs,
+      1500,
+    );
+    assert.equal(withFile('service: web\nlimits:\n  streamIdleTimeoutMs: 0\n').limits.streamIdleTimeoutMs, 0);
+    fails(
+      () => parse(['--stream-idle-timeout-ms', '5m']),
+      /--stream-idle-timeout-ms: must be a whole number 0-2147483647 \(got "5m"\)/,
+    );
+    assert.match(
+      bootstrapHelp(),
+      /--stream-idle-timeout-ms N .*\(default 300000\) \[TRELLIS_STREAM_IDLE_TIMEOUT_MS\]/,
+    );
+  });
+
   test('the file section sets any limit; flags > env > file', () => {
     const file = [
       'service: web',

@@ -9,6 +9,7 @@ import { DEFAULT_LISTENER_LIMITS } from '../listener/limits.js';
 export interface ProxyLimits {
   readonly requestHeadersTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
+  readonly streamIdleTimeoutMs?: number;
   readonly maxConnections?: number;
   readonly h1?: Partial<H1Limits>;
   readonly h2?: Partial<H2Limits>;
@@ -21,6 +22,7 @@ const MAX = 2 ** 31 - 1;
 const TOP: Record<string, Bounds> = {
   requestHeadersTimeoutMs: [1, MAX],
   idleTimeoutMs: [1, MAX],
+  streamIdleTimeoutMs: [0, MAX],
   maxConnections: [1, 10_000_000],
 };
 const H1: Record<keyof H1Limits, Bounds> = {
@@ -72,6 +74,12 @@ export const LIMIT_FLAGS: readonly LimitFlag[] = [
   L('max-connections', 'top', 'maxConnections', 'connections per listener; more are refused'),
   L('request-headers-timeout-ms', 'top', 'requestHeadersTimeoutMs', 'time to send a request head (408)'),
   L('idle-timeout-ms', 'top', 'idleTimeoutMs', 'idle keep-alive connections are closed after this'),
+  L(
+    'stream-idle-timeout-ms',
+    'top',
+    'streamIdleTimeoutMs',
+    'a request or tunnel with no byte moving either way is ended (504 / cut); 0 = off',
+  ),
   L('max-header-bytes', 'h1', 'maxHeaderBytes', 'HTTP/1 request head size (431)'),
   L('max-header-count', 'h1', 'maxHeaderCount', 'HTTP/1 header fields per request (431)'),
   L('h2-max-concurrent-streams', 'h2', 'maxConcurrentStreams', 'HTTP/2 streams per connection'),

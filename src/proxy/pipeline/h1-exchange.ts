@@ -210,6 +210,26 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     );
   };
 
+  /**
+   * No byte moved either way for the stream idle timeout (H1Connection's tick): a 504 before any
+   * response byte went out (the connection is closed when the request was not complete: its body
+   * was not read), else the connection is cut.
+   */
+  streamIdle(ms: number): void {
+    if (this.done) return;
+    const name = this.cluster?.config.name;
+    const where = name === undefined ? '' : ` with cluster "${name}"`;
+    const state = !this.reqEnded
+      ? ' (the request was not complete)'
+      : this.respStarted
+        ? ' in the middle of the response'
+        : ', waiting for the response';
+    this.fail(
+      new ProxyError('STREAM_IDLE_TIMEOUT', `no byte moved either way${where} for ${ms} ms${state}`),
+      !this.reqEnded,
+    );
+  }
+
   // ---- upstream connection ----
 
   onPoolConnection(conn: UpstreamConn, reused: boolean): void {

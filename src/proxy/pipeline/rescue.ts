@@ -12,6 +12,7 @@ export type ProxyErrorCode =
   | 'UPSTREAM_RESET'
   | 'UPSTREAM_BAD_RESPONSE'
   | 'UPSTREAM_TIMEOUT'
+  | 'STREAM_IDLE_TIMEOUT'
   | 'UPSTREAM_PROTOCOL'
   | 'REQUEST_HEADERS_TIMEOUT'
   | 'BAD_REQUEST'
@@ -28,6 +29,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   UPSTREAM_RESET: 502,
   UPSTREAM_BAD_RESPONSE: 502,
   UPSTREAM_TIMEOUT: 504,
+  STREAM_IDLE_TIMEOUT: 504,
   UPSTREAM_PROTOCOL: 502,
   REQUEST_HEADERS_TIMEOUT: 408,
   BAD_REQUEST: 400,
@@ -48,6 +50,8 @@ const HINT: Record<ProxyErrorCode, string> = {
   UPSTREAM_BAD_RESPONSE:
     'the upstream answered something that is not valid HTTP/1.1; check its port and protocol',
   UPSTREAM_TIMEOUT: "check the upstream app's latency and the route's timeout",
+  STREAM_IDLE_TIMEOUT:
+    "the request was idle (no byte either way) for the sidecar's stream idle timeout: check whether the upstream app hangs or the client stopped sending; long silent streams need a larger --stream-idle-timeout-ms",
   UPSTREAM_PROTOCOL: "check the protocol declared for the Service's port (http, http2, grpc)",
   REQUEST_HEADERS_TIMEOUT: 'the client did not send a complete request head in time',
   BAD_REQUEST: 'the request was rejected by the strict HTTP/1.1 parser; fix the client',
@@ -129,7 +133,9 @@ export function rescue(
 /**
  * gRPC status per code for the sidecar's own errors on gRPC requests (gRPC's HTTP-to-status mapping
  * where it has one): no route is UNIMPLEMENTED (the method is not served here, like an HTTP 404),
- * every upstream availability failure is UNAVAILABLE (retryable by clients), timeouts DEADLINE_EXCEEDED.
+ * every upstream availability failure is UNAVAILABLE (retryable by clients), timeouts DEADLINE_EXCEEDED
+ * (the stream idle timeout too: like a route timeout, it ends a call that took too long; Envoy's
+ * HTTP 504 → UNAVAILABLE would invite clients to retry at once against a hung app).
  */
 const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   NO_ROUTE: 12,
@@ -139,6 +145,7 @@ const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   UPSTREAM_RESET: 14,
   UPSTREAM_BAD_RESPONSE: 13,
   UPSTREAM_TIMEOUT: 4,
+  STREAM_IDLE_TIMEOUT: 4,
   UPSTREAM_PROTOCOL: 12,
   REQUEST_HEADERS_TIMEOUT: 4,
   BAD_REQUEST: 13,
