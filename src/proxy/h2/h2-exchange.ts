@@ -230,7 +230,7 @@ export class H2Exchange implements H2Waiter {
       (this.up as OutgoingHttpHeaders)[ATTEMPT_HEADER] = String(this.attempts);
     h.onStart();
     this.attemptStart = this.lc.plane.clock.now();
-    if (this.bridge !== null) this.bridge.acquire(cluster.pool(h), fresh);
+    if (this.bridge !== null) this.bridge.acquire(cluster.h1Pool(h), fresh);
     else cluster.h2Pool(h).acquire(this);
   }
 

@@ -13,7 +13,7 @@ import type { H2Exchange } from './h2-exchange.js';
 import { relayResponseHeaders } from './h2-response.js';
 
 /** Response fields that mean something only on one HTTP/1.1 connection (never sent on HTTP/2). */
-const H1_ONLY = new Set([
+export const H1_ONLY = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -23,7 +23,7 @@ const H1_ONLY = new Set([
 ]);
 const UNSAFE = /[\r\n\0]/;
 
-function toH2Fields(flat: readonly string[], skip: string[] | null): IncomingHttpHeaders {
+export function toH2Fields(flat: readonly string[], skip: string[] | null): IncomingHttpHeaders {
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i < flat.length; i += 2) {
     const n = flat[i] as string;

@@ -8,7 +8,7 @@ import { applyResponseHeaderMutations } from '../router/headers.js';
 import type { RouteDecision } from '../router/types.js';
 import type { StatusStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
-import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
+import type { ConnPool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
 import { startMirrors, type H1Mirror } from './h1-mirror.js';
@@ -54,7 +54,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private replay: ReplayBuffer | null = null;
   private retryTimer: Timer | null = null;
   private baseHead: Buffer | null = null;
-  private pool: H1Pool | null = null;
+  private pool: ConnPool | null = null;
   private conn: UpstreamConn | null = null;
   private reused = false;
   private headBytes: Buffer | null = null;
@@ -175,7 +175,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     const plane = this.dc.listener.plane;
     this.attemptStart = plane.clock.now();
     this.armTimer();
-    this.pool = cluster.pool(h);
+    this.pool = cluster.pool(h, this.head);
     this.pool.acquire(this, fresh);
   }
 
@@ -463,7 +463,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       // paused on the upgrade and silently drops the next request): never reuse that connection.
       if (!this.upKeepAlive || !this.reqEnded || this.head.framing === 'upgrade') conn.reusable = false;
       conn.detach();
-      (this.pool as H1Pool).release(conn);
+      (this.pool as ConnPool).release(conn);
     }
     this.reportAttempt(this.status < 500);
     this.done = true;

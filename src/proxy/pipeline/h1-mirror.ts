@@ -54,7 +54,7 @@ export class H1Mirror implements UpstreamOwner, PoolWaiter {
     this.handle = h;
     h.onStart();
     this.start = clock.now();
-    this.pool = cluster.pool(h);
+    this.pool = cluster.h1Pool(h);
     this.pool.acquire(this, false);
   }
 

@@ -7,8 +7,11 @@ import type { ClusterStats, DataPlaneMetrics } from '../telemetry/data-plane-met
 import { createLoadBalancer } from './lb/create-lb.js';
 import type { EndpointHandle, LbPolicy, LoadBalancer } from './lb/lb.js';
 import { PassiveHealth, type PassiveHealthOptions } from './lb/passive-health.js';
-import { H1Pool } from './h1-pool.js';
+import { H1Pool, type ConnPool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
+import { meshH2FromEnv, MeshH2Pool } from './mesh-h2.js';
+import type { H1RequestHead } from '../http/h1-types.js';
+import { upstreamTlsFor } from '../config/decode-tls.js';
 import type { MeshTls } from '../tls/mesh-tls.js';
 import { upstreamTlsDialer } from '../tls/upstream.js';
 
@@ -24,6 +27,11 @@ export interface ClusterManagerOptions {
   readonly passiveHealth?: PassiveHealthOptions;
   /** mTLS runtime: endpoints that transport_socket_matches put on TLS are dialled through it. */
   readonly mtls?: MeshTls;
+  /**
+   * HTTP/1.1 requests to an mTLS peer whose TLS context offers h2 go as streams of one HTTP/2
+   * connection per peer (src/proxy/upstream/mesh-h2.ts). Default: TRELLIS_MESH_H2, else off.
+   */
+  readonly meshH2?: boolean;
 }
 
 function policyOf(c: ClusterConfig): LbPolicy {
@@ -53,11 +61,15 @@ export class ClusterRuntime {
   /** Endpoints the control plane has unavailable (EDS health), kept for the end of an ejection. */
   private readonly down = new Set<string>();
   readonly health: PassiveHealth<EndpointConfig>;
+  private readonly meshH2: boolean;
+  /** Per endpoint: whether its HTTP/1.1 requests go as HTTP/2 streams (mTLS peer offering h2). */
+  private readonly meshH2On = new Map<string, boolean>();
 
   constructor(
     public config: ClusterConfig,
     private readonly opts: ClusterManagerOptions,
   ) {
+    this.meshH2 = opts.meshH2 ?? meshH2FromEnv();
     this.lb = createLoadBalancer<EndpointConfig>(policyOf(config), {
       clock: opts.clock,
       random: opts.random,
@@ -77,8 +89,32 @@ export class ClusterRuntime {
     this.health.failure(h.id);
   }
 
-  /** The pool for a picked endpoint (created on first use). */
-  pool(h: EndpointHandle<EndpointConfig>): H1Pool {
+  /**
+   * Where an HTTP/1.1 request to a picked endpoint borrows its connection: with mesh HTTP/2 on and
+   * an mTLS endpoint whose TLS context offers h2, a stream of the endpoint's HTTP/2 session (not for
+   * Upgrade / CONNECT, which need their own connection); else the endpoint's HTTP/1.1 pool.
+   */
+  pool(h: EndpointHandle<EndpointConfig>, head?: H1RequestHead): ConnPool {
+    if (this.meshH2 && (head === undefined || head.framing !== 'upgrade')) {
+      let on = this.meshH2On.get(h.id);
+      if (on === undefined) {
+        on = this.meshH2Eligible(h.endpoint);
+        if (!h.removed) this.meshH2On.set(h.id, on);
+      }
+      if (on) return new MeshH2Pool(this.h2Pool(h));
+    }
+    return this.h1Pool(h);
+  }
+
+  private meshH2Eligible(e: EndpointConfig): boolean {
+    const c = this.config;
+    if (this.opts.mtls === undefined || c.transportSocketMatches === undefined) return false;
+    const tls = upstreamTlsFor(c.transportSocketMatches, e.tlsMatch);
+    return tls !== undefined && tls.alpn.includes('h2');
+  }
+
+  /** The HTTP/1.1 pool for a picked endpoint (created on first use). */
+  h1Pool(h: EndpointHandle<EndpointConfig>): H1Pool {
     let p = this.pools.get(h.id);
     if (p === undefined || p.retired) {
       const o = this.opts;
@@ -122,6 +158,7 @@ export class ClusterRuntime {
     this.config = config;
     this.lb.update(endpoints);
     this.down.clear();
+    this.meshH2On.clear(); // TLS matches or endpoints may have changed: decided again on use
     for (const e of endpoints) {
       const up = !UNAVAILABLE.has(e.health);
       if (!up) this.down.add(e.id);

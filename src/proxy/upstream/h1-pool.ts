@@ -13,6 +13,12 @@ export interface PoolWaiter {
   onPoolError(err: ProxyError): void;
 }
 
+/** What an HTTP/1.1 exchange borrows connections from (H1Pool, or MeshH2Pool's streams). */
+export interface ConnPool {
+  acquire(w: PoolWaiter, fresh?: boolean): void;
+  release(conn: UpstreamConn): void;
+}
+
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
   /** Idle connections kept per endpoint. */
@@ -25,7 +31,7 @@ export interface PoolOptions {
   readonly tls?: UpstreamTlsDialer;
 }
 
-export class H1Pool {
+export class H1Pool implements ConnPool {
   private readonly idle: UpstreamConn[] = [];
   /** Open connections (idle + lent out). */
   open = 0;

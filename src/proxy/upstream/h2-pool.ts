@@ -34,6 +34,8 @@ export interface H2PoolOptions {
 /** One upstream session and the streams it carries. */
 export class H2Session {
   active = 0;
+  /** Streams opened on it so far (mesh HTTP/2: a stream on a used session counts as reused). */
+  served = 0;
   ready = false;
   /** No new streams (GOAWAY received, closing or closed). */
   gone = false;

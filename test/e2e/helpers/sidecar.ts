@@ -29,6 +29,8 @@ export async function startProxyProcess(opts: {
   caBundle?: string;
   appPort: number;
   args?: readonly string[];
+  /** Extra environment (the inherited TRELLIS_* variables are dropped first). */
+  env?: Readonly<Record<string, string>>;
 }): Promise<ProxyProcess> {
   const inboundPort = await freePort();
   const outboundPort = await freePort();
@@ -55,7 +57,10 @@ export async function startProxyProcess(opts: {
     ...(opts.caBundle !== undefined ? ['--ca-bundle', opts.caBundle] : []),
     ...(opts.args ?? []),
   ];
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_')));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_'))),
+    ...opts.env,
+  };
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs: string[] = [];
   const adminPort = await new Promise<number>((resolve, reject) => {
