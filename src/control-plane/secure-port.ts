@@ -8,7 +8,7 @@
 // Clients may present a workload certificate (mTLS): it is verified against the trust bundle and
 // its SPIFFE ID kept per connection, so ADS and the API can check what a sidecar claims to be.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -93,6 +93,10 @@ export async function startSecurePort(opts: SecurePortOptions): Promise<SecurePo
   });
   http.headersTimeout = 10_000;
   http.requestTimeout = 60_000;
+  // This server never listens (it is handed TLS sockets), but its connection tracking (request
+  // timeouts, closeAllConnections) starts on 'listening'.
+  http.emit('listening');
+  const sockets = new Set<Socket>();
 
   const tls = createTlsServer({
     ...contextOptions(),
@@ -112,6 +116,10 @@ export async function startSecurePort(opts: SecurePortOptions): Promise<SecurePo
         { err: errorMessage(e), peer: peerKey(s), failures: tlsErrors },
         'TLS handshake failed (a client without the trust bundle, or not speaking TLS?)',
       );
+  });
+  tls.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   tls.on('secureConnection', (socket: TLSSocket) => {
     const key = peerKey(socket);
@@ -206,8 +214,10 @@ export async function startSecurePort(opts: SecurePortOptions): Promise<SecurePo
       if (renewTimer) clock.clearTimeout(renewTimer);
       await new Promise<void>((resolve) => {
         tls.close(() => resolve());
+        http.close(() => undefined);
         http.closeAllConnections();
-        // h2 sessions belong to the ADS server, which closes them.
+        // h2 sessions belong to the ADS server, which ended their streams: what is left goes now.
+        for (const s of sockets) s.destroy();
       });
     },
   };

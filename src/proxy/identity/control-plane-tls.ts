@@ -34,8 +34,11 @@ const TRUST_CODES = new Set([
 
 /** A readable reason for a failed TLS connection to the control plane (with what to check). */
 export function explainTlsError(e: unknown, bundleFile: string): string {
-  const code = (e as { code?: string }).code ?? (e as { cause?: { code?: string } }).cause?.code;
-  const msg = errorMessage((e as { cause?: unknown }).cause ?? e);
+  // An HTTP/2 stream cancelled by a failed handshake carries the TLS error as its cause.
+  const cause = (e as { cause?: unknown }).cause;
+  const inner = cause instanceof Error ? cause : e;
+  const code = (inner as { code?: string }).code ?? (e as { code?: string }).code;
+  const msg = errorMessage(inner);
   if (code !== undefined && TRUST_CODES.has(code))
     return `the control plane's certificate is not trusted (${code}: ${msg}): is ${bundleFile} the trust bundle of this control plane's CA?`;
   if (code === 'ECONNRESET' || code === 'EPROTO' || /wrong version number|packet length too long/i.test(msg))
