@@ -231,6 +231,48 @@ spec:
       assert.ok(h1New >= 20, `mesh h2 off: only ${h1New} new connections for 40 concurrent requests`);
     });
 
+    test('2,400 keep-alive requests on 16 connections: every response framed exactly', async () => {
+      // Regression: node:http2 may emit a stream's DATA before its 'response' event (both in one
+      // read); the body must still follow its own head, never precede it.
+      let ok = 0;
+      const conn = (): Promise<void> =>
+        new Promise((resolve, reject) => {
+          const s = netConnect(clientH2.outboundPort, '127.0.0.1');
+          let buf = '';
+          let n = 0;
+          const send = () => s.write('GET / HTTP/1.1\r\nhost: server:9080\r\n\r\n');
+          s.setEncoding('latin1');
+          s.on('connect', send);
+          s.on('error', reject);
+          s.on('data', (d: string) => {
+            buf += d;
+            for (;;) {
+              const e = buf.indexOf('\r\n\r\n');
+              if (e < 0) return;
+              const head = buf.slice(0, e);
+              if (!head.startsWith('HTTP/1.1 200 ') || !/\r\ncontent-length: 5\r?$/im.test(head)) {
+                s.destroy();
+                reject(new Error(`response ${n + 1} out of frame: ${JSON.stringify(buf.slice(0, 300))}`));
+                return;
+              }
+              if (buf.length < e + 4 + 5) return;
+              assert.equal(buf.slice(e + 4, e + 9), 'hello');
+              buf = buf.slice(e + 9);
+              n++;
+              ok++;
+              if (n === 150) {
+                s.end();
+                resolve();
+                return;
+              }
+              send();
+            }
+          });
+        });
+      await Promise.all(Array.from({ length: 16 }, conn));
+      assert.equal(ok, 2400);
+    });
+
     test('keep-alive, and chunked bodies both ways, content-length kept', async () => {
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       for (let i = 0; i < 5; i++) {

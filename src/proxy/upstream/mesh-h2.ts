@@ -122,6 +122,9 @@ export class H2StreamConn implements H1Handler {
   private gotBytes = false;
   private ended = false;
   private trailers: string[] | null = null;
+  /** Response DATA (and the end) node:http2 delivered before the 'response' event. */
+  private early: Buffer[] | null = null;
+  private endEarly = false;
 
   constructor(private readonly session: H2Session) {
     this.parser = new H1Parser('request', this);
@@ -245,10 +248,22 @@ export class H2StreamConn implements H1Handler {
     }
     o.onResponseHead(responseHead(status, flat, framing, length));
     if (framing === 'none') this.endResponse();
-    o.flushDownstream();
+    else {
+      const early = this.early;
+      this.early = null;
+      if (early !== null) for (const c of early) if (this.owner !== null) this.owner.onResponseBody(c);
+      if (this.endEarly) this.endResponse();
+    }
+    if (this.owner !== null) this.owner.flushDownstream();
   };
 
   private readonly onData = (chunk: Buffer): void => {
+    if (!this.gotBytes) {
+      // node:http2 can emit a stream's first 'data' (and 'end') before its 'response' event when
+      // HEADERS and DATA arrive in one read: held until the head went out.
+      (this.early ??= []).push(chunk);
+      return;
+    }
     const o = this.owner;
     if (o === null || this.ended) return;
     o.onResponseBody(chunk);
@@ -263,7 +278,11 @@ export class H2StreamConn implements H1Handler {
     // A dying session ends its streams' readable side too ('end' with an RST code, before 'close'):
     // only a clean end after the response head ends the response; the rest is a reset (onClose).
     const s = this.stream;
-    if (!this.gotBytes || (s !== null && s.rstCode > 0)) return;
+    if (s !== null && s.rstCode > 0) return;
+    if (!this.gotBytes) {
+      this.endEarly = true; // before 'response' (see onData)
+      return;
+    }
     this.endResponse();
   };
 
@@ -279,6 +298,17 @@ export class H2StreamConn implements H1Handler {
     if (this.ended) return;
     const s = this.stream;
     const code = s?.rstCode ?? 0;
+    if (code === 0 && this.endEarly && !this.gotBytes) {
+      // A clean end whose 'response' event is still queued: give it its turn.
+      setImmediate(this.afterClose);
+      return;
+    }
+    this.afterClose();
+  };
+
+  private readonly afterClose = (): void => {
+    if (this.ended) return;
+    const code = this.stream?.rstCode ?? 0;
     this.fail(
       new ProxyError(
         'UPSTREAM_RESET',
