@@ -8,6 +8,7 @@
 // Clients may present a workload certificate (mTLS): it is verified against the trust bundle and
 // its SPIFFE ID kept per connection, so ADS and the API can check what a sidecar claims to be.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { constants as cryptoConstants } from 'node:crypto';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
@@ -102,6 +103,9 @@ export async function startSecurePort(opts: SecurePortOptions): Promise<SecurePo
     ...contextOptions(),
     ALPNProtocols: ['h2', 'http/1.1'],
     requestCert: true,
+    // No session resumption: a resumed session carries the client's leaf without its chain (so it
+    // could not be verified again), and identities are checked per handshake.
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
     // A sidecar without a certificate yet (it is asking for one) may connect; a certificate that
     // does not verify is refused below, with the reason.
     rejectUnauthorized: false,
@@ -129,7 +133,15 @@ export async function startSecurePort(opts: SecurePortOptions): Promise<SecurePo
     if (presented && presented.raw) {
       const v = verifier.verify(presented, null, 'client', clock.now());
       if (!v.ok) {
-        log.warn({ peer: key, reason: v.error }, 'client certificate refused; closing the connection');
+        const chain: string[] = [];
+        for (let c = presented; c && c.raw && chain.length < 5; c = c.issuerCertificate) {
+          chain.push(`${c.subjectaltname ?? c.subject?.CN ?? '?'} <- ${c.issuer?.CN ?? '?'}`);
+          if (c.issuerCertificate === c) break;
+        }
+        log.warn(
+          { peer: key, reason: v.error, chain, resumed: socket.isSessionReused() },
+          'client certificate refused; closing the connection',
+        );
         socket.destroy();
         return;
       }

@@ -259,6 +259,9 @@ test('a sidecar with --ca-bundle gets config, registers and gets its certificate
     20_000,
   );
   assert.ok(cp!.logs.some((l) => l.includes('serving certificate renewed')));
+  // Meanwhile the sidecar's API calls present its certificate (mTLS), each one verified in full.
+  assert.ok(!cp!.logs.some((l) => l.includes('client certificate refused')), 'no client certificate refused');
+  assert.ok(!web.logs.some((l) => /heartbeat failed|registration failed/.test(l)), 'heartbeats over mTLS');
 
   // Restart the control plane: the sidecars reconnect presenting their workload certificates.
   await stop(cp);

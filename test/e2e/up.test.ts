@@ -209,6 +209,18 @@ describe('trellis up on a client and a 2-replica backend', { timeout: 240_000 },
     assert.ok(!out.includes('\u001b['), 'no terminal escapes');
     const endpoints = await trellis(['get', 'endpoints', 'backend', '--server', up.server]);
     assert.equal(endpoints.stdout.match(/sidecar\s+version=v1/g)?.length, 2, endpoints.stdout);
+    // The sidecars reach the control plane over TLS, verifying it with <data-dir>/ca/bundle.pem.
+    const bundle = readFileSync(join(up.dataDir, 'ca', 'bundle.pem'), 'utf8');
+    const served = (await (await fetch(`${up.server}/api/v1/trust-bundle?format=pem`)).text()).trim();
+    assert.equal(bundle.trim(), served);
+    assert.match(
+      out,
+      /xDS over TLS 127\.0\.0\.1:\d+ \(spiffe:\/\/cluster\.local\/ns\/trellis-system\/sa\/control-plane/,
+    );
+    const cpLog = readFileSync(join(up.dataDir, 'logs', 'control-plane.log'), 'utf8');
+    for (const id of ['backend-1', 'backend-2', 'client-1'])
+      assert.match(cpLog, new RegExp(`"node":"${id}".*"transport":"TLSv1\\.3".*"proxy connected"`), id);
+    assert.doesNotMatch(cpLog, /"transport":"plaintext"/);
   });
 
   test('trellis scale to 3 adds a replica that gets traffic', async () => {

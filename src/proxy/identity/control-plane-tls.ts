@@ -158,6 +158,8 @@ export class ControlPlaneTls {
       agent: new Agent({
         keepAlive: true,
         maxSockets: 8,
+        // Full handshakes only: the control plane verifies the client chain at each one.
+        maxCachedSessions: 0,
         ca,
         ...client,
         checkServerIdentity,
