@@ -91,7 +91,9 @@ export class H2Pool {
   /** A session with room for one more stream: now if one is ready, else when one connects. */
   acquire(w: H2Waiter): void {
     for (const s of this.sessions) {
-      if (s.gone) continue;
+      // A session whose socket died is skipped even before its 'close' event retired it (a stream
+      // reset by that death may be retried at once, from inside the stream's own 'close').
+      if (s.gone || s.session.destroyed || s.session.closed) continue;
       if (s.ready) {
         if (s.active < s.capacity) {
           w.onH2Session(s);
