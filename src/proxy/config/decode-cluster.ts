@@ -159,11 +159,7 @@ function loadBalancingPolicy(c: Json): ClusterLbPolicy | undefined {
 
 export function decodeCluster(c: Json): ClusterConfig {
   const name = reqStr(c, 'name', '');
-  rejectUnsupported(
-    c,
-    ['cluster_type', 'lb_subset_config'],
-    '',
-  );
+  rejectUnsupported(c, ['cluster_type', 'lb_subset_config'], '');
   const type = optEnum(c, 'type', '', ['STATIC', 'EDS'], 'STATIC');
   const lbPolicy = loadBalancingPolicy(c) ?? optEnum(c, 'lb_policy', '', LB_POLICIES, 'ROUND_ROBIN');
   const connectTimeoutMs = optDurationMs(c, 'connect_timeout', '') ?? 5000;

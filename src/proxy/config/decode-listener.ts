@@ -167,7 +167,8 @@ export function decodeListener(l: Json): ListenerConfig {
   if (dfltChain?.['transport_socket'] !== undefined)
     fail('default_filter_chain.transport_socket', 'the default chain is plaintext');
   if (tlsAt.length === 0) return decodeChains(l, all);
-  if (tlsAt.length > 1) fail('filter_chains', 'at most one TLS (transport_protocol "tls") chain is supported');
+  if (tlsAt.length > 1)
+    fail('filter_chains', 'at most one TLS (transport_protocol "tls") chain is supported');
   const [tc, tp] = all[tlsAt[0] as number] as [Json, string];
   const mp = join(tp, 'filter_chain_match');
   const m = reqObj(tc, 'filter_chain_match', tp);
