@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../common/logger.js';
 import type { ProxyError } from '../pipeline/rescue.js';
-import { guardRequest } from './guard.js';
+import { canonicalAuthority, guardRequest } from './guard.js';
 import { parseJwks } from './jwt.js';
 import { jwksOf, makeKey, signJwt } from './jwt-testing.js';
 import { STRICT_NORMALIZATION } from './normalize-path.js';
@@ -115,5 +115,57 @@ describe('guardRequest with JWT', () => {
       'UNAUTHENTICATED',
     );
     assert.equal((await run(sec, [])).out, '/x');
+  });
+});
+
+describe('authority as policies see it', () => {
+  it('is lower-cased and loses the trailing dot of a fully qualified name', () => {
+    assert.equal(canonicalAuthority('reviews'), 'reviews');
+    assert.equal(canonicalAuthority('Reviews.'), 'reviews');
+    assert.equal(canonicalAuthority('reviews.:9080'), 'reviews:9080');
+    assert.equal(canonicalAuthority('REVIEWS.DEFAULT.:80'), 'reviews.default:80');
+    assert.equal(canonicalAuthority('[::1]:80'), '[::1]:80');
+    assert.equal(canonicalAuthority(''), '');
+  });
+
+  it('a DENY on host reviews also denies reviews. and REVIEWS.', async () => {
+    const sec: ListenerSecurityConfig = {
+      normalization: STRICT_NORMALIZATION,
+      rbac: [
+        {
+          action: 'DENY',
+          policies: [
+            {
+              name: 'default/no-reviews-host[0]',
+              permissions: [
+                {
+                  t: 'header',
+                  h: {
+                    name: ':authority',
+                    match: { type: 'exact', value: 'reviews', ignoreCase: true },
+                    invert: false,
+                  },
+                },
+              ],
+              principals: [{ t: 'any' }],
+            },
+          ],
+        },
+      ],
+    };
+    const outcome = (authority: string) =>
+      new Promise<string>((resolve) => {
+        guardRequest(
+          sec,
+          { method: 'GET', authority, target: '/x', headers: [], localPort: 1, principal: undefined },
+          { logger: silentLogger(), listener: 'l', nowMs: Date.now() },
+          { done: false, fail: (e) => resolve((e as ProxyError).code) },
+          () => undefined,
+          (path) => resolve(path),
+        );
+      });
+    assert.equal(await outcome('other'), '/x');
+    for (const host of ['reviews', 'reviews.', 'REVIEWS.', 'Reviews'])
+      assert.equal(await outcome(host), 'ACCESS_DENIED', host);
   });
 });

@@ -153,7 +153,7 @@ function admit(
   const q = n.path.indexOf('?');
   const req: AuthzRequest = {
     method: input.method,
-    authority: input.authority,
+    authority: canonicalAuthority(input.authority),
     path: q < 0 ? n.path : n.path.slice(0, q),
     headers: input.headers,
     localPort: input.localPort,
@@ -220,4 +220,19 @@ export function guardRequest(
     },
     (e: unknown) => ex.fail(e),
   );
+}
+
+/**
+ * The authority policies see: lower-cased, without the trailing dot of a fully qualified name
+ * (`Reviews.:9080` -> `reviews:9080`), so `reviews.` cannot slip past a rule on host `reviews`
+ * (Envoy's strip_trailing_host_dot). Allocates only when something changes.
+ */
+export function canonicalAuthority(authority: string): string {
+  let a = authority;
+  if (/[A-Z]/.test(a)) a = a.toLowerCase();
+  if (a.startsWith('[')) return a; // an IPv6 literal has no trailing-dot form
+  const colon = a.lastIndexOf(':');
+  const host = colon < 0 ? a : a.slice(0, colon);
+  if (!host.endsWith('.')) return a;
+  return host.slice(0, -1) + (colon < 0 ? '' : a.slice(colon));
 }
