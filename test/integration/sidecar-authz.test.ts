@@ -332,6 +332,7 @@ ${policies(jwksUri)}`;
       const f = await send(forged.join('.'));
       assert.equal(f.status, 401);
       assert.match(f.headers['x-trellis-error'] ?? '', /^UNAUTHENTICATED;/);
+      assert.equal(f.headers['www-authenticate'], 'Bearer realm="trellis", error="invalid_token"');
       const other = makeKey('ES256', 'k1');
       assert.equal(
         (await send(signJwt(other, { iss: ISSUER, sub: 'x', aud: 'reviews', groups: ['buyers'] }))).status,

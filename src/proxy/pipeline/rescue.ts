@@ -112,6 +112,9 @@ function bodyText(err: ProxyError, nodeId: string): string {
   return `${err.code}: ${detail} at sidecar ${nodeId}; ${HINT[err.code]}\n`;
 }
 
+/** A 401 names the scheme it wants (RFC 6750): a bearer token, and that the one sent was not valid. */
+const WWW_AUTHENTICATE = 'Bearer realm="trellis", error="invalid_token"';
+
 /** The complete HTTP/1.1 response for a failure (keep-alive unless `close`). */
 export function rescue(
   e: unknown,
@@ -125,6 +128,7 @@ export function rescue(
     `x-trellis-error: ${err.code}; sidecar=${nodeId}\r\n` +
     `content-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body, 'latin1')}\r\n` +
+    (err.code === 'UNAUTHENTICATED' ? `www-authenticate: ${WWW_AUTHENTICATE}\r\n` : '') +
     (close ? 'connection: close\r\n' : '') +
     '\r\n';
   return { status: err.status, bytes: Buffer.from(head + body, 'latin1'), code: err.code };
@@ -193,12 +197,13 @@ export function rescueH2(
     };
     return { status: 200, grpcStatus, code: err.code, headers, body: null };
   }
-  const headers = {
+  const headers: Record<string, string | number> = {
     ':status': err.status,
     'x-trellis-error': trellis,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(text, 'latin1'),
   };
+  if (err.code === 'UNAUTHENTICATED') headers['www-authenticate'] = WWW_AUTHENTICATE;
   return { status: err.status, grpcStatus: -1, code: err.code, headers, body: text };
 }
 
