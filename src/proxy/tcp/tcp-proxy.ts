@@ -1,6 +1,11 @@
 // One opaque TCP connection through tcp_proxy: picks an endpoint of the cluster (per connection),
 // connects within the cluster's connect timeout and pipes bytes both ways with backpressure,
 // carrying half-closes; an idle timeout, resets and failures close both sides and are counted.
+// An endpoint that the cluster's transport_socket_matches put on mTLS (a peer sidecar) is dialled
+// with TLS: this sidecar's certificate, the trust bundle and the exact SPIFFE ID of the Service;
+// without a certificate yet, or facing another server identity, the client connection is closed
+// (counted in trellis_tcp_errors_total as connect_failed and in trellis_mtls_upstream_failures_total
+// by reason, logged with why). Other endpoints get plaintext.
 import { connect, type Socket } from 'node:net';
 import type { TcpProxyConfig } from '../config/types.js';
 import type { HandledConnection } from '../listener/protocol-handlers.js';
@@ -9,6 +14,8 @@ import type { EndpointConfig } from '../config/types.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { ClusterStats } from '../telemetry/data-plane-metrics.js';
 import type { TcpErrorReason, TcpMetrics, TcpStats } from '../telemetry/tcp-metrics.js';
+import { ProxyError } from '../pipeline/rescue.js';
+import { upstreamTlsDialer, type UpstreamTlsDialer } from '../tls/upstream.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
@@ -30,6 +37,8 @@ export class TcpProxySession implements HandledConnection {
   private readonly stats: TcpStats;
   private clusterStats: ClusterStats | null = null;
   private handle: EndpointHandle<EndpointConfig> | null = null;
+  /** The endpoint's mTLS dialer; null: plaintext. */
+  private tls: UpstreamTlsDialer | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private connectedAt = 0;
   private startedAt: number;
@@ -66,17 +75,27 @@ export class TcpProxySession implements HandledConnection {
     h.onStart();
     const ms =
       cluster.config.connectTimeoutMs > 0 ? cluster.config.connectTimeoutMs : DEFAULT_CONNECT_TIMEOUT_MS;
-    const up = connect({
-      host: h.endpoint.address,
-      port: h.endpoint.port,
-      allowHalfOpen: true,
-      noDelay: true,
-    });
+    const { address, port } = h.endpoint;
+    const tls =
+      cluster.config.transportSocketMatches === undefined
+        ? undefined
+        : upstreamTlsDialer(plane.mtls, cluster.config, h.endpoint, 'tcp');
+    let up: Socket;
+    if (tls === undefined) up = connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    else {
+      const dialed = tls.dial(address, port);
+      // No certificate yet: nothing is dialled (the endpoint is not at fault).
+      if (dialed instanceof ProxyError) return this.fail('connect_failed', dialed.detail, true);
+      this.tls = tls;
+      // Half-closes cross TLS too: ending our side must not end the server's.
+      dialed.allowHalfOpen = true;
+      up = dialed;
+    }
     this.up = up;
     up.pause();
     up.on('error', this.onUpError);
     up.on('close', this.onUpClose);
-    up.once('connect', this.onConnect);
+    up.once(tls === undefined ? 'connect' : 'secureConnect', this.onConnect);
     this.connectTimer = setTimeout(() => {
       this.clusterStats?.connectErrors.inc();
       this.fail('connect_timeout', `no connection to ${h.id} within ${ms} ms`);
@@ -118,7 +137,16 @@ export class TcpProxySession implements HandledConnection {
     if (this.closed) return;
     if (this.connectedAt === 0) {
       this.clusterStats?.connectErrors.inc();
-      this.fail('connect_failed', `connect to ${this.handle?.id ?? '?'} failed: ${e.message}`);
+      const h = this.handle;
+      if (this.tls !== null && h !== null) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const refused = code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH';
+        this.fail(
+          'connect_failed',
+          this.tls.failure(e, h.endpoint.address, h.endpoint.port).detail,
+          !refused,
+        );
+      } else this.fail('connect_failed', `connect to ${h?.id ?? '?'} failed: ${e.message}`);
     } else this.fail('upstream_reset', `upstream ${this.handle?.id ?? '?'}: ${e.message}`);
   };
 
@@ -146,14 +174,15 @@ export class TcpProxySession implements HandledConnection {
     this.finish();
   };
 
-  private fail(reason: TcpErrorReason, detail: string): void {
+  /** `mtls`: the connection could not be set up with mTLS (logged as a warning: a mesh problem). */
+  private fail(reason: TcpErrorReason, detail: string, mtls = false): void {
     if (this.failed) return;
     this.failed = true;
     this.stats.error(reason);
-    this.s.plane.logger.debug(
-      { cluster: this.s.config.cluster, statPrefix: this.s.config.statPrefix, reason, detail },
-      'tcp_proxy connection closed',
-    );
+    const { logger } = this.s.plane;
+    const rec = { cluster: this.s.config.cluster, statPrefix: this.s.config.statPrefix, reason, detail };
+    if (mtls) logger.warn(rec, 'tcp_proxy connection closed: no mTLS connection to the upstream');
+    else logger.debug(rec, 'tcp_proxy connection closed');
     this.clearConnectTimer();
     this.up?.destroy();
     this.down.destroy();

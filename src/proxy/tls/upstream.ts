@@ -70,16 +70,23 @@ class Dialer implements UpstreamTlsDialer {
 /**
  * The TLS dialer for one endpoint of a cluster, or undefined for plaintext (no match, a match
  * without TLS, or no mTLS runtime). `protocol`: what the pool speaks; ALPN offers only that.
+ * `tcp` (tcp_proxy's opaque bytes) offers no ALPN at all: there is no application protocol to
+ * agree on, and the server's tcp chain runs tcp_proxy whatever was negotiated.
  */
 export function upstreamTlsDialer(
   mtls: MeshTls | undefined,
   cluster: ClusterConfig,
   endpoint: EndpointConfig,
-  protocol: 'h2' | 'http/1.1',
+  protocol: 'h2' | 'http/1.1' | 'tcp',
 ): UpstreamTlsDialer | undefined {
   if (mtls === undefined) return undefined;
   const cfg = upstreamTlsFor(cluster.transportSocketMatches, endpoint.tlsMatch);
   if (cfg === undefined) return undefined;
-  const alpn = cfg.alpn.length === 0 || cfg.alpn.includes(protocol) ? [protocol] : [...cfg.alpn];
+  const alpn =
+    protocol === 'tcp'
+      ? []
+      : cfg.alpn.length === 0 || cfg.alpn.includes(protocol)
+        ? [protocol]
+        : [...cfg.alpn];
   return new Dialer(mtls, cfg, alpn);
 }
