@@ -5,13 +5,16 @@ import { parseArgs } from 'node:util';
 import { TrellisError } from '../../common/errors.js';
 import { ApiClient, serverUrl } from '../client.js';
 
-export const CA_HELP = `Usage: trellis ca rotate [--root] [--overlap 24h] [-o json] [--server URL]
+export const CA_HELP = `Usage: trellis ca rotate [--root] [--overlap 24h] [--distribute D] [-o json] [--server URL]
 
   trellis ca rotate               a new intermediate under the same root; workloads are told to
                                   renew soon and move to it (no overlap needed: same root)
   trellis ca rotate --root        a new root: trusted alongside the old one at once, issuing under
                                   it shortly after, the old root dropped after --overlap (default
                                   24h; at least the workload certificate lifetime)
+  --distribute D                  with --root: how long the new root is only trusted, not yet
+                                  issuing, so every sidecar holds it first (default: a short part
+                                  of --overlap)
 `;
 
 export async function caCommand(argv: readonly string[]): Promise<number> {
