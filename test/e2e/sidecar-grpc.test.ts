@@ -115,6 +115,12 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
     assert.equal(failed.err?.details, 'no such item: ü 100%');
 
     const call = (c.bidi as () => grpc.ClientDuplexStream<Buffer, Buffer>)();
+    // The call's final status, awaited below: a call still open when the sidecars are killed in
+    // after() would otherwise end in an unhandled UNAVAILABLE after the test.
+    const finished = new Promise<grpc.StatusObject>((resolve, reject) => {
+      call.on('status', resolve);
+      call.on('error', reject);
+    });
     const replies: string[] = [];
     for (let i = 0; i < 5; i++) {
       const reply = new Promise<string>((resolve) => call.once('data', (d: Buffer) => resolve(d.toString())));
@@ -123,6 +129,7 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
     }
     call.end();
     assert.deepEqual(replies, ['pong:0', 'pong:1', 'pong:2', 'pong:3', 'pong:4']);
+    assert.equal((await finished).code, grpc.status.OK);
     c.close();
 
     const nowhere = echoClient(c0.outboundPort, 'nowhere:50051');
