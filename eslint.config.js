@@ -12,13 +12,26 @@ const ioModules = ['fs', 'net', 'http', 'http2', 'https', 'child_process', 'dgra
 
 /** Folders under src/ and the folders they may not import from. */
 const forbidden = {
-  common: ['api', 'xds', 'translate', 'control-plane', 'proxy', 'cli', 'runner', 'dashboard'],
-  api: ['xds', 'translate', 'control-plane', 'proxy', 'cli', 'runner', 'dashboard'],
-  xds: ['api', 'translate', 'control-plane', 'proxy', 'cli', 'runner', 'dashboard'],
-  translate: ['control-plane', 'proxy', 'cli', 'runner', 'dashboard'],
-  'control-plane': ['proxy', 'cli', 'runner', 'dashboard'],
-  proxy: ['control-plane', 'translate', 'cli', 'runner', 'dashboard'],
-  security: ['control-plane', 'proxy', 'translate', 'cli', 'runner', 'dashboard'],
+  common: [
+    'api',
+    'xds',
+    'translate',
+    'control-plane',
+    'proxy',
+    'security',
+    'up',
+    'cli',
+    'runner',
+    'dashboard',
+  ],
+  api: ['xds', 'translate', 'control-plane', 'proxy', 'security', 'up', 'cli', 'runner', 'dashboard'],
+  xds: ['api', 'translate', 'control-plane', 'proxy', 'security', 'up', 'cli', 'runner', 'dashboard'],
+  translate: ['control-plane', 'proxy', 'security', 'up', 'cli', 'runner', 'dashboard'],
+  'control-plane': ['proxy', 'up', 'cli', 'runner', 'dashboard'],
+  proxy: ['control-plane', 'translate', 'up', 'cli', 'runner', 'dashboard'],
+  security: ['control-plane', 'proxy', 'translate', 'up', 'cli', 'runner', 'dashboard'],
+  // trellis up runs the control plane in-process and the proxies as child processes.
+  up: ['proxy', 'translate', 'cli', 'runner', 'dashboard'],
   runner: ['cli', 'dashboard'],
 };
 const pure = new Set(['api', 'translate']);
