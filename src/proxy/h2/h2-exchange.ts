@@ -13,6 +13,7 @@ import {
   ATTEMPT_HEADER,
   DEFAULT_RETRY,
   FAILURE,
+  pickEndpoint,
   replayFor,
   retryDelay,
   type Failure,
@@ -213,16 +214,7 @@ export class H2Exchange implements H2Waiter {
 
   private attempt(fresh: boolean): void {
     const cluster = this.cluster as ClusterRuntime;
-    const h = this.tried === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.tried });
-    if (h === undefined) {
-      const n = cluster.lb.handles.length;
-      throw new ProxyError(
-        'NO_HEALTHY_UPSTREAM',
-        n === 0
-          ? `cluster "${cluster.config.name}" has no endpoints`
-          : `cluster "${cluster.config.name}" has no healthy endpoint (${n} known)`,
-      );
-    }
+    const h = pickEndpoint(cluster, this.tried);
     this.handle = h;
     this.picked = h;
     this.attempts++;

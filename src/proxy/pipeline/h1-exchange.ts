@@ -20,6 +20,7 @@ import {
   ATTEMPT_HEADER,
   DEFAULT_RETRY,
   FAILURE,
+  pickEndpoint,
   replayFor,
   retryDelay,
   staleConnectionRetry,
@@ -156,16 +157,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
 
   private attempt(fresh: boolean): void {
     const cluster = this.cluster as ClusterRuntime;
-    const h = this.tried === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: this.tried });
-    if (h === undefined) {
-      const n = cluster.lb.handles.length;
-      throw new ProxyError(
-        'NO_HEALTHY_UPSTREAM',
-        n === 0
-          ? `cluster "${cluster.config.name}" has no endpoints`
-          : `cluster "${cluster.config.name}" has no healthy endpoint (${n} known)`,
-      );
-    }
+    const h = pickEndpoint(cluster, this.tried);
     this.handle = h;
     this.picked = h;
     this.attempts++;

@@ -1,7 +1,10 @@
 // Retries, shared by the HTTP/1.1 and HTTP/2 exchanges: which failed attempt may be tried again (per
 // the route's policy, or the safe default), the jittered back-off before it, and the request body
 // kept for replay. Pure functions and one small buffer; the exchanges own the attempts themselves.
-import type { RetryPolicy } from '../config/types.js';
+import type { EndpointConfig, RetryPolicy } from '../config/types.js';
+import type { ClusterRuntime } from '../upstream/cluster-manager.js';
+import type { EndpointHandle } from '../upstream/lb/lb.js';
+import { ProxyError } from './rescue.js';
 import { RETRY_ON } from '../config/types.js';
 
 /** How an attempt failed (RETRY_ON bits, so a policy's `on` tests them directly). */
@@ -139,3 +142,22 @@ export function replayFor(
 
 /** The header a retried attempt carries upstream (Envoy: x-envoy-attempt-count), first attempt = 1. */
 export const ATTEMPT_HEADER = 'x-trellis-attempt-count';
+
+/**
+ * The endpoint for the next attempt: one not in `tried` when there is one (the load balancer
+ * decides), else a NO_HEALTHY_UPSTREAM error saying whether the cluster has endpoints at all.
+ */
+export function pickEndpoint(
+  cluster: ClusterRuntime,
+  tried: readonly EndpointHandle<EndpointConfig>[] | null,
+): EndpointHandle<EndpointConfig> {
+  const h = tried === null ? cluster.lb.pick() : cluster.lb.pick({ exclude: tried });
+  if (h !== undefined) return h;
+  const n = cluster.lb.handles.length;
+  throw new ProxyError(
+    'NO_HEALTHY_UPSTREAM',
+    n === 0
+      ? `cluster "${cluster.config.name}" has no endpoints`
+      : `cluster "${cluster.config.name}" has no healthy endpoint (${n} known)`,
+  );
+}
