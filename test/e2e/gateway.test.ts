@@ -3,11 +3,8 @@
 // hostname and path, a weighted split is observed, a path with no route is a 404 that says so,
 // client-supplied mesh headers never reach an app, a route applied later is picked up, and h2c
 // (prior knowledge) works through the same listener.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { connect } from 'node:http2';
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -21,7 +18,14 @@ import {
   waitFor,
   type ControlPlaneProcess,
 } from './helpers/processes.js';
-import { startFakeApp, startProxyProcess, type FakeApp, type ProxyProcess } from './helpers/sidecar.js';
+import {
+  spawnTrellisProxy,
+  startFakeApp,
+  startProxyProcess,
+  type FakeApp,
+  type ProxyProcess,
+  type TrellisProxyProcess,
+} from './helpers/sidecar.js';
 
 const mesh = (port: number): string => `apiVersion: trellis.dev/v1alpha1
 kind: Service
@@ -101,13 +105,7 @@ function get(port: number, host: string, path: string, headers: Record<string, s
   });
 }
 
-interface GatewayProcess {
-  readonly proc: ChildProcess;
-  readonly adminPort: number;
-  readonly logs: string[];
-  admin(path: string): Promise<{ status: number; body: string }>;
-  stop(): Promise<number | null>;
-}
+type GatewayProcess = TrellisProxyProcess;
 
 /** `trellis proxy --gateway NAME` with the flags `trellis up` passes; resolves once its admin is up. */
 async function startGateway(cp: ControlPlaneProcess, name: string): Promise<GatewayProcess> {
@@ -129,50 +127,7 @@ async function startGateway(cp: ControlPlaneProcess, name: string): Promise<Gate
     '--drain-seconds',
     '1',
   ];
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_')));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const logs: string[] = [];
-  const adminPort = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`gateway not started in 20 s:\n${logs.join('\n')}`)),
-      20_000,
-    );
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      logs.push(line);
-      try {
-        const rec = JSON.parse(line) as { msg?: string; adminPort?: number };
-        if (rec.msg === 'proxy started') {
-          clearTimeout(timer);
-          resolve(rec.adminPort!);
-        }
-      } catch {
-        /* not JSON */
-      }
-    });
-    createInterface({ input: proc.stderr! }).on('line', (line) => logs.push(line));
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code}:\n${logs.join('\n')}`));
-    });
-  });
-  return {
-    proc,
-    adminPort,
-    logs,
-    async admin(path) {
-      const res = await fetch(`http://127.0.0.1:${adminPort}${path}`);
-      return { status: res.status, body: await res.text() };
-    },
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
-      const exited = once(proc, 'exit') as Promise<[number | null]>;
-      proc.kill('SIGTERM');
-      const kill = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      const [code] = await exited;
-      clearTimeout(kill);
-      return code;
-    },
-  };
+  return spawnTrellisProxy(args);
 }
 
 describe('trellis proxy --gateway (ingress)', { timeout: 180_000 }, () => {
@@ -348,6 +303,6 @@ describe('trellis proxy --gateway (ingress)', { timeout: 180_000 }, () => {
   });
 
   test('SIGTERM stops the gateway cleanly', async () => {
-    assert.equal(await gw?.stop(), 0);
+    assert.equal((await gw?.stop())?.code, 0);
   });
 });

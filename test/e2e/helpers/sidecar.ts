@@ -6,17 +6,10 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { createInterface } from 'node:readline';
 import { freePort, TRELLIS_BIN } from './processes.js';
 
-export interface ProxyProcess {
-  readonly proc: ChildProcess;
+export interface ProxyProcess extends TrellisProxyProcess {
   readonly nodeId: string;
-  readonly adminPort: number;
   readonly inboundPort: number;
   readonly outboundPort: number;
-  readonly logs: string[];
-  /** GET on the admin endpoint. */
-  admin(path: string): Promise<{ status: number; type: string; body: string }>;
-  /** Sends `signal` and resolves with the exit code and how long the exit took. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
 
 /** Runs `trellis proxy` and resolves once its admin endpoint is up (before it is ready). */
@@ -57,9 +50,32 @@ export async function startProxyProcess(opts: {
     ...(opts.caBundle !== undefined ? ['--ca-bundle', opts.caBundle] : []),
     ...(opts.args ?? []),
   ];
+  const p = await spawnTrellisProxy(args, opts.env);
+  return { ...p, nodeId, inboundPort, outboundPort };
+}
+
+/** A running `trellis proxy` (sidecar or gateway) whose admin endpoint is up. */
+export interface TrellisProxyProcess {
+  readonly proc: ChildProcess;
+  readonly adminPort: number;
+  readonly logs: string[];
+  /** GET on the admin endpoint. */
+  admin(path: string): Promise<{ status: number; type: string; body: string }>;
+  /** Sends `signal` and resolves with the exit code and how long the exit took. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
+}
+
+/**
+ * Spawns `node <args>` (args start with bin/trellis.js proxy ...) without the inherited TRELLIS_*
+ * environment, and resolves once the proxy logs `proxy started` with its admin port.
+ */
+export async function spawnTrellisProxy(
+  args: readonly string[],
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<TrellisProxyProcess> {
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRELLIS_'))),
-    ...opts.env,
+    ...extraEnv,
   };
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs: string[] = [];
@@ -88,10 +104,7 @@ export async function startProxyProcess(opts: {
   });
   return {
     proc,
-    nodeId,
     adminPort,
-    inboundPort,
-    outboundPort,
     logs,
     async admin(path) {
       const res = await fetch(`http://127.0.0.1:${adminPort}${path}`);
