@@ -9,20 +9,18 @@
 import * as grpc from '@grpc/grpc-js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { CertificateAuthority } from '../../src/security/ca.js';
 import { workloadId } from '../../src/security/spiffe.js';
 import { buildCsr, generateWorkloadKey } from '../../src/security/workload-identity.js';
 import { echoClient, startGrpc, type Echo } from '../integration/h2-grpc-support.js';
-import { TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
+import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
 import {
   httpVia,
   startFakeApp,
@@ -118,8 +116,7 @@ function unary(c: Echo, req: Buffer): Promise<{ err: grpc.ServiceError | null; r
 
 describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
   let dir: string;
-  let cp: ChildProcess;
-  const cpLogs: string[] = [];
+  let cp: ControlPlaneProcess;
   let api = '';
   let xdsPort = 0;
   const sidecars: ProxyProcess[] = [];
@@ -158,39 +155,14 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'trellis-e2e-mtls-'));
-    cp = spawn(
-      process.execPath,
-      [
-        TRELLIS_BIN,
-        'control-plane',
-        '--data-dir',
-        join(dir, 'data'),
-        '--api-port',
-        '0',
-        '--secure-port',
-        '0',
-        '--plaintext-xds-port',
-        '0',
-        '--workload-cert-ttl',
-        '20s',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`control plane not ready:\n${cpLogs.join('\n')}`)), 20_000);
-      createInterface({ input: cp.stdout! }).on('line', (line) => {
-        cpLogs.push(line);
-        const rec = JSON.parse(line) as { msg?: string; apiPort?: number; plaintextXdsPort?: number };
-        if (rec.msg === 'control plane ready') {
-          clearTimeout(t);
-          api = `http://127.0.0.1:${rec.apiPort}`;
-          xdsPort = rec.plaintextXdsPort!; // sidecars here use plaintext xDS on loopback
-          resolve();
-        }
-      });
-      createInterface({ input: cp.stderr! }).on('line', (l) => cpLogs.push(l));
-      cp.once('exit', (code) => reject(new Error(`control plane exited ${code}:\n${cpLogs.join('\n')}`)));
+    // Sidecars here use the plaintext xDS port on loopback (their identity is what is tested).
+    cp = await startControlPlaneProcess({
+      dataDir: join(dir, 'data'),
+      plaintextXdsPort: 0,
+      args: ['--workload-cert-ttl', '20s'],
     });
+    api = cp.apiUrl;
+    xdsPort = cp.plaintextXdsPort!;
     serverApp = await startFakeApp('server');
     legacyApp = await startFakeApp('legacy');
     grpcApp = await startGrpc({
@@ -216,10 +188,7 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
     await serverApp?.close();
     await legacyApp?.close();
     grpcApp?.server.forceShutdown();
-    if (cp.exitCode === null) {
-      cp.kill('SIGTERM');
-      await once(cp, 'exit');
-    }
+    await cp?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
