@@ -8,15 +8,12 @@
 // yet opens a new mTLS connection to the server sidecar; then it asserts zero failed requests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
+import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
 import {
   httpVia,
   startFakeApp,
@@ -42,8 +39,7 @@ const WORKLOAD_TTL = '10s';
 const OVERLAP = '12s';
 
 let dir: string;
-let cp: ChildProcess;
-const cpLogs: string[] = [];
+let cp: ControlPlaneProcess;
 let api = '';
 let securePort = 0;
 let caBundle = '';
@@ -52,39 +48,13 @@ let app: FakeApp;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trellis-e2e-root-rotation-'));
-  cp = spawn(
-    process.execPath,
-    [
-      TRELLIS_BIN,
-      'control-plane',
-      '--data-dir',
-      join(dir, 'data'),
-      '--api-port',
-      '0',
-      '--secure-port',
-      '0',
-      '--plaintext-xds-port',
-      '0',
-      '--workload-cert-ttl',
-      WORKLOAD_TTL,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`control plane not ready:\n${cpLogs.join('\n')}`)), 20_000);
-    createInterface({ input: cp.stdout! }).on('line', (line) => {
-      cpLogs.push(line);
-      const rec = JSON.parse(line) as { msg?: string; apiPort?: number; securePort?: number };
-      if (rec.msg === 'control plane ready') {
-        clearTimeout(t);
-        api = `http://127.0.0.1:${rec.apiPort}`;
-        securePort = rec.securePort!;
-        resolve();
-      }
-    });
-    createInterface({ input: cp.stderr! }).on('line', (l) => cpLogs.push(l));
-    cp.once('exit', (code) => reject(new Error(`control plane exited ${code}:\n${cpLogs.join('\n')}`)));
+  cp = await startControlPlaneProcess({
+    dataDir: join(dir, 'data'),
+    plaintextXdsPort: 0,
+    args: ['--workload-cert-ttl', WORKLOAD_TTL],
   });
+  api = cp.apiUrl;
+  securePort = cp.xdsPort;
   // The bundle file the sidecars start with: the old root only.
   caBundle = join(dir, 'bundle.pem');
   writeFileSync(caBundle, await (await fetch(`${api}/api/v1/trust-bundle?format=pem`)).text());
@@ -104,10 +74,7 @@ spec:
 after(async () => {
   await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
   await app?.close();
-  if (cp.exitCode === null) {
-    cp.kill('SIGTERM');
-    await once(cp, 'exit');
-  }
+  await cp?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -281,7 +248,7 @@ test(
         },
         30_000,
       ).catch((e: Error) => {
-        throw new Error(`${e.message}; last: ${last}\n${cpLogs.slice(-10).join('\n')}`);
+        throw new Error(`${e.message}; last: ${last}\n${cp.logs.slice(-10).join('\n')}`);
       });
       const completedMs = Date.now() - rotatedAt;
 
