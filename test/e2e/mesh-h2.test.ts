@@ -5,14 +5,12 @@
 // HTTP/1.1 connection); with the switch off, the same load takes one connection per request in flight.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request, type Server } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
+import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/sidecar.js';
 
 function metric(text: string, name: string): number {
@@ -63,8 +61,7 @@ describe(
   { timeout: 180_000 },
   () => {
     let dir: string;
-    let cp: ChildProcess;
-    const cpLogs: string[] = [];
+    let cp: ControlPlaneProcess | undefined;
     let api = '';
     let xdsPort = 0;
     let app: Server;
@@ -137,40 +134,9 @@ describe(
       });
       await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
       appPort = (app.address() as AddressInfo).port;
-      cp = spawn(
-        process.execPath,
-        [
-          TRELLIS_BIN,
-          'control-plane',
-          '--data-dir',
-          join(dir, 'data'),
-          '--api-port',
-          '0',
-          '--secure-port',
-          '0',
-          '--plaintext-xds-port',
-          '0',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(
-          () => reject(new Error(`control plane not ready:\n${cpLogs.join('\n')}`)),
-          20_000,
-        );
-        createInterface({ input: cp.stdout! }).on('line', (line) => {
-          cpLogs.push(line);
-          const rec = JSON.parse(line) as { msg?: string; apiPort?: number; plaintextXdsPort?: number };
-          if (rec.msg === 'control plane ready') {
-            clearTimeout(t);
-            api = `http://127.0.0.1:${rec.apiPort}`;
-            xdsPort = rec.plaintextXdsPort!;
-            resolve();
-          }
-        });
-        createInterface({ input: cp.stderr! }).on('line', (l) => cpLogs.push(l));
-        cp.once('exit', (code) => reject(new Error(`control plane exited ${code}:\n${cpLogs.join('\n')}`)));
-      });
+      cp = await startControlPlaneProcess({ dataDir: join(dir, 'data'), plaintextXdsPort: 0 });
+      api = cp.apiUrl;
+      xdsPort = cp.plaintextXdsPort!;
       const mesh = `apiVersion: trellis.dev/v1alpha1
 kind: Service
 metadata: { name: server }
@@ -195,7 +161,7 @@ spec:
 
     after(async () => {
       await Promise.all(sidecars.map((s) => s.stop()));
-      cp?.kill('SIGTERM');
+      await cp?.stop();
       app?.close();
       app?.closeAllConnections();
       if (dir) rmSync(dir, { recursive: true, force: true });
