@@ -5,14 +5,11 @@
 // `trellis ca rotate`; `trellis certs` (and -o json with the PEM chain) and `trellis token create`.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { needOpenssl, openssl, opensslOk } from '../../src/security/testing.js';
-import { TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
+import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
 import { startProxyProcess, type ProxyProcess } from './helpers/sidecar.js';
 
 interface CertsStatus {
@@ -33,8 +30,7 @@ interface CertsJson {
 }
 
 let dir: string;
-let cp: ChildProcess;
-const cpLogs: string[] = [];
+let cp: ControlPlaneProcess;
 let api = '';
 let xdsPort = 0;
 let securePort = 0;
@@ -43,56 +39,21 @@ const sidecars: ProxyProcess[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trellis-e2e-identity-'));
-  cp = spawn(
-    process.execPath,
-    [
-      TRELLIS_BIN,
-      'control-plane',
-      '--data-dir',
-      join(dir, 'data'),
-      '--api-port',
-      '0',
-      '--secure-port',
-      '0',
-      '--plaintext-xds-port',
-      '0',
-      '--workload-cert-ttl',
-      '20s',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const ready = new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`control plane not ready:\n${cpLogs.join('\n')}`)), 20_000);
-    createInterface({ input: cp.stdout! }).on('line', (line) => {
-      cpLogs.push(line);
-      const rec = JSON.parse(line) as {
-        msg?: string;
-        apiPort?: number;
-        plaintextXdsPort?: number;
-        securePort?: number;
-      };
-      if (rec.msg === 'control plane ready') {
-        clearTimeout(t);
-        api = `http://127.0.0.1:${rec.apiPort}`;
-        xdsPort = rec.plaintextXdsPort!;
-        securePort = rec.securePort!;
-        resolve();
-      }
-    });
-    createInterface({ input: cp.stderr! }).on('line', (l) => cpLogs.push(l));
-    cp.once('exit', (code) => reject(new Error(`control plane exited ${code}:\n${cpLogs.join('\n')}`)));
+  cp = await startControlPlaneProcess({
+    dataDir: join(dir, 'data'),
+    plaintextXdsPort: 0,
+    args: ['--workload-cert-ttl', '20s'],
   });
-  await ready;
+  api = cp.apiUrl;
+  xdsPort = cp.plaintextXdsPort!;
+  securePort = cp.xdsPort;
   caBundle = join(dir, 'bundle.pem');
   writeFileSync(caBundle, await (await fetch(`${api}/api/v1/trust-bundle?format=pem`)).text());
 });
 
 after(async () => {
   await Promise.all(sidecars.map((s) => s.stop()));
-  if (cp.exitCode === null) {
-    cp.kill('SIGTERM');
-    await once(cp, 'exit');
-  }
+  await cp?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -200,7 +161,7 @@ test('a sidecar with a token file gets a verifiable certificate for its identity
   const moved = after.items.find((i) => i.instance === web.nodeId);
   assert.equal(moved?.state, 'valid');
   assert.match(moved?.chainPem ?? '', /^-----BEGIN CERTIFICATE-----[\s\S]+-----BEGIN CERTIFICATE-----/);
-  assert.ok(!cpLogs.some((l) => l.includes('tbt1.')), 'no token in the control plane log');
+  assert.ok(!cp.logs.some((l) => l.includes('tbt1.')), 'no token in the control plane log');
   assert.ok(
     !web.logs.some((l) => l.includes('tbt1.') || l.includes('PRIVATE KEY')),
     'no secret in the sidecar log',
@@ -239,7 +200,7 @@ test('a token gets only its own identity, whatever the CSR asks; a bad token is 
   assert.match(text, /URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/web/);
   assert.doesNotMatch(text, /payments/);
   await waitFor('the mismatch in the control plane log', () =>
-    cpLogs.some((l) => l.includes('CSR asked for another identity')) ? true : undefined,
+    cp.logs.some((l) => l.includes('CSR asked for another identity')) ? true : undefined,
   );
 
   for (const bad of [`${token.slice(0, -4)}AAAA`, 'tbt1.e30.xxx', 'nonsense']) {
