@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { memory } from './xds-sim/proc-stats.js';
+import { memory, type MemoryStats } from './xds-sim/proc-stats.js';
 import { BODY_NAMES, type BodyName } from './sidecar/bodies.js';
 import { measure, noiseBudgetLeftMs, warmUp, type LoadOptions, type Target } from './sidecar/load.js';
 import {
@@ -122,6 +122,27 @@ const LABELS: Record<Kind, string> = {
 
 /** Kinds that are a pair only (the TLS hop is between the two proxies). */
 const PAIR_ONLY: readonly Kind[] = ['haproxy-tls', 'haproxy-tls-h2', 'trellis-mtls', 'trellis-mtls-h2'];
+
+/**
+ * Idle memory of each proxy process, split: RSS = private pages (RssAnon: heaps, buffers) + file
+ * pages (RssFile: the executable's code and data, which every process running the same binary
+ * shares, so N sidecars on a host cost N × private + one binary). RSS is what the targets use.
+ */
+function printMemorySplit(rows: readonly Row[], bare: MemoryStats | undefined): void {
+  const mb = (b: number): string => (b / 2 ** 20).toFixed(0);
+  const line = (label: string, m: MemoryStats): string =>
+    `  ${label.padEnd(26)} RSS ${mb(m.rssBytes).padStart(3)} MB = private ${mb(m.privateBytes).padStart(3)} + file-backed ${mb(m.fileBytes).padStart(3)}`;
+  console.log(
+    'idle memory per proxy process (RSS = private + file-backed pages shared with other processes):',
+  );
+  if (bare) console.log(line(`bare node ${process.versions.node}`, bare));
+  for (const r of rows)
+    r.children.forEach((c, i) => {
+      if (!alive(c)) return;
+      const m = memory(c.pid);
+      console.log(line(r.children.length > 1 ? `${r.label} [${i === 0 ? 'A' : 'B'}]` : r.label, m));
+    });
+}
 
 function row(kind: Kind, topo: Topo, bodies: readonly BodyName[]): Row {
   const label =
@@ -268,11 +289,9 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     const bare = startChild('bare node', process.execPath, ['-e', 'setInterval(() => {}, 1000)'], CPU_PROXY);
     await sleep(1000);
     for (const r of rows) r.rssIdleMB = r.children.map((c) => memory(c.pid).rssBytes / 2 ** 20);
-    const bareMB = alive(bare) ? memory(bare.pid).rssBytes / 2 ** 20 : NaN;
+    const bareMem = alive(bare) ? memory(bare.pid) : undefined;
     await bare.stop();
-    console.log(
-      `RSS of a bare Node ${process.versions.node} process (node -e 'setInterval(...)'): ${bareMB.toFixed(0)} MB`,
-    );
+    printMemorySplit(rows, bareMem);
     for (const r of rows)
       if (r.target && o.bodies[0]) await warmUp(r.target, o.bodies[0], load).catch(() => undefined);
 

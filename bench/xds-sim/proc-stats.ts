@@ -1,5 +1,6 @@
 // Reads one process's CPU time (utime+stime from /proc/<pid>/stat) and memory (VmRSS, VmHWM from
-// /proc/<pid>/status), so the control plane child is measured alone.
+// /proc/<pid>/status; RssAnon/RssFile split it into private and file-backed pages), so the control
+// plane child is measured alone.
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
@@ -28,13 +29,22 @@ export function cpuSeconds(pid: number): number {
 export interface MemoryStats {
   readonly rssBytes: number;
   readonly peakRssBytes: number;
+  /** The process's own pages (RssAnon: heaps, buffers, stacks). */
+  readonly privateBytes: number;
+  /** File-backed pages (RssFile: mostly the executable's code and data, shared by every process running it). */
+  readonly fileBytes: number;
 }
 
 export function memory(pid: number): MemoryStats {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
+  return {
+    rssBytes: kb('VmRSS'),
+    peakRssBytes: kb('VmHWM'),
+    privateBytes: kb('RssAnon') + kb('RssShmem'),
+    fileBytes: kb('RssFile'),
+  };
 }
 
 /** Measures a process's CPU over wall-clock spans: cores used = CPU seconds / wall seconds. */
