@@ -17,6 +17,7 @@ import { TrellisError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Store, StoreChange } from './store/store.js';
 import type { Registry } from './registry/registry.js';
+import { mtlsServedKey } from '../translate/proxyless-tls.js';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
 
@@ -39,6 +40,7 @@ export class MeshState {
   private unwatch: (() => void) | undefined;
   private unregistry: (() => void) | undefined;
   private trustDomain: string | undefined;
+  private mtlsServed = '';
 
   constructor(
     private readonly store: Store,
@@ -199,6 +201,10 @@ export class MeshState {
         instances: this.registry.byService(),
       });
     }
-    this.sink.setSnapshot(this.current, { endpointsOnly });
+    // Proxyless clusters carry TLS once a sidecar with an identity serves the Service: not endpoints-only then.
+    const served = mtlsServedKey(this.current.instances);
+    const flipped = served !== this.mtlsServed;
+    this.mtlsServed = served;
+    this.sink.setSnapshot(this.current, { endpointsOnly: endpointsOnly && !flipped });
   }
 }

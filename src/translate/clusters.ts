@@ -8,6 +8,7 @@ import { inboundClusterName, parseInboundClusterName, parseOutboundClusterName }
 import { duration, HTTP_PROTOCOL_OPTIONS_TYPE, type XdsResource } from './proto.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
 import { upstreamMtls } from './mtls.js';
+import { proxylessTransportSocket, servedWithMtls, type InstancesByService } from './proxyless-tls.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 
@@ -121,8 +122,19 @@ export function defaultClusterNames(node: NodeInfo): readonly string[] {
   return app === 0 ? [] : [inboundClusterName(app)];
 }
 
-/** CDS. Outbound clusters depend only on the node's vocabulary; inbound ones on its Service's protocol. */
-export function cluster(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
+const NO_INSTANCES: InstancesByService = new Map();
+
+/**
+ * CDS. Outbound clusters depend only on the node's vocabulary, except for a proxyless client with a
+ * certificate provider, whose clusters of mTLS-served Services also carry TLS (so on `instances`:
+ * whether a sidecar with an identity serves the Service); inbound ones on its Service's protocol.
+ */
+export function cluster(
+  index: ConfigIndex,
+  node: NodeInfo,
+  name: string,
+  instances: InstancesByService = NO_INSTANCES,
+): XdsResource | undefined {
   const appPort = parseInboundClusterName(name);
   if (appPort !== undefined) {
     // STATIC clusters are for sidecars only: gRPC NACKs them.
@@ -134,6 +146,16 @@ export function cluster(index: ConfigIndex, node: NodeInfo, name: string): XdsRe
   }
   // Gateways get exactly the clusters sidecars get (they talk to sidecars' inbound ports too).
   const kind = vocabulary(node.kind);
+  const provider = node.kind === 'proxyless' ? node.certProvider : undefined;
+  const td = index.trustDomain;
+  if (provider !== undefined && td !== undefined) {
+    const ref = parseOutboundClusterName(name);
+    if (ref && servedWithMtls(index, instances, ref.namespace, ref.service))
+      return memoize(index.memo, `cds|proxyless|tls=${provider}|${name}`, () => {
+        const c = outboundCluster(index.services, kind, name);
+        return c && { ...c, ...proxylessTransportSocket(td, ref.namespace, ref.service, provider) };
+      });
+  }
   return memoize(index.memo, `cds|${kind}|${name}`, () => {
     const c = outboundCluster(index.services, kind, name);
     const ref = c && kind === 'sidecar' ? parseOutboundClusterName(name) : undefined;

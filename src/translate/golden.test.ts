@@ -164,11 +164,12 @@ const TYPES: Record<string, string> = {
 };
 
 /** grpc-js-xds's own resource validators: what the real client would NACK. */
-function grpcValidators(): Record<string, Validator> {
+function grpcValidators(certProviders: readonly string[]): Record<string, Validator> {
   const require = createRequire(import.meta.url);
   (require('@grpc/grpc-js-xds') as { register(): void }).register();
   const base = '@grpc/grpc-js-xds/build/src/xds-resource-type/';
-  const ctx = { bootstrap: { certificateProviders: {} }, server: {} };
+  const providers = Object.fromEntries(certProviders.map((p) => [p, {}]));
+  const ctx = { bootstrap: { certificateProviders: providers }, server: {} };
   const get = (file: string, cls: string): Validator => {
     const t = (
       require(base + file) as Record<
@@ -193,7 +194,7 @@ const cases = existsSync(dir)
       .filter((f) => f.endsWith('.yaml'))
       .sort()
   : [];
-let validators: Record<string, Validator> | undefined;
+const validatorsBy = new Map<string, Record<string, Validator>>();
 
 for (const file of cases) {
   test(`golden: ${file}`, () => {
@@ -212,14 +213,18 @@ for (const file of cases) {
         `${file}: run with UPDATE_GOLDEN=1 to accept`,
       );
 
-    validators ??= grpcValidators();
+    // A client with a certificate provider (node CERT_PROVIDER) has it in its bootstrap.
+    const providers = c.node.certProvider !== undefined ? [c.node.certProvider] : [];
+    let validators = validatorsBy.get(providers.join());
+    if (validators === undefined)
+      validatorsBy.set(providers.join(), (validators = grpcValidators(providers)));
     for (const [short, resources] of Object.entries(out))
       for (const [name, r] of Object.entries(resources)) {
         const typeUrl = TYPES[short] ?? '';
         assert.equal(r['@type'], typeUrl, `${short} ${name}`);
         const any = encodeResource(r); // strict: unknown fields, bad enums and empty Anys throw
         if (c.node.kind !== 'proxyless') continue;
-        assert.deepEqual(checkProxylessResource(typeUrl, r), [], `${short} ${name}`);
+        assert.deepEqual(checkProxylessResource(typeUrl, r, providers), [], `${short} ${name}`);
         const validate: Validator | undefined = validators[short];
         assert.ok(validate, `proxyless clients never ask ${short}`);
         const result: { error?: string } = validate({

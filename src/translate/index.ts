@@ -40,7 +40,8 @@ type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource 
 /*
  * What each type depends on (so the ADS server knows what to recompute and what to share):
  * - CDS: the Service (port, subset) only, plus the node's kind (sidecar clusters add HTTP/2
- *   options); `inbound|<port>` also on the sidecar's own Service.
+ *   options); `inbound|<port>` also on the sidecar's own Service; a proxyless client's with a
+ *   certificate provider also on whether sidecars with an identity serve the Service (instances).
  * - EDS: the Service and its instances only; never on the node.
  * - LDS: proxyless, on the node's namespace when the name is short (`reviews`); sidecar, on its
  *   address, ports, namespace, Service (its app port's protocol) and per-upstream local ports
@@ -54,7 +55,7 @@ const LOOKUPS: Readonly<Record<string, Lookup>> = {
   [LISTENER_TYPE]: (idx, node, name) => listener(idx.config, node, name),
   [ROUTE_TYPE]: (idx, node, name) => routeConfiguration(idx.config, node, name),
   [VIRTUAL_HOST_TYPE]: (idx, node, name) => virtualHost(idx.config, node, name),
-  [CLUSTER_TYPE]: (idx, node, name) => cluster(idx.config, node, name),
+  [CLUSTER_TYPE]: (idx, node, name) => cluster(idx.config, node, name, idx.snapshot.instances),
   [ENDPOINT_TYPE]: (idx, _node, name) => clusterLoadAssignment(idx, name),
 };
 
@@ -123,7 +124,9 @@ export function translationScope(node: NodeInfo, typeUrl: string, name: string):
       if (name === '*') return `${node.kind}|${ports}|${node.namespace}|${node.service ?? ''}`;
       return parseInboundClusterName(name) !== undefined
         ? `${node.kind}|${node.namespace}|${node.service ?? ''}`
-        : node.kind;
+        : node.certProvider !== undefined
+          ? `${node.kind}|tls=${node.certProvider}`
+          : node.kind;
     case LISTENER_TYPE:
       if (node.kind === 'sidecar') return `sidecar|${sidecarListenerScope(node)}`;
       if (node.kind === 'gateway') return `gateway|${node.namespace}|${node.gateway ?? ''}`;

@@ -44,6 +44,13 @@ export interface NodeInfo {
   readonly sidecar?: SidecarPorts;
   /** Present for gateways: the name of the Gateway resource (in `namespace`) it serves. */
   readonly gateway?: string;
+  /**
+   * Proxyless clients only: the gRFC A29 certificate provider instance (in the client's bootstrap
+   * `certificate_providers`) holding its workload certificate and the trust bundle, as
+   * `trellis grpc-agent` writes it (metadata CERT_PROVIDER). Clusters of mTLS Services then carry
+   * an UpstreamTlsContext naming it; without it the client gets no transport_socket (it would NACK one).
+   */
+  readonly certProvider?: string;
 }
 
 /**
@@ -62,7 +69,11 @@ export const NODE_META = {
   appPort: 'APP_PORT',
   upstreams: 'UPSTREAMS', // a list of "name[.ns]:port=localPort" strings (or one comma-separated string)
   mtls: 'MTLS', // "true": the sidecar has a workload identity and terminates mTLS inbound
+  certProvider: 'CERT_PROVIDER', // proxyless: the bootstrap's certificate provider instance name
 } as const;
+
+/** A certificate provider instance name as a bootstrap key (anything else is ignored). */
+const CERT_PROVIDER_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** The xDS Node as the ADS server hands it over (metadata: the Struct already converted to JSON). */
 export interface XdsNodeInput {
@@ -113,7 +124,8 @@ function upstreams(v: unknown, namespace: string): UpstreamPort[] {
  * (ports as numbers or strings; a missing or bad port becomes 0 and the listener on it is left
  * out); `TRELLIS_KIND: gateway` with a `GATEWAY` name makes a gateway (without a name it gets
  * nothing but is still a gateway); anything else is a proxyless gRPC client. Namespace: metadata
- * `NAMESPACE`, else `default`. Never throws.
+ * `NAMESPACE`, else `default`. A proxyless client's `CERT_PROVIDER` (an instance name) says it can
+ * do mTLS with that provider. Never throws.
  */
 export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
   const md = node?.metadata !== null && typeof node?.metadata === 'object' ? node.metadata : {};
@@ -128,7 +140,14 @@ export function parseNode(node: XdsNodeInput | null | undefined): NodeInfo {
     const gateway = str(md[NODE_META.gateway]);
     return { ...base, kind: 'gateway', gateway: gateway ?? '' };
   }
-  if (md[NODE_META.kind] !== 'sidecar') return { ...base, kind: 'proxyless' };
+  if (md[NODE_META.kind] !== 'sidecar') {
+    const provider = str(md[NODE_META.certProvider]);
+    return {
+      ...base,
+      kind: 'proxyless',
+      ...(provider !== undefined && CERT_PROVIDER_RE.test(provider) ? { certProvider: provider } : {}),
+    };
+  }
   const ups = upstreams(md[NODE_META.upstreams], base.namespace);
   return {
     ...base,

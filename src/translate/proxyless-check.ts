@@ -59,7 +59,59 @@ function checkRoutes(vhosts: Obj[], problems: string[]): void {
   });
 }
 
-export function checkProxylessResource(typeUrl: string, r: XdsResource): string[] {
+const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+
+/**
+ * A cluster's transport_socket as gRFC A29 in grpc-js-xds takes it: an UpstreamTlsContext whose
+ * certificate provider instances are in the client's bootstrap (`providers`); no SDS, no inline
+ * certificates, no tls_params; a validation context naming the CA provider.
+ */
+function checkTransportSocket(ts: unknown, providers: readonly string[], problems: string[]): void {
+  const p = 'transport_socket';
+  const tc = isObj(ts) ? ts.typed_config : undefined;
+  if (!isObj(tc) || tc['@type'] !== UPSTREAM_TLS_TYPE) {
+    problems.push(`${p}.typed_config must be an UpstreamTlsContext`);
+    return;
+  }
+  const ctx = tc.common_tls_context;
+  if (!isObj(ctx)) {
+    problems.push(`${p}: common_tls_context unset`);
+    return;
+  }
+  const known = (inst: unknown, where: string): void => {
+    const name = isObj(inst) ? inst.instance_name : undefined;
+    if (typeof name !== 'string' || !providers.includes(name))
+      problems.push(
+        `${p}.${where}: instance ${String(name)} is not in the bootstrap's certificate_providers`,
+      );
+  };
+  if (ctx.tls_certificate_provider_instance !== undefined)
+    known(ctx.tls_certificate_provider_instance, 'tls_certificate_provider_instance');
+  for (const k of [
+    'tls_certificates',
+    'tls_certificate_sds_secret_configs',
+    'validation_context_sds_secret_config',
+  ])
+    if (ctx[k] !== undefined) problems.push(`${p}.common_tls_context.${k}: gRPC NACKs this field`);
+  for (const k of ['tls_params', 'custom_handshaker'])
+    if (ctx[k] !== undefined) problems.push(`${p}.common_tls_context.${k}: gRPC NACKs this field`);
+  const combined = isObj(ctx.combined_validation_context) ? ctx.combined_validation_context : undefined;
+  const vc = ctx.validation_context ?? combined?.default_validation_context;
+  if (!isObj(vc)) problems.push(`${p}: a validation_context is required`);
+  else if (vc.ca_certificate_provider_instance === undefined)
+    problems.push(`${p}.validation_context.ca_certificate_provider_instance unset`);
+  else known(vc.ca_certificate_provider_instance, 'validation_context.ca_certificate_provider_instance');
+}
+
+/**
+ * Problems gRPC would have with `r` (empty: fine). `certProviders`: the certificate provider
+ * instance names of the client's bootstrap (a transport_socket may only name those).
+ */
+export function checkProxylessResource(
+  typeUrl: string,
+  r: XdsResource,
+  certProviders: readonly string[] = [],
+): string[] {
   const problems: string[] = [];
   walk(r, '$', problems);
   if (r['@type'] !== typeUrl) problems.push(`'@type' must be ${typeUrl}`);
@@ -82,6 +134,9 @@ export function checkProxylessResource(typeUrl: string, r: XdsResource): string[
       problems.push('eds_cluster_config.eds_config must be ads');
     if (r.lb_policy !== undefined && r.lb_policy !== 'ROUND_ROBIN' && r.lb_policy !== 'RING_HASH')
       problems.push(`lb_policy ${String(r.lb_policy)} is not supported`);
+    if (r.transport_socket !== undefined) checkTransportSocket(r.transport_socket, certProviders, problems);
+    if (r.transport_socket_matches !== undefined)
+      problems.push('transport_socket_matches: gRPC ignores it (per-endpoint security is not supported)');
   } else if (typeUrl === ENDPOINT_TYPE) {
     const seen = new Set<string>();
     list(r.endpoints).forEach((loc, l) => {

@@ -52,7 +52,7 @@ function scopesOf(node: NodeInfo): { own: string; shared: string } {
           ? `sidecar|${node.namespace}`
           : node.kind === 'gateway'
             ? `gateway|${node.namespace}|${node.gateway ?? ''}`
-            : `proxyless|${node.namespace}|${node.service ?? ''}|${JSON.stringify(labels)}`,
+            : `proxyless|${node.namespace}|${node.service ?? ''}|${JSON.stringify(labels)}|${node.certProvider ?? ''}`,
     };
     scopeMemo.set(node, s);
   }
