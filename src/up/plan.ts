@@ -19,11 +19,14 @@ export type StopReason = 'scaled down' | 'removed' | 'changed';
 
 export type PlanAction =
   | { readonly type: 'stop'; readonly key: string; readonly index: number; readonly reason: StopReason }
-  | { readonly type: 'start'; readonly key: string; readonly index: number };
+  | { readonly type: 'start'; readonly key: string; readonly index: number }
+  /** A replica of a changed Workload, to be replaced by one of the new version (a rolling update). */
+  | { readonly type: 'replace'; readonly key: string; readonly index: number };
 
 /**
- * Stops come before starts. A Workload whose fingerprint changed has every replica stopped and
- * started again; scaling keeps indexes 1..replicas, stopping the highest ones first.
+ * Stops come before starts and replacements. A Workload whose fingerprint changed has each of its
+ * kept replicas replaced, in index order (the supervisor rolls them one at a time); scaling keeps
+ * indexes 1..replicas, stopping the highest ones first.
  */
 export function planWorkloads(
   desired: ReadonlyMap<string, DesiredWorkload>,
@@ -31,6 +34,7 @@ export function planWorkloads(
 ): PlanAction[] {
   const stops: PlanAction[] = [];
   const starts: PlanAction[] = [];
+  const replaces: PlanAction[] = [];
   const keys = [...new Set([...running.keys(), ...desired.keys()])].sort();
   for (const key of keys) {
     const want = desired.get(key);
@@ -44,14 +48,14 @@ export function planWorkloads(
     const changed = have !== undefined && have.indexes.length > 0 && have.fingerprint !== want.fingerprint;
     const kept = new Set<number>();
     for (const index of indexes) {
-      if (changed) stops.push({ type: 'stop', key, index, reason: 'changed' });
-      else if (index > want.replicas) stops.push({ type: 'stop', key, index, reason: 'scaled down' });
+      if (index > want.replicas) stops.push({ type: 'stop', key, index, reason: 'scaled down' });
       else kept.add(index);
     }
     for (let index = 1; index <= want.replicas; index++)
       if (!kept.has(index)) starts.push({ type: 'start', key, index });
+      else if (changed) replaces.push({ type: 'replace', key, index });
   }
-  return [...stops, ...starts];
+  return [...stops, ...starts, ...replaces];
 }
 
 /** Gateways to start and stop, by key. */

@@ -75,6 +75,11 @@ export class Replica {
     this.loop ??= this.run();
   }
 
+  /** Where the replica is in its life (ready = its sidecar is registered and the app passes its check). */
+  get currentPhase(): Phase {
+    return this.phase;
+  }
+
   /** Stops for good: the sidecar first (it deregisters and drains), then the app. */
   async stop(): Promise<void> {
     if (!this.stopping) {

@@ -52,12 +52,16 @@ test('plan: start what is missing, scale up and down by index, stops first', () 
   assert.deepEqual(show(planWorkloads(new Map([['d/a', want(2)]]), new Map([['d/a', have([2, 1])]]))), []);
 });
 
-test('plan: a changed Workload restarts every replica; a removed one stops; a blocked one is left alone', () => {
+test('plan: a changed Workload has its replicas replaced in order; a removed one stops; a blocked one is left alone', () => {
   assert.deepEqual(show(planWorkloads(new Map([['d/a', want(2, 'b')]]), new Map([['d/a', have([1, 2])]]))), [
-    'stop d/a#2 (changed)',
-    'stop d/a#1 (changed)',
-    'start d/a#1',
+    'replace d/a#1',
+    'replace d/a#2',
+  ]);
+  // Changed and scaled at once: the extra replica stops, the missing one starts new, the rest roll.
+  assert.deepEqual(show(planWorkloads(new Map([['d/a', want(2, 'b')]]), new Map([['d/a', have([1, 3])]]))), [
+    'stop d/a#3 (scaled down)',
     'start d/a#2',
+    'replace d/a#1',
   ]);
   assert.deepEqual(show(planWorkloads(new Map(), new Map([['d/a', have([1])]]))), ['stop d/a#1 (removed)']);
   assert.deepEqual(

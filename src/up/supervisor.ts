@@ -10,6 +10,9 @@ import type { GatewayStatus, ReplicaStatus } from './status.js';
 
 const replicaKey = (key: string, index: number): string => `${key}#${index}`;
 
+/** How long a rolling update waits for each new replica to become ready before it pauses. */
+export const ROLLOUT_READY_TIMEOUT_MS = 120_000;
+
 export const gatewayUrls = (g: GatewayResource): string[] =>
   g.spec.listeners.flatMap((l) =>
     g.spec.addresses.map((a) => `http://${a.includes(':') ? `[${a}]` : a}:${l.port}`),
@@ -48,6 +51,15 @@ export class Supervisor {
   private readonly blocked = new Map<string, string>();
   /** Every replica not yet stopped, including ones being stopped. */
   private readonly alive = new Set<Replica>();
+  /** Old-version replicas still serving while their replacement starts, by replica key. */
+  private readonly retiring = new Map<string, Replica>();
+  /** Rollout generation per Workload key: a newer change supersedes a rollout in progress. */
+  private readonly rollouts = new Map<string, number>();
+  /**
+   * The fingerprint a rollout in progress (or paused) moves a Workload to. While it is the desired
+   * one, replicas still on the old version are the rollout's business, not a new change.
+   */
+  private readonly rolloutTarget = new Map<string, string>();
   private closing = false;
 
   constructor(
@@ -85,11 +97,16 @@ export class Supervisor {
     const running = new Map<string, RunningWorkload>();
     for (const r of this.replicas.values()) {
       const have = running.get(r.template.key);
+      const target = this.rolloutTarget.get(r.template.key);
       running.set(r.template.key, {
-        fingerprint: r.template.fingerprint,
+        fingerprint:
+          target !== undefined && target === desired.get(r.template.key)?.fingerprint
+            ? target
+            : r.template.fingerprint,
         indexes: [...(have?.indexes ?? []), r.index],
       });
     }
+    const rolling = new Map<string, number[]>();
     for (const a of planWorkloads(desired, running)) {
       const rk = replicaKey(a.key, a.index);
       if (a.type === 'stop') {
@@ -98,6 +115,8 @@ export class Supervisor {
         this.replicas.delete(rk);
         this.deps.onEvent(`${r.id} stopping (${a.reason})`);
         this.stopReplica(rk, r);
+      } else if (a.type === 'replace') {
+        rolling.set(a.key, [...(rolling.get(a.key) ?? []), a.index]);
       } else {
         const t = templates.get(a.key)!;
         const r = new Replica(t, a.index, this.deps);
@@ -108,6 +127,16 @@ export class Supervisor {
         });
       }
     }
+    // Old replicas that no longer have a place (scaled down or removed while a rollout ran).
+    for (const [rk, old] of this.retiring) {
+      const want = desired.get(old.template.key);
+      if (want === undefined || old.index > want.replicas) {
+        this.retiring.delete(rk);
+        this.deps.onEvent(`${old.id} (old version) stopping (${want ? 'scaled down' : 'removed'})`);
+        this.stopReplica(rk, old);
+      }
+    }
+    for (const [key, indexes] of rolling) void this.roll(key, indexes, templates.get(key)!);
 
     const gws = new Map<string, GatewayResource>();
     for (const r of resources)
@@ -133,6 +162,79 @@ export class Supervisor {
     this.deps.onChange();
   }
 
+  /**
+   * A rolling update of a changed Workload: one index at a time, a replica of the new version is
+   * started beside the old one, and the old one is stopped (its sidecar deregisters and drains
+   * first) only once the new one is ready, so the Service keeps its capacity throughout. A
+   * Workload with a fixed port cannot run two copies at once: each replica is stopped, then
+   * started again, still one at a time. A replacement that is not ready within the rollout
+   * deadline pauses the rollout: the old replica keeps serving (as a Deployment's
+   * progressDeadline does), until the next change of the Workload.
+   */
+  private async roll(key: string, indexes: readonly number[], t: LaunchTemplate): Promise<void> {
+    const gen = (this.rollouts.get(key) ?? 0) + 1;
+    this.rollouts.set(key, gen);
+    this.rolloutTarget.set(key, t.fingerprint);
+    const current = (): boolean => !this.closing && this.rollouts.get(key) === gen;
+    for (const index of indexes) {
+      if (!current()) return;
+      const rk = replicaKey(key, index);
+      const prev = this.replicas.get(rk);
+      const older = this.retiring.get(rk);
+      if (prev && prev.template.fingerprint === t.fingerprint && !older) continue;
+      const next = new Replica(t, index, this.deps);
+      this.alive.add(next);
+      this.replicas.set(rk, next);
+      if (prev && older) {
+        // An earlier rollout's replacement that never became ready: the older one still serves.
+        this.deps.onEvent(`${prev.id} stopping (superseded by a newer change before it was ready)`);
+        void this.stopReplica(rk, prev);
+      } else if (prev) this.retiring.set(rk, prev);
+      const old = this.retiring.get(rk);
+      if (old && t.fixedPort !== undefined) {
+        this.retiring.delete(rk);
+        this.deps.onEvent(`${old.id} stopping (changed; port ${t.fixedPort} is fixed, so no overlap)`);
+        await this.stopReplica(rk, old);
+        if (!current() || this.replicas.get(rk) !== next) return;
+        this.deps.onEvent(`${next.id} starting (new version)`);
+        next.start();
+        await this.untilReady(next, () => current() && this.replicas.get(rk) === next);
+        continue;
+      }
+      this.deps.onEvent(
+        old
+          ? `${next.id} starting (new version; the old one serves until it is ready)`
+          : `${next.id} starting (new version)`,
+      );
+      next.start();
+      const ready = await this.untilReady(next, () => current() && this.replicas.get(rk) === next);
+      if (this.retiring.get(rk) !== old || old === undefined) continue;
+      if (!ready) {
+        if (current() && this.replicas.get(rk) === next)
+          this.deps.onEvent(
+            `rollout of ${key} paused: ${next.id} is not ready after ${ROLLOUT_READY_TIMEOUT_MS / 1000} s; the old replica keeps serving (fix the Workload and apply it again)`,
+          );
+        return;
+      }
+      this.retiring.delete(rk);
+      this.deps.onEvent(`${old.id} (old version) stopping (replaced)`);
+      await this.stopReplica(rk, old);
+    }
+    if (!current()) return;
+    this.rolloutTarget.delete(key);
+    this.deps.onEvent(`rollout of ${key} complete`);
+  }
+
+  /** Waits until `r` is ready (true), or the deadline passes or `still()` turns false (false). */
+  private async untilReady(r: Replica, still: () => boolean): Promise<boolean> {
+    const deadline = Date.now() + ROLLOUT_READY_TIMEOUT_MS;
+    while (still() && Date.now() < deadline) {
+      if (r.currentPhase === 'ready') return true;
+      await new Promise<void>((resolve) => setTimeout(resolve, 100));
+    }
+    return false;
+  }
+
   private stopReplica(rk: string, r: Replica): Promise<void> {
     const p = r.stop().finally(() => {
       this.alive.delete(r);
@@ -144,6 +246,13 @@ export class Supervisor {
 
   replicaStatus(): ReplicaStatus[] {
     const out = [...this.replicas.values()].map((r) => r.status());
+    for (const r of this.retiring.values()) {
+      const st = r.status();
+      out.push({
+        ...st,
+        detail: `old version, serving until its replacement is ready${st.detail ? `; ${st.detail}` : ''}`,
+      });
+    }
     for (const [key, problem] of this.blocked)
       if (![...this.replicas.values()].some((r) => r.template.key === key))
         out.push({
@@ -191,7 +300,7 @@ export class Supervisor {
     this.closing = true;
     await Promise.all([...this.gateways.values()].map((g) => g.stop()));
     const byKey = new Map<string, [string, Replica][]>();
-    for (const e of this.replicas) {
+    for (const e of [...this.replicas, ...this.retiring]) {
       const list = byKey.get(e[1].template.key) ?? [];
       list.push(e);
       byKey.set(e[1].template.key, list);

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -288,6 +288,69 @@ describe('trellis up on a client and a 2-replica backend', { timeout: 240_000 },
     const none = await trellis(['logs', 'nope', '--data-dir', up.dataDir]);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no logs for workload nope.*workloads with logs: .*backend/);
+  });
+
+  test('changing a Workload rolls its replicas one at a time, with no failed call', async () => {
+    const before = new Map(['backend-1', 'backend-2', 'backend-3'].map((id) => [id, up.replica(id)!.appPid]));
+    const changed = readFileSync(join(MESH, 'mesh.yaml'), 'utf8')
+      .split(/^---$/m)
+      .find((d) => /kind: Workload/.test(d) && /name: backend/.test(d))!
+      .replace('replicas: 2', 'replicas: 3')
+      .replace('GREETING: hello', 'GREETING: bonjour');
+    const file = join(up.dataDir, 'backend-v2.yaml');
+    writeFileSync(file, changed);
+    // Calls keep going, 4 at a time, for the whole rollout.
+    let failures = 0;
+    let calls = 0;
+    const problems: string[] = [];
+    let running = true;
+    const greetings: string[] = [];
+    const loop = async (): Promise<void> => {
+      while (running) {
+        try {
+          const r = await get(clientPort, '/call');
+          calls++;
+          if (r.status !== 200) {
+            failures++;
+            problems.push(`${r.status} ${r.body.slice(0, 200)}`);
+          } else greetings.push((JSON.parse(r.body) as { greeting: string }).greeting);
+        } catch (e) {
+          failures++;
+          problems.push((e as Error).message);
+        }
+      }
+    };
+    const loops = Array.from({ length: 4 }, loop);
+    const applied = await trellis(['apply', '-f', file, '--server', up.server]);
+    assert.equal(applied.code, 0, applied.stderr);
+    await waitFor(
+      'the rollout to complete',
+      () => /\[up\] rollout of default\/backend complete/.test(up.output()),
+      120_000,
+    );
+    const after = greetings.length;
+    await new Promise((r) => setTimeout(r, 500));
+    running = false;
+    await Promise.all(loops);
+    assert.equal(failures, 0, `${failures} of ${calls} calls failed: ${problems.slice(0, 5).join(' | ')}`);
+    assert.ok(calls > 50, `only ${calls} calls made`);
+    assert.ok(
+      greetings.slice(after).every((g) => g === 'bonjour'),
+      'calls after the rollout reach the new version',
+    );
+    const out = up.output();
+    // One index at a time: the new replica starts, becomes ready, and only then the old one stops.
+    let at = out.lastIndexOf('[up] backend-1 starting (new version; the old one serves until it is ready)');
+    assert.ok(at >= 0, out.split('\n').slice(-40).join('\n'));
+    for (const id of ['backend-1', 'backend-2', 'backend-3']) {
+      const start = out.indexOf(`[up] ${id} starting (new version`, at);
+      const stop = out.indexOf(`[up] ${id} (old version) stopping (replaced)`, start);
+      assert.ok(start >= 0 && stop > start, `${id}: start ${start}, stop ${stop}`);
+      at = stop;
+      const now = up.replica(id)!;
+      assert.equal(now.phase, 'ready');
+      assert.notEqual(now.appPid, before.get(id), `${id} runs a new process`);
+    }
   });
 
   test('SIGINT stops everything gracefully and leaves no process behind', async () => {
