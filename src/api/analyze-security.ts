@@ -1,7 +1,9 @@
 // Cross-resource checks for AuthorizationPolicy and RequestAuthentication: targetRefs that name no
-// Service (or port), Services whose port is tcp (HTTP policies cannot be enforced there, so they are
-// refused rather than silently open), and rules that can never match (identities on a Service
-// whose mTLS mode is DISABLE, JWT principals/claims on a target no RequestAuthentication covers).
+// Service (or port) or Gateway (or listener; or one sharing its port), Services whose port is tcp
+// (HTTP policies cannot be enforced there, so they are refused rather than silently open), and
+// rules that can never match (identities on a Service whose mTLS mode is DISABLE, or at a Gateway,
+// whose clients have no mesh identity; JWT principals/claims on a target no RequestAuthentication
+// covers).
 import type { IssueCode, PathSegment } from './issues.js';
 import { makeIssue } from './issues.js';
 import { originOf } from './origin.js';
@@ -10,6 +12,7 @@ import { didYouMean } from './suggest.js';
 import type {
   AuthorizationPolicyResource,
   ConfigIssue,
+  GatewayResource,
   MeshTLSResource,
   RequestAuthenticationResource,
   Resource,
@@ -33,14 +36,93 @@ function issueFor(
 /** True when `t` (in namespace `ns`) covers Service `svc`. */
 export function targetCovers(t: SecurityTargetRefConfig, ns: string, svc: ServiceResource): boolean {
   if (svc.metadata.namespace !== ns) return false;
-  return t.kind === 'Namespace' || t.name === svc.metadata.name;
+  return t.kind === 'Namespace' || (t.kind === 'Service' && t.name === svc.metadata.name);
 }
 
-function checkTargets(p: Policy, services: ReadonlyMap<string, ServiceResource>, out: ConfigIssue[]): void {
+/** True when `t` (in namespace `ns`) covers Gateway `gw` (any of its listeners). */
+export function targetCoversGateway(t: SecurityTargetRefConfig, ns: string, gw: GatewayResource): boolean {
+  if (gw.metadata.namespace !== ns) return false;
+  return t.kind === 'Namespace' || (t.kind === 'Gateway' && t.name === gw.metadata.name);
+}
+
+const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+
+function checkGatewayTarget(
+  p: Policy,
+  t: SecurityTargetRefConfig,
+  path: readonly PathSegment[],
+  gateways: readonly GatewayResource[],
+  out: ConfigIssue[],
+): void {
+  const ns = p.metadata.namespace;
+  const inNs = gateways.filter((g) => g.metadata.namespace === ns);
+  const gw = inNs.find((g) => g.metadata.name === t.name);
+  if (gw === undefined) {
+    out.push(
+      issueFor(
+        p,
+        'dangling_reference',
+        [...path, 'name'],
+        `Gateway ${ns}/${t.name} does not exist${didYouMean(
+          t.name,
+          inNs.map((g) => g.metadata.name),
+        )}; a policy targets a Gateway in its own namespace`,
+      ),
+    );
+    return;
+  }
+  if (t.sectionName === undefined) return;
+  const l = gw.spec.listeners.find((x) => x.name === t.sectionName);
+  if (l === undefined) {
+    out.push(
+      issueFor(
+        p,
+        'dangling_reference',
+        [...path, 'sectionName'],
+        `Gateway ${ns}/${t.name} has no listener named ${t.sectionName}${didYouMean(
+          t.sectionName,
+          gw.spec.listeners.map((x) => x.name),
+        )}; its listeners: ${gw.spec.listeners.map((x) => x.name).join(', ')}`,
+      ),
+    );
+    return;
+  }
+  // One port is one HTTP connection manager: a policy cannot tell its listeners apart.
+  const sharing = gw.spec.listeners.filter((x) => x.port === l.port && x !== l).map((x) => x.name);
+  if (sharing.length > 0)
+    out.push(
+      issueFor(
+        p,
+        'invalid_value',
+        [...path, 'sectionName'],
+        `listener ${l.name} shares port ${l.port} with ${sharing.join(', ')}: a policy applies to a whole port of a Gateway; drop sectionName and match hosts in the rules (to.operation.hosts), or give the listener its own port`,
+      ),
+    );
+}
+
+function checkTargets(
+  p: Policy,
+  services: ReadonlyMap<string, ServiceResource>,
+  gateways: readonly GatewayResource[],
+  out: ConfigIssue[],
+): void {
   const ns = p.metadata.namespace;
   const inNs = [...services.values()].filter((s) => s.metadata.namespace === ns);
   p.spec.targetRefs.forEach((t, i) => {
     const path = ['spec', 'targetRefs', i];
+    if (t.kind === 'Gateway') {
+      if (t.group !== '' && t.group !== GATEWAY_GROUP)
+        out.push(
+          issueFor(
+            p,
+            'invalid_value',
+            [...path, 'group'],
+            `group must be ${GATEWAY_GROUP} (or empty) for Gateway; got "${t.group}"`,
+          ),
+        );
+      checkGatewayTarget(p, t, path, gateways, out);
+      return;
+    }
     if (t.group !== '')
       out.push(
         issueFor(
@@ -57,16 +139,16 @@ function checkTargets(p: Policy, services: ReadonlyMap<string, ServiceResource>,
             p,
             'invalid_value',
             [...path, 'sectionName'],
-            'sectionName applies to Service targets only',
+            'sectionName applies to Service and Gateway targets only',
           ),
         );
-      if (inNs.length === 0)
+      if (inNs.length === 0 && !gateways.some((g) => g.metadata.namespace === ns))
         out.push(
           issueFor(
             p,
             'dangling_reference',
             [...path, 'name'],
-            `namespace ${ns} has no Service, so this ${p.kind} applies to nothing`,
+            `namespace ${ns} has no Service and no Gateway, so this ${p.kind} applies to nothing`,
             'warning',
           ),
         );
@@ -130,6 +212,7 @@ function checkRules(
   authns: readonly RequestAuthenticationResource[],
   meshTls: readonly MeshTLSResource[],
   services: ReadonlyMap<string, ServiceResource>,
+  gateways: readonly GatewayResource[],
   out: ConfigIssue[],
 ): void {
   const ns = p.metadata.namespace;
@@ -140,6 +223,18 @@ function checkRules(
   const uncovered = targets.filter(
     (s) => !authns.some((a) => a.spec.targetRefs.some((t) => targetCovers(t, a.metadata.namespace, s))),
   );
+  // Clients of an ingress Gateway come from outside the mesh: no verified peer identity.
+  const edge = gateways.filter((g) => p.spec.targetRefs.some((t) => targetCoversGateway(t, ns, g)));
+  const atEdge = (what: string) =>
+    `${what} match the verified peer of a mutual-TLS connection; clients of Gateway ${edge.map((g) => g.metadata.name).join(', ')} come from outside the mesh and have none: there this never matches${p.spec.action === 'ALLOW' ? ' (so the rule allows nothing there)' : ''}`;
+  const uncoveredGw = edge.filter(
+    (g) =>
+      !authns.some((a) => a.spec.targetRefs.some((t) => targetCoversGateway(t, a.metadata.namespace, g))),
+  );
+  const noJwt = [
+    ...uncovered.map((x) => x.metadata.name),
+    ...uncoveredGw.map((g) => `Gateway ${g.metadata.name}`),
+  ];
   p.spec.rules.forEach((rule, i) => {
     const path = ['spec', 'rules', i];
     rule.from.forEach((f, j) => {
@@ -149,13 +244,15 @@ function checkRules(
         out.push(
           issueFor(p, 'unsupported', fp, noIdentity('identities, services and namespaces'), 'warning'),
         );
-      if ((s.requestPrincipals.length > 0 || s.notRequestPrincipals.length > 0) && uncovered.length > 0)
+      if ([s.identities, s.services, s.namespaces].some((a) => a.length > 0) && edge.length > 0)
+        out.push(issueFor(p, 'unsupported', fp, atEdge('identities, services and namespaces'), 'warning'));
+      if ((s.requestPrincipals.length > 0 || s.notRequestPrincipals.length > 0) && noJwt.length > 0)
         out.push(
           issueFor(
             p,
             'dangling_reference',
             fp,
-            `requestPrincipals need a verified JWT, but no RequestAuthentication covers ${uncovered.map((x) => x.metadata.name).join(', ')}`,
+            `requestPrincipals need a verified JWT, but no RequestAuthentication covers ${noJwt.join(', ')}`,
             'warning',
           ),
         );
@@ -163,13 +260,15 @@ function checkRules(
     rule.when.forEach((c, j) => {
       if (IDENTITY_KEYS.includes(c.key) && plaintext.length > 0)
         out.push(issueFor(p, 'unsupported', [...path, 'when', j, 'key'], noIdentity(c.key), 'warning'));
-      if (JWT_KEY.test(c.key) && uncovered.length > 0)
+      if (IDENTITY_KEYS.includes(c.key) && c.values.length > 0 && edge.length > 0)
+        out.push(issueFor(p, 'unsupported', [...path, 'when', j, 'key'], atEdge(c.key), 'warning'));
+      if (JWT_KEY.test(c.key) && noJwt.length > 0)
         out.push(
           issueFor(
             p,
             'dangling_reference',
             [...path, 'when', j, 'key'],
-            `${c.key} needs a verified JWT, but no RequestAuthentication covers ${uncovered.map((x) => x.metadata.name).join(', ')}`,
+            `${c.key} needs a verified JWT, but no RequestAuthentication covers ${noJwt.join(', ')}`,
             'warning',
           ),
         );
@@ -186,10 +285,11 @@ export function analyzeSecurity(
   const all = [...resources];
   const authns = all.filter((r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication');
   const meshTls = all.filter((r): r is MeshTLSResource => r.kind === 'MeshTLS');
+  const gateways = all.filter((r): r is GatewayResource => r.kind === 'Gateway');
   for (const r of all) {
     if (r.kind !== 'AuthorizationPolicy' && r.kind !== 'RequestAuthentication') continue;
-    checkTargets(r, services, out);
-    if (r.kind === 'AuthorizationPolicy') checkRules(r, authns, meshTls, services, out);
+    checkTargets(r, services, gateways, out);
+    if (r.kind === 'AuthorizationPolicy') checkRules(r, authns, meshTls, services, gateways, out);
   }
   return out;
 }

@@ -1,13 +1,15 @@
 // zod schemas of the security kinds (trellis.dev/v1alpha1) and their defaulted resources:
 // AuthorizationPolicy (ALLOW / DENY / AUDIT rules on source, operation and conditions, Istio's
 // semantics in Trellis spelling) and RequestAuthentication (JWT rules). Both attach by targetRefs
-// to a Service (optionally one port by sectionName) or to their own Namespace.
+// to a Service (optionally one port by sectionName), an ingress Gateway (optionally one listener by
+// sectionName) or to their own Namespace (its Services and Gateways).
 import { z } from 'zod';
 import { buildMetadata } from './build-service.js';
 import { formatDurationMs } from './duration.js';
 import { headerNameError, hostnameError } from './formats.js';
 import {
   dnsLabel,
+  dnsSubdomain,
   duration,
   fail,
   list,
@@ -107,8 +109,9 @@ const strings = (check: (v: string) => string | undefined, max = 64) => list(str
 
 const targetRef = strict({
   group: z.string().optional(),
-  kind: oneOf(['Service', 'Namespace'] as const, 'targetRef kind'),
-  name: dnsLabel(),
+  kind: oneOf(['Service', 'Gateway', 'Namespace'] as const, 'targetRef kind'),
+  // Service and namespace names are DNS labels, Gateway names DNS subdomains.
+  name: dnsSubdomain(),
   sectionName: sectionName().optional(),
   namespace: z
     .unknown()
@@ -120,6 +123,14 @@ const targetRef = strict({
       ),
     )
     .optional(),
+}).superRefine((t, ctx) => {
+  if (t.kind !== 'Gateway' && !dnsLabel().safeParse(t.name).success)
+    fail(
+      ctx,
+      'invalid_value',
+      `a ${t.kind} name must be a DNS label (lower-case letters, digits and -, at most 63); got ${JSON.stringify(t.name)}`,
+      ['name'],
+    );
 });
 
 const targetRefs = list(targetRef, 16).superRefine((a, ctx) => {

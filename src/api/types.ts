@@ -342,12 +342,16 @@ export interface PolicyTargetRefConfig {
 
 // ---------------------------------------------------------------- security (schema-security.ts)
 
-/** A security policy's target: a Service (optionally one port by name) or the policy's namespace. */
+/**
+ * A security policy's target: a Service (optionally one port by name), an ingress Gateway
+ * (optionally one listener by name) or the policy's namespace (its Services and Gateways).
+ */
 export interface SecurityTargetRefConfig {
+  /** '' for Service and Namespace; '' or gateway.networking.k8s.io for Gateway. */
   readonly group: string;
-  readonly kind: 'Service' | 'Namespace';
+  readonly kind: 'Service' | 'Gateway' | 'Namespace';
   readonly name: string;
-  /** Service port name: the policy applies to that port only. */
+  /** Service port name, or Gateway listener name: the policy applies to that one only. */
   readonly sectionName?: string;
 }
 

@@ -1,4 +1,5 @@
-// AuthorizationPolicy / RequestAuthentication -> the inbound HCM of the targeted Service's sidecars:
+// AuthorizationPolicy / RequestAuthentication -> the inbound HCM of the targeted Service's sidecars
+// (and the listener HCMs of a targeted ingress Gateway):
 // strict path normalisation (normalize_path, merge_slashes, escaped slashes rejected), Envoy's
 // jwt_authn filter (requires_any of the providers + allow_missing) and rbac filters (LOG for AUDIT,
 // DENY, ALLOW), all before the router. Istio's rule semantics; "fail closed" matching: positive
@@ -7,6 +8,7 @@
 import type {
   AuthorizationPolicyResource,
   AuthzConditionConfig,
+  GatewayResource,
   AuthzOperationConfig,
   AuthzSourceConfig,
   RequestAuthenticationResource,
@@ -33,8 +35,8 @@ export const AUTHN_PRINCIPAL_KEY = 'request.auth.principal';
 export interface SidecarPolicies {
   readonly authz: readonly AuthorizationPolicyResource[];
   readonly authn: readonly RequestAuthenticationResource[];
-  /** The Service port this sidecar serves, when known. */
-  readonly port: ServicePortConfig | undefined;
+  /** The Service port this sidecar serves (a gateway: its listener port), when known. */
+  readonly port: Pick<ServicePortConfig, 'port' | 'targetPort'> | undefined;
 }
 
 const byName = (a: { metadata: { name: string } }, b: { metadata: { name: string } }): number =>
@@ -55,12 +57,42 @@ export function sidecarPolicies(
     p.spec.targetRefs.some(
       (t) =>
         t.kind === 'Namespace' ||
-        (t.name === node.service && (t.sectionName === undefined || t.sectionName === port?.name)),
+        (t.kind === 'Service' &&
+          t.name === node.service &&
+          (t.sectionName === undefined || t.sectionName === port?.name)),
     );
   const authz = index.authorizationPolicies.filter(applies).sort(byName);
   const authn = index.requestAuthentications.filter(applies).sort(byName);
   if (authz.length === 0 && authn.length === 0) return undefined;
   return { authz, authn, port };
+}
+
+/**
+ * Applicable policies for one port of an ingress Gateway: those targeting the Gateway (all of its
+ * listeners, or by sectionName one listener, which then covers every listener sharing its port:
+ * a port has one HCM; analyze refuses a sectionName whose listener shares its port) and those
+ * targeting the Gateway's namespace, as for the sidecars there.
+ */
+export function gatewayPolicies(
+  index: ConfigIndex,
+  gw: GatewayResource,
+  listenerPort: number,
+): SidecarPolicies | undefined {
+  const ns = gw.metadata.namespace;
+  const names = new Set(gw.spec.listeners.filter((l) => l.port === listenerPort).map((l) => l.name));
+  const applies = (p: AuthorizationPolicyResource | RequestAuthenticationResource): boolean =>
+    p.metadata.namespace === ns &&
+    p.spec.targetRefs.some(
+      (t) =>
+        t.kind === 'Namespace' ||
+        (t.kind === 'Gateway' &&
+          t.name === gw.metadata.name &&
+          (t.sectionName === undefined || names.has(t.sectionName))),
+    );
+  const authz = index.authorizationPolicies.filter(applies).sort(byName);
+  const authn = index.requestAuthentications.filter(applies).sort(byName);
+  if (authz.length === 0 && authn.length === 0) return undefined;
+  return { authz, authn, port: { port: listenerPort, targetPort: listenerPort } };
 }
 
 // ---------------------------------------------------------------- matchers
@@ -145,7 +177,7 @@ const andId = (ids: Obj[]): Obj =>
 
 function portMatches(
   ports: readonly number[],
-  port: ServicePortConfig | undefined,
+  port: Pick<ServicePortConfig, 'port' | 'targetPort'> | undefined,
   appPort: number,
   wide: boolean,
 ): boolean {
@@ -155,7 +187,7 @@ function portMatches(
 
 interface Ctx {
   readonly namespace: string;
-  readonly port: ServicePortConfig | undefined;
+  readonly port: Pick<ServicePortConfig, 'port' | 'targetPort'> | undefined;
   readonly appPort: number;
 }
 

@@ -5,6 +5,7 @@ import type { GatewayListenerConfig, GatewayResource } from '../api/types.js';
 import { covers, intersectHostnames } from '../api/gateway-hostnames.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { LISTENER_TYPE, ROUTE_TYPE } from '../xds/type-urls.js';
+import { gatewayPolicies, inboundSecurity } from './authz.js';
 import { vocabulary, type NodeInfo } from './node.js';
 import { gatewayListenerName, gatewayRouteConfigName, parseGatewayRouteConfigName } from './names.js';
 import type { PrecedenceKey } from './precedence.js';
@@ -36,6 +37,7 @@ export function gatewayListenerNames(index: ConfigIndex, node: NodeInfo): readon
  * `trellis_gateway_<address>_<port>`: an HCM on RDS `trellis_gateway_<port>`. The listener is the
  * edge of the mesh: OUTBOUND, so the proxy strips client-supplied mesh headers, and
  * use_remote_address, so it sets x-forwarded-for / x-forwarded-proto and a fresh x-request-id.
+ * Policies targeting the Gateway (or its namespace) add the security filters before the router.
  */
 export function gatewayListener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
   const gw = gatewayOf(index, node);
@@ -45,22 +47,26 @@ export function gatewayListener(index: ConfigIndex, node: NodeInfo, name: string
     for (const address of gw.spec.addresses)
       for (const port of portsOf(gw)) {
         if (gatewayListenerName(address, port) !== name) continue;
+        // AuthorizationPolicy / RequestAuthentication on the Gateway: the sidecar inbound's strict
+        // path normalisation, jwt_authn and rbac filters, before the router.
+        const policies = gatewayPolicies(index, gw, port);
+        const security = policies && inboundSecurity(policies, gw.metadata.namespace, port);
+        const hcm = hcmFilter({
+          stat_prefix: name,
+          ...(security?.hcm ?? {}),
+          rds: { route_config_name: gatewayRouteConfigName(port), config_source: { ads: {} } },
+          use_remote_address: true,
+        });
+        if (security !== undefined) {
+          const tc = hcm['typed_config'] as Obj;
+          tc['http_filters'] = [...security.httpFilters, ...(tc['http_filters'] as unknown[])];
+        }
         return {
           '@type': LISTENER_TYPE,
           name,
           address: socketAddress(address, port),
           traffic_direction: 'OUTBOUND',
-          filter_chains: [
-            {
-              filters: [
-                hcmFilter({
-                  stat_prefix: name,
-                  rds: { route_config_name: gatewayRouteConfigName(port), config_source: { ads: {} } },
-                  use_remote_address: true,
-                }),
-              ],
-            },
-          ],
+          filter_chains: [{ filters: [hcm] }],
         };
       }
     return undefined;
