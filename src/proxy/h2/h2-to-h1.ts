@@ -46,6 +46,8 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
   private reused = false;
   private readonly hasBody: boolean;
   private listening = false;
+  /** Request body read while no connection was attached, sent first on the next one. */
+  private waiting: Buffer[] = [];
 
   constructor(
     private readonly ex: H2Exchange,
@@ -109,10 +111,15 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     const ds = ex.ds;
     const r = ex.replay;
     if (ex.replaying && r !== null) {
-      // A retry after body bytes went up: the kept body goes again.
+      // A retry after body bytes went up: the kept body goes again (it holds what came meanwhile).
       for (const c of r.chunks) for (const b of encodeChunk(c)) conn.out.push(b);
       ex.bodyStarted = true;
+    } else if (this.waiting.length > 0) {
+      // Body that arrived while there was no connection (a stale keep-alive being replaced).
+      for (const c of this.waiting) for (const b of encodeChunk(c)) conn.out.push(b);
+      ex.bodyStarted = true;
     }
+    this.waiting = [];
     ex.replaying = false;
     if (this.hasBody && this.reqEnded) conn.out.push(encodeLastChunk(null)); // a retry after the end
     if (!this.listening) {
@@ -124,6 +131,7 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
       ds.on('drain', this.onDownDrain);
     }
     if (!conn.out.flush(conn.socket)) ds.pause();
+    else if (this.listening && ds.isPaused()) ds.resume();
   }
 
   private readonly onDownData = (chunk: Buffer): void => {
@@ -131,7 +139,13 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     const r = this.ex.replay;
     if (r !== null) r.push(chunk);
     const c = this.conn;
-    if (c === null) return;
+    if (c === null) {
+      // Between connections (a stale one failed, a fresh one is coming): keep it, and stop reading
+      // until the fresh connection takes it.
+      this.waiting.push(chunk);
+      this.ex.ds.pause();
+      return;
+    }
     this.ex.bodyStarted = true;
     for (const b of encodeChunk(chunk)) c.out.push(b);
     if (!c.out.flush(c.socket)) this.ex.ds.pause();
