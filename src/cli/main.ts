@@ -44,6 +44,9 @@ Commands:
                             change a Workload's replicas; the running 'trellis up' follows
   token create --service NAME [-n NS] [--service-account SA] [--ttl 24h]
                             print a bootstrap token for a sidecar (trellis proxy --token-file)
+  grpc-agent --service NAME [-n NS] --token-file FILE --out DIR [--xds HOST:PORT] [--once]
+                            workload certificate + xDS bootstrap for a proxyless gRPC app (mesh
+                            mTLS, gRFC A29; 'trellis grpc-agent --help', docs/security.md)
   certs [-o json]           workload identities, issuers, expiry and rotation state; warnings
   ca rotate [--root] [--overlap 24h]
                             new intermediate, or a new root trusted alongside the old one
@@ -75,6 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (cmd === 'logs') return (await import('./commands/logs.js')).logsCommand(rest);
   if (cmd === 'scale') return (await import('./commands/scale.js')).scaleCommand(rest);
   if (cmd === 'token') return (await import('./commands/token.js')).tokenCommand(rest);
+  if (cmd === 'grpc-agent') return (await import('./commands/grpc-agent.js')).grpcAgentCommand(rest);
   if (cmd === 'certs') return (await import('./commands/certs.js')).certsCommand(rest);
   if (cmd === 'ca') return (await import('./commands/ca.js')).caCommand(rest);
   let parsed: ReturnType<typeof parseArgs>;

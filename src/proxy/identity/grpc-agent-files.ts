@@ -1,0 +1,177 @@
+// What `trellis grpc-agent` writes for a proxyless gRPC application (gRFC A29): the workload
+// identity of a SidecarIdentity as three PEM files a `file_watcher` certificate provider reads
+// (key.pem 0600, cert-chain.pem, root-cert.pem), each replaced atomically (temp file + rename), and
+// a gRPC xDS bootstrap (bootstrap.json) naming the control plane's plaintext xDS listener, the node
+// (metadata NAMESPACE, SERVICE and CERT_PROVIDER, so the control plane sends mTLS clusters) and the
+// `trellis` certificate provider over those files.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import type { IdentityChange, IdentityMaterial, IdentityProvider } from './sidecar-identity.js';
+
+/** The certificate provider instance name in the bootstrap (and node metadata CERT_PROVIDER). */
+export const GRPC_CERT_PROVIDER = 'trellis';
+
+export const AGENT_FILES = {
+  key: 'key.pem',
+  chain: 'cert-chain.pem',
+  roots: 'root-cert.pem',
+  bootstrap: 'bootstrap.json',
+} as const;
+
+export interface GrpcBootstrapOptions {
+  /** Output directory (made absolute in the bootstrap). */
+  readonly dir: string;
+  /** The control plane's plaintext xDS listener, host:port (loopback). */
+  readonly xds: string;
+  readonly nodeId: string;
+  readonly namespace: string;
+  readonly service: string;
+  /** How often grpc-js re-reads the files (ms). */
+  readonly refreshMs: number;
+}
+
+/** A grpc-js duration ("10s", "0.5s"): seconds only, which is all grpc-js parses. */
+const grpcDuration = (ms: number): string => `${Math.max(1, Math.round(ms)) / 1000}s`;
+
+/** The gRPC xDS bootstrap JSON for a proxyless client with the `trellis` certificate provider. */
+export function grpcBootstrap(o: GrpcBootstrapOptions): Record<string, unknown> {
+  const dir = resolve(o.dir);
+  return {
+    xds_servers: [
+      {
+        server_uri: o.xds,
+        // grpc-js can only reach a control plane in plaintext: the listener binds loopback.
+        channel_creds: [{ type: 'insecure' }],
+        server_features: ['xds_v3'],
+      },
+    ],
+    node: {
+      id: o.nodeId,
+      // grpc-js refuses a bootstrap without a locality.
+      locality: {},
+      metadata: { NAMESPACE: o.namespace, SERVICE: o.service, CERT_PROVIDER: GRPC_CERT_PROVIDER },
+    },
+    certificate_providers: {
+      [GRPC_CERT_PROVIDER]: {
+        plugin_name: 'file_watcher',
+        config: {
+          certificate_file: join(dir, AGENT_FILES.chain),
+          private_key_file: join(dir, AGENT_FILES.key),
+          ca_certificate_file: join(dir, AGENT_FILES.roots),
+          refresh_interval: grpcDuration(o.refreshMs),
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Writes `data` to `path` atomically: a temp file in the same directory (created with `mode`,
+ * flushed), then renamed over `path`, so a reader sees the old file or the new one, never a part.
+ */
+export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(mode); // exactly `mode`, whatever the umask
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Makes `dir` (0700 when it is new; an existing directory's mode is left as it is). */
+export async function prepareDir(dir: string): Promise<void> {
+  try {
+    const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (made !== undefined) await chmod(dir, 0o700);
+  } catch (e) {
+    throw new Error(`cannot create the output directory ${dir}: ${errorMessage(e)}`);
+  }
+}
+
+/** Writes the PEM files of `m` into `dir`: the key first, then the chain, then the trust bundle. */
+export async function writeIdentityFiles(
+  dir: string,
+  m: IdentityMaterial,
+  why: IdentityChange = 'issued',
+): Promise<void> {
+  if (why !== 'trust-bundle') {
+    // file_watcher reads the key and the chain on its own schedule; they change together here, and
+    // a read that falls between the two renames fails that one refresh (the next one fixes it).
+    await writeFileAtomic(join(dir, AGENT_FILES.key), m.keyPem, 0o600);
+    await writeFileAtomic(join(dir, AGENT_FILES.chain), m.certChainPem, 0o644);
+  }
+  await writeFileAtomic(join(dir, AGENT_FILES.roots), m.trustBundlePem, 0o644);
+}
+
+/**
+ * Keeps `dir` in step with `identity`: files at every change (renewal, new trust bundle), the
+ * bootstrap once after the first certificate (so an app waiting for bootstrap.json finds the
+ * certificate files already there). Resolves when the first set is written.
+ */
+export async function syncIdentityFiles(
+  identity: IdentityProvider,
+  bootstrap: GrpcBootstrapOptions,
+  logger: Logger,
+): Promise<{ stop(): void }> {
+  const dir = resolve(bootstrap.dir);
+  await prepareDir(dir);
+  let chain = Promise.resolve();
+  const write = (m: IdentityMaterial, why: IdentityChange): Promise<void> =>
+    (chain = chain.then(async () => {
+      try {
+        await writeIdentityFiles(dir, m, why);
+        logger.info(
+          {
+            dir,
+            why,
+            spiffeId: m.spiffeId,
+            serialNumber: m.serialNumber,
+            notAfter: m.notAfter.toISOString(),
+          },
+          why === 'trust-bundle' ? 'trust bundle written' : 'workload certificate written',
+        );
+      } catch (e) {
+        logger.error({ dir, err: errorMessage(e) }, 'cannot write the certificate files');
+      }
+    }));
+  const ready = await identity.whenReady();
+  const stop = identity.onChange((m, why) => void write(m, why));
+  const first = identity.current() ?? ready;
+  try {
+    await writeIdentityFiles(dir, first); // a failure here is the caller's (e.g. a directory it cannot write)
+  } catch (e) {
+    stop();
+    throw new Error(`cannot write the certificate files into ${dir}: ${errorMessage(e)}`);
+  }
+  logger.info(
+    {
+      dir,
+      spiffeId: first.spiffeId,
+      serialNumber: first.serialNumber,
+      notAfter: first.notAfter.toISOString(),
+    },
+    'workload certificate written',
+  );
+  await writeFileAtomic(
+    join(dir, AGENT_FILES.bootstrap),
+    `${JSON.stringify(grpcBootstrap(bootstrap), null, 2)}\n`,
+    0o644,
+  );
+  logger.info(
+    { bootstrap: join(dir, AGENT_FILES.bootstrap), xds: bootstrap.xds },
+    'gRPC xDS bootstrap written',
+  );
+  return { stop };
+}
