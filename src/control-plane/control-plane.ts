@@ -76,6 +76,10 @@ export function isLoopbackHost(host: string): boolean {
   );
 }
 
+/** Why an xDS stream on the secure port without a client certificate is refused (UNAUTHENTICATED). */
+export const NO_CLIENT_CERT_XDS =
+  "xDS on the control plane's secure port needs a client certificate (a workload identity): start the sidecar with --token-file (a bootstrap token from 'trellis token create') or TRELLIS_TOKEN next to --ca-bundle; proxyless gRPC clients on this machine use the plaintext xDS port (--plaintext-xds-port)";
+
 const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
@@ -97,15 +101,24 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const ads = createAdsServer({
     logger: log,
     clock,
-    authorizeNode: (peer, node) => {
-      const id = secure?.peer(peer)?.spiffeId;
-      return id === undefined ? undefined : identityMismatch(id, node);
-    },
-    describePeer: (peer) => {
+    // On the secure port, xDS is for workloads with a certificate only: the config of the mesh
+    // (every Service, route and endpoint) is not for anyone who can reach the port. The plaintext
+    // listener (loopback, proxyless gRPC) is not checked.
+    authenticatePeer: (peer, via) => {
+      if (via !== 'injected') return undefined;
       const p = secure?.peer(peer);
+      return p?.spiffeId !== undefined ? undefined : NO_CLIENT_CERT_XDS;
+    },
+    authorizeNode: (peer, node, via) => {
+      if (via !== 'injected') return undefined;
+      const id = secure?.peer(peer)?.spiffeId;
+      return id === undefined ? NO_CLIENT_CERT_XDS : identityMismatch(id, node);
+    },
+    describePeer: (peer, via) => {
+      const p = via === 'injected' ? secure?.peer(peer) : undefined;
       return p
         ? { transport: p.tlsVersion, ...(p.spiffeId ? { peerIdentity: p.spiffeId } : {}) }
-        : { transport: 'plaintext' };
+        : { transport: via === 'injected' ? 'tls' : 'plaintext' };
     },
   });
   const state = new MeshState(store, registry, ads, log.child({ component: 'mesh-state' }));

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expectedServiceAccount, identityMismatch } from './peer-identity.js';
-import { isSidecarRoute } from './http-api/sidecar-api.js';
+import { isSidecarRoute, sidecarRoute } from './http-api/sidecar-api.js';
 
 const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
 
@@ -53,4 +53,23 @@ test('the secure port serves the sidecar routes only', () => {
     ['GET', '/api/v1/instances'],
   ] as const)
     assert.ok(!isSidecarRoute(m, p), `${m} ${p}`);
+});
+
+test('without a client certificate the secure port serves the bootstrap routes only', () => {
+  for (const [m, p] of [
+    ['POST', '/api/v1/certificates'],
+    ['GET', '/api/v1/trust-bundle'],
+    ['GET', '/api/v1/trust-bundle?format=pem'],
+    ['GET', '/healthz'],
+    ['GET', '/readyz'],
+  ] as const)
+    assert.equal(sidecarRoute(m, p), 'served', `${m} ${p}`);
+  for (const [m, p] of [
+    ['POST', '/api/v1/instances'],
+    ['POST', '/api/v1/instances/web-1/heartbeat'],
+    ['DELETE', '/api/v1/instances/web-1'],
+    ['DELETE', '/api/v1/instances/web-1?x=1'],
+  ] as const)
+    assert.equal(sidecarRoute(m, p), 'needs-certificate', `${m} ${p}`);
+  assert.equal(sidecarRoute('GET', '/api/v1/resources'), 'not-served');
 });

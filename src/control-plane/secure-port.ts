@@ -7,6 +7,9 @@
 // swapped in with setSecureContext (new handshakes use it, open connections keep theirs).
 // Clients may present a workload certificate (mTLS): it is verified against the trust bundle and
 // its SPIFFE ID kept per connection, so ADS and the API can check what a sidecar claims to be.
+// A client without one may only bootstrap (ask for its certificate with its token, read the trust
+// bundle, health): ADS refuses it with UNAUTHENTICATED, the other API calls answer 401 (the
+// control plane's authenticatePeer and the sidecar API handler decide, with `peer`).
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { constants as cryptoConstants } from 'node:crypto';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
@@ -106,8 +109,8 @@ export async function startSecurePort(opts: SecurePortOptions): Promise<SecurePo
     // No session resumption: a resumed session carries the client's leaf without its chain (so it
     // could not be verified again), and identities are checked per handshake.
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
-    // A sidecar without a certificate yet (it is asking for one) may connect; a certificate that
-    // does not verify is refused below, with the reason.
+    // A sidecar without a certificate yet (it is asking for one) may connect, for the bootstrap
+    // calls only; a certificate that does not verify is refused below, with the reason.
     rejectUnauthorized: false,
     handshakeTimeout: 10_000,
   });

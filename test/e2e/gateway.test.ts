@@ -122,6 +122,8 @@ async function startGateway(cp: ControlPlaneProcess, name: string): Promise<Gate
     cp.sidecarApiUrl,
     '--ca-bundle',
     cp.caBundle,
+    '--token-file',
+    await cp.tokenFile(`gateway-${name}`),
     '--admin-port',
     '0',
     '--drain-seconds',
@@ -154,7 +156,16 @@ describe('trellis proxy --gateway (ingress)', { timeout: 180_000 }, () => {
           apiUrl: cp.sidecarApiUrl,
           caBundle: cp.caBundle,
           appPort,
-          args: ['--labels', `version=${v}`, '--app-ready-path', '/healthz', '--drain-seconds', '1'],
+          args: [
+            '--labels',
+            `version=${v}`,
+            '--app-ready-path',
+            '/healthz',
+            '--drain-seconds',
+            '1',
+            '--token-file',
+            await cp.tokenFile('web'),
+          ],
         }),
       );
     }
@@ -238,7 +249,12 @@ describe('trellis proxy --gateway (ingress)', { timeout: 180_000 }, () => {
     assert.equal(r.status, 200);
     const seen = apps['v1']!.seen.find((s) => s.url === '/app/forged');
     assert.ok(seen);
-    assert.equal(seen.headers['x-forwarded-client-cert'], undefined);
+    // The forged identity is stripped; what the app sees is the one the web sidecar verified (the
+    // gateway's workload certificate, over mTLS).
+    assert.equal(
+      seen.headers['x-forwarded-client-cert'],
+      'By=spiffe://cluster.local/ns/default/sa/web;URI=spiffe://cluster.local/ns/default/sa/gateway-edge',
+    );
     assert.equal(seen.headers['x-trellis-forged'], undefined);
     assert.notEqual(seen.headers['x-request-id'], 'client-chosen-id');
     assert.equal(seen.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');

@@ -73,6 +73,7 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
       apiUrl: cp.sidecarApiUrl,
       caBundle: cp.caBundle,
       appPort,
+      args: ['--token-file', await cp.tokenFile('inventory')],
     });
     const s = server;
     await waitFor(
@@ -86,6 +87,7 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
       apiUrl: cp.sidecarApiUrl,
       caBundle: cp.caBundle,
       appPort: 0,
+      args: ['--token-file', await cp.tokenFile('frontend')],
     });
     const c0 = client;
     await waitFor(

@@ -75,6 +75,8 @@ describe('trellis proxy (sidecar pair)', { timeout: 180_000 }, () => {
       caBundle: cp.caBundle,
       appPort,
       args: [
+        '--token-file',
+        await cp.tokenFile('reviews'),
         '--labels',
         'version=v1',
         '--app-ready-path',
@@ -118,6 +120,7 @@ describe('trellis proxy (sidecar pair)', { timeout: 180_000 }, () => {
       apiUrl: cp.sidecarApiUrl,
       caBundle: cp.caBundle,
       appPort: 0,
+      args: ['--token-file', await cp.tokenFile('productpage')],
     });
     const a = productpage;
     await waitFor(

@@ -6,7 +6,7 @@ import { parseBootstrap } from '../../proxy/main/bootstrap.js';
 import { runProxy, type RunningProxy } from '../../proxy/main/run-proxy.js';
 import { startSidecarIdentity } from '../../proxy/identity/start.js';
 import { ControlPlaneTls, explainTlsError } from '../../proxy/identity/control-plane-tls.js';
-import { createXdsClient } from '../../proxy/xds-client/index.js';
+import { XdsClient } from '../../proxy/xds-client/index.js';
 import { createH2AdsClient } from '../../xds/ads-h2-client.js';
 import type { AdsClient } from '../../xds/ads-service.js';
 
@@ -46,15 +46,28 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
     ...(cpTls
       ? {
           fetch: cpTls.fetch,
-          createXdsClient: (opts) =>
-            createXdsClient({
+          createXdsClient: (opts) => {
+            const xds = new XdsClient({
               ...opts,
               createClient: (target) =>
                 createH2AdsClient(target, {
                   options: () => cpTls.h2Options(),
                   explain: (e) => explainTlsError(e, cpTls.bundleFile),
                 }) as unknown as AdsClient,
-            }),
+            });
+            // The TLS port serves xDS to workloads presenting a certificate only (the bootstrap
+            // made sure there is a token): connect once the first one is held.
+            if (!identity) xds.start();
+            else
+              void identity.whenReady().then(() => {
+                logger.info(
+                  { controlPlane: bootstrap.controlPlane },
+                  'workload certificate held; connecting to xDS',
+                );
+                xds.start();
+              });
+            return xds;
+          },
         }
       : {}),
     createDataPlane: (opts) => createDataPlane({ ...opts, logger }),

@@ -44,13 +44,28 @@ export interface AdsServerOptions {
   /** Sent as DiscoveryResponse.control_plane.identifier. */
   readonly controlPlaneId?: string;
   /**
+   * Checks a stream's connection when the stream opens, before its first request (e.g. "no client
+   * certificate"): a reason string refuses the stream with UNAUTHENTICATED.
+   */
+  readonly authenticatePeer?: (peer: string, via: AdsTransport) => string | undefined;
+  /**
    * Checks a node against its connection (e.g. the SPIFFE ID of its client certificate, by the
    * gRPC peer address): a reason string refuses the stream with PERMISSION_DENIED.
    */
-  readonly authorizeNode?: (peer: string, node: NodeInfo) => string | undefined;
+  readonly authorizeNode?: (peer: string, node: NodeInfo, via: AdsTransport) => string | undefined;
   /** How the connection reached the control plane ('tls' with the peer's SPIFFE ID, or plaintext), for logs. */
-  readonly describePeer?: (peer: string) => Record<string, unknown>;
+  readonly describePeer?: (peer: string, via: AdsTransport) => Record<string, unknown>;
 }
+
+/**
+ * How a stream reached the ADS server: `listener` = its own plaintext port (listen) or a server it
+ * was added to (addTo); `injected` = a connection handed over with injectConnection (the secure
+ * port). The two never share a grpc-js server, so a peer address is never taken for the other's.
+ */
+export type AdsTransport = 'listener' | 'injected';
+
+/** A stream with the way it came. */
+type ServerConn = Conn & { readonly via: AdsTransport };
 
 export interface AdsStats {
   readonly streams: number;
@@ -93,7 +108,7 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
   const parseNode = opts.parseNode ?? realParseNode;
   const scope = opts.cacheScope ?? defaultCacheScope;
   const controlPlane = opts.controlPlaneId ? { identifier: opts.controlPlaneId } : undefined;
-  const conns = new Map<number, Conn>();
+  const conns = new Map<number, ServerConn>();
   const recent = new RecentlyDisconnected(
     opts.statusRetentionMs ?? 10 * 60_000,
     opts.maxRetainedProxies ?? 1000,
@@ -106,16 +121,17 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
   let translateCalls = 0;
   let encodes = 0;
   let ownServer: grpc.Server | undefined;
+  let injectServer: grpc.Server | undefined;
   let injector: ReturnType<grpc.Server['createConnectionInjector']> | undefined;
   let closed = false;
-  // One grpc-js server for the plaintext port and the connections the secure port hands over.
-  const ownGrpcServer = (): grpc.Server => {
-    if (!ownServer) {
-      ownServer = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
-      ownServer.addService(adsServiceDefinition, implementation);
-    }
-    return ownServer;
+  // One grpc-js server for the plaintext port, another for the connections the secure port hands
+  // over: each stream knows which way it came (AdsTransport).
+  const newGrpcServer = (impl: grpc.UntypedServiceImplementation): grpc.Server => {
+    const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+    server.addService(adsServiceDefinition, impl);
+    return server;
   };
+  const ownGrpcServer = (): grpc.Server => (ownServer ??= newGrpcServer(implementation));
 
   const ctx = {
     log,
@@ -177,7 +193,7 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
     );
   }
 
-  function onRequest(conn: Conn, req: DiscoveryRequest): void {
+  function onRequest(conn: ServerConn, req: DiscoveryRequest): void {
     const st = conn.st;
     if (!st.node) {
       // The node comes in the first request only.
@@ -186,10 +202,13 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
         n ? { id: n.id ?? '', cluster: n.cluster ?? '', metadata: n.metadata ?? {} } : undefined,
       );
       conn.log = log.child({ stream: st.id, node: st.node.id });
-      const refused = opts.authorizeNode?.(st.peer, st.node);
+      const refused = opts.authorizeNode?.(st.peer, st.node, conn.via);
       if (refused !== undefined) {
         conn.refused = true;
-        conn.log.warn({ peer: st.peer, ...opts.describePeer?.(st.peer), reason: refused }, 'proxy refused');
+        conn.log.warn(
+          { peer: st.peer, ...opts.describePeer?.(st.peer, conn.via), reason: refused },
+          'proxy refused',
+        );
         conn.call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: refused });
         return;
       }
@@ -198,7 +217,7 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
           peer: st.peer,
           kind: st.node.kind,
           namespace: st.node.namespace,
-          ...opts.describePeer?.(st.peer),
+          ...opts.describePeer?.(st.peer, conn.via),
         },
         'proxy connected',
       );
@@ -232,13 +251,20 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
     }
   }
 
-  function handleCall(call: AdsServerStream): void {
+  function handleCall(call: AdsServerStream, via: AdsTransport): void {
     if (closed) {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
       return;
     }
-    const st = newStreamState(++streamSeq, call.getPeer(), clock.now());
-    const conn: Conn = { st, call, log: log.child({ stream: st.id }) };
+    const peer = call.getPeer();
+    const unauthenticated = opts.authenticatePeer?.(peer, via);
+    if (unauthenticated !== undefined) {
+      log.warn({ peer, ...opts.describePeer?.(peer, via), reason: unauthenticated }, 'ADS stream refused');
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: unauthenticated });
+      return;
+    }
+    const st = newStreamState(++streamSeq, peer, clock.now());
+    const conn: ServerConn = { st, call, via, log: log.child({ stream: st.id }) };
     conns.set(st.id, conn);
     let done = false;
     const cleanup = (why: string): void => {
@@ -268,7 +294,10 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
   }
 
   const implementation = {
-    StreamAggregatedResources: handleCall,
+    StreamAggregatedResources: (call: AdsServerStream) => handleCall(call, 'listener'),
+  } satisfies grpc.UntypedServiceImplementation;
+  const injectedImplementation = {
+    StreamAggregatedResources: (call: AdsServerStream) => handleCall(call, 'injected'),
   } satisfies grpc.UntypedServiceImplementation;
 
   return {
@@ -290,7 +319,8 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
         socket.destroy();
         return;
       }
-      injector ??= ownGrpcServer().createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      injectServer ??= newGrpcServer(injectedImplementation);
+      injector ??= injectServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
       injector.injectConnection(socket);
     },
     setSnapshot(snapshot, o = {}) {
@@ -340,11 +370,12 @@ export function createAdsServer(opts: AdsServerOptions): AdsServer {
           // already gone
         }
       }
-      const server = ownServer;
+      const servers = [ownServer, injectServer].filter((s): s is grpc.Server => s !== undefined);
       ownServer = undefined;
+      injectServer = undefined;
       injector?.destroy();
       injector = undefined;
-      if (server) {
+      for (const server of servers) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(() => {
             server.forceShutdown();

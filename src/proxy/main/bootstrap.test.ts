@@ -111,6 +111,8 @@ describe('parseBootstrap', () => {
       '30',
       '--ca-bundle',
       'bundle.pem',
+      '--token-file',
+      'web.token',
     ]);
     assert.equal(b.caBundle, 'bundle.pem');
     assert.equal(b.namespace, 'shop');
@@ -131,12 +133,30 @@ describe('parseBootstrap', () => {
     assert.equal(plain.controlPlane, '127.0.0.1:15010');
     assert.equal(plain.api, 'http://127.0.0.1:15000');
     assert.equal(plain.caBundle, undefined);
-    const tls = parse(['--service', 'web'], { env: { TRELLIS_CA_BUNDLE: '/d/ca/bundle.pem' } });
+    const tls = parse(['--service', 'web'], {
+      env: { TRELLIS_CA_BUNDLE: '/d/ca/bundle.pem', TRELLIS_TOKEN_FILE: '/d/web.token' },
+    });
     assert.equal(tls.caBundle, '/d/ca/bundle.pem');
     assert.equal(tls.controlPlane, '127.0.0.1:15012');
     assert.equal(tls.api, 'https://127.0.0.1:15012', 'the API defaults to the same secure port');
-    const remote = parse(['--service', 'web', '--ca-bundle', 'b.pem', '--control-plane', 'cp.example:15012']);
+    const remote = parse(
+      ['--service', 'web', '--ca-bundle', 'b.pem', '--control-plane', 'cp.example:15012'],
+      { env: { TRELLIS_TOKEN: 'tbt1.x' } },
+    );
     assert.equal(remote.api, 'https://cp.example:15012');
+    // A trust bundle without a token could never get config from the TLS port: refused at start.
+    for (const argv of [
+      ['--service', 'web', '--ca-bundle', 'b.pem'],
+      ['--gateway', 'edge', '--ca-bundle', 'b.pem'],
+    ])
+      fails(
+        () => parse(argv),
+        /--ca-bundle needs --token-file FILE \(or TRELLIS_TOKEN_FILE, or TRELLIS_TOKEN\)/,
+      );
+    fails(
+      () => parse(['--service', 'web'], { env: { TRELLIS_CA_BUNDLE: 'b.pem', TRELLIS_TOKEN: '  ' } }),
+      /TRELLIS_CA_BUNDLE needs --token-file/,
+    );
     assert.equal(parse(['--service', 'web', '--control-plane', '[::1]:15010']).controlPlane, '[::1]:15010');
     fails(
       () => parse(['--service', 'web', '--control-plane', '10.0.0.5:15010']),

@@ -435,6 +435,24 @@ function controlPlaneTransport(out: Record<string, unknown>, setFrom: ReadonlyMa
     );
 }
 
+/**
+ * The control plane's TLS port serves xDS and registration only to workloads presenting a client
+ * certificate, which the sidecar obtains with its bootstrap token: a trust bundle without a token
+ * could never get config, so it is refused at start rather than retried forever.
+ */
+function needsTokenWithBundle(
+  out: Record<string, unknown>,
+  setFrom: ReadonlyMap<string, string>,
+  env: Readonly<Record<string, string | undefined>>,
+): void {
+  if (out['caBundle'] === undefined || out['tokenFile'] !== undefined) return;
+  if ((env['TRELLIS_TOKEN'] ?? '').trim() !== '') return;
+  throw new TrellisError(
+    'BAD_REQUEST',
+    `trellis proxy: ${setFrom.get('caBundle') ?? '--ca-bundle'} needs --token-file FILE (or TRELLIS_TOKEN_FILE, or TRELLIS_TOKEN): the control plane's TLS port serves xDS and registration only to workloads with a certificate, which the sidecar obtains with a bootstrap token ('trellis token create --service NAME [-n NS]'; for a gateway, --service-account gateway-NAME); 'trellis up' provisions tokens itself. Without a token, drop --ca-bundle and use a control plane on this machine with --plaintext-xds-port`,
+  );
+}
+
 /** Parses `trellis proxy` flags (argv after the subcommand), env and the bootstrap file. */
 export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   const env = src.env ?? {};
@@ -469,6 +487,7 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
     }
   }
   controlPlaneTransport(out, setFrom);
+  needsTokenWithBundle(out, setFrom, env);
   if (out['gateway'] !== undefined) gatewayMode(out, setFrom);
   else if (out['service'] === undefined)
     throw new TrellisError(

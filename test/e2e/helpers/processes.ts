@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -45,6 +45,12 @@ export interface ControlPlaneProcess {
   /** The plaintext xDS port on loopback, when asked for (proxyless gRPC clients). */
   readonly plaintextXdsPort?: number;
   readonly logs: string[];
+  /**
+   * A bootstrap-token file (0600) for the workload identity `serviceAccount` in `namespace`
+   * (a gateway's is `gateway-<name>`), issued by the control plane: a sidecar on the secure port
+   * needs one (--token-file) next to --ca-bundle.
+   */
+  tokenFile(serviceAccount: string, namespace?: string): Promise<string>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -121,6 +127,20 @@ export async function startControlPlaneProcess(opts: {
     ...(plaintextXdsPort !== undefined ? { plaintextXdsPort } : {}),
     apiUrl,
     logs,
+    async tokenFile(serviceAccount: string, namespace = 'default') {
+      const res = await fetch(`${apiUrl}/api/v1/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace, serviceAccount, ttl: '1h' }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`token for ${namespace}/${serviceAccount}: HTTP ${res.status} ${text}`);
+      const tokens = join(opts.dataDir, 'test-tokens');
+      mkdirSync(tokens, { recursive: true, mode: 0o700 });
+      const file = join(tokens, `${namespace}.${serviceAccount}.token`);
+      writeFileSync(file, (JSON.parse(text) as { token: string }).token + '\n', { mode: 0o600 });
+      return file;
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);
