@@ -50,6 +50,7 @@ Commands:
   certs [-o json]           workload identities, issuers, expiry and rotation state; warnings
   ca rotate [--root] [--overlap 24h]
                             new intermediate, or a new root trusted alongside the old one
+  ca bundle [-o FILE]       print (or write atomically) the current trust bundle, for --ca-bundle
   version                   print the version
 
 Flags for commands that talk to a control plane:

@@ -1,7 +1,6 @@
 // `trellis up`: the control plane in this process on an embedded file store, the mesh file applied,
 // then every Workload replica (sidecar + app) and every Gateway supervised until Ctrl-C/SIGTERM,
 // which stops them in reverse dependency order; a second signal kills everything at once.
-import { renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +9,11 @@ import { formatIssue } from '../api/issues.js';
 import type { ConfigIssue, Resource } from '../api/types.js';
 import { keyString, resourceKey } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
-import type { CaService } from '../control-plane/ca/ca-service.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
 import { openFileStore } from '../control-plane/store/file-store.js';
 import type { Store } from '../control-plane/store/store.js';
 import { DEFAULT_RESTART_POLICY } from './backoff.js';
+import { keepBundleFile, type BundleFileWriter } from './bundle-file.js';
 import { LOG_DIR, pointerFile, STATE_FILE, STORE_DIR, type UpState } from './data-dir.js';
 import { inheritedEnv } from './launch.js';
 import { TOKENS_DIR, UpTokens } from './tokens.js';
@@ -47,32 +46,6 @@ export interface UpOptions {
 
 /** The trust bundle the sidecars verify the control plane with: <data-dir>/ca/bundle.pem. */
 export const CA_BUNDLE_FILE = 'bundle.pem';
-
-/** Writes the CA's trust bundle to `file` now and whenever it changes (root rotation). */
-function writeBundleFile(ca: CaService, file: string): { close(): void } {
-  let closed = false;
-  const write = (pem: string): void => {
-    writeFileSync(`${file}.tmp`, pem);
-    renameSync(`${file}.tmp`, file);
-  };
-  let b = ca.bundle();
-  write(b.trustBundlePem);
-  void (async () => {
-    while (!closed) {
-      const started = Date.now();
-      const next = await ca.watchBundle(b.etag, 30_000);
-      if (closed) return;
-      if (next.trustBundlePem !== b.trustBundlePem) write(next.trustBundlePem);
-      else if (next.etag === b.etag && Date.now() - started < 1000) return; // the CA closed
-      b = next;
-    }
-  })();
-  return {
-    close: () => {
-      closed = true;
-    },
-  };
-}
 
 /** bin/trellis.js of this installation (dist/src/up/run-up.js -> bin/trellis.js). */
 export const TRELLIS_BIN = fileURLToPath(new URL('../../../bin/trellis.js', import.meta.url));
@@ -110,7 +83,7 @@ export async function runUp(o: UpOptions): Promise<number> {
   let store: Store | undefined;
   let cp: RunningControlPlane | undefined;
   let tokens: UpTokens | undefined;
-  let bundleWriter: { close(): void } | undefined;
+  let bundleWriter: BundleFileWriter | undefined;
   try {
     for (const [port, flag] of [
       [o.apiPort, '--api-port'],
@@ -155,7 +128,12 @@ export async function runUp(o: UpOptions): Promise<number> {
     const apiUrl = cp.apiUrl;
     const xds = cp.secureAddress ?? '';
     const caBundle = join(o.dataDir, 'ca', CA_BUNDLE_FILE);
-    if (cp.ca) bundleWriter = writeBundleFile(cp.ca, caBundle);
+    if (cp.ca) {
+      // Kept up to date across root rotations: a sidecar started after the old root left the
+      // bundle still verifies the control plane.
+      bundleWriter = keepBundleFile(cp.ca, caBundle, { onError: (m) => o.err.write(`[up] ${m}\n`) });
+      await bundleWriter.ready;
+    }
     plain(
       `control plane: API ${apiUrl}, xDS over TLS ${xds} (${cp.spiffeId ?? ''}, trust bundle ${caBundle})` +
         (cp.plaintextXdsPort !== undefined ? `, plaintext xDS 127.0.0.1:${cp.plaintextXdsPort}` : ''),

@@ -1,11 +1,17 @@
 // `trellis ca rotate [--root] [--overlap 24h]`: a new intermediate (same root: nothing to
 // distribute), or a new root that joins the trust bundle now, issues after a short distribution
 // period, and replaces the old root once the overlap has passed (see docs/security.md).
+// `trellis ca bundle [-o FILE]`: the current trust bundle (PEM) from the control plane's API, to
+// refresh the --ca-bundle files of sidecars started outside `trellis up` (after a root rotation).
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TrellisError } from '../../common/errors.js';
+import { errorMessage, TrellisError } from '../../common/errors.js';
+import { pemBlocks } from '../../security/der.js';
+import { writeFileAtomic } from '../../security/ca-store.js';
 import { ApiClient, serverUrl } from '../client.js';
 
 export const CA_HELP = `Usage: trellis ca rotate [--root] [--overlap 24h] [--distribute D] [-o json] [--server URL]
+       trellis ca bundle [-o FILE] [--server URL]
 
   trellis ca rotate               a new intermediate under the same root; workloads are told to
                                   renew soon and move to it (no overlap needed: same root)
@@ -15,7 +21,59 @@ export const CA_HELP = `Usage: trellis ca rotate [--root] [--overlap 24h] [--dis
   --distribute D                  with --root: how long the new root is only trusted, not yet
                                   issuing, so every sidecar holds it first (default: a short part
                                   of --overlap)
+  trellis ca bundle               print the mesh CA's current trust bundle (PEM), as the control
+                                  plane's API serves it (GET /api/v1/trust-bundle)
+  trellis ca bundle -o FILE       write it to FILE instead (atomically, mode 0644): refresh the
+                                  --ca-bundle file of sidecars after 'ca rotate --root'
 `;
+
+/** The trust bundle PEM of the control plane at `server`, checked to hold certificates. */
+async function fetchBundle(
+  server: string,
+): Promise<{ pem: string; roots: number; etag: string; td: string }> {
+  const client = new ApiClient(server);
+  const b = await client.call<{ trustBundlePem?: unknown; etag?: unknown; trustDomain?: unknown }>(
+    'GET',
+    '/api/v1/trust-bundle',
+  );
+  const pem = typeof b?.trustBundlePem === 'string' ? b.trustBundlePem : '';
+  const roots = pemBlocks(pem, 'CERTIFICATE').length;
+  if (roots === 0)
+    throw new TrellisError(
+      'INTERNAL',
+      `${server}/api/v1/trust-bundle answered without a PEM certificate in trustBundlePem: is this a Trellis control plane with its CA on?`,
+    );
+  return { pem, roots, etag: String(b.etag ?? ''), td: String(b.trustDomain ?? '') };
+}
+
+async function bundleCommand(
+  positionals: readonly string[],
+  v: { output?: string; server?: string },
+): Promise<number> {
+  if (positionals.length > 1)
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `ca bundle: unexpected argument '${positionals[1] ?? ''}'\n${CA_HELP}`,
+    );
+  const b = await fetchBundle(serverUrl(v.server));
+  if (v.output === undefined || v.output === '-') {
+    process.stdout.write(b.pem);
+    return 0;
+  }
+  const file = resolve(v.output);
+  try {
+    await writeFileAtomic(file, b.pem, 0o644);
+  } catch (e) {
+    throw new TrellisError(
+      'BAD_REQUEST',
+      `-o ${v.output}: cannot write the trust bundle: ${errorMessage(e)}`,
+    );
+  }
+  process.stdout.write(
+    `wrote the trust bundle (${b.roots} root${b.roots === 1 ? '' : 's'}, trust domain ${b.td}, etag ${b.etag}) to ${file}\n`,
+  );
+  return 0;
+}
 
 export async function caCommand(argv: readonly string[]): Promise<number> {
   let parsed;
@@ -41,8 +99,18 @@ export async function caCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(CA_HELP);
     return 0;
   }
+  if (parsed.positionals[0] === 'bundle') {
+    for (const [flag, set] of [
+      ['--root', v.root],
+      ['--overlap', v.overlap],
+      ['--distribute', v.distribute],
+    ] as const)
+      if (set !== undefined)
+        throw new TrellisError('BAD_REQUEST', `ca bundle: ${flag} applies to 'ca rotate' only\n${CA_HELP}`);
+    return bundleCommand(parsed.positionals, v);
+  }
   if (parsed.positionals[0] !== 'rotate' || parsed.positionals.length > 1)
-    throw new TrellisError('BAD_REQUEST', `ca: the only subcommand is 'rotate'\n${CA_HELP}`);
+    throw new TrellisError('BAD_REQUEST', `ca: the subcommands are 'rotate' and 'bundle'\n${CA_HELP}`);
   if (v.overlap !== undefined && !v.root)
     throw new TrellisError(
       'BAD_REQUEST',
