@@ -7,12 +7,32 @@ import { H1Exchange } from '../pipeline/h1-exchange.js';
 import { ProxyError, rescue } from '../pipeline/rescue.js';
 import type { Downstream, ListenerContext } from '../pipeline/types.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
+import { copyRead, recycleReadBuffer } from '../io/read-buffer.js';
 import type { ListenerLimits } from './limits.js';
 
 /** After we close (FIN sent), how long a peer may take to read the rest before the socket is destroyed. */
 const LINGER_MS = 5000;
 /** The stream idle timeout is checked on a tick of 1/STREAM_TICKS of it (see onStreamTick). */
 const STREAM_TICKS = 8;
+
+const CONN = Symbol('trellis.h1Connection');
+type Tagged = Socket & { [CONN]?: H1Connection };
+
+/**
+ * The `onread` callback of accepted sockets moved onto the onread path (onread-socket.ts; `this`
+ * is the socket): each read goes to the connection's parser; false stops reading (tunnel
+ * backpressure).
+ */
+export function onDownstreamRead(this: Socket, n: number, buf: Buffer): boolean {
+  const c = (this as Tagged)[CONN];
+  if (c === undefined) {
+    this.destroy(); // bytes before the connection was set up: never expected
+    return false;
+  }
+  const more = c.onRead(copyRead(n, buf));
+  recycleReadBuffer(buf); // only now, not if onRead threw (see ../io/read-buffer.ts)
+  return more;
+}
 
 export class H1Connection implements H1Handler, Downstream {
   private readonly parser: H1Parser;
@@ -47,15 +67,21 @@ export class H1Connection implements H1Handler, Downstream {
   private streamQuiet = 0;
   private streamBytes = 0;
 
+  /**
+   * `onread`: the socket reads through onDownstreamRead (it was made by moveToOnread with it) and
+   * has no 'data' events; otherwise (TLS, sockets that could not be moved) 'data' events are read.
+   */
   constructor(
     readonly socket: Socket,
     readonly listener: ListenerContext,
     private readonly limits: ListenerLimits,
     private readonly onClosed: (c: H1Connection) => void,
+    private readonly onread = false,
   ) {
     this.parser = new H1Parser('request', this, limits.h1);
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
+    if (onread) (socket as Tagged)[CONN] = this;
+    else socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('end', this.onPeerEnd);
     socket.on('error', this.onError);
@@ -191,6 +217,21 @@ export class H1Connection implements H1Handler, Downstream {
   };
 
   // ---- socket events ----
+
+  /**
+   * One read of an onread socket. In a tunnel the bytes go into the socket's Readable side, which
+   * the tunnel pipes upstream (false: its buffer is full, reading stops until the pipe drains it).
+   */
+  onRead(buf: Buffer): boolean {
+    if (this.tunneled) return this.socket.push(buf);
+    this.onData(buf);
+    return true;
+  }
+
+  /** Bytes read before the connection was set up (detection's head): parsed as if just read. */
+  feed(head: Buffer): void {
+    this.onData(head);
+  }
 
   private readonly onData = (buf: Buffer): void => {
     if (this.tunneled || this.closing) return;
@@ -331,7 +372,9 @@ export class H1Connection implements H1Handler, Downstream {
   detachForTunnel(): Buffer | null {
     this.tunneled = true;
     this.disarm();
-    this.socket.removeListener('data', this.onData);
+    // Stream sockets: the tunnel's pipe takes the 'data' events. Onread sockets: onRead pushes
+    // the bytes into the Readable side, for the same pipe.
+    if (!this.onread) this.socket.removeListener('data', this.onData);
     this.socket.removeListener('drain', this.onDrain);
     this.socket.removeListener('end', this.onPeerEnd);
     const rest = this.pending;

@@ -5,7 +5,8 @@ import type { ListenerConfig } from '../config/types.js';
 import type { ListenerContext, PlaneContext } from '../pipeline/types.js';
 import type { DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
 import type { Gauge } from '../telemetry/metrics.js';
-import { H1Connection } from './h1-connection.js';
+import { H1Connection, onDownstreamRead } from './h1-connection.js';
+import { moveToOnread } from './onread-socket.js';
 import type { ListenerLimits } from './limits.js';
 import type { HandledConnection, ProtocolHost } from './protocol-handlers.js';
 import { acceptMeshConnection } from '../tls/inbound.js';
@@ -67,9 +68,21 @@ export abstract class ListenerBase implements ProtocolHost {
     });
   }
 
-  /** Runs HTTP/1.1 on a socket (bytes already read were unshift()ed back onto it). */
+  /**
+   * Runs HTTP/1.1 on a socket (bytes already read were unshift()ed back onto it). A plaintext
+   * accepted socket is moved onto the onread path first (onread-socket.ts): `socket` is then
+   * destroyed (its handle lives on in the new socket) and the unshifted bytes are parsed at once;
+   * a caller's later `socket.resume()` is harmless. Other sockets (TLS) are read by 'data' events.
+   */
   readonly startH1 = (socket: Socket): void => {
-    this.adopt(new H1Connection(socket, this.context, this.limits, this.onClosed));
+    const moved = moveToOnread(socket, onDownstreamRead);
+    if (moved === null) {
+      this.adopt(new H1Connection(socket, this.context, this.limits, this.onClosed));
+      return;
+    }
+    const c = new H1Connection(moved.socket, this.context, this.limits, this.onClosed, true);
+    this.adopt(c);
+    if (moved.head !== null) c.feed(moved.head);
   };
 
   /** Tracks a connection of any protocol; it must call `onClosed` once when it closes. */

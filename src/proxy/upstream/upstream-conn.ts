@@ -4,29 +4,10 @@ import type { Socket } from 'node:net';
 import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../http/h1-parser.js';
 import { ProxyError, toProxyError } from '../pipeline/rescue.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
+import { copyRead, nextReadBuffer, recycleReadBuffer } from '../io/read-buffer.js';
 
-/**
- * Read memory of the upstream sockets, for `net.connect({ onread })`. Each socket reads into its
- * own 64 KiB buffer (pages are touched only as far as reads go); the bytes of each read are copied
- * into an exact-size Buffer (from Node's shared pool when small) and the read buffer is handed
- * back for the next read, so what the parser hands out (body chunks, tunnel bytes) stays valid for
- * as long as anyone holds it. Node's own read path also allocates per read (64 KiB, then shrinks).
- *
- * Why not plain 'data' events: each one goes through Readable.push/emit and schedules a
- * maybeReadMore tick (on Node 20 every tick drain also allocates a Map); the onread callback skips
- * all of that. Measured in bench/README.md ("HTTP/1.1 hot path").
- */
-const READ_BYTES = 64 * 1024;
-/** A read buffer whose bytes were copied out by the read callback just before (see nextReadBuffer). */
-let spare: Buffer | null = null;
-
-/** `onread.buffer`: Node calls it for a socket's first read buffer and right after each read callback. */
-export function nextReadBuffer(): Buffer {
-  const b = spare;
-  if (b === null) return Buffer.allocUnsafeSlow(READ_BYTES);
-  spare = null;
-  return b;
-}
+/** Upstream sockets read through `onread` into the shared read buffers (../io/read-buffer.ts). */
+export { nextReadBuffer };
 
 const CONN = Symbol('trellis.upstreamConn');
 type Tagged = Socket & { [CONN]?: UpstreamConn };
@@ -38,12 +19,8 @@ export function onUpstreamRead(this: Socket, n: number, buf: Buffer): boolean {
     this.destroy(); // bytes before the connection was handed out: never expected
     return false;
   }
-  const data = Buffer.allocUnsafe(n);
-  buf.copy(data, 0, 0, n);
-  c.onData(data);
-  // Only now (not if onData threw): nextReadBuffer() hands it back to this socket right after
-  // this callback; a socket created inside onData got a fresh buffer, never this one.
-  spare = buf;
+  c.onData(copyRead(n, buf));
+  recycleReadBuffer(buf); // only now, not if onData threw (see ../io/read-buffer.ts)
   return true;
 }
 
