@@ -120,7 +120,7 @@ export const BOOTSTRAP_FIELDS: readonly Field[] = [
     'caBundle',
     'ca-bundle',
     'file',
-    "the mesh CA's trust bundle (PEM): TLS to the control plane (without it: plaintext, loopback only)",
+    "the mesh CA's trust bundle (PEM): TLS to the control plane, with --token-file (without it: plaintext, loopback only)",
   ),
   F('appPort', 'app-port', 'appPort', 'the local app port; 0 = no app (default 8080)'),
   F('appAddress', 'app-address', 'host', 'the local app address (default 127.0.0.1)'),
