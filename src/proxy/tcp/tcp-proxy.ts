@@ -6,6 +6,9 @@
 // without a certificate yet, or facing another server identity, the client connection is closed
 // (counted in trellis_tcp_errors_total as connect_failed and in trellis_mtls_upstream_failures_total
 // by reason, logged with why). Other endpoints get plaintext.
+// A connection that never got set up (refused, reset or closed before it was, the TLS handshake
+// failed, no connection within the connect timeout) is reported to the cluster's passive health, as
+// the HTTP path does: the endpoint is ejected for a while and the next connections go elsewhere.
 import { connect, type Socket } from 'node:net';
 import type { TcpProxyConfig } from '../config/types.js';
 import type { HandledConnection } from '../listener/protocol-handlers.js';
@@ -13,6 +16,7 @@ import type { PlaneContext } from '../pipeline/types.js';
 import type { EndpointConfig } from '../config/types.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
 import type { ClusterStats } from '../telemetry/data-plane-metrics.js';
+import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { TcpErrorReason, TcpMetrics, TcpStats } from '../telemetry/tcp-metrics.js';
 import { ProxyError } from '../pipeline/rescue.js';
 import { upstreamTlsDialer, type UpstreamTlsDialer } from '../tls/upstream.js';
@@ -36,6 +40,7 @@ export class TcpProxySession implements HandledConnection {
   private up: Socket | null = null;
   private readonly stats: TcpStats;
   private clusterStats: ClusterStats | null = null;
+  private cluster: ClusterRuntime | null = null;
   private handle: EndpointHandle<EndpointConfig> | null = null;
   /** The endpoint's mTLS dialer; null: plaintext. */
   private tls: UpstreamTlsDialer | null = null;
@@ -71,6 +76,7 @@ export class TcpProxySession implements HandledConnection {
     if (h === undefined)
       return this.fail('no_healthy_upstream', `cluster ${config.cluster} has no healthy endpoint`);
     this.handle = h;
+    this.cluster = cluster;
     this.clusterStats = cluster.stats;
     h.onStart();
     const ms =
@@ -98,6 +104,7 @@ export class TcpProxySession implements HandledConnection {
     up.once(tls === undefined ? 'connect' : 'secureConnect', this.onConnect);
     this.connectTimer = setTimeout(() => {
       this.clusterStats?.connectErrors.inc();
+      this.connectFailed();
       this.fail('connect_timeout', `no connection to ${h.id} within ${ms} ms`);
     }, ms);
     this.connectTimer.unref();
@@ -119,6 +126,15 @@ export class TcpProxySession implements HandledConnection {
     down.resume();
   };
 
+  /** The picked endpoint could not be connected to: passive health (once per session). */
+  private connectFailed(): void {
+    const c = this.cluster;
+    const h = this.handle;
+    this.cluster = null;
+    if (c === null || h === null || this.failed) return;
+    c.connectFailed(h);
+  }
+
   private clearConnectTimer(): void {
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
     this.connectTimer = null;
@@ -137,6 +153,7 @@ export class TcpProxySession implements HandledConnection {
     if (this.closed) return;
     if (this.connectedAt === 0) {
       this.clusterStats?.connectErrors.inc();
+      this.connectFailed();
       const h = this.handle;
       if (this.tls !== null && h !== null) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -153,6 +170,7 @@ export class TcpProxySession implements HandledConnection {
   private readonly onUpClose = (hadError: boolean): void => {
     if (this.closed) return;
     if (hadError || this.connectedAt === 0) {
+      if (this.connectedAt === 0) this.connectFailed(); // closed before it was set up
       if (!this.failed) this.fail('upstream_reset', 'upstream closed');
       return;
     }
