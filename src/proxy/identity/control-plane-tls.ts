@@ -2,7 +2,9 @@
 // (registration, certificates, trust bundle) verify the control plane's certificate against the
 // mesh CA's roots and require its SPIFFE ID (spiffe://<td>/ns/trellis-system/sa/control-plane)
 // instead of a host name. Once the sidecar holds a workload certificate it presents it (mTLS) on
-// new connections, so the control plane knows which identity is asking. The roots trusted are the
+// new connections, so the control plane knows which identity is asking; before that only the
+// bootstrap calls (the certificate request, the trust-bundle watch) are served, which is why
+// `trellis proxy` opens its xDS stream once the first certificate is held. The roots trusted are the
 // bundle file's plus the latest bundle the identity watch brought (a root rotation), so a sidecar
 // keeps reaching a control plane whose serving certificate moved to a new root.
 import { readFileSync } from 'node:fs';
