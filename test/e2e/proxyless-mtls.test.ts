@@ -256,6 +256,70 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
     assert.equal(fresh.replies[0]?.xfcc, `By=${id('inventory')};URI=${id('frontend')}`);
   });
 
+  test('--once over the secure port writes everything and exits 0; a refused or foreign token fails at once', async () => {
+    const once1 = join(dir, 'once');
+    const ok = await trellis([
+      'grpc-agent',
+      '--service',
+      'frontend',
+      '--token-file',
+      await cp.tokenFile('frontend'),
+      '--out',
+      once1,
+      '--ca-bundle',
+      cp.caBundle,
+      '--api',
+      cp.sidecarApiUrl,
+      '--xds',
+      `127.0.0.1:${cp.plaintextXdsPort!}`,
+      '--once',
+    ]);
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    assert.match(ok.stderr, /GRPC_XDS_BOOTSTRAP=.*bootstrap\.json/);
+    assert.match(ok.stderr, /XdsChannelCredentials/);
+    assert.match(await readFile(join(once1, 'cert-chain.pem'), 'utf8'), /BEGIN CERTIFICATE/);
+    await stat(join(once1, 'bootstrap.json'));
+
+    const good = (await readFile(await cp.tokenFile('frontend'), 'utf8')).trim();
+    const tampered = join(dir, 'tampered.token');
+    await writeFile(tampered, `${good.slice(0, good.lastIndexOf('.'))}.AAAA\n`, { mode: 0o600 });
+    const t0 = Date.now();
+    const refused = await trellis([
+      'grpc-agent',
+      '--service',
+      'frontend',
+      '--token-file',
+      tampered,
+      '--out',
+      join(dir, 'x'),
+      '--api',
+      cp.apiUrl,
+      '--once',
+    ]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /no workload certificate: .*HTTP 401/);
+    assert.ok(Date.now() - t0 < 10_000, 'gave up at once');
+    await assert.rejects(stat(join(dir, 'x', 'bootstrap.json')));
+
+    const foreign = await trellis([
+      'grpc-agent',
+      '--service',
+      'frontend',
+      '-n',
+      'shop',
+      '--token-file',
+      await cp.tokenFile('frontend'),
+      '--out',
+      join(dir, 'y'),
+      '--once',
+    ]);
+    assert.equal(foreign.code, 2);
+    assert.match(
+      foreign.stderr,
+      /the token is for spiffe:\/\/cluster\.local\/ns\/default\/sa\/frontend .*not namespace shop/,
+    );
+  });
+
   test('the agent stops on SIGTERM with exit code 0 and leaves the files', async () => {
     agent.kill('SIGTERM');
     const [code] = (await once(agent, 'exit')) as [number | null];

@@ -233,10 +233,15 @@ export async function grpcAgentCommand(argv: readonly string[]): Promise<number>
         const s = identity.status();
         if (s.lastError !== undefined && (FATAL.test(s.lastError) || Date.now() - t0 > o.timeoutMs)) {
           clearInterval(poll);
-          reject(bad(`no workload certificate: ${s.lastError}`));
+          reject(new TrellisError('UNAVAILABLE', `grpc-agent: no workload certificate: ${s.lastError}`));
         } else if (Date.now() - t0 > o.timeoutMs) {
           clearInterval(poll);
-          reject(bad(`no workload certificate after ${o.timeoutMs} ms (is the control plane at ${o.api}?)`));
+          reject(
+            new TrellisError(
+              'UNAVAILABLE',
+              `grpc-agent: no workload certificate after ${o.timeoutMs} ms (is the control plane at ${o.api}?)`,
+            ),
+          );
         }
       }, 100); // ref'd: the identity's own timers are not, and would let the process end early
       void synced.then(
