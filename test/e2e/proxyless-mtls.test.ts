@@ -64,7 +64,7 @@ async function startApp(): Promise<{ server: grpc.Server; port: number }> {
   return { server, port };
 }
 
-describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', { timeout: 240_000 }, () => {
+describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', { timeout: 300_000 }, () => {
   let dir: string;
   let cp: ControlPlaneProcess;
   let app: { server: grpc.Server; port: number };
@@ -318,6 +318,64 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
       foreign.stderr,
       /the token is for spiffe:\/\/cluster\.local\/ns\/default\/sa\/frontend .*not namespace shop/,
     );
+  });
+
+  test('a root rotation under continuous RPCs: the agent follows it; none fails; new handshakes on the new root only', async () => {
+    const running = client.send<Answer>({
+      op: 'run',
+      target: 'xds:///inventory',
+      secure: true,
+      durationMs: 8000,
+      intervalMs: 25,
+    });
+    const rotated = await trellis(['ca', 'rotate', '--root', '--overlap', '20s', '-o', 'json'], {
+      server: cp.apiUrl,
+    });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const newRoot = (JSON.parse(rotated.stdout) as { rotation: { newRootFingerprint256: string } }).rotation
+      .newRootFingerprint256;
+    const certsIn = (pem: string): X509Certificate[] =>
+      (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map(
+        (b) => new X509Certificate(b),
+      );
+    // Both roots trusted at once (the bundle watch), then only the new one, with a chain under it.
+    await waitFor(
+      'root-cert.pem to hold the new root',
+      async () =>
+        certsIn(await readFile(join(out, 'root-cert.pem'), 'utf8')).some(
+          (c) => c.fingerprint256 === newRoot,
+        ) || undefined,
+      10_000,
+    );
+    const r = await running;
+    assert.deepEqual(r.errors.slice(0, 3), [], `${r.errors.length} failed RPCs during the rotation`);
+    let last = '';
+    await waitFor(
+      'the agent to hold a chain under the new root and a bundle of only that root',
+      async () => {
+        const roots = certsIn(await readFile(join(out, 'root-cert.pem'), 'utf8'));
+        const chain = certsIn(await readFile(join(out, 'cert-chain.pem'), 'utf8'));
+        last = `roots=${roots.map((c) => c.fingerprint256.slice(0, 8)).join(',')} chain=${chain.length}`;
+        return (
+          (roots.length === 1 &&
+            roots[0]!.fingerprint256 === newRoot &&
+            chain[1] !== undefined &&
+            chain[1].checkIssued(roots[0]!)) ||
+          undefined
+        );
+      },
+      60_000,
+    ).catch((e: Error) => assert.fail(`${e.message}; last: ${last}`));
+    // The sidecar is on the new root too by now (its certificate renews within seconds of the change).
+    const fresh = await waitFor(
+      'an RPC on a new connection after the rotation',
+      async () => {
+        const a = await client.send<Answer>({ op: 'fresh', target: 'xds:///inventory', secure: true });
+        return a.replies.length === 1 ? a : undefined;
+      },
+      10_000,
+    );
+    assert.equal(fresh.replies[0]?.xfcc, `By=${id('inventory')};URI=${id('frontend')}`);
   });
 
   test('the agent stops on SIGTERM with exit code 0 and leaves the files', async () => {

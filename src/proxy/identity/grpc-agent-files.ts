@@ -69,11 +69,16 @@ export function grpcBootstrap(o: GrpcBootstrapOptions): Record<string, unknown> 
 }
 
 /**
- * Writes `data` to `path` atomically: a temp file in the same directory (created with `mode`,
- * flushed), then renamed over `path`, so a reader sees the old file or the new one, never a part.
+ * Writes `data` to a temp file beside `path` (created with exactly `mode`, flushed); `commit()`
+ * renames it over `path`, so a reader sees the old file or the new one, never a part.
  */
-export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+async function stageFile(
+  path: string,
+  data: string,
+  mode: number,
+): Promise<{ commit(): Promise<void>; abort(): Promise<void> }> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const abort = (): Promise<void> => rm(tmp, { force: true }).catch(() => undefined);
   try {
     const fh = await open(tmp, 'wx', mode);
     try {
@@ -83,11 +88,26 @@ export async function writeFileAtomic(path: string, data: string, mode: number):
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true }).catch(() => undefined);
+    await abort();
     throw e;
   }
+  return {
+    commit: async () => {
+      try {
+        await rename(tmp, path);
+      } catch (e) {
+        await abort();
+        throw e;
+      }
+    },
+    abort,
+  };
+}
+
+/** Writes `data` to `path` atomically (temp file + rename). */
+export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  await (await stageFile(path, data, mode)).commit();
 }
 
 /** Makes `dir` (0700 when it is new; an existing directory's mode is left as it is). */
@@ -107,10 +127,19 @@ export async function writeIdentityFiles(
   why: IdentityChange = 'issued',
 ): Promise<void> {
   if (why !== 'trust-bundle') {
-    // file_watcher reads the key and the chain on its own schedule; they change together here, and
-    // a read that falls between the two renames fails that one refresh (the next one fixes it).
-    await writeFileAtomic(join(dir, AGENT_FILES.key), m.keyPem, 0o600);
-    await writeFileAtomic(join(dir, AGENT_FILES.chain), m.certChainPem, 0o644);
+    // file_watcher reads the key and the chain separately: both are staged (written and flushed)
+    // first, then renamed back to back, so the window in which a reader could pair the new key with
+    // the old chain is two renames long (such a read fails that one refresh; the next one fixes it).
+    const key = await stageFile(join(dir, AGENT_FILES.key), m.keyPem, 0o600);
+    let chain;
+    try {
+      chain = await stageFile(join(dir, AGENT_FILES.chain), m.certChainPem, 0o644);
+    } catch (e) {
+      await key.abort();
+      throw e;
+    }
+    await key.commit();
+    await chain.commit();
   }
   await writeFileAtomic(join(dir, AGENT_FILES.roots), m.trustBundlePem, 0o644);
 }
