@@ -35,7 +35,7 @@ test('the bundle file follows a root rotation to the end, atomically, mode 0644'
   const file = join(dir, 'ca', 'bundle.pem');
   const errors: string[] = [];
   const old = process.umask(0o077); // the mode must not depend on the umask
-  const w = keepBundleFile(ca, file, { onError: (m) => errors.push(m) });
+  const w = keepBundleFile(ca, file, { onError: (m) => errors.push(m), clock });
   try {
     await w.ready;
     const read = (): string => readFileSync(file, 'utf8');

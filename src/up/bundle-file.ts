@@ -35,8 +35,14 @@ export const BUNDLE_FILE_MODE = 0o644;
 export function keepBundleFile(
   source: BundleSource,
   file: string,
-  opts: { readonly onError?: (message: string) => void; readonly retryMs?: number } = {},
+  opts: {
+    readonly onError?: (message: string) => void;
+    readonly retryMs?: number;
+    /** The clock of the source (its watch timeouts run on it); default the system clock. */
+    readonly clock?: { now(): number };
+  } = {},
 ): BundleFileWriter {
+  const clock = opts.clock ?? Date;
   let closed = false;
   let count = 0;
   let written: string | undefined;
@@ -60,11 +66,11 @@ export function keepBundleFile(
     while (!closed) {
       // A write that failed is tried again soon, even if the bundle does not change.
       const wait = written === b.trustBundlePem ? 30_000 : retryMs;
-      const started = Date.now();
+      const started = clock.now();
       const next = await source.watchBundle(b.etag, wait);
       if (closed) return;
       // The same bundle well before the wait is over: the CA closed (it answers at once then).
-      if (next.etag === b.etag && Date.now() - started < Math.min(1000, wait / 2)) return;
+      if (next.etag === b.etag && clock.now() - started < Math.min(1000, wait / 2)) return;
       await write(next.trustBundlePem);
       b = next;
     }
