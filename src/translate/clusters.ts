@@ -150,7 +150,7 @@ export function cluster(
   const td = index.trustDomain;
   if (provider !== undefined && td !== undefined) {
     const ref = parseOutboundClusterName(name);
-    if (ref && servedWithMtls(index, instances, ref.namespace, ref.service))
+    if (ref && servedWithMtls(index, instances, ref.namespace, ref.service, ref.subset))
       return memoize(index.memo, `cds|proxyless|tls=${provider}|${name}`, () => {
         const c = outboundCluster(index.services, kind, name);
         return c && { ...c, ...proxylessTransportSocket(td, ref.namespace, ref.service, provider) };

@@ -80,8 +80,34 @@ test('the same config with other instances (an endpoint-only change) flips the c
   const b: MeshSnapshot = { ...a, endpointsVersion: 2, instances: snap([inst('a', true)]).instances };
   assert.equal(cds(a)?.transport_socket, undefined);
   assert.notEqual(cds(b)?.transport_socket, undefined);
-  assert.equal(mtlsServedKey(a.instances), '');
-  assert.equal(mtlsServedKey(b.instances), 'default/inventory');
+  assert.equal(mtlsServedKey(a), '');
+  assert.equal(mtlsServedKey(b), 'default/inventory');
+});
+
+test('subset clusters: TLS only where an instance of that subset has an identity', () => {
+  const svc = service('inventory', [{ port: 50051, protocol: 'grpc' }], {
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' } },
+      { name: 'v2', labels: { version: 'v2' } },
+    ],
+  });
+  const v1 = { ...inst('a', true), labels: { version: 'v1' } };
+  const v2 = { ...inst('bb', false), labels: { version: 'v2' } };
+  const s: MeshSnapshot = { ...snapshot([svc], [], [], [v1, v2]), trustDomain: 'cluster.local' };
+  const sub = (name: string) =>
+    translate(s, withProvider, CLUSTER_TYPE, [`outbound|50051|${name}|inventory.default`]).get(
+      `outbound|50051|${name}|inventory.default`,
+    );
+  assert.notEqual(sub('v1')?.transport_socket, undefined);
+  assert.equal(sub('v2')?.transport_socket, undefined);
+  assert.notEqual(sub('')?.transport_socket, undefined);
+  assert.equal(mtlsServedKey(s), 'default/inventory,default/inventory|v1');
+  // v2's first sidecar with an identity changes the key: the control plane pushes clusters again.
+  const later: MeshSnapshot = {
+    ...s,
+    instances: snapshot([svc], [], [], [v1, { ...v2, mtls: true }]).instances,
+  };
+  assert.notEqual(mtlsServedKey(later), mtlsServedKey(s));
 });
 
 test('translationScope separates clients with and without a provider', () => {

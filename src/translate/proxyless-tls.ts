@@ -6,11 +6,12 @@
 // the client then dials those endpoints with TLS and its workload certificate.
 //
 // gRPC has no transport_socket_matches: security is per cluster, not per endpoint. A cluster is
-// secured when the Service is not DISABLE and at least one of its instances was registered by a
-// sidecar with an identity (the endpoints the sidecar path dials with TLS); a Service with only
-// static or plaintext-registered endpoints stays plaintext. In a Service that mixes both, the
-// plaintext endpoints fail their TLS handshake and round robin skips them (RPCs go to the others).
-import type { InstanceConfig } from '../api/mesh-snapshot.js';
+// secured when the Service is not DISABLE and at least one of its instances (of the subset, for a
+// subset cluster) was registered by a sidecar with an identity (the endpoints the sidecar path
+// dials with TLS); a cluster with only static or plaintext-registered endpoints stays plaintext.
+// In one that mixes both, the plaintext endpoints fail their TLS handshake and round robin skips
+// them (RPCs go to the others).
+import type { InstanceConfig, MeshSnapshot } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { serviceMtlsMode, spiffeIdOf } from './mtls.js';
 import type { ConfigIndex } from './snapshot-index.js';
@@ -19,16 +20,27 @@ const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_socket
 
 export type InstancesByService = ReadonlyMap<string, readonly InstanceConfig[]>;
 
-/** True when the sidecar path would dial (some of) this Service's endpoints with mTLS. */
+const matches = (labels: Readonly<Record<string, string>>, want: Readonly<Record<string, string>>): boolean =>
+  Object.entries(want).every(([k, v]) => labels[k] === v);
+
+/**
+ * True when the sidecar path would dial (some of) the endpoints of this Service's cluster with mTLS:
+ * the Service is not DISABLE and an instance of it (of the subset, for a subset cluster) was
+ * registered by a sidecar with an identity.
+ */
 export function servedWithMtls(
   index: ConfigIndex,
   instances: InstancesByService,
   namespace: string,
   service: string,
+  subset = '',
 ): boolean {
   if (index.trustDomain === undefined || serviceMtlsMode(index, namespace, service) === 'DISABLE')
     return false;
-  return (instances.get(serviceKey(namespace, service)) ?? []).some((i) => i.mtls === true);
+  const key = serviceKey(namespace, service);
+  const want =
+    subset === '' ? {} : (index.services.get(key)?.spec.subsets.find((s) => s.name === subset)?.labels ?? {});
+  return (instances.get(key) ?? []).some((i) => i.mtls === true && matches(i.labels, want));
 }
 
 /**
@@ -61,12 +73,18 @@ export function proxylessTransportSocket(
 }
 
 /**
- * A stable digest of which Services are served with mTLS (sorted `namespace/name`s with an
- * instance registered with `mtls`): when it changes, proxyless clusters change too, so the
+ * A stable digest of which clusters are served with mTLS (each Service, and each of its subsets,
+ * with an instance registered with `mtls`): when it changes, proxyless clusters change too, so the
  * control plane must not treat the change as endpoints-only.
  */
-export function mtlsServedKey(instances: InstancesByService): string {
+export function mtlsServedKey(snapshot: Pick<MeshSnapshot, 'services' | 'instances'>): string {
   const out: string[] = [];
-  for (const [key, list] of instances) if (list.some((i) => i.mtls === true)) out.push(key);
+  for (const [key, list] of snapshot.instances) {
+    const served = list.filter((i) => i.mtls === true);
+    if (served.length === 0) continue;
+    out.push(key);
+    for (const sub of snapshot.services.get(key)?.spec.subsets ?? [])
+      if (served.some((i) => matches(i.labels, sub.labels))) out.push(`${key}|${sub.name}`);
+  }
   return out.sort().join(',');
 }
