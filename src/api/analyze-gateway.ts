@@ -1,6 +1,7 @@
 // Cross-resource checks for ingress Gateways: routes naming a missing Gateway, listener or port,
-// routes from namespaces a listener does not accept, hostnames no listener serves, and Gateways or
-// listeners that would bind the same address and port.
+// routes from namespaces a listener does not accept, hostnames no listener serves, Gateways or
+// listeners that would bind the same address and port, HTTPS listeners naming a missing Secret or
+// sharing a port with HTTP ones, and Secrets whose certificate is expired (or not yet valid).
 import { intersectHostnames } from './gateway-hostnames.js';
 import type { IssueCode, IssueContext, PathSegment } from './issues.js';
 import { makeIssue } from './issues.js';
@@ -14,6 +15,7 @@ import type {
   HTTPRouteResource,
   ParentRefConfig,
   Resource,
+  SecretResource,
 } from './types.js';
 import { keyString, resourceKey } from './types.js';
 
@@ -51,6 +53,75 @@ export function analyzeGateways(resources: readonly Resource[]): ConfigIssue[] {
   for (const r of resources)
     if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute')
       out.push(...analyzeRouteParents(r, gateways, services));
+  const secrets = new Map<string, SecretResource>();
+  for (const r of resources)
+    if (r.kind === 'Secret') {
+      secrets.set(`${r.metadata.namespace}/${r.metadata.name}`, r);
+      out.push(...checkSecret(r, Date.now()));
+    }
+  for (const g of gateways.values()) out.push(...checkTls(g, secrets));
+  return out;
+}
+
+/** A Secret's certificate must be valid now (checked when applied; a stored one still loads). */
+export function checkSecret(s: SecretResource, nowMs: number): ConfigIssue[] {
+  const c = s.spec.certificate;
+  const path = ['data', 'tls.crt'];
+  if (Date.parse(c.notAfter) <= nowMs)
+    return [
+      issueFor(
+        s,
+        'invalid_value',
+        path,
+        `the certificate (${c.subject}) expired on ${c.notAfter}; issue a new one`,
+      ),
+    ];
+  if (Date.parse(c.notBefore) > nowMs)
+    return [
+      issueFor(
+        s,
+        'invalid_value',
+        path,
+        `the certificate (${c.subject}) is not valid before ${c.notBefore}; clients would refuse it`,
+      ),
+    ];
+  return [];
+}
+
+/**
+ * HTTPS listeners: their certificateRefs name Secrets of the Gateway's namespace; HTTP and HTTPS
+ * listeners never share a port (one socket is plaintext or TLS).
+ */
+function checkTls(g: GatewayResource, secrets: ReadonlyMap<string, SecretResource>): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const ns = g.metadata.namespace;
+  g.spec.listeners.forEach((l, li) => {
+    const at = ['spec', 'listeners', li];
+    const other = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
+    if (other !== undefined && l.protocol === 'HTTPS')
+      out.push(
+        issueFor(
+          g,
+          'conflict',
+          [...at, 'protocol'],
+          `listener '${l.name}' (HTTPS) and '${other.name}' (HTTP) share port ${l.port}; a port is either plaintext or TLS: give one of them another port`,
+        ),
+      );
+    (l.tls?.certificateRefs ?? []).forEach((name, ci) => {
+      if (secrets.has(`${ns}/${name}`)) return;
+      const inNs = [...secrets.values()]
+        .filter((x) => x.metadata.namespace === ns)
+        .map((x) => x.metadata.name);
+      out.push(
+        issueFor(
+          g,
+          'dangling_reference',
+          [...at, 'tls', 'certificateRefs', ci, 'name'],
+          `Secret ${ns}/${name} does not exist${didYouMean(name, inNs)}; apply a kubernetes.io/tls Secret with that name in namespace ${ns} (in the same apply, or before)`,
+        ),
+      );
+    });
+  });
   return out;
 }
 

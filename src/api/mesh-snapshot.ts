@@ -3,6 +3,7 @@
 import type {
   AuthorizationPolicyResource,
   GatewayResource,
+  SecretResource,
   GRPCRouteResource,
   HTTPRouteResource,
   MeshTLSResource,
@@ -43,6 +44,8 @@ export interface MeshSnapshot {
   /** Security policies (absent: none); they shape the inbound listeners of the Services they target. */
   readonly authorizationPolicies?: readonly AuthorizationPolicyResource[];
   readonly requestAuthentications?: readonly RequestAuthenticationResource[];
+  /** kubernetes.io/tls Secrets keyed `namespace/name` (absent: none): HTTPS Gateway listeners' certificates. */
+  readonly secrets?: ReadonlyMap<string, SecretResource>;
   /** MeshTLS policies (absent: none, every Service STRICT). */
   readonly meshTls?: readonly MeshTLSResource[];
   /** The CA's trust domain; absent (no CA): no mTLS anywhere. */

@@ -24,6 +24,7 @@ import {
   requestAuthenticationSchema,
 } from './schema-security.js';
 import { buildMeshTls, meshTlsSchema } from './schema-mtls.js';
+import { buildSecret, SECRET_API_VERSION, secretSchema } from './schema-secret.js';
 import { withSuggestion } from './suggest.js';
 import type { ConfigIssue, Resource, ResourceKind } from './types.js';
 import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
@@ -50,6 +51,7 @@ export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
   AuthorizationPolicy: TRELLIS_API_VERSION,
   RequestAuthentication: TRELLIS_API_VERSION,
   MeshTLS: TRELLIS_API_VERSION,
+  Secret: SECRET_API_VERSION,
 };
 
 /** Validates one already-decoded object (e.g. a JSON request body). */
@@ -174,6 +176,7 @@ const SCHEMAS = {
   AuthorizationPolicy: authorizationPolicySchema,
   RequestAuthentication: requestAuthenticationSchema,
   MeshTLS: meshTlsSchema,
+  Secret: secretSchema,
 } as const;
 
 type Doc = { [K in ResourceKind]: z.output<(typeof SCHEMAS)[K]> }[ResourceKind];
@@ -196,6 +199,8 @@ function build(data: Doc): Resource {
       return buildRequestAuthentication(data);
     case 'MeshTLS':
       return buildMeshTls(data);
+    case 'Secret':
+      return buildSecret(data);
   }
 }
 

@@ -1,6 +1,8 @@
 // zod schema of a Gateway document (gateway.networking.k8s.io/v1) and its defaulted GatewayResource:
-// the ingress gateway's listeners. Routes attach to it by parentRefs (kind Gateway, sectionName =
-// listener name). Cross-resource checks (routes naming it, port clashes) are in analyze.ts.
+// the ingress gateway's listeners (HTTP, or HTTPS terminating TLS with a kubernetes.io/tls Secret
+// named by tls.certificateRefs; the listener hostname is the SNI name its certificate serves).
+// Routes attach to it by parentRefs (kind Gateway, sectionName = listener name). Cross-resource
+// checks (routes naming it, port clashes, missing Secrets) are in analyze-gateway.ts.
 import { z } from 'zod';
 import { buildMetadata } from './build-service.js';
 import { addressError, hostnameError } from './formats.js';
@@ -21,10 +23,44 @@ import { GATEWAY_API_VERSION } from './types.js';
 
 export const GATEWAY_CLASS = 'trellis';
 
+const certificateRef = strict({
+  group: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (v !== '')
+        fail(ctx, 'invalid_value', `group must be empty (core) for a Secret; got ${JSON.stringify(v)}`);
+    })
+    .optional(),
+  kind: oneOf(['Secret'] as const, 'certificateRef kind').optional(),
+  name: dnsSubdomain(),
+  namespace: unsupported(
+    "certificateRefs name a Secret in the Gateway's own namespace (cross-namespace references need a ReferenceGrant, which Trellis does not support)",
+  ),
+});
+
+const listenerTls = strict({
+  mode: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (v === 'Passthrough')
+        fail(
+          ctx,
+          'unsupported',
+          'mode Passthrough is not supported: the gateway terminates TLS (mode: Terminate)',
+        );
+      else if (v !== 'Terminate')
+        fail(ctx, 'invalid_value', `tls.mode must be Terminate; got ${JSON.stringify(v)}`);
+    })
+    .optional(),
+  certificateRefs: list(certificateRef, 1).optional(),
+  options: unsupported('tls.options are not supported (TLS 1.2+, ALPN h2 and http/1.1 are fixed)'),
+  frontendValidation: unsupported('client certificate validation (frontendValidation) is not supported'),
+});
+
 const listener = strict({
   name: sectionName(),
   port: port(),
-  protocol: oneOf(['HTTP'] as const, 'listener protocol (HTTPS/TLS come with mTLS)'),
+  protocol: oneOf(['HTTP', 'HTTPS'] as const, 'listener protocol (TLS passthrough is not supported)'),
   hostname: str((v) => hostnameError(v)).optional(),
   allowedRoutes: strict({
     namespaces: strict({
@@ -33,7 +69,19 @@ const listener = strict({
     }).optional(),
     kinds: unsupported('allowedRoutes.kinds is not supported; HTTPRoute and GRPCRoute may attach'),
   }).optional(),
-  tls: unsupported('TLS listeners come with mTLS (issue 5); use protocol: HTTP'),
+  tls: listenerTls.optional(),
+}).superRefine((l, ctx) => {
+  if (l.protocol === 'HTTP' && l.tls !== undefined)
+    fail(ctx, 'invalid_value', 'tls applies to protocol HTTPS listeners; drop it or use protocol: HTTPS', [
+      'tls',
+    ]);
+  if (l.protocol === 'HTTPS' && (l.tls?.certificateRefs?.length ?? 0) === 0)
+    fail(
+      ctx,
+      'missing_field',
+      "an HTTPS listener needs tls.certificateRefs: [{kind: Secret, name: NAME}] (a kubernetes.io/tls Secret in the Gateway's namespace)",
+      l.tls === undefined ? ['tls'] : ['tls', 'certificateRefs'],
+    );
 });
 
 const address = strict({
@@ -89,6 +137,12 @@ export function buildGateway(doc: GatewayDoc): GatewayResource {
         protocol: l.protocol,
         ...(l.hostname !== undefined && { hostname: l.hostname.toLowerCase() }),
         allowedRoutesFrom: l.allowedRoutes?.namespaces?.from ?? 'Same',
+        ...(l.protocol === 'HTTPS' && {
+          tls: {
+            mode: 'Terminate' as const,
+            certificateRefs: (l.tls?.certificateRefs ?? []).map((c) => c.name),
+          },
+        }),
       })),
       addresses: (doc.spec.addresses ?? [])
         .map((a) => a.value)
@@ -106,6 +160,12 @@ export function gatewayToDocument(r: GatewayResource): Record<string, unknown> {
       protocol: l.protocol,
       ...(l.hostname !== undefined && { hostname: l.hostname }),
       allowedRoutes: { namespaces: { from: l.allowedRoutesFrom } },
+      ...(l.tls !== undefined && {
+        tls: {
+          mode: l.tls.mode,
+          certificateRefs: l.tls.certificateRefs.map((name) => ({ kind: 'Secret', name })),
+        },
+      }),
     })),
     addresses: r.spec.addresses.map((value) => ({ type: 'IPAddress', value })),
   };

@@ -2,6 +2,7 @@
 // that parses back to an equal Resource. Key order is fixed, so JSON.stringify can compare docs.
 import { formatDurationMs } from './duration.js';
 import { gatewayToDocument } from './schema-gateway.js';
+import { secretPublicDocument, secretToStoredDocument } from './schema-secret.js';
 import { workloadToDocument } from './schema-workload.js';
 import { meshTlsToDocument } from './schema-mtls.js';
 import { authorizationPolicyToDocument, requestAuthenticationToDocument } from './schema-security.js';
@@ -127,6 +128,9 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
       return { ...head, spec: requestAuthenticationToDocument(r) };
     case 'MeshTLS':
       return { ...head, spec: meshTlsToDocument(r) };
+    case 'Secret':
+      // The stored form (the key included): API reads and `trellis get` use publicDocument.
+      return { ...head, ...secretToStoredDocument(r) };
     case 'Service': {
       const s = r.spec;
       return {
@@ -208,4 +212,14 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
         },
       };
   }
+}
+
+/**
+ * What API reads and `trellis get` show: resourceToDocument, except that a Secret shows its type and
+ * certificate facts, never its key or PEM (resourceToDocument is the stored form).
+ */
+export function publicDocument(r: Resource): Record<string, unknown> {
+  if (r.kind !== 'Secret') return resourceToDocument(r);
+  const head = { apiVersion: r.apiVersion, kind: r.kind, metadata: metadata(r.metadata) };
+  return { ...head, ...secretPublicDocument(r) };
 }

@@ -12,7 +12,8 @@ export type ResourceKind =
   | 'Workload'
   | 'AuthorizationPolicy'
   | 'RequestAuthentication'
-  | 'MeshTLS';
+  | 'MeshTLS'
+  | 'Secret';
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'Service',
   'HTTPRoute',
@@ -22,6 +23,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'AuthorizationPolicy',
   'RequestAuthentication',
   'MeshTLS',
+  'Secret',
 ];
 
 /** Identifies one resource: kind + namespace + name. */
@@ -266,7 +268,7 @@ export interface GRPCRouteSpecConfig {
 
 // ---------------------------------------------------------------- Gateway (ingress)
 
-export type GatewayListenerProtocol = 'HTTP';
+export type GatewayListenerProtocol = 'HTTP' | 'HTTPS';
 
 export interface GatewayListenerConfig {
   /** The listener's name: a route's parentRef.sectionName selects it. */
@@ -277,6 +279,14 @@ export interface GatewayListenerConfig {
   readonly hostname?: string;
   /** Which namespaces' routes may attach: `Same` (the default) or `All`. */
   readonly allowedRoutesFrom: 'Same' | 'All';
+  /** HTTPS: TLS terminated with this Secret (kubernetes.io/tls) of the Gateway's namespace. */
+  readonly tls?: GatewayListenerTlsConfig;
+}
+
+export interface GatewayListenerTlsConfig {
+  readonly mode: 'Terminate';
+  /** Secret names in the Gateway's namespace (one for now). */
+  readonly certificateRefs: readonly string[];
 }
 
 export interface GatewaySpecConfig {
@@ -471,6 +481,32 @@ export interface MeshTLSSpecConfig {
   readonly targetRefs: readonly Omit<SecurityTargetRefConfig, 'sectionName'>[];
 }
 export type MeshTLSResource = ResourceBase<'MeshTLS', MeshTLSSpecConfig>;
+
+/** What is shown of a certificate (never the key). */
+export interface TlsCertificateInfo {
+  /** `CN=shop.example, O=...` */
+  readonly subject: string;
+  readonly issuer: string;
+  /** `DNS:shop.example`, `IP Address:127.0.0.1`, ... */
+  readonly sans: readonly string[];
+  /** ISO 8601. */
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** SHA-256 of the DER, hex. */
+  readonly sha256: string;
+}
+
+/** A Secret (schema-secret.ts): type kubernetes.io/tls only; PEM, normalised to end in a newline. */
+export interface SecretSpecConfig {
+  readonly type: 'kubernetes.io/tls';
+  /** The leaf first. */
+  readonly certificateChain: string;
+  readonly privateKey: string;
+  /** The leaf's facts. */
+  readonly certificate: TlsCertificateInfo;
+  readonly chainLength: number;
+}
+export type SecretResource = ResourceBase<'Secret', SecretSpecConfig>;
 export type Resource =
   | ServiceResource
   | HTTPRouteResource
@@ -479,7 +515,8 @@ export type Resource =
   | WorkloadResource
   | AuthorizationPolicyResource
   | RequestAuthenticationResource
-  | MeshTLSResource;
+  | MeshTLSResource
+  | SecretResource;
 
 export const resourceKey = (r: Resource): ResourceKey => ({
   kind: r.kind,

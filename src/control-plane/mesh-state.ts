@@ -11,6 +11,7 @@ import type {
   HTTPRouteResource,
   MeshTLSResource,
   RequestAuthenticationResource,
+  SecretResource,
   ServiceResource,
 } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
@@ -171,6 +172,7 @@ export class MeshState {
     const authorizationPolicies: AuthorizationPolicyResource[] = [];
     const requestAuthentications: RequestAuthenticationResource[] = [];
     const meshTls: MeshTLSResource[] = [];
+    const secrets = new Map<string, SecretResource>();
     if (endpointsOnly && this.current) {
       this.current = {
         ...this.current,
@@ -186,6 +188,7 @@ export class MeshState {
         else if (r.kind === 'AuthorizationPolicy') authorizationPolicies.push(r);
         else if (r.kind === 'RequestAuthentication') requestAuthentications.push(r);
         else if (r.kind === 'MeshTLS') meshTls.push(r);
+        else if (r.kind === 'Secret') secrets.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
       }
       this.current = Object.freeze({
         configVersion: this.configVersion,
@@ -197,6 +200,7 @@ export class MeshState {
         authorizationPolicies,
         requestAuthentications,
         meshTls,
+        secrets,
         ...(this.trustDomain !== undefined ? { trustDomain: this.trustDomain } : {}),
         instances: this.registry.byService(),
       });

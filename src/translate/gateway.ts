@@ -4,12 +4,12 @@
 import type { GatewayListenerConfig, GatewayResource } from '../api/types.js';
 import { covers, intersectHostnames } from '../api/gateway-hostnames.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
-import { LISTENER_TYPE, ROUTE_TYPE } from '../xds/type-urls.js';
+import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.js';
 import { gatewayPolicies, inboundSecurity } from './authz.js';
 import { vocabulary, type NodeInfo } from './node.js';
 import { gatewayListenerName, gatewayRouteConfigName, parseGatewayRouteConfigName } from './names.js';
 import type { PrecedenceKey } from './precedence.js';
-import { hcmFilter, socketAddress, type XdsResource } from './proto.js';
+import { hcmFilter, socketAddress, TLS_INSPECTOR_TYPE, type XdsResource } from './proto.js';
 import type { ActionContext } from './route-action.js';
 import { buildSorted, routeEntries, type RouteEntry } from './routes.js';
 import { memoize, type AttachedRoute, type ConfigIndex } from './snapshot-index.js';
@@ -61,16 +61,91 @@ export function gatewayListener(index: ConfigIndex, node: NodeInfo, name: string
           const tc = hcm['typed_config'] as Obj;
           tc['http_filters'] = [...security.httpFilters, ...(tc['http_filters'] as unknown[])];
         }
+        const https = gw.spec.listeners.filter((l) => l.port === port && l.protocol === 'HTTPS');
         return {
           '@type': LISTENER_TYPE,
           name,
           address: socketAddress(address, port),
           traffic_direction: 'OUTBOUND',
-          filter_chains: [{ filters: [hcm] }],
+          ...(https.length === 0
+            ? { filter_chains: [{ filters: [hcm] }] }
+            : {
+                listener_filters: [
+                  {
+                    name: 'envoy.filters.listener.tls_inspector',
+                    typed_config: { '@type': TLS_INSPECTOR_TYPE },
+                  },
+                ],
+                filter_chains: tlsChains(gw, https, hcm),
+              }),
         };
       }
     return undefined;
   });
+}
+
+// ---------------------------------------------------------------- HTTPS (TLS termination)
+
+/** SDS name of a Gateway certificate: its Secret's `namespace/name`. */
+export const gatewaySecretName = (namespace: string, name: string): string => `secret/${namespace}/${name}`;
+const GATEWAY_ALPN = ['h2', 'http/1.1'];
+const DOWNSTREAM_TLS_TYPE =
+  'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+
+/**
+ * One TLS filter chain per HTTPS listener of a port: matched by SNI (server_names = the listener
+ * hostname; the listener without one is the default chain, any other SNI or none), terminated
+ * with the listener's Secret over SDS (ADS), ALPN h2 and http/1.1, TLS 1.2 at least, no client
+ * certificate; every chain runs the port's HCM. A ClientHello no chain matches is refused.
+ */
+function tlsChains(gw: GatewayResource, https: readonly GatewayListenerConfig[], hcm: Obj): Obj[] {
+  const ordered = [...https].sort(
+    (a, b) => (a.hostname === undefined ? 1 : 0) - (b.hostname === undefined ? 1 : 0),
+  );
+  return ordered.map((l) => ({
+    name: l.name,
+    filter_chain_match: {
+      transport_protocol: 'tls',
+      ...(l.hostname !== undefined && { server_names: [l.hostname] }),
+    },
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': DOWNSTREAM_TLS_TYPE,
+        common_tls_context: {
+          tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
+          alpn_protocols: GATEWAY_ALPN,
+          tls_certificate_sds_secret_configs: (l.tls?.certificateRefs ?? []).map((ref) => ({
+            name: gatewaySecretName(gw.metadata.namespace, ref),
+            sds_config: { ads: {}, resource_api_version: 'V3' },
+          })),
+        },
+        require_client_certificate: false,
+      },
+    },
+    filters: [hcm],
+  }));
+}
+
+/** SDS for a gateway node: only the Secrets its own Gateway's HTTPS listeners name. */
+export function gatewaySecret(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
+  const gw = gatewayOf(index, node);
+  if (gw === undefined) return undefined;
+  const ns = gw.metadata.namespace;
+  const ref = gw.spec.listeners
+    .flatMap((l) => l.tls?.certificateRefs ?? [])
+    .find((r) => gatewaySecretName(ns, r) === name);
+  const secret = ref === undefined ? undefined : index.secrets.get(serviceKey(ns, ref));
+  if (secret === undefined) return undefined;
+  const key = `sds|gateway|${serviceKey(ns, gw.metadata.name)}|${name}`;
+  return memoize(index.memo, key, () => ({
+    '@type': SECRET_TYPE,
+    name,
+    tls_certificate: {
+      certificate_chain: { inline_string: secret.spec.certificateChain },
+      private_key: { inline_string: secret.spec.privateKey },
+    },
+  }));
 }
 
 // ---------------------------------------------------------------- hostname precedence

@@ -6,10 +6,12 @@ import {
   ENDPOINT_TYPE,
   LISTENER_TYPE,
   ROUTE_TYPE,
+  SECRET_TYPE,
   VIRTUAL_HOST_TYPE,
 } from '../xds/type-urls.js';
 import { cluster, defaultClusterNames } from './clusters.js';
 import { clusterLoadAssignment } from './endpoints.js';
+import { gatewaySecret } from './gateway.js';
 import { defaultListenerNames, listener, sidecarListenerScope } from './listeners.js';
 import { OUTBOUND_ROUTE_CONFIG, parseInboundClusterName } from './names.js';
 import { parseHost } from './hosts.js';
@@ -57,6 +59,8 @@ const LOOKUPS: Readonly<Record<string, Lookup>> = {
   [VIRTUAL_HOST_TYPE]: (idx, node, name) => virtualHost(idx.config, node, name),
   [CLUSTER_TYPE]: (idx, node, name) => cluster(idx.config, node, name, idx.snapshot.instances),
   [ENDPOINT_TYPE]: (idx, _node, name) => clusterLoadAssignment(idx, name),
+  // SDS: a gateway's HTTPS certificates (only those its own Gateway names).
+  [SECRET_TYPE]: (idx, node, name) => gatewaySecret(idx.config, node, name),
 };
 
 /**

@@ -8,6 +8,7 @@ import type {
   MeshTLSResource,
   ParentRefConfig,
   RequestAuthenticationResource,
+  SecretResource,
   ServiceResource,
 } from '../api/types.js';
 import type { MeshSnapshot } from '../api/mesh-snapshot.js';
@@ -29,6 +30,8 @@ export interface ConfigIndex {
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
   readonly requestAuthentications: readonly RequestAuthenticationResource[];
   readonly meshTls: readonly MeshTLSResource[];
+  /** kubernetes.io/tls Secrets by `namespace/name` (HTTPS gateway listeners). */
+  readonly secrets: ReadonlyMap<string, SecretResource>;
   /** The CA's trust domain (absent: no mTLS). */
   readonly trustDomain: string | undefined;
   /** Service `namespace/name` -> attachments (GAMMA), sorted by the route's `namespace/name`. */
@@ -49,6 +52,7 @@ export interface SnapshotIndex {
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+const NO_SECRETS: ReadonlyMap<string, SecretResource> = new Map();
 const configBySnapshotServices = new WeakMap<object, ConfigIndex>();
 const bySnapshot = new WeakMap<MeshSnapshot, SnapshotIndex>();
 
@@ -86,6 +90,7 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
     authorizationPolicies: snapshot.authorizationPolicies ?? NONE,
     requestAuthentications: snapshot.requestAuthentications ?? NONE,
     meshTls: snapshot.meshTls ?? NONE,
+    secrets: snapshot.secrets ?? NO_SECRETS,
     trustDomain: snapshot.trustDomain,
     attached,
     gatewayAttached,
@@ -111,6 +116,7 @@ export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
     config.authorizationPolicies !== (snapshot.authorizationPolicies ?? NONE) ||
     config.requestAuthentications !== (snapshot.requestAuthentications ?? NONE) ||
     config.meshTls !== (snapshot.meshTls ?? NONE) ||
+    config.secrets !== (snapshot.secrets ?? NO_SECRETS) ||
     config.trustDomain !== snapshot.trustDomain
   ) {
     config = buildConfigIndex(snapshot);

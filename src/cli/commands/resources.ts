@@ -79,6 +79,12 @@ function kindArg(raw: string | undefined): string {
 type Doc = { kind: string; metadata: { name: string; namespace: string }; spec: Record<string, unknown> };
 
 function summary(d: Doc): string {
+  if (d.kind === 'Secret') {
+    // API reads show a Secret's certificate facts only (never its key).
+    const c = (d as unknown as { certificate?: { subject?: string; sans?: string[]; notAfter?: string } })
+      .certificate;
+    return `type=${String((d as unknown as { type?: string }).type)} subject=${c?.subject ?? '?'} sans=${(c?.sans ?? []).join(',')} notAfter=${c?.notAfter ?? '?'}`;
+  }
   const spec = d.spec as {
     ports?: { name: string; port: number; protocol: string }[];
     endpoints?: unknown[];

@@ -1,7 +1,7 @@
 // The control plane's HTTP API (used by the CLI and the dashboard): resources, instances, proxies.
 import { parseDocuments, parseResource } from '../../api/parse.js';
 import { requireKind } from '../../api/kinds.js';
-import { resourceToDocument } from '../../api/parse.js';
+import { publicDocument } from '../../api/to-document.js';
 import type { ConfigIssue, Resource } from '../../api/types.js';
 import { TrellisError } from '../../common/errors.js';
 import type { MeshState } from '../mesh-state.js';
@@ -101,7 +101,7 @@ export function createApiRouter(deps: ApiDeps): Router {
   r.on('GET', '/api/v1/resources', (req) => {
     const kindRaw = req.query.get('kind');
     const kind = kindRaw ? kindParam(req) : undefined;
-    const items = state.list(kind, req.query.get('namespace') ?? undefined).map(resourceToDocument);
+    const items = state.list(kind, req.query.get('namespace') ?? undefined).map(publicDocument);
     return { status: 200, body: { items } };
   });
   r.on('GET', '/api/v1/resources/:kind/:namespace/:name', (req) => {
@@ -109,7 +109,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     const found = state.get({ kind, namespace: req.params['namespace']!, name: req.params['name']! });
     if (!found)
       return errorReply('NOT_FOUND', `${kind} ${req.params['namespace']}/${req.params['name']} not found`);
-    return { status: 200, body: resourceToDocument(found) };
+    return { status: 200, body: publicDocument(found) };
   });
   r.on('DELETE', '/api/v1/resources/:kind/:namespace/:name', async (req) => {
     const kind = kindParam(req);

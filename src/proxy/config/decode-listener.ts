@@ -3,6 +3,7 @@
 import { decodeSecurity, JWT_AUTHN_TYPE, RBAC_TYPE } from './decode-authz.js';
 import { buildRouteTable, decodeRouteConfiguration } from './decode-route.js';
 import { decodeTcpProxy, TCP_PROXY_TYPE } from './decode-tcp-proxy.js';
+import { decodeServerTls, isServerTlsListener } from './decode-gateway-tls.js';
 import { decodeDownstreamTls } from './decode-tls.js';
 import {
   type Json,
@@ -156,6 +157,13 @@ function detection(l: Json): number {
  */
 export function decodeListener(l: Json): ListenerConfig {
   const all = objList(l, 'filter_chains', '');
+  // A gateway's HTTPS port: server-side TLS chains by SNI (decode-gateway-tls.ts).
+  if (isServerTlsListener(all)) {
+    const { tls, inner } = decodeServerTls(all, l);
+    const cfg = decodeChains(l, [inner]);
+    if (cfg.mode === 'tcp') fail('filter_chains', 'an HTTPS listener runs an HTTP connection manager');
+    return { ...cfg, tls };
+  }
   const tlsAt: number[] = [];
   for (const [i, [c, p]] of all.entries()) {
     const tp = optObj(c, 'filter_chain_match', p)?.['transport_protocol'];

@@ -65,10 +65,42 @@ export interface TransportSocketMatch {
  * `permissive`: TLS is terminated, other connections are handled as the plaintext chains say.
  * `inner`: what runs over the decrypted stream (the HCM, or tcp_proxy).
  */
-export interface ListenerTlsConfig {
+export interface MeshListenerTlsConfig {
   readonly mode: 'strict' | 'permissive';
   readonly inner: 'http' | 'tcp';
   readonly tls: DownstreamTlsConfig;
+}
+
+/**
+ * An ingress gateway's HTTPS port (decode-gateway-tls.ts): TLS only, terminated with the
+ * certificate of the chain the SNI picks (no client certificate), then the HCM.
+ */
+export interface GatewayListenerTlsConfig {
+  readonly mode: 'terminate';
+  readonly inner: 'http';
+  /** Chains with server_names first, in order; at most one without (the default). */
+  readonly chains: readonly ServerTlsChain[];
+}
+
+/** One TLS filter chain of a gateway port. */
+export interface ServerTlsChain {
+  readonly name: string;
+  /** Lower-cased; exact or `*.suffix`; empty: the default chain. */
+  readonly serverNames: readonly string[];
+  /** The SDS secret (a certificate and key from the control plane). */
+  readonly certSecret: string;
+  readonly alpn: readonly string[];
+  readonly minVersion: TlsVersion;
+  readonly maxVersion: TlsVersion;
+}
+
+export type ListenerTlsConfig = MeshListenerTlsConfig | GatewayListenerTlsConfig;
+
+/** An SDS Secret with a certificate (tls_certificate): PEM chain (leaf first) and key. */
+export interface TlsSecretConfig {
+  readonly name: string;
+  readonly certificateChain: string;
+  readonly privateKey: string;
 }
 
 const VERSIONS: Readonly<Record<string, TlsVersion | 'auto'>> = {
@@ -78,13 +110,13 @@ const VERSIONS: Readonly<Record<string, TlsVersion | 'auto'>> = {
 };
 const VERSION_NUMBERS = ['TLS_AUTO', 'TLSv1_0', 'TLSv1_1', 'TLSv1_2', 'TLSv1_3'];
 
-function onlyKeys(o: Json, allowed: readonly string[], path: string): void {
+export function onlyKeys(o: Json, allowed: readonly string[], path: string): void {
   for (const k of Object.keys(o))
     if (!allowed.includes(k) && o[k] !== undefined && o[k] !== null && k !== '@type')
       fail(join(path, k), `not supported (supported here: ${allowed.join(', ')})`);
 }
 
-function version(o: Json, key: string, path: string, dflt: TlsVersion): TlsVersion {
+export function tlsVersion(o: Json, key: string, path: string, dflt: TlsVersion): TlsVersion {
   let v = o[key];
   if (v === undefined || v === null) return dflt;
   if (typeof v === 'number') v = VERSION_NUMBERS[v];
@@ -120,8 +152,8 @@ function commonTls(ctx: Json, path: string): Common {
   const params = optObj(c, 'tls_params', cp) ?? {};
   const pp = join(cp, 'tls_params');
   onlyKeys(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version'], pp);
-  const minVersion = version(params, 'tls_minimum_protocol_version', pp, 'TLSv1.2');
-  const maxVersion = version(params, 'tls_maximum_protocol_version', pp, 'TLSv1.3');
+  const minVersion = tlsVersion(params, 'tls_minimum_protocol_version', pp, 'TLSv1.2');
+  const maxVersion = tlsVersion(params, 'tls_maximum_protocol_version', pp, 'TLSv1.3');
   if (minVersion === 'TLSv1.3' && maxVersion === 'TLSv1.2')
     fail(pp, 'tls_minimum_protocol_version is above tls_maximum_protocol_version');
   const alpn = arr(c, 'alpn_protocols', cp).map((v, i) =>

@@ -7,10 +7,13 @@ import {
   ENDPOINT_TYPE,
   LISTENER_TYPE,
   ROUTE_TYPE,
+  SECRET_TYPE,
   VIRTUAL_HOST_TYPE,
 } from '../../xds/type-urls.js';
 import { decodeCluster, decodeClusterLoadAssignment } from './decode-cluster.js';
+import { decodeTlsSecret } from './decode-gateway-tls.js';
 import { decodeListener } from './decode-listener.js';
+import type { TlsSecretConfig } from './decode-tls.js';
 import { decodeRouteConfiguration, decodeVirtualHost } from './decode-route.js';
 import { FieldError, isObj, type Json } from './read.js';
 import type { ClusterConfig, ClusterEndpointsConfig, ListenerConfig, VirtualHostConfig } from './types.js';
@@ -37,6 +40,7 @@ const KINDS: Readonly<Record<string, { kind: string; nameKey: string }>> = {
   [VIRTUAL_HOST_TYPE]: { kind: 'VirtualHost', nameKey: 'name' },
   [CLUSTER_TYPE]: { kind: 'Cluster', nameKey: 'name' },
   [ENDPOINT_TYPE]: { kind: 'ClusterLoadAssignment', nameKey: 'cluster_name' },
+  [SECRET_TYPE]: { kind: 'Secret', nameKey: 'name' },
 };
 
 /** The name of a decoded xDS resource (`cluster_name` for EDS), or `fallbackName`. */
@@ -84,6 +88,10 @@ export const decodeClusterLoadAssignmentResource = (
 ): DecodeResult<ClusterEndpointsConfig> =>
   run(ENDPOINT_TYPE, json, fallbackName, (j) => decodeClusterLoadAssignment(j));
 
+/** SDS: a gateway's HTTPS certificate (never logged: NACK messages name fields, not values). */
+export const decodeSecretResource = (json: unknown, fallbackName = '#0'): DecodeResult<TlsSecretConfig> =>
+  run(SECRET_TYPE, json, fallbackName, decodeTlsSecret);
+
 /** The decoder for a type URL (undefined for types the proxy does not take). */
 export function decoderFor(
   typeUrl: string,
@@ -99,6 +107,8 @@ export function decoderFor(
       return decodeClusterResource;
     case ENDPOINT_TYPE:
       return decodeClusterLoadAssignmentResource;
+    case SECRET_TYPE:
+      return decodeSecretResource;
     default:
       return undefined;
   }

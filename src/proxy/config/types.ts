@@ -2,7 +2,7 @@
 // src/proxy/config/decode-*.ts. Nothing past src/proxy/config and xds-client sees protobuf JSON.
 import type { ListenerSecurityConfig } from '../authz/types.js';
 import type { CompiledRegex } from './regex.js';
-import type { ListenerTlsConfig, TransportSocketMatch } from './decode-tls.js';
+import type { ListenerTlsConfig, TlsSecretConfig, TransportSocketMatch } from './decode-tls.js';
 
 /** Outbound: the app's HTTP proxy listener; inbound: mesh traffic to the local app. */
 export type ListenerDirection = 'outbound' | 'inbound' | 'unspecified';
@@ -274,4 +274,6 @@ export interface ProxyConfig {
   readonly clusters: ReadonlyMap<string, ClusterConfig>;
   /** By cluster name (EDS service name for EDS clusters; the cluster itself for static ones). */
   readonly endpoints: ReadonlyMap<string, ClusterEndpointsConfig>;
+  /** SDS certificates by name (a gateway's HTTPS listeners); absent or empty elsewhere. */
+  readonly secrets?: ReadonlyMap<string, TlsSecretConfig>;
 }

@@ -24,6 +24,10 @@ export function noTable(lc: ListenerContext, cfg: ProxyConfig): string {
     : `listener ${lc.name} has no route table`;
 }
 
+/** The scheme of an origin-form request: https on an edge TLS connection (a gateway's HTTPS port). */
+const schemeOf = (lc: { config: { edge?: boolean } }, socket: object): string =>
+  lc.config.edge === true && (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+
 export function routeRequest(ex: H1Exchange): void {
   const lc = ex.dc.listener;
   const plane = lc.plane;
@@ -34,7 +38,7 @@ export function routeRequest(ex: H1Exchange): void {
   // Inbound: the verified mTLS peer (if any) replaces whatever x-forwarded-client-cert was sent.
   else if (lc.config.direction === 'inbound') applyPeerHeader(head.headers, ex.dc.socket);
   if (lc.config.edge === true)
-    applyEdgeHeaders(head.headers, ex.dc.socket.remoteAddress, head.scheme ?? 'http');
+    applyEdgeHeaders(head.headers, ex.dc.socket.remoteAddress, head.scheme ?? schemeOf(lc, ex.dc.socket));
   // Security (normalised path, JWT, authorization): one null check when the listener has none.
   const sec = lc.config.security;
   if (sec === undefined) return matchAndAct(ex, head.path);
@@ -73,7 +77,7 @@ function matchAndAct(ex: H1Exchange, path: string): void {
     authority: head.authority,
     path,
     headers: head.headers,
-    scheme: head.scheme ?? 'http',
+    scheme: head.scheme ?? schemeOf(lc, ex.dc.socket),
   };
   const d = matchRoute(table, view, plane.random);
   if (d.type !== 'no_route' || d.reason !== 'no_virtual_host' || !table.onDemand || head.authority === '') {

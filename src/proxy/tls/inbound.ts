@@ -6,18 +6,19 @@
 // PERMISSIVE hands plaintext to the listener's plaintext chains and counts it per source address.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { ListenerTlsConfig } from '../config/decode-tls.js';
+import type { ListenerTlsConfig, MeshListenerTlsConfig } from '../config/decode-tls.js';
 import { dispatchConnection } from '../h2/h2-dispatch.js';
 import { detectProtocol } from '../listener/detect.js';
 import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
 import type { MeshTls } from './mesh-tls.js';
+import { acceptGatewayTls } from './gateway-tls.js';
 import { setPeerIdentity } from './peer.js';
 
 /** How long a STRICT listener waits for a ClientHello, and anyone for the handshake to finish. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A connection before its handshake finished: drain and shutdown close it. */
-class Handshaking implements HandledConnection {
+export class Handshaking implements HandledConnection {
   constructor(public socket: Socket) {}
   cancel: () => void = () => undefined;
   startDrain(): void {
@@ -46,6 +47,8 @@ export function acceptMeshConnection(
   mtls: MeshTls | undefined,
   detectTimeoutMs: number,
 ): void {
+  // A gateway's HTTPS port: server-side TLS by SNI with SDS certificates (gateway-tls.ts).
+  if (cfg.mode === 'terminate') return acceptGatewayTls(host, socket, cfg);
   const name = host.context.name;
   const pending = new Handshaking(socket);
   host.adopt(pending);
@@ -82,7 +85,7 @@ function terminate(
   host: MeshTlsHost,
   pending: Handshaking,
   socket: Socket,
-  cfg: ListenerTlsConfig,
+  cfg: MeshListenerTlsConfig,
   mtls: MeshTls | undefined,
   closed: () => void,
 ): void {

@@ -5,10 +5,12 @@ import {
   ENDPOINT_TYPE,
   LISTENER_TYPE,
   ROUTE_TYPE,
+  SECRET_TYPE,
   VIRTUAL_HOST_TYPE,
 } from '../../xds/type-urls.js';
 import type { RouteConfigurationConfig } from '../config/decode.js';
 import { buildRouteTable } from '../config/decode-route.js';
+import type { TlsSecretConfig } from '../config/decode-tls.js';
 import type {
   ClusterConfig,
   ClusterEndpointsConfig,
@@ -52,6 +54,14 @@ export function neededClusterNames(states: States): Set<string> {
     if (l.routeSource.type === 'inline') addClusters(out, l.routeSource.routeTable.virtualHosts);
     if (l.tcpProxy !== undefined) out.add(l.tcpProxy.cluster);
   }
+  return out;
+}
+
+/** SDS names the listeners' TLS chains take their certificates from (a gateway's HTTPS ports). */
+export function neededSecretNames(states: States): Set<string> {
+  const out = new Set<string>();
+  for (const l of values<ListenerConfig>(states, LISTENER_TYPE))
+    if (l.tls?.mode === 'terminate') for (const c of l.tls.chains) out.add(c.certSecret);
   return out;
 }
 
@@ -112,7 +122,10 @@ export function buildProxyConfig(
       Object.freeze(buildRouteTable(rc.name, rc.onDemand, [...rc.virtualHosts, ...onDemand])),
     );
   }
+  const secrets = new Map<string, TlsSecretConfig>();
+  for (const x of values<TlsSecretConfig>(states, SECRET_TYPE)) secrets.set(x.name, x);
   return Object.freeze({
+    secrets: Object.freeze(secrets),
     versions: Object.freeze(versions),
     listeners: Object.freeze(listeners),
     routeTables: Object.freeze(routeTables),

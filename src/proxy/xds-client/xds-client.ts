@@ -16,6 +16,7 @@ import {
   LISTENER_TYPE,
   PUSH_ORDER,
   ROUTE_TYPE,
+  SECRET_TYPE,
   VIRTUAL_HOST_TYPE,
 } from '../../xds/type-urls.js';
 import { OUTBOUND_LISTENER } from '../config/decode-listener.js';
@@ -24,7 +25,13 @@ import type { ProxyConfig, VirtualHostConfig } from '../config/types.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { buildConfigDump, type XdsConfigDump } from './config-dump.js';
 import { buildSidecarNode, type SidecarIdentity } from './sidecar-node.js';
-import { buildProxyConfig, neededClusterNames, neededEndpointNames, neededRouteNames } from './snapshot.js';
+import {
+  buildProxyConfig,
+  neededClusterNames,
+  neededEndpointNames,
+  neededRouteNames,
+  neededSecretNames,
+} from './snapshot.js';
 import {
   applyResponse,
   createTypeState,
@@ -102,6 +109,8 @@ export class XdsClient {
       else if (t === ROUTE_TYPE || t === ENDPOINT_TYPE || t === VIRTUAL_HOST_TYPE)
         this.states.set(t, createTypeState(t, false));
     }
+    // SDS: subscribed by name once listeners name certificates (a gateway's HTTPS ports).
+    this.states.set(SECRET_TYPE, createTypeState(SECRET_TYPE, false));
     this.config = buildProxyConfig(this.states);
   }
 
@@ -340,6 +349,7 @@ export class XdsClient {
     sync(ROUTE_TYPE, neededRouteNames(this.states));
     sync(CLUSTER_TYPE, neededClusterNames(this.states));
     sync(ENDPOINT_TYPE, neededEndpointNames(this.states));
+    sync(SECRET_TYPE, neededSecretNames(this.states));
     return pruned;
   }
 
