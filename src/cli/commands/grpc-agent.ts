@@ -163,7 +163,7 @@ export function parseGrpcAgentArgs(
 }
 
 /** Errors that retrying will not fix (a refused token or CSR): --once gives up at once. */
-const FATAL = /HTTP 40[0-3]|not a Trellis token|token file|refused/;
+const FATAL = /HTTP 40[0-3]|not a Trellis token|token file/;
 
 export async function grpcAgentCommand(argv: readonly string[]): Promise<number> {
   const o = parseGrpcAgentArgs(argv, process.env);
