@@ -336,6 +336,18 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
     const text = await api.text();
     assert.ok(!text.includes('PRIVATE KEY') && !text.includes(keyB64.slice(0, 40)), text);
     assert.match(text, /notAfter/);
+    const proxies = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {
+      items: { nodeId?: string; id?: string; kind?: string }[];
+    };
+    const gwNode = proxies.items.find((p) => p.kind === 'gateway');
+    assert.ok(gwNode, JSON.stringify(proxies));
+    const cpDump = await (
+      await fetch(
+        `${cp.apiUrl}/api/v1/proxies/${encodeURIComponent(String(gwNode.nodeId ?? gwNode.id))}/config`,
+      )
+    ).text();
+    assert.match(cpDump, /secret\/default\/shop-cert/);
+    assert.ok(!cpDump.includes('PRIVATE KEY'), 'the control plane config dump never shows the key');
     const dump = await gw!.admin('/config_dump');
     assert.ok(!dump.body.includes('PRIVATE KEY'), 'the proxy config dump never shows the key');
     assert.ok(!gw!.logs.join('\n').includes('PRIVATE KEY'), 'the gateway never logs the key');

@@ -1,7 +1,7 @@
 // What the HTTP API shows about connected (and recently disconnected) proxies: per-type sync state
 // (`trellis proxy-status`) and the config last sent to one node (config dump), from stream state.
 import { decodeResource } from '../../xds/any.js';
-import { SHORT_NAMES } from '../../xds/type-urls.js';
+import { SECRET_TYPE, SHORT_NAMES } from '../../xds/type-urls.js';
 import type { NackRecord, StreamState, TypeState } from './stream-state.js';
 
 export interface TypeStatus {
@@ -92,10 +92,18 @@ export function configDump(st: StreamState): ConfigDump {
   for (const ts of st.types.values()) {
     const resources = [...ts.sent.values()]
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((e) => decodeResource(e.any));
+      .map((e) => decodeResource(e.any))
+      .map((r) => (ts.typeUrl === SECRET_TYPE ? redactPrivateKey(r) : r));
     types[shortName(ts.typeUrl)] = { version: ts.version, resources };
   }
   return { nodeId: st.node?.id ?? '', connected: st.disconnectedAt === undefined, types };
+}
+
+/** An SDS Secret as dumped: the key is never shown (a gateway's HTTPS certificate). */
+function redactPrivateKey(r: Record<string, unknown>): Record<string, unknown> {
+  const c = r['tls_certificate'];
+  if (typeof c !== 'object' || c === null) return r;
+  return { ...r, tls_certificate: { ...(c as Record<string, unknown>), private_key: '[redacted]' } };
 }
 
 /** Keeps the state of disconnected streams for a while, bounded in count. */
