@@ -40,6 +40,7 @@ test('trellis ca bundle prints the trust bundle, -o writes it atomically with mo
   const printed = await trellis(['ca', 'bundle'], { server: cp.apiUrl });
   assert.equal(printed.code, 0, printed.stderr);
   assert.equal(printed.stdout, await apiBundle());
+  assert.equal(printed.stderr, '', 'no warning: the API is on this machine');
   assert.equal(roots(printed.stdout).length, 1);
 
   const file = join(dir, 'out', 'bundle.pem');

@@ -27,6 +27,10 @@ export const CA_HELP = `Usage: trellis ca rotate [--root] [--overlap 24h] [--dis
                                   --ca-bundle file of sidecars after 'ca rotate --root'
 `;
 
+/** 127.0.0.0/8, ::1, localhost (a URL's hostname). */
+const isLoopbackHost = (host: string): boolean =>
+  /^(localhost|\[::1\]|::1|127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.test(host);
+
 /** The trust bundle PEM of the control plane at `server`, checked to hold certificates. */
 async function fetchBundle(
   server: string,
@@ -55,7 +59,20 @@ async function bundleCommand(
       'BAD_REQUEST',
       `ca bundle: unexpected argument '${positionals[1] ?? ''}'\n${CA_HELP}`,
     );
-  const b = await fetchBundle(serverUrl(v.server));
+  const server = serverUrl(v.server);
+  const b = await fetchBundle(server);
+  // The roots are what every sidecar will trust: over plaintext from another machine, anyone on
+  // the way could have swapped them.
+  let url: URL | undefined;
+  try {
+    url = new URL(server);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol === 'http:' && !isLoopbackHost(url.hostname))
+    process.stderr.write(
+      `WARN: the trust bundle came over plaintext HTTP from ${url.host}, not this machine: check its roots (openssl x509 -fingerprint -sha256) against 'trellis certs' on the control plane's machine before trusting it\n`,
+    );
   if (v.output === undefined || v.output === '-') {
     process.stdout.write(b.pem);
     return 0;
