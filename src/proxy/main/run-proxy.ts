@@ -178,6 +178,16 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       listenersReason = `listeners bound; waiting for route tables ${[...new Set(waiting)].join(', ')}`;
       return false;
     }
+    // HTTPS ports: their certificates (SDS) must have come too.
+    const certs = [...c.listeners.values()].flatMap((l) =>
+      l.tls?.mode === 'terminate'
+        ? l.tls.chains.map((x) => x.certSecret).filter((n) => !c.secrets?.has(n))
+        : [],
+    );
+    if (certs.length > 0) {
+      listenersReason = `listeners bound; waiting for certificates ${[...new Set(certs)].join(', ')}`;
+      return false;
+    }
     return true;
   };
   const applyPending = async (): Promise<void> => {
