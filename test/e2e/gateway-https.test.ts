@@ -268,7 +268,21 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
   });
 
   test('TLS below 1.2 and plaintext are refused', async () => {
-    await assert.rejects(servedCert(port, 'shop.example', { maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }));
+    // A TLS 1.1 ClientHello (the client allowed to send one) gets the gateway's protocol_version alert.
+    await assert.rejects(
+      servedCert(port, 'shop.example', {
+        minVersion: 'TLSv1',
+        maxVersion: 'TLSv1.1',
+        ciphers: 'DEFAULT:@SECLEVEL=0',
+      }),
+      (e: NodeJS.ErrnoException) => e.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+    );
+    // TLS 1.2 and 1.3 both work.
+    for (const v of ['TLSv1.2', 'TLSv1.3'] as const)
+      assert.equal(
+        cn(await servedCert(port, 'shop.example', { minVersion: v, maxVersion: v })),
+        'shop.example',
+      );
     const got = await new Promise<string>((resolve) => {
       const s = netConnect(port, '127.0.0.1');
       let data = '';
