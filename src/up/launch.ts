@@ -28,6 +28,8 @@ export interface LaunchTemplate {
   readonly labels: Readonly<Record<string, string>>;
   readonly readyPath?: string;
   readonly periodMs: number;
+  /** The readinessProbe timeout, passed to the sidecar, which checks the app. */
+  readonly timeoutMs: number;
   readonly upstreams: readonly UpstreamLaunch[];
   readonly replicas: number;
   /** Why replicas cannot start (e.g. an upstream Service was deleted), if they cannot. */
@@ -92,6 +94,7 @@ export function buildLaunchTemplate(
     labels: w.spec.labels,
     ...(w.spec.readinessProbe.httpPath !== undefined && { readyPath: w.spec.readinessProbe.httpPath }),
     periodMs: w.spec.readinessProbe.periodMs,
+    timeoutMs: w.spec.readinessProbe.timeoutMs,
     upstreams,
     ...(problems.length > 0 && { problem: problems.join('; ') }),
   };
@@ -139,6 +142,7 @@ export function sidecarArgs(
     String(drainSeconds),
   ];
   if (t.readyPath !== undefined) args.push('--app-ready-path', t.readyPath);
+  args.push('--app-probe-period-ms', String(t.periodMs), '--app-probe-timeout-ms', String(t.timeoutMs));
   if (cp.caBundle !== undefined) args.push('--ca-bundle', cp.caBundle);
   if (tokenFile !== undefined) args.push('--token-file', tokenFile);
   t.upstreams.forEach((u, i) =>

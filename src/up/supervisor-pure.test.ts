@@ -128,6 +128,7 @@ test('launch: sidecar flags and the app environment of a replica', () => {
     '/t/bin/trellis.js proxy --service web --namespace default --node-id web-2 --labels version=v2 ' +
       '--app-port 11 --inbound-port 12 --outbound-port 13 --admin-port 14 --control-plane 127.0.0.1:9 ' +
       '--api http://127.0.0.1:8 --drain-seconds 5 --app-ready-path /ready ' +
+      '--app-probe-period-ms 1000 --app-probe-timeout-ms 1000 ' +
       '--upstream backend.default:8080=21 --upstream db.data:5432=22',
   );
   const env = appEnv(t, 2, ports, { PATH: '/bin', TRELLIS_LOG_LEVEL: 'debug' });

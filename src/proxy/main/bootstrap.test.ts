@@ -38,6 +38,8 @@ describe('parseBootstrap', () => {
         instanceIp: '127.0.0.1',
         drainSeconds: 10,
         ttlSeconds: 15,
+        appProbePeriodMs: 1000,
+        appProbeTimeoutMs: 1000,
         upstreams: [],
         limits: {},
       },
@@ -241,6 +243,10 @@ describe('parseBootstrap', () => {
     fails(
       () => parse(['--service', 'r', '--drain-seconds=-1']),
       /--drain-seconds: must be a number of seconds 0-3600/,
+    );
+    fails(
+      () => parse(['--service', 'r', '--app-probe-timeout-ms', '5']),
+      /--app-probe-timeout-ms: must be whole milliseconds 10-300000 \(got "5"\)/,
     );
     fails(() => parse(['--service', 'r', '--node-id=-x']), /--node-id: must be letters, digits/);
     fails(

@@ -39,6 +39,10 @@ export interface ProxyBootstrap {
   readonly instanceIp: string;
   /** HTTP path answering 2xx/3xx when the app is ready; absent = a TCP connect is enough. */
   readonly appReadyPath?: string;
+  /** How often the app is checked once it is ready (while starting: every 250 ms). */
+  readonly appProbePeriodMs: number;
+  /** How long one app check may take before it counts as a failure. */
+  readonly appProbeTimeoutMs: number;
   readonly drainSeconds: number;
   /** Registration lease; heartbeats every third of it. */
   readonly ttlSeconds: number;
@@ -77,6 +81,7 @@ type Kind =
   | 'host'
   | 'path'
   | 'seconds'
+  | 'ms'
   | 'ttl'
   | 'file'
   | 'upstreams';
@@ -130,6 +135,13 @@ export const BOOTSTRAP_FIELDS: readonly Field[] = [
   F('adminAddress', 'admin-address', 'host', 'admin HTTP address (default 127.0.0.1)'),
   F('instanceIp', 'instance-ip', 'ip', 'IP other sidecars reach this one at (default 127.0.0.1)'),
   F('appReadyPath', 'app-ready-path', 'path', 'HTTP readiness path on the app (default: TCP connect)'),
+  F(
+    'appProbePeriodMs',
+    'app-probe-period-ms',
+    'ms',
+    'app readiness check period once ready, ms (default 1000)',
+  ),
+  F('appProbeTimeoutMs', 'app-probe-timeout-ms', 'ms', 'app readiness check timeout, ms (default 1000)'),
   F('drainSeconds', 'drain-seconds', 'seconds', 'shutdown drain deadline in seconds (default 10)'),
   F('ttlSeconds', 'ttl-seconds', 'ttl', 'registration TTL in seconds (default 15)'),
   F(
@@ -158,6 +170,8 @@ const DEFAULTS = {
   instanceIp: '127.0.0.1',
   drainSeconds: 10,
   ttlSeconds: 15,
+  appProbePeriodMs: 1000,
+  appProbeTimeoutMs: 1000,
   upstreams: [],
 } as const;
 
@@ -331,6 +345,8 @@ function convert(f: Field, r: Raw): unknown {
         bad(r.from, 'must be a number of seconds 0-3600', r.value);
       return n;
     }
+    case 'ms':
+      return int(r, 10, 300_000, 'must be whole milliseconds 10-300000');
     case 'ttl':
       return int(r, 3, 3600, 'must be whole seconds 3-3600');
     case 'file': {
@@ -381,6 +397,8 @@ const SIDECAR_ONLY = [
   'appPort',
   'appAddress',
   'appReadyPath',
+  'appProbePeriodMs',
+  'appProbeTimeoutMs',
   'inboundPort',
   'outboundPort',
   'upstreams',
@@ -544,6 +562,7 @@ export function bootstrapHelp(): string {
     host: 'ADDR',
     path: 'PATH',
     seconds: 'S',
+    ms: 'MS',
     ttl: 'S',
     file: 'FILE',
     upstreams: 'SVC[.NS]:PORT=LOCAL',

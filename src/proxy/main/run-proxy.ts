@@ -113,7 +113,18 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
 
   function readiness(): Readiness {
     if (draining) return { ready: false, reason: 'draining: the proxy is shutting down' };
-    if (!listenersReady) return { ready: false, reason: listenersReason };
+    if (!listenersReady) {
+      // xDS waits for the workload certificate: say so, with why it has none yet.
+      const id = deps.identity;
+      if (id !== undefined && id.current() === undefined) {
+        const why = id.status().lastError;
+        return {
+          ready: false,
+          reason: `waiting for the workload certificate from ${b.api}${why !== undefined ? `: ${why}` : ''}`,
+        };
+      }
+      return { ready: false, reason: listenersReason };
+    }
     if (!appReady) return { ready: false, reason: appReason };
     if (gateway !== undefined)
       return { ready: true, reason: `serving Gateway ${b.namespace}/${gateway}: listeners bound` };
@@ -222,7 +233,7 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
     if (draining) return;
     const r = await probe(
       { address: b.appAddress, port: b.appPort, ...(b.appReadyPath ? { path: b.appReadyPath } : {}) },
-      1000,
+      b.appProbeTimeoutMs,
     );
     if (draining) return;
     if (r.ok) {
@@ -245,7 +256,9 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
         updateRegistration();
       }
     }
-    const next = appReady ? (deps.probeIntervalMs?.ready ?? 1000) : (deps.probeIntervalMs?.starting ?? 250);
+    const next = appReady
+      ? (deps.probeIntervalMs?.ready ?? b.appProbePeriodMs)
+      : (deps.probeIntervalMs?.starting ?? Math.min(250, b.appProbePeriodMs));
     probeTimer = clock.setTimeout(() => void probeLoop(), next);
     probeTimer.unref?.();
   };
