@@ -229,6 +229,42 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
     assert.match(noProvider.errors[0] ?? '', /^14: /);
   });
 
+  test("AuthorizationPolicy source rules see the proxyless client's identity", async () => {
+    const policy = (service: string): string => `apiVersion: trellis.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: inventory-callers }
+spec:
+  targetRefs: [{ kind: Service, name: inventory }]
+  action: ALLOW
+  rules: [{ from: [{ source: { services: [${service}] } }] }]
+`;
+    const apply = async (yaml: string) => {
+      const r = await trellis(['apply', '-f', '-'], { server: cp.apiUrl, input: yaml });
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await apply(policy('checkout'));
+    const denied = await waitFor(
+      'the policy to deny the frontend client',
+      async () => {
+        const a = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+        return a.errors.length === 1 ? a : undefined;
+      },
+      15_000,
+    );
+    assert.match(denied.errors[0] ?? '', /^7: .*inventory-callers/, 'PERMISSION_DENIED naming the policy');
+    await apply(policy('frontend'));
+    await waitFor(
+      'the policy to allow the frontend client',
+      async () => {
+        const a = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+        return a.replies.length === 1 || undefined;
+      },
+      15_000,
+    );
+    const r = await trellis(['delete', 'authorizationpolicies', 'inventory-callers'], { server: cp.apiUrl });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
   test('the agent renews the 20 s certificate under continuous RPCs: none fails', async () => {
     const before = await readFile(join(out, 'cert-chain.pem'), 'utf8');
     const running = client.send<Answer>({
