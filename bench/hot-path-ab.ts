@@ -225,8 +225,12 @@ async function main(): Promise<void> {
     const rounds = Number(v.rounds);
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? builds : [...builds].reverse();
-      for (const b of order)
-        for (const [k, t] of targets(b)) {
+      // Topology by topology, so that the builds compared are measured back to back.
+      for (const topo of ['one', 'pair'] as const)
+        for (const b of order) {
+          const found = targets(b).find(([k]) => k === topo);
+          if (found === undefined) continue;
+          const [k, t] = found;
           const s = await measure(t, body, o);
           b.res[k].push(s);
           console.log(
@@ -248,6 +252,25 @@ async function main(): Promise<void> {
           `${b.name.padEnd(8)} ${k.padEnd(4)} CPU ${col((s, i) => s.cpuUsPerReq[i]!, 1)} µs/req | ` +
             `vCPU@1k ${col((s, i) => s.vcpuAtRate[i]!, 3)} | p50 ${median(xs.map((s) => s.open.p50Us / 1000)).toFixed(3)} ms | ` +
             `rps ${median(xs.map((s) => s.rps)).toFixed(0)} | RSS load ${col((s, i) => s.rssLoadMB[i]!, 0)} MB`,
+        );
+      }
+    // Per round, each build against the first one measured in the same round (the machine's speed
+    // drifts between rounds; a ratio taken minutes apart is noise). Pair: both proxies summed.
+    const ref = builds[0]!;
+    if (builds.length > 1) console.log(`\nper-round ratio to ${ref.name} (median, range, rounds won)`);
+    for (const b of builds.slice(1))
+      for (const k of ['one', 'pair'] as const) {
+        const n = Math.min(b.res[k].length, ref.res[k].length);
+        if (n === 0) continue;
+        const sum = (xs: number[]): number => xs.reduce((a, x) => a + x, 0);
+        const ratios = (f: (s: Sample) => number): string => {
+          const rs = Array.from({ length: n }, (_, i) => f(b.res[k][i]!) / f(ref.res[k][i]!));
+          const won = rs.filter((r) => r < 1).length;
+          return `${median(rs).toFixed(2)} (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)}, ${won}/${n})`;
+        };
+        console.log(
+          `${b.name.padEnd(8)} ${k.padEnd(4)} CPU/req ${ratios((s) => sum(s.cpuUsPerReq))} | ` +
+            `vCPU@1k ${ratios((s) => sum(s.vcpuAtRate))}`,
         );
       }
   } finally {

@@ -7,7 +7,7 @@ import { H1Exchange } from '../pipeline/h1-exchange.js';
 import { ProxyError, rescue } from '../pipeline/rescue.js';
 import type { Downstream, ListenerContext } from '../pipeline/types.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
-import { copyRead, recycleReadBuffer } from '../io/read-buffer.js';
+import { copyRead } from '../io/read-buffer.js';
 import type { ListenerLimits } from './limits.js';
 
 /** After we close (FIN sent), how long a peer may take to read the rest before the socket is destroyed. */
@@ -29,9 +29,7 @@ export function onDownstreamRead(this: Socket, n: number, buf: Buffer): boolean 
     this.destroy(); // bytes before the connection was set up: never expected
     return false;
   }
-  const more = c.onRead(copyRead(n, buf));
-  recycleReadBuffer(buf); // only now, not if onRead threw (see ../io/read-buffer.ts)
-  return more;
+  return c.onRead(copyRead(n, buf));
 }
 
 export class H1Connection implements H1Handler, Downstream {

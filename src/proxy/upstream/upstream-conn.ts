@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../http/h1-parser.js';
 import { ProxyError, toProxyError } from '../pipeline/rescue.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
-import { copyRead, nextReadBuffer, recycleReadBuffer } from '../io/read-buffer.js';
+import { copyRead, nextReadBuffer } from '../io/read-buffer.js';
 
 /** Upstream sockets read through `onread` into the shared read buffers (../io/read-buffer.ts). */
 export { nextReadBuffer };
@@ -20,7 +20,6 @@ export function onUpstreamRead(this: Socket, n: number, buf: Buffer): boolean {
     return false;
   }
   c.onData(copyRead(n, buf));
-  recycleReadBuffer(buf); // only now, not if onData threw (see ../io/read-buffer.ts)
   return true;
 }
 
