@@ -6,10 +6,12 @@
 // decode-tls.ts's.
 import {
   DOWNSTREAM_TLS_TYPE,
+  downstreamTlsContext,
   type GatewayListenerTlsConfig,
   type ServerTlsChain,
   type TlsSecretConfig,
   onlyKeys,
+  requiresClientCertificate,
   tlsVersion,
 } from './decode-tls.js';
 import { type Json, arr, fail, isObj, join, objList, optObj, optStr, reqObj, reqStr } from './read.js';
@@ -25,10 +27,9 @@ export function isServerTlsListener(chains: readonly [Json, string][]): boolean 
     if (!isObj(ts)) return false;
     const tc = ts['typed_config'];
     if (!isObj(tc) || tc['@type'] !== DOWNSTREAM_TLS_TYPE) return false;
-    const req = tc['require_client_certificate'];
     const cc = tc['common_tls_context'];
     const validates = isObj(cc) && cc['combined_validation_context'] !== undefined;
-    return !(isObj(req) ? req['value'] === true : req === true) && !validates;
+    return !requiresClientCertificate(tc) && !validates;
   });
 }
 
@@ -49,18 +50,7 @@ function chainTls(c: Json, cp: string, name: string, names: readonly string[]): 
   const tp = join(tsp, 'typed_config');
   const tc = reqObj(ts, 'typed_config', tsp);
   if (tc['@type'] !== DOWNSTREAM_TLS_TYPE) fail(tp, `expected ${DOWNSTREAM_TLS_TYPE}`);
-  onlyKeys(
-    tc,
-    [
-      'common_tls_context',
-      'require_client_certificate',
-      'disable_stateless_session_resumption',
-      'disable_stateful_session_resumption',
-    ],
-    tp,
-  );
-  const req = tc['require_client_certificate'];
-  if (isObj(req) ? req['value'] === true : req === true)
+  if (downstreamTlsContext(tc, tp))
     fail(
       join(tp, 'require_client_certificate'),
       'client certificates are not supported on a listener whose chains do not all require them',

@@ -222,11 +222,14 @@ function transportSocket(ts: Json, path: string, want: string): Json | undefined
   return tc;
 }
 
-/** A filter chain's transport_socket: a DownstreamTlsContext that requires client certificates. */
-export function decodeDownstreamTls(ts: Json, path: string): DownstreamTlsConfig | undefined {
-  const tc = transportSocket(ts, path, DOWNSTREAM_TLS_TYPE);
-  if (tc === undefined) return undefined;
-  const tp = join(path, 'typed_config');
+/** Whether a DownstreamTlsContext requires client certificates (a bool or a BoolValue). */
+export function requiresClientCertificate(tc: Json): boolean {
+  const req = tc['require_client_certificate'];
+  return isObj(req) ? req['value'] === true : req === true;
+}
+
+/** Checks the keys of a DownstreamTlsContext (at `tp`); whether it requires client certificates. */
+export function downstreamTlsContext(tc: Json, tp: string): boolean {
   onlyKeys(
     tc,
     [
@@ -237,9 +240,15 @@ export function decodeDownstreamTls(ts: Json, path: string): DownstreamTlsConfig
     ],
     tp,
   );
-  const req = tc['require_client_certificate'];
-  const required = isObj(req) ? req['value'] === true : req === true;
-  if (!required)
+  return requiresClientCertificate(tc);
+}
+
+/** A filter chain's transport_socket: a DownstreamTlsContext that requires client certificates. */
+export function decodeDownstreamTls(ts: Json, path: string): DownstreamTlsConfig | undefined {
+  const tc = transportSocket(ts, path, DOWNSTREAM_TLS_TYPE);
+  if (tc === undefined) return undefined;
+  const tp = join(path, 'typed_config');
+  if (!downstreamTlsContext(tc, tp))
     fail(
       join(tp, 'require_client_certificate'),
       'must be true: mesh TLS is mutual (peers present their certificate)',

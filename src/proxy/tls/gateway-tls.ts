@@ -11,23 +11,11 @@ import { chainForServerName } from '../config/decode-gateway-tls.js';
 import type { GatewayListenerTlsConfig, ServerTlsChain, TlsSecretConfig } from '../config/decode-tls.js';
 import { dispatchConnection } from '../h2/h2-dispatch.js';
 import { detectProtocol } from '../listener/detect.js';
-import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
+import type { ProtocolHost } from '../listener/protocol-handlers.js';
+import { awaitServerHandshake, Handshaking } from './handshake.js';
 
 /** How long a client has to send its ClientHello and finish the handshake. */
 export const GATEWAY_HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/** A connection before its handshake finished: drain and shutdown close it. */
-class Handshaking implements HandledConnection {
-  constructor(public socket: Socket) {}
-  cancel: () => void = () => undefined;
-  startDrain(): void {
-    this.destroy();
-  }
-  destroy(): void {
-    this.cancel();
-    this.socket.destroy();
-  }
-}
 
 /** Secure contexts per (secret object, chain settings): a new Secret version is a new object. */
 const contexts = new WeakMap<TlsSecretConfig, Map<string, SecureContext>>();
@@ -73,10 +61,7 @@ function pick(host: ProtocolHost, cfg: GatewayListenerTlsConfig, servername: str
 export function acceptGatewayTls(host: ProtocolHost, socket: Socket, cfg: GatewayListenerTlsConfig): void {
   const name = host.context.name;
   const log = host.context.plane.logger;
-  const pending = new Handshaking(socket);
-  host.adopt(pending);
-  const closed = (): void => host.onClosed(pending);
-  socket.once('close', closed);
+  const pending = new Handshaking(host, socket);
   const refuse = (why: string, remote: string | undefined): void =>
     log.info({ listener: name, remote, reason: why }, 'TLS connection refused');
   pending.cancel = detectProtocol(socket, { timeoutMs: GATEWAY_HANDSHAKE_TIMEOUT_MS }, (d) => {
@@ -102,27 +87,10 @@ export function acceptGatewayTls(host: ProtocolHost, socket: Socket, cfg: Gatewa
         cb(null, p.ok ? p.ctx : refusing());
       },
     });
-    pending.socket = tls;
-    const timer = setTimeout(() => {
-      refuse('handshake timeout', remote);
-      tls.destroy();
-    }, GATEWAY_HANDSHAKE_TIMEOUT_MS);
-    timer.unref();
-    const onError = (e: Error): void => {
-      clearTimeout(timer);
-      refuse(failure ?? `handshake failed: ${e.message}`, remote);
-      tls.destroy();
-    };
-    tls.once('error', onError);
-    tls.once('secure', () => {
-      clearTimeout(timer);
-      tls.removeListener('error', onError);
-      // As tls.Server does for its sockets (node:http2 would wait for a client's 'secureConnect').
-      (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-      socket.removeListener('close', closed);
-      host.onClosed(pending);
-      tls.on('error', () => tls.destroy());
-      dispatchConnection(tls, host);
+    awaitServerHandshake(pending, tls, GATEWAY_HANDSHAKE_TIMEOUT_MS, {
+      timeout: () => refuse('handshake timeout', remote),
+      failed: (e) => refuse(failure ?? `handshake failed: ${e.message}`, remote),
+      established: () => dispatchConnection(tls, host),
     });
   });
 }

@@ -9,26 +9,14 @@ import { TLSSocket } from 'node:tls';
 import type { ListenerTlsConfig, MeshListenerTlsConfig } from '../config/decode-tls.js';
 import { dispatchConnection } from '../h2/h2-dispatch.js';
 import { detectProtocol } from '../listener/detect.js';
-import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
+import type { ProtocolHost } from '../listener/protocol-handlers.js';
 import type { MeshTls } from './mesh-tls.js';
 import { acceptGatewayTls } from './gateway-tls.js';
+import { awaitServerHandshake, Handshaking } from './handshake.js';
 import { setPeerIdentity } from './peer.js';
 
 /** How long a STRICT listener waits for a ClientHello, and anyone for the handshake to finish. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/** A connection before its handshake finished: drain and shutdown close it. */
-export class Handshaking implements HandledConnection {
-  constructor(public socket: Socket) {}
-  cancel: () => void = () => undefined;
-  startDrain(): void {
-    this.destroy();
-  }
-  destroy(): void {
-    this.cancel();
-    this.socket.destroy();
-  }
-}
 
 /** What inbound TLS needs of a listener. */
 export interface MeshTlsHost extends ProtocolHost {
@@ -50,10 +38,7 @@ export function acceptMeshConnection(
   // A gateway's HTTPS port: server-side TLS by SNI with SDS certificates (gateway-tls.ts).
   if (cfg.mode === 'terminate') return acceptGatewayTls(host, socket, cfg);
   const name = host.context.name;
-  const pending = new Handshaking(socket);
-  host.adopt(pending);
-  const closed = (): void => host.onClosed(pending);
-  socket.once('close', closed);
+  const pending = new Handshaking(host, socket);
   const strict = cfg.mode === 'strict';
   pending.cancel = detectProtocol(
     socket,
@@ -65,8 +50,7 @@ export function acceptMeshConnection(
           socket.destroy();
           return;
         }
-        socket.removeListener('close', closed);
-        host.onClosed(pending);
+        pending.release();
         if (d.ended && d.head === null) return void socket.destroy();
         mtls?.plaintextAccepted(name, socket.remoteAddress);
         if (d.head !== null) socket.unshift(d.head);
@@ -76,7 +60,7 @@ export function acceptMeshConnection(
         return;
       }
       if (d.head !== null) socket.unshift(d.head);
-      terminate(host, pending, socket, cfg, mtls, closed);
+      terminate(host, pending, socket, cfg, mtls);
     },
   );
 }
@@ -87,7 +71,6 @@ function terminate(
   socket: Socket,
   cfg: MeshListenerTlsConfig,
   mtls: MeshTls | undefined,
-  closed: () => void,
 ): void {
   const name = host.context.name;
   const m = mtls?.material();
@@ -104,37 +87,19 @@ function terminate(
     rejectUnauthorized: true,
     ALPNProtocols: [...cfg.tls.alpn],
   });
-  pending.socket = tls;
-  const timer = setTimeout(() => {
-    mtls.refuse(name, 'handshake_timeout', { remote });
-    tls.destroy();
-  }, HANDSHAKE_TIMEOUT_MS);
-  timer.unref();
-  const onError = (e: Error): void => {
-    clearTimeout(timer);
-    mtls.refuse(name, 'handshake_failed', { remote, err: e.message });
-    tls.destroy();
-  };
-  tls.once('error', onError);
-  tls.once('secure', () => {
-    clearTimeout(timer);
-    tls.removeListener('error', onError);
-    const v = mtls.verifyClient(m, tls.getPeerCertificate(true));
-    if (!v.ok) {
-      mtls.refuse(name, 'peer_identity', { remote, err: v.error });
-      tls.destroy();
-      return;
-    }
-    mtls.accepted();
-    setPeerIdentity(tls, v.id, m.spiffeId);
-    // What tls.Server does for its sockets: node:http2 waits for 'secureConnect' (a client event)
-    // while this is true, and would never set up a session over a server-side socket.
-    (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-    socket.removeListener('close', closed);
-    host.onClosed(pending);
-    // Errors after the handshake belong to the protocol handler; until it attaches, swallow them.
-    tls.on('error', () => tls.destroy());
-    if (cfg.inner === 'tcp') host.acceptPlain(tls);
-    else dispatchConnection(tls, host);
+  awaitServerHandshake(pending, tls, HANDSHAKE_TIMEOUT_MS, {
+    timeout: () => mtls.refuse(name, 'handshake_timeout', { remote }),
+    failed: (e) => mtls.refuse(name, 'handshake_failed', { remote, err: e.message }),
+    verify: () => {
+      const v = mtls.verifyClient(m, tls.getPeerCertificate(true));
+      if (!v.ok) {
+        mtls.refuse(name, 'peer_identity', { remote, err: v.error });
+        return false;
+      }
+      mtls.accepted();
+      setPeerIdentity(tls, v.id, m.spiffeId);
+      return true;
+    },
+    established: () => (cfg.inner === 'tcp' ? host.acceptPlain(tls) : dispatchConnection(tls, host)),
   });
 }
