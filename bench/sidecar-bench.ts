@@ -14,6 +14,7 @@ import {
   makeCerts,
   startHaproxyTlsPair,
   startHttpProxy,
+  startNodePipe,
   startNginxProxy,
   startNginxUpstream,
   toolVersions,
@@ -33,7 +34,7 @@ import {
 import { startTrellis } from './sidecar/trellis.js';
 
 /** What --peers takes; haproxy and trellis bring their TLS pair rows too (unless --no-tls). */
-const KINDS = ['direct', 'haproxy', 'nginx', 'http-proxy', 'trellis'] as const;
+const KINDS = ['direct', 'haproxy', 'nginx', 'http-proxy', 'node-pipe', 'trellis'] as const;
 type PeerName = (typeof KINDS)[number];
 
 export interface SidecarOptions {
@@ -87,7 +88,9 @@ export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
       ? ['haproxy', 'haproxy-tls', 'haproxy-tls-h2']
       : p === 'trellis' && tls
         ? ['trellis', 'trellis-mtls', 'trellis-mtls-h2']
-        : [p],
+        : p === 'node-pipe' && tls
+          ? ['node-pipe', 'node-pipe-tls']
+          : [p],
   );
   return {
     durationS: num(v.duration, 'duration', 3),
@@ -118,10 +121,18 @@ const LABELS: Record<Kind, string> = {
   'haproxy-tls-h2': 'HAProxy pair TLS h2',
   'trellis-mtls': 'Trellis pair mTLS',
   'trellis-mtls-h2': 'Trellis pair mTLS h2',
+  'node-pipe': 'Node byte pipe (floor)',
+  'node-pipe-tls': 'Node byte pipe pair mTLS (floor)',
 };
 
 /** Kinds that are a pair only (the TLS hop is between the two proxies). */
-const PAIR_ONLY: readonly Kind[] = ['haproxy-tls', 'haproxy-tls-h2', 'trellis-mtls', 'trellis-mtls-h2'];
+const PAIR_ONLY: readonly Kind[] = [
+  'haproxy-tls',
+  'haproxy-tls-h2',
+  'trellis-mtls',
+  'trellis-mtls-h2',
+  'node-pipe-tls',
+];
 
 /**
  * Idle memory of each proxy process, split: RSS = private pages (RssAnon: heaps, buffers) + file
@@ -206,12 +217,21 @@ async function setupKind(
       via(pair, a, host(a), [a.child, b.child]);
       return;
     }
+    if (kind === 'node-pipe-tls') {
+      const certs = makeCerts(dir);
+      const b = await startNodePipe('node-pipe-tls-b', upstream.port, { side: 'server', certs });
+      const a = await startNodePipe('node-pipe-tls-a', b.port, { side: 'client', certs });
+      via(pair, a, host(a), [a.child, b.child]);
+      return;
+    }
     const start = (name: string, target: number): Promise<Listening> =>
       kind === 'haproxy'
         ? startHaproxy(dir, name, target)
         : kind === 'nginx'
           ? startNginxProxy(dir, name, target)
-          : startHttpProxy(name, target);
+          : kind === 'node-pipe'
+            ? startNodePipe(name, target)
+            : startHttpProxy(name, target);
     const single = await start(`${kind}-1`, upstream.port);
     via(one!, single, host(single), [single.child]);
     const b = await start(`${kind}-b`, upstream.port);

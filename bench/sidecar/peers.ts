@@ -195,6 +195,26 @@ export async function startHttpProxy(name: string, target: number): Promise<List
   return { child, port };
 }
 
+/**
+ * The Node floor in a child process on CPU 1 (bench/sidecar/node-pipe-server.ts): bytes piped to
+ * `target` with no HTTP work; `tls` makes it one side of a mutual-TLS hop (certificates from
+ * makeCerts).
+ */
+export async function startNodePipe(
+  name: string,
+  target: number,
+  tls?: { side: 'client' | 'server'; certs: BenchCerts },
+): Promise<Listening> {
+  const port = await freePort();
+  const script = fileURLToPath(new URL('./node-pipe-server.js', import.meta.url));
+  const args = [script, String(port), String(target)];
+  if (tls)
+    args.push(`tls-${tls.side}`, tls.certs.ca, tls.side === 'client' ? tls.certs.client : tls.certs.server);
+  const child = startChild(name, process.execPath, args, CPU_PROXY);
+  await waitForPort(port, child);
+  return { child, port };
+}
+
 /** PEM files for the HAProxy TLS pair, made with openssl in the temp dir. */
 export interface BenchCerts {
   ca: string;

@@ -13,7 +13,9 @@ export type Kind =
   | 'haproxy-tls'
   | 'haproxy-tls-h2'
   | 'trellis-mtls'
-  | 'trellis-mtls-h2';
+  | 'trellis-mtls-h2'
+  | 'node-pipe'
+  | 'node-pipe-tls';
 export type Topo = 'direct' | 'one' | 'pair';
 
 export interface RowResult {
@@ -166,7 +168,7 @@ export function printRatios(rows: RowResult[], bodies: readonly BodyName[]): voi
       'req/s ÷ http-proxy ×1',
     ];
     const out: string[][] = [];
-    for (const kind of ['nginx', 'http-proxy', 'trellis'] as Kind[]) {
+    for (const kind of ['nginx', 'http-proxy', 'node-pipe', 'trellis'] as Kind[]) {
       const one = find(rows, kind, 'one');
       const pair = find(rows, kind, 'pair');
       const cpu = one && ha1 ? roundRatio(one, ha1, body, (s) => s.cpuUsPerReq[0]!) : NaN;
@@ -250,7 +252,45 @@ export function printTargets(rows: RowResult[], bodies: readonly BodyName[]): bo
   }
   const idle = [...t1.rssIdleMB, ...tp.rssIdleMB];
   check(Math.max(...idle) <= 50, `RSS idle ≤ 50 MB (×1 / client / server: ${slash(idle, 0)} MB)`);
+  printFloor(rows, bodies, 'node-pipe', 'haproxy');
   return ok;
+}
+
+/**
+ * The Node floor next to the targets: what a Node 20 process that only pipes bytes (no HTTP work)
+ * costs in the same run, against the HAProxy row the targets are relative to. Where the floor is
+ * already past a target, no Node proxy can meet that target on this machine.
+ */
+function printFloor(rows: RowResult[], bodies: readonly BodyName[], kind: Kind, peer: Kind): void {
+  const direct = rows.find((r) => r.kind === 'direct')!;
+  const tls = kind === 'node-pipe-tls';
+  const floors = tls ? [find(rows, kind, 'pair')] : [find(rows, kind, 'one'), find(rows, kind, 'pair')];
+  const peers = tls ? [find(rows, peer, 'pair')] : [find(rows, peer, 'one'), find(rows, peer, 'pair')];
+  if (!floors[0]) {
+    console.log(
+      `  ----  no ${tls ? 'Node mTLS byte pipe' : 'Node byte pipe'} row (--peers node-pipe): floor not measured`,
+    );
+    return;
+  }
+  for (const body of bodies)
+    floors.forEach((fl, i) => {
+      const sf = fl && summarize(fl, direct, body);
+      const pr = peers[i];
+      const sp = pr && summarize(pr, direct, body);
+      if (!sf) return;
+      const cpu = sf.cpuUs.map((c, j) => {
+        const h = sp ? sp.cpuUs[j] : undefined;
+        return h !== undefined ? `${f(c, 1)} µs (${f(c / h, 2)}× ${pr!.label})` : `${f(c, 1)} µs`;
+      });
+      const past: string[] = [];
+      if (sp && sf.cpuUs.some((c, j) => c > 1.5 * sp.cpuUs[j]!)) past.push('CPU/req ≤ 1.5×');
+      if (Math.max(...sf.vcpu) > 0.1) past.push('≤ 0.10 vCPU');
+      if (!tls && Math.max(...fl!.rssIdleMB) > 50) past.push('RSS idle ≤ 50 MB');
+      console.log(
+        `  FLOOR [${body}] ${fl!.label}${fl!.topo === 'pair' && !tls ? ' pair' : ''}: CPU/req ${cpu.join(' / ')}, vCPU @rate ${slash(sf.vcpu, 3)}, RSS idle ${slash(fl!.rssIdleMB, 0)} MB` +
+          (past.length ? ` — already past: ${past.join(', ')}` : ''),
+      );
+    });
 }
 
 /**
@@ -354,5 +394,6 @@ export function printMtlsTargets(rows: RowResult[], bodies: readonly BodyName[])
           );
       }
     }
+  printFloor(rows, bodies, 'node-pipe-tls', 'haproxy-tls');
   return ok;
 }
