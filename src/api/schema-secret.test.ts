@@ -9,6 +9,7 @@ import { translate } from '../translate/index.js';
 import { gatewayNode, snapshot } from '../translate/testing.js';
 import { LISTENER_TYPE, SECRET_TYPE } from '../xds/type-urls.js';
 import { analyze } from './analyze.js';
+import { httpsEdgeYaml } from './gateway-testing.js';
 import { serviceKey } from './mesh-snapshot.js';
 import { parseDocuments, resourceToDocument } from './parse.js';
 import { makeTlsCert, secretYaml, type TestCert } from '../security/tls-testing.js';
@@ -19,28 +20,7 @@ import type { GatewayResource, Resource, SecretResource } from './types.js';
 type Obj = Record<string, unknown>;
 const DAY = 86_400_000;
 
-const gatewayYaml = `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: trellis
-  listeners:
-    - name: shop
-      port: 8443
-      protocol: HTTPS
-      hostname: shop.example
-      tls: { mode: Terminate, certificateRefs: [{ kind: Secret, name: shop-cert }] }
-    - name: wild
-      port: 8443
-      protocol: HTTPS
-      hostname: "*.other.example"
-      tls: { certificateRefs: [{ name: other-cert }] }
-    - name: fallback
-      port: 8443
-      protocol: HTTPS
-      tls: { certificateRefs: [{ name: shop-cert }] }
-    - { name: plain, port: 8080, protocol: HTTP }
-`;
+const gatewayYaml = httpsEdgeYaml(8443, 8080, 'shop-cert');
 
 describe('Secret (kubernetes.io/tls)', () => {
   let shop: TestCert;

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyze } from '../api/analyze.js';
+import { WEB_BEHIND_EDGE_YAML } from '../api/gateway-testing.js';
 import { serviceKey, type MeshSnapshot } from '../api/mesh-snapshot.js';
 import { findIssue, parseOk } from '../api/testing.js';
 import type {
@@ -32,18 +33,7 @@ spec:
     - { name: shop, port: 8443, protocol: HTTP, hostname: shop.example }
     - { name: other, port: 8443, protocol: HTTP, hostname: other.example }
 ---
-apiVersion: trellis.dev/v1alpha1
-kind: Service
-metadata: { name: web }
-spec: { ports: [{ port: 80, protocol: http }] }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: web }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ backendRefs: [{ name: web, port: 80 }] }]
-`;
+${WEB_BEHIND_EDGE_YAML}`;
 
 function snapOf(rs: readonly Resource[]): MeshSnapshot {
   const of = <K extends Resource['kind']>(k: K) => rs.filter((r) => r.kind === k);

@@ -9,36 +9,17 @@ import { connect as h2connect } from 'node:http2';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WEB_BEHIND_EDGE_YAML } from '../../src/api/gateway-testing.js';
 import { jwksOf, makeKey, signJwt } from '../../src/proxy/authz/jwt-testing.js';
-import {
-  freePort,
-  startControlPlaneProcess,
-  trellis,
-  TRELLIS_BIN,
-  waitFor,
-  type ControlPlaneProcess,
-} from './helpers/processes.js';
-import {
-  spawnTrellisProxy,
-  startFakeApp,
-  startProxyProcess,
-  type FakeApp,
-  type ProxyProcess,
-  type TrellisProxyProcess,
-} from './helpers/sidecar.js';
+import { ready, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
+import { freePort, trellis, waitFor } from './helpers/processes.js';
+import type { FakeApp } from './helpers/sidecar.js';
 
 const ISSUER = 'https://idp.example';
 
-const mesh = (pub: number, adm: number, jwksFile: string): string => `apiVersion: trellis.dev/v1alpha1
-kind: Service
-metadata: { name: web }
-spec:
-  ports: [{ name: http, port: 80, protocol: http }]
----
-apiVersion: gateway.networking.k8s.io/v1
+const mesh = (pub: number, adm: number, jwksFile: string): string => `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: edge }
 spec:
@@ -47,13 +28,7 @@ spec:
     - { name: pub, port: ${pub}, protocol: HTTP }
     - { name: adm, port: ${adm}, protocol: HTTP }
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: web }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ backendRefs: [{ name: web, port: 80 }] }]
----
+${WEB_BEHIND_EDGE_YAML}---
 apiVersion: trellis.dev/v1alpha1
 kind: RequestAuthentication
 metadata: { name: idp }
@@ -124,11 +99,8 @@ function h2(port: number, path: string): Promise<number> {
 }
 
 describe('policies at the ingress gateway (e2e)', { timeout: 180_000 }, () => {
-  let dir: string;
-  let cp: ControlPlaneProcess;
+  let env: GatewayTestEnv;
   let app: FakeApp;
-  let sidecar: ProxyProcess | undefined;
-  let gw: TrellisProxyProcess | undefined;
   let pub: number;
   let adm: number;
   const key = makeKey('ES256', 'k1');
@@ -138,53 +110,14 @@ describe('policies at the ingress gateway (e2e)', { timeout: 180_000 }, () => {
     signJwt(k, { iss: ISSUER, aud: 'shop', sub: 'alice', exp: now() + 600, ...claims });
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'trellis-gateway-authz-e2e-'));
-    const jwksFile = join(dir, 'jwks.json');
+    env = await startGatewayTestEnv('gateway-authz-e2e');
+    const jwksFile = join(env.dir, 'jwks.json');
     await writeFile(jwksFile, jwksOf(key));
-    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data') });
     pub = await freePort();
     adm = await freePort();
-    const applied = await trellis(['apply', '-f', '-'], {
-      server: cp.apiUrl,
-      input: mesh(pub, adm, jwksFile),
-    });
-    assert.equal(applied.code, 0, applied.stderr);
-    const appPort = await freePort();
-    app = await startFakeApp('web', appPort);
-    // The secure port wants a bootstrap token from each workload (gateways: gateway-NAME).
-    const tokenArgs = async (sa: string): Promise<string[]> => {
-      const t = (cp as { tokenFile?: (sa: string) => Promise<string> }).tokenFile;
-      return t === undefined ? [] : ['--token-file', await t.call(cp, sa)];
-    };
-    sidecar = await startProxyProcess({
-      service: 'web',
-      xdsPort: cp.xdsPort,
-      apiUrl: cp.sidecarApiUrl,
-      caBundle: cp.caBundle,
-      appPort,
-      args: ['--app-ready-path', '/healthz', '--drain-seconds', '1', ...(await tokenArgs('web'))],
-    });
-    gw = await spawnTrellisProxy([
-      TRELLIS_BIN,
-      'proxy',
-      '--gateway',
-      'edge',
-      '--namespace',
-      'default',
-      '--control-plane',
-      `127.0.0.1:${cp.xdsPort}`,
-      '--api',
-      cp.sidecarApiUrl,
-      '--ca-bundle',
-      cp.caBundle,
-      '--admin-port',
-      '0',
-      '--drain-seconds',
-      '1',
-      ...(await tokenArgs('gateway-edge')),
-    ]);
-    const g = gw;
-    await waitFor('the gateway to be ready', async () => (await g.admin('/ready')).status === 200, 20_000);
+    await env.apply(mesh(pub, adm, jwksFile));
+    ({ app } = await env.startBackend('web', 'web'));
+    await ready(await env.startGateway('edge'), 'the gateway');
     await waitFor(
       'a request through the gateway',
       async () => (await raw(pub, '/public')).status === 200,
@@ -193,11 +126,7 @@ describe('policies at the ingress gateway (e2e)', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    await gw?.stop();
-    await sidecar?.stop('SIGKILL');
-    await app?.close();
-    await cp?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await env?.stop();
   });
 
   test('a policy applied while the gateway runs takes effect; deleting it lifts it', async () => {
@@ -210,17 +139,16 @@ spec:
   rules: [{ to: [{ operation: { paths: [/late] } }] }]
 `;
     assert.equal((await raw(pub, '/late')).status, 200);
-    const a = await trellis(['apply', '-f', '-'], { server: cp.apiUrl, input: doc });
-    assert.equal(a.code, 0, a.stderr);
+    await env.apply(doc);
     await waitFor('the late DENY to apply', async () => (await raw(pub, '/late')).status === 403, 10_000);
-    const d = await trellis(['delete', 'authorizationpolicy', 'late'], { server: cp.apiUrl });
+    const d = await trellis(['delete', 'authorizationpolicy', 'late'], { server: env.cp.apiUrl });
     assert.equal(d.code, 0, d.stderr);
     await waitFor('the late DENY to be lifted', async () => (await raw(pub, '/late')).status === 200, 10_000);
   });
 
   test('analyze refuses a policy naming a Gateway that does not exist, with the path', async () => {
     const r = await trellis(['apply', '-f', '-'], {
-      server: cp.apiUrl,
+      server: env.cp.apiUrl,
       input: `apiVersion: trellis.dev/v1alpha1
 kind: AuthorizationPolicy
 metadata: { name: dangling }

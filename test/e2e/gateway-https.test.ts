@@ -12,62 +12,13 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { httpsEdgeYaml, WEB_BEHIND_EDGE_YAML } from '../../src/api/gateway-testing.js';
 import { makeTlsCert, secretYaml, type TestCert } from '../../src/security/tls-testing.js';
-import {
-  freePort,
-  startControlPlaneProcess,
-  trellis,
-  TRELLIS_BIN,
-  waitFor,
-  type ControlPlaneProcess,
-} from './helpers/processes.js';
-import {
-  spawnTrellisProxy,
-  startFakeApp,
-  startProxyProcess,
-  type FakeApp,
-  type ProxyProcess,
-  type TrellisProxyProcess,
-} from './helpers/sidecar.js';
-
-const mesh = (port: number, plain: number): string => `apiVersion: trellis.dev/v1alpha1
-kind: Service
-metadata: { name: web }
-spec:
-  ports: [{ name: http, port: 80, protocol: http }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: trellis
-  listeners:
-    - name: shop
-      port: ${port}
-      protocol: HTTPS
-      hostname: shop.example
-      tls: { mode: Terminate, certificateRefs: [{ kind: Secret, name: shop-cert }] }
-    - name: other
-      port: ${port}
-      protocol: HTTPS
-      hostname: "*.other.example"
-      tls: { certificateRefs: [{ name: other-cert }] }
-    - name: fallback
-      port: ${port}
-      protocol: HTTPS
-      tls: { certificateRefs: [{ name: default-cert }] }
-    - { name: plain, port: ${plain}, protocol: HTTP }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: web }
-spec:
-  parentRefs: [{ name: edge }]
-  rules: [{ backendRefs: [{ name: web, port: 80 }] }]
-`;
+import { ready, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
+import { freePort, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
+import type { FakeApp, TrellisProxyProcess } from './helpers/sidecar.js';
 
 interface Res {
   status: number;
@@ -143,66 +94,34 @@ function execCurl(args: string[]): Promise<{ code: number; stdout: string; stder
 const cn = (c: PeerCertificate): string => String(c.subject?.CN ?? '');
 
 describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, () => {
-  let dir: string;
+  let env: GatewayTestEnv;
   let cp: ControlPlaneProcess;
   let app: FakeApp;
-  let sidecar: ProxyProcess | undefined;
-  let gw: TrellisProxyProcess | undefined;
+  let gw: TrellisProxyProcess;
   let port: number;
   let plain: number;
   const certs: Record<string, TestCert> = {};
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'trellis-gateway-https-e2e-'));
     certs['shop'] = await makeTlsCert(['shop.example']);
     certs['other'] = await makeTlsCert(['*.other.example']);
     certs['default'] = await makeTlsCert(['default.example']);
-    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data') });
+    env = await startGatewayTestEnv('gateway-https-e2e');
+    cp = env.cp;
     port = await freePort();
     plain = await freePort();
-    const input = [
-      mesh(port, plain),
-      secretYaml('shop-cert', certs['shop']),
-      secretYaml('other-cert', certs['other']),
-      secretYaml('default-cert', certs['default']),
-    ].join('---\n');
-    const applied = await trellis(['apply', '-f', '-'], { server: cp.apiUrl, input });
-    assert.equal(applied.code, 0, applied.stderr);
-    const tokenArgs = async (sa: string): Promise<string[]> => {
-      const t = (cp as { tokenFile?: (sa: string) => Promise<string> }).tokenFile;
-      return t === undefined ? [] : ['--token-file', await t.call(cp, sa)];
-    };
-    const appPort = await freePort();
-    app = await startFakeApp('web', appPort);
-    sidecar = await startProxyProcess({
-      service: 'web',
-      xdsPort: cp.xdsPort,
-      apiUrl: cp.sidecarApiUrl,
-      caBundle: cp.caBundle,
-      appPort,
-      args: ['--app-ready-path', '/healthz', '--drain-seconds', '1', ...(await tokenArgs('web'))],
-    });
-    gw = await spawnTrellisProxy([
-      TRELLIS_BIN,
-      'proxy',
-      '--gateway',
-      'edge',
-      '--namespace',
-      'default',
-      '--control-plane',
-      `127.0.0.1:${cp.xdsPort}`,
-      '--api',
-      cp.sidecarApiUrl,
-      '--ca-bundle',
-      cp.caBundle,
-      '--admin-port',
-      '0',
-      '--drain-seconds',
-      '1',
-      ...(await tokenArgs('gateway-edge')),
-    ]);
-    const g = gw;
-    await waitFor('the gateway to be ready', async () => (await g.admin('/ready')).status === 200, 20_000);
+    await env.apply(
+      [
+        httpsEdgeYaml(port, plain, 'default-cert'),
+        WEB_BEHIND_EDGE_YAML,
+        secretYaml('shop-cert', certs['shop']),
+        secretYaml('other-cert', certs['other']),
+        secretYaml('default-cert', certs['default']),
+      ].join('---\n'),
+    );
+    ({ app } = await env.startBackend('web', 'web'));
+    gw = await env.startGateway('edge');
+    await ready(gw, 'the gateway');
     const ca = certs['shop'].cert;
     await waitFor(
       'an HTTPS request through the gateway',
@@ -212,11 +131,7 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
   });
 
   after(async () => {
-    await gw?.stop();
-    await sidecar?.stop('SIGKILL');
-    await app?.close();
-    await cp?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await env?.stop();
   });
 
   test('an HTTPS request reaches the app (verified certificate, http/1.1); x-forwarded-proto is https', async () => {
@@ -299,7 +214,7 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
     'curl with --cacert',
     { skip: spawnSync('curl', ['--version']).status !== 0 && 'curl is not installed' },
     async () => {
-      const ca = join(dir, 'shop-ca.pem');
+      const ca = join(env.dir, 'shop-ca.pem');
       await writeFile(ca, certs['shop']!.cert);
       // Async: the app that answers runs in this process.
       const r = await execCurl([
@@ -362,9 +277,9 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
     ).text();
     assert.match(cpDump, /secret\/default\/shop-cert/);
     assert.ok(!cpDump.includes('PRIVATE KEY'), 'the control plane config dump never shows the key');
-    const dump = await gw!.admin('/config_dump');
+    const dump = await gw.admin('/config_dump');
     assert.ok(!dump.body.includes('PRIVATE KEY'), 'the proxy config dump never shows the key');
-    assert.ok(!gw!.logs.join('\n').includes('PRIVATE KEY'), 'the gateway never logs the key');
+    assert.ok(!gw.logs.join('\n').includes('PRIVATE KEY'), 'the gateway never logs the key');
     assert.ok(!cp.logs.join('\n').includes('PRIVATE KEY'), 'the control plane never logs the key');
   });
 

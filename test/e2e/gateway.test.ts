@@ -7,25 +7,9 @@ import { connect } from 'node:http2';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  freePort,
-  startControlPlaneProcess,
-  trellis,
-  TRELLIS_BIN,
-  waitFor,
-  type ControlPlaneProcess,
-} from './helpers/processes.js';
-import {
-  spawnTrellisProxy,
-  startFakeApp,
-  startProxyProcess,
-  type FakeApp,
-  type ProxyProcess,
-  type TrellisProxyProcess,
-} from './helpers/sidecar.js';
+import { ready, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
+import { freePort, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
+import type { FakeApp, TrellisProxyProcess } from './helpers/sidecar.js';
 
 const mesh = (port: number): string => `apiVersion: trellis.dev/v1alpha1
 kind: Service
@@ -105,91 +89,35 @@ function get(port: number, host: string, path: string, headers: Record<string, s
   });
 }
 
-type GatewayProcess = TrellisProxyProcess;
-
-/** `trellis proxy --gateway NAME` with the flags `trellis up` passes; resolves once its admin is up. */
-async function startGateway(cp: ControlPlaneProcess, name: string): Promise<GatewayProcess> {
-  const args = [
-    TRELLIS_BIN,
-    'proxy',
-    '--gateway',
-    name,
-    '--namespace',
-    'default',
-    '--control-plane',
-    `127.0.0.1:${cp.xdsPort}`,
-    '--api',
-    cp.sidecarApiUrl,
-    '--ca-bundle',
-    cp.caBundle,
-    '--token-file',
-    await cp.tokenFile(`gateway-${name}`),
-    '--admin-port',
-    '0',
-    '--drain-seconds',
-    '1',
-  ];
-  return spawnTrellisProxy(args);
-}
-
 describe('trellis proxy --gateway (ingress)', { timeout: 180_000 }, () => {
-  let dir: string;
+  let env: GatewayTestEnv;
   let cp: ControlPlaneProcess;
   let gwPort: number;
   const apps: Record<string, FakeApp> = {};
-  const sidecars: ProxyProcess[] = [];
-  let gw: GatewayProcess | undefined;
+  let gw: TrellisProxyProcess | undefined;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'trellis-gateway-e2e-'));
-    cp = await startControlPlaneProcess({ dataDir: join(dir, 'data') });
+    env = await startGatewayTestEnv('gateway-e2e');
+    cp = env.cp;
     gwPort = await freePort();
-    const applied = await trellis(['apply', '-f', '-'], { server: cp.apiUrl, input: mesh(gwPort) });
-    assert.equal(applied.code, 0, applied.stderr);
+    await env.apply(mesh(gwPort));
+    const sidecars = [];
     for (const v of ['v1', 'v2']) {
-      const appPort = await freePort();
-      apps[v] = await startFakeApp(v, appPort);
-      sidecars.push(
-        await startProxyProcess({
-          service: 'web',
-          xdsPort: cp.xdsPort,
-          apiUrl: cp.sidecarApiUrl,
-          caBundle: cp.caBundle,
-          appPort,
-          args: [
-            '--labels',
-            `version=${v}`,
-            '--app-ready-path',
-            '/healthz',
-            '--drain-seconds',
-            '1',
-            '--token-file',
-            await cp.tokenFile('web'),
-          ],
-        }),
-      );
+      const { app, sidecar } = await env.startBackend('web', v, ['--labels', `version=${v}`]);
+      apps[v] = app;
+      sidecars.push(sidecar);
     }
-    for (const s of sidecars)
-      await waitFor(
-        'a web sidecar to be ready',
-        async () => (await s.admin('/ready')).status === 200,
-        20_000,
-      );
+    for (const s of sidecars) await ready(s, 'a web sidecar');
   });
 
   after(async () => {
-    await gw?.stop();
-    for (const s of sidecars) await s.stop('SIGKILL');
-    for (const a of Object.values(apps)) await a.close();
-    await cp?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await env?.stop();
   });
 
   test('the gateway binds its Gateway listeners and becomes ready; get gateways lists it', async () => {
-    gw = await startGateway(cp, 'edge');
-    const g = gw;
-    await waitFor('the gateway to be ready', async () => (await g.admin('/ready')).status === 200, 20_000);
-    assert.match((await g.admin('/ready')).body, /serving Gateway default\/edge/);
+    gw = await env.startGateway('edge');
+    await ready(gw, 'the gateway');
+    assert.match((await gw.admin('/ready')).body, /serving Gateway default\/edge/);
     const listed = await trellis(['get', 'gateways'], { server: cp.apiUrl });
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(
