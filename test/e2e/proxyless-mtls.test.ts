@@ -74,6 +74,9 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
   let out: string;
   let client: JsonLineChild;
   let plainClient: JsonLineChild;
+  /** One RPC from the frontend client (XdsChannelCredentials) to xds:///inventory. */
+  const helloInventory = (): Promise<Answer> =>
+    client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trellis-e2e-pmtls-'));
@@ -135,7 +138,7 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
 
     // The client subscribes before the Service has a sidecar (no endpoint, a plaintext cluster): the
     // sidecar's registration must then push the cluster again, with TLS (not as endpoints only).
-    const early = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+    const early = await helloInventory();
     assert.equal(early.replies.length, 0);
     // The server: a real sidecar with an identity (STRICT by default) in front of the grpc-js app.
     sidecar = await startProxyProcess({
@@ -183,12 +186,12 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
     const r = await waitFor(
       'an RPC over mTLS',
       async () => {
-        const a = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+        const a = await helloInventory();
         return a.replies.length === 1 ? a : undefined;
       },
       30_000,
     ).catch(async (e: Error) => {
-      const a = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+      const a = await helloInventory();
       assert.fail(`${e.message}: ${a.errors.join('; ')}\nagent:\n${agentLogs.join('')}`);
     });
     assert.equal(r.replies[0]?.server, 'inventory');
@@ -246,7 +249,7 @@ spec:
     const denied = await waitFor(
       'the policy to deny the frontend client',
       async () => {
-        const a = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+        const a = await helloInventory();
         return a.errors.length === 1 ? a : undefined;
       },
       15_000,
@@ -256,7 +259,7 @@ spec:
     await waitFor(
       'the policy to allow the frontend client',
       async () => {
-        const a = await client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+        const a = await helloInventory();
         return a.replies.length === 1 || undefined;
       },
       15_000,

@@ -20,24 +20,27 @@ type Command =
   | { op: 'fresh'; target: string; secure: boolean }
   | { op: 'run'; target: string; secure: boolean; durationMs: number; intervalMs: number };
 
+const credentials = (secure: boolean): grpc.ChannelCredentials =>
+  secure
+    ? new xds.XdsChannelCredentials(grpc.credentials.createInsecure())
+    : grpc.credentials.createInsecure();
+
 const clients = new Map<string, grpc.Client>();
 function client(target: string, secure: boolean): grpc.Client {
   const key = `${secure}|${target}`;
   let c = clients.get(key);
   if (!c) {
-    const creds = secure
-      ? new xds.XdsChannelCredentials(grpc.credentials.createInsecure())
-      : grpc.credentials.createInsecure();
-    c = new EchoClient(target, creds);
+    c = new EchoClient(target, credentials(secure));
     clients.set(key, c);
   }
   return c;
 }
 
-function hello(target: string, secure: boolean): Promise<MtlsReply> {
+/** One Hello RPC on `c` (5 s deadline). */
+function helloOn(c: grpc.Client): Promise<MtlsReply> {
   return new Promise((resolve, reject) => {
     (
-      client(target, secure) as unknown as {
+      c as unknown as {
         Hello(
           req: object,
           md: grpc.Metadata,
@@ -53,25 +56,9 @@ function hello(target: string, secure: boolean): Promise<MtlsReply> {
 
 /** One RPC on a new channel with its own subchannel pool: a new connection and TLS handshake. */
 async function fresh(target: string, secure: boolean): Promise<MtlsReply> {
-  const creds = secure
-    ? new xds.XdsChannelCredentials(grpc.credentials.createInsecure())
-    : grpc.credentials.createInsecure();
-  const c = new EchoClient(target, creds, { 'grpc.use_local_subchannel_pool': 1 });
+  const c = new EchoClient(target, credentials(secure), { 'grpc.use_local_subchannel_pool': 1 });
   try {
-    return await new Promise((resolve, reject) =>
-      (
-        c as unknown as {
-          Hello(
-            req: object,
-            md: grpc.Metadata,
-            opts: grpc.CallOptions,
-            cb: (e: grpc.ServiceError | null, r?: MtlsReply) => void,
-          ): void;
-        }
-      ).Hello({}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, r) =>
-        e ? reject(e) : resolve(r!),
-      ),
-    );
+    return await helloOn(c);
   } finally {
     c.close();
   }
@@ -80,16 +67,13 @@ async function fresh(target: string, secure: boolean): Promise<MtlsReply> {
 async function run(cmd: Command): Promise<object> {
   const replies: MtlsReply[] = [];
   const errors: string[] = [];
-  const one = (): Promise<void> =>
-    hello(cmd.target, cmd.secure).then(
+  const record = (call: Promise<MtlsReply>): Promise<void> =>
+    call.then(
       (r) => void replies.push(r),
       (e: grpc.ServiceError) => void errors.push(`${e.code}: ${e.details}`),
     );
-  if (cmd.op === 'fresh')
-    await fresh(cmd.target, cmd.secure).then(
-      (r) => void replies.push(r),
-      (e: grpc.ServiceError) => void errors.push(`${e.code}: ${e.details}`),
-    );
+  const one = (): Promise<void> => record(helloOn(client(cmd.target, cmd.secure)));
+  if (cmd.op === 'fresh') await record(fresh(cmd.target, cmd.secure));
   else if (cmd.op === 'hello') for (let i = 0; i < cmd.n; i++) await one();
   else {
     const end = Date.now() + cmd.durationMs;
