@@ -5,11 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseDocuments } from '../../src/api/parse.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { createXdsClient, type XdsClient } from '../../src/proxy/xds-client/index.js';
 import type { ProxyConfig } from '../../src/proxy/config/index.js';
+import { apply, waitFor } from './control-plane-support.js';
 
 const MESH = `
 apiVersion: trellis.dev/v1alpha1
@@ -37,27 +37,6 @@ spec:
 
 const REVIEWS = 'outbound|9080||reviews.default';
 const RATINGS_CLUSTER = 'outbound|8080||ratings.default';
-
-/** Polls `cond` until it holds (bounded): waits on a condition, never a fixed sleep. */
-async function waitFor<T>(
-  what: string,
-  cond: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function apply(cp: RunningControlPlane, yaml: string): Promise<void> {
-  const parsed = parseDocuments(yaml, 'test.yaml');
-  assert.ok(parsed.ok, JSON.stringify(parsed));
-  await cp.state.apply(parsed.value);
-}
 
 const endpointsOf = (c: ProxyConfig, cluster: string): string[] =>
   (c.endpoints.get(cluster)?.endpoints ?? []).map((e) => e.id).sort();

@@ -9,7 +9,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDocuments } from '../../src/api/parse.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { ControlPlaneTls } from '../../src/proxy/identity/control-plane-tls.js';
@@ -20,6 +19,7 @@ import { buildSidecarNode } from '../../src/proxy/xds-client/sidecar-node.js';
 import { createH2AdsClient } from '../../src/xds/ads-h2-client.js';
 import type { AdsClient } from '../../src/xds/ads-service.js';
 import { CLUSTER_TYPE } from '../../src/xds/type-urls.js';
+import { apply, waitFor } from './control-plane-support.js';
 
 const MESH = `
 apiVersion: trellis.dev/v1alpha1
@@ -36,15 +36,15 @@ spec:
   endpoints: [{ address: 10.0.0.9 }]
 `;
 
-async function waitFor<T>(what: string, cond: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** What a sidecar of web registers. */
+const WEB_1 = {
+  id: 'web-1',
+  service: 'web',
+  namespace: 'default',
+  address: '127.0.0.1',
+  port: 15006,
+  sidecar: true,
+};
 
 describe('the secure port without and with a client certificate', { timeout: 60_000 }, () => {
   let dir: string;
@@ -138,9 +138,7 @@ describe('the secure port without and with a client certificate', { timeout: 60_
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trellis-secure-port-auth-'));
     cp = await startControlPlane({ dataDir: dir, apiPort: 0, securePort: 0, logger: silentLogger() });
-    const parsed = parseDocuments(MESH, 'mesh.yaml');
-    assert.ok(parsed.ok, JSON.stringify(parsed));
-    await cp.state.apply(parsed.value);
+    await apply(cp, MESH);
     bundle = cp.ca!.bundle().trustBundlePem;
   });
 
@@ -151,16 +149,8 @@ describe('the secure port without and with a client certificate', { timeout: 60_
   });
 
   test('without a certificate: 401 on registration, heartbeat and deregistration; bootstrap calls served', async () => {
-    const reg = {
-      id: 'web-1',
-      service: 'web',
-      namespace: 'default',
-      address: '127.0.0.1',
-      port: 15006,
-      sidecar: true,
-    };
     for (const [method, path, body] of [
-      ['POST', '/api/v1/instances', reg],
+      ['POST', '/api/v1/instances', WEB_1],
       ['POST', '/api/v1/instances/web-1/heartbeat', undefined],
       ['DELETE', '/api/v1/instances/web-1', undefined],
     ] as const) {
@@ -208,14 +198,7 @@ describe('the secure port without and with a client certificate', { timeout: 60_
     const reg = await tls.fetch(`https://127.0.0.1:${cp.securePort!}/api/v1/instances`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: 'web-1',
-        service: 'web',
-        namespace: 'default',
-        address: '127.0.0.1',
-        port: 15006,
-        sidecar: true,
-      }),
+      body: JSON.stringify(WEB_1),
     });
     assert.equal(reg.status, 200, await reg.text());
     assert.deepEqual(
