@@ -4,11 +4,11 @@
 // `trellis ca bundle [-o FILE]`: the current trust bundle (PEM) from the control plane's API, to
 // refresh the --ca-bundle files of sidecars started outside `trellis up` (after a root rotation).
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { errorMessage, TrellisError } from '../../common/errors.js';
 import { pemBlocks } from '../../security/der.js';
 import { writeFileAtomic } from '../../security/ca-store.js';
 import { ApiClient, serverUrl } from '../client.js';
+import { parseFlags } from '../flags.js';
 
 export const CA_HELP = `Usage: trellis ca rotate [--root] [--overlap 24h] [--distribute D] [-o json] [--server URL]
        trellis ca bundle [-o FILE] [--server URL]
@@ -93,24 +93,19 @@ async function bundleCommand(
 }
 
 export async function caCommand(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        root: { type: 'boolean' },
-        overlap: { type: 'string' },
-        distribute: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        server: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${CA_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      root: { type: 'boolean' },
+      overlap: { type: 'string' },
+      distribute: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      server: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    CA_HELP,
+    true,
+  );
   const v = parsed.values;
   if (v.help) {
     process.stdout.write(CA_HELP);

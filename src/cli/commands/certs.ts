@@ -1,10 +1,10 @@
 // `trellis certs [-o json|yaml]`: the CA (roots, intermediate, rotation) and every workload identity
 // it issued (SPIFFE ID, instance, serial, issuer, expiry, last renewal, rotation state), with
 // warnings on stderr well before anything expires. -o json adds each chain and the trust bundle.
-import { parseArgs } from 'node:util';
 import { TrellisError } from '../../common/errors.js';
 import { ApiClient, serverUrl } from '../client.js';
 import { printStructured, table } from '../output.js';
+import { parseFlags } from '../flags.js';
 
 export const CERTS_HELP = `Usage: trellis certs [-o json|yaml] [--server URL]
 
@@ -139,21 +139,15 @@ export function renderCerts(r: CertsReport, now = Date.parse(r.now)): string {
 }
 
 export async function certsCommand(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        output: { type: 'string', short: 'o' },
-        server: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${CERTS_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      output: { type: 'string', short: 'o' },
+      server: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    CERTS_HELP,
+  );
   const v = parsed.values;
   if (v.help) {
     process.stdout.write(CERTS_HELP);

@@ -6,7 +6,6 @@
 // plaintext xDS listener. Runs until SIGTERM/SIGINT, or writes once and exits with --once.
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../api/duration.js';
 import { errorMessage, TrellisError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
@@ -15,6 +14,7 @@ import { ControlPlaneTls } from '../../proxy/identity/control-plane-tls.js';
 import { AGENT_FILES, syncIdentityFiles } from '../../proxy/identity/grpc-agent-files.js';
 import { SidecarIdentity } from '../../proxy/identity/sidecar-identity.js';
 import { peekToken, tokenSourceFrom } from '../../proxy/identity/token-source.js';
+import { parseFlags } from '../flags.js';
 
 export const GRPC_AGENT_HELP = `Usage: trellis grpc-agent --service NAME [-n NAMESPACE] --token-file FILE --out DIR
                           [--xds HOST:PORT] [--api URL] [--ca-bundle FILE] [--node-id ID]
@@ -81,30 +81,26 @@ export function parseGrpcAgentArgs(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): GrpcAgentOptions | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        service: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        'token-file': { type: 'string' },
-        out: { type: 'string' },
-        xds: { type: 'string' },
-        api: { type: 'string' },
-        'ca-bundle': { type: 'string' },
-        'node-id': { type: 'string' },
-        'refresh-interval': { type: 'string' },
-        once: { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw bad(`${(e as Error).message}\n${GRPC_AGENT_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      service: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
+      'token-file': { type: 'string' },
+      out: { type: 'string' },
+      xds: { type: 'string' },
+      api: { type: 'string' },
+      'ca-bundle': { type: 'string' },
+      'node-id': { type: 'string' },
+      'refresh-interval': { type: 'string' },
+      once: { type: 'boolean' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    GRPC_AGENT_HELP,
+    false,
+    'grpc-agent: ',
+  );
   const v = parsed.values;
   if (v.help) return 'help';
   if (v.service === undefined) throw bad(`--service NAME is required\n${GRPC_AGENT_HELP}`);

@@ -3,10 +3,10 @@
 // comes from --data-dir, or from the running `trellis up` whose API is --server (see src/up/data-dir.ts).
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { TrellisError } from '../../common/errors.js';
 import { LOG_DIR, readPointer } from '../../up/data-dir.js';
 import { serverUrl } from '../client.js';
+import { parseFlags } from '../flags.js';
 
 export const LOGS_HELP = `Usage: trellis logs WORKLOAD [-f] [--replica N] [--sidecar] [-n NAMESPACE] [--data-dir DIR] [--server URL]
   -f, --follow     keep printing new lines (and new replicas) until Ctrl-C
@@ -38,25 +38,20 @@ async function findDataDir(flag: string | undefined, server: string): Promise<st
 }
 
 export async function logsCommand(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        follow: { type: 'boolean', short: 'f' },
-        replica: { type: 'string' },
-        sidecar: { type: 'boolean' },
-        namespace: { type: 'string', short: 'n' },
-        'data-dir': { type: 'string' },
-        server: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${LOGS_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      follow: { type: 'boolean', short: 'f' },
+      replica: { type: 'string' },
+      sidecar: { type: 'boolean' },
+      namespace: { type: 'string', short: 'n' },
+      'data-dir': { type: 'string' },
+      server: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    LOGS_HELP,
+    true,
+  );
   const v = parsed.values;
   if (v.help) {
     process.stdout.write(LOGS_HELP);

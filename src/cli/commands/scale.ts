@@ -1,31 +1,26 @@
 // `trellis scale WORKLOAD --replicas N [-n NS]`: sets a Workload's replicas through the control
 // plane API (an apply of the changed Workload); the `trellis up` supervising it starts or stops replicas.
-import { parseArgs } from 'node:util';
 import { TrellisError } from '../../common/errors.js';
 import type { ConfigIssue } from '../../api/types.js';
 import { ApiClient, serverUrl } from '../client.js';
+import { parseFlags } from '../flags.js';
 import { printIssues } from '../output.js';
 
 export const SCALE_HELP = `Usage: trellis scale WORKLOAD --replicas N [-n NAMESPACE] [--server URL]
 `;
 
 export async function scaleCommand(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        replicas: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        server: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${SCALE_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      replicas: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
+      server: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    SCALE_HELP,
+    true,
+  );
   if (parsed.values.help) {
     process.stdout.write(SCALE_HELP);
     return 0;

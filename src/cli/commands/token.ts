@@ -1,9 +1,9 @@
 // `trellis token create --service NAME [-n NS] [--service-account SA] [--ttl 24h]`: asks the control
 // plane (a loopback-only admin call) for a bootstrap token bound to spiffe://<td>/ns/NS/sa/SA and
 // prints it alone on stdout, so `> token-file` captures just the token; what it is goes to stderr.
-import { parseArgs } from 'node:util';
 import { TrellisError } from '../../common/errors.js';
 import { ApiClient, serverUrl } from '../client.js';
+import { parseFlags } from '../flags.js';
 
 export const TOKEN_HELP = `Usage: trellis token create --service NAME [-n NAMESPACE] [--service-account SA] [--ttl 24h]
                             [-o json] [--server URL]
@@ -25,25 +25,20 @@ interface TokenAnswer {
 }
 
 export async function tokenCommand(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        service: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        'service-account': { type: 'string' },
-        ttl: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        server: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${TOKEN_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      service: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
+      'service-account': { type: 'string' },
+      ttl: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      server: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    TOKEN_HELP,
+    true,
+  );
   const v = parsed.values;
   if (v.help) {
     process.stdout.write(TOKEN_HELP);

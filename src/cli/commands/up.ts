@@ -2,7 +2,6 @@
 // nothing started), then runs the whole mesh on this machine (see src/up/ and docs/up.md).
 import { realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { analyze } from '../../api/analyze.js';
 import { originOf } from '../../api/origin.js';
 import type { Resource } from '../../api/types.js';
@@ -10,6 +9,7 @@ import { TrellisError } from '../../common/errors.js';
 import { defaultDataDir } from '../../up/data-dir.js';
 import { readResources } from '../files.js';
 import { printIssues } from '../output.js';
+import { parseFlags } from '../flags.js';
 
 export const UP_HELP = `Usage: trellis up [FILE|DIR] [--data-dir DIR] [--api-port N] [--secure-port N]
                 [--plaintext-xds-port N]
@@ -46,24 +46,19 @@ function anchorWorkingDir(r: Resource): Resource {
 }
 
 export async function upCommand(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'data-dir': { type: 'string' },
-        'api-port': { type: 'string' },
-        'xds-port': { type: 'string' },
-        'secure-port': { type: 'string' },
-        'plaintext-xds-port': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new TrellisError('BAD_REQUEST', `${(e as Error).message}\n${UP_HELP}`);
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      'data-dir': { type: 'string' },
+      'api-port': { type: 'string' },
+      'xds-port': { type: 'string' },
+      'secure-port': { type: 'string' },
+      'plaintext-xds-port': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    UP_HELP,
+    true,
+  );
   if (parsed.values.help) {
     process.stdout.write(UP_HELP);
     return 0;
