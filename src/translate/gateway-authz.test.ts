@@ -54,11 +54,16 @@ function listeners(yaml: string): Record<string, XdsResource> {
   return out;
 }
 
-/** Names of the HTTP filters of a listener's HCM, and the RBAC policy keys per action. */
-function filters(l: XdsResource | undefined): string[] {
+/** The HTTP filters of a listener's (first chain's) HCM. */
+function httpFilters(l: XdsResource | undefined): Obj[] {
   const chains = (l?.filter_chains ?? []) as Obj[];
   const hcm = ((chains[0]?.filters as Obj[])[0]?.typed_config ?? {}) as Obj;
-  return ((hcm.http_filters ?? []) as Obj[]).map((f) => {
+  return (hcm.http_filters ?? []) as Obj[];
+}
+
+/** Names of the HTTP filters of a listener's HCM, and the RBAC policy keys per action. */
+function filters(l: XdsResource | undefined): string[] {
+  return httpFilters(l).map((f) => {
     const rules = ((f.typed_config as Obj).rules ?? {}) as Obj;
     const policies = Object.keys((rules.policies ?? {}) as Obj);
     return f.name === 'envoy.filters.http.rbac'
@@ -154,9 +159,7 @@ spec:
   rules: [{ to: [{ operation: { ports: [8443] } }] }]
 `);
     const rbac = (l: XdsResource | undefined): unknown => {
-      const chains = (l?.filter_chains ?? []) as Obj[];
-      const hcm = ((chains[0]?.filters as Obj[])[0]?.typed_config ?? {}) as Obj;
-      const f = ((hcm.http_filters ?? []) as Obj[]).find((x) => x.name === 'envoy.filters.http.rbac');
+      const f = httpFilters(l).find((x) => x.name === 'envoy.filters.http.rbac');
       return (((f?.typed_config as Obj).rules as Obj).policies as Obj)['default/by-port[0]'];
     };
     assert.deepEqual((rbac(ls[P8443]) as Obj).permissions, [{ any: true }]);

@@ -77,6 +77,16 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
   /** One RPC from the frontend client (XdsChannelCredentials) to xds:///inventory. */
   const helloInventory = (): Promise<Answer> =>
     client.send<Answer>({ op: 'hello', target: 'xds:///inventory', n: 1, secure: true });
+  /** Calls helloInventory until `ok` holds for its answer (which it resolves to), at most `ms`. */
+  const untilInventory = (what: string, ok: (a: Answer) => boolean, ms: number): Promise<Answer> =>
+    waitFor(
+      what,
+      async () => {
+        const a = await helloInventory();
+        return ok(a) ? a : undefined;
+      },
+      ms,
+    );
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trellis-e2e-pmtls-'));
@@ -183,17 +193,12 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
   });
 
   test('RPCs to the STRICT Service go over mTLS: the app sees the client SPIFFE ID', async () => {
-    const r = await waitFor(
-      'an RPC over mTLS',
-      async () => {
+    const r = await untilInventory('an RPC over mTLS', (a) => a.replies.length === 1, 30_000).catch(
+      async (e: Error) => {
         const a = await helloInventory();
-        return a.replies.length === 1 ? a : undefined;
+        assert.fail(`${e.message}: ${a.errors.join('; ')}\nagent:\n${agentLogs.join('')}`);
       },
-      30_000,
-    ).catch(async (e: Error) => {
-      const a = await helloInventory();
-      assert.fail(`${e.message}: ${a.errors.join('; ')}\nagent:\n${agentLogs.join('')}`);
-    });
+    );
     assert.equal(r.replies[0]?.server, 'inventory');
     assert.equal(r.replies[0]?.xfcc, `By=${id('inventory')};URI=${id('frontend')}`);
     const many = await client.send<Answer>({
@@ -246,24 +251,14 @@ spec:
       assert.equal(r.code, 0, r.stderr);
     };
     await apply(policy('checkout'));
-    const denied = await waitFor(
+    const denied = await untilInventory(
       'the policy to deny the frontend client',
-      async () => {
-        const a = await helloInventory();
-        return a.errors.length === 1 ? a : undefined;
-      },
+      (a) => a.errors.length === 1,
       15_000,
     );
     assert.match(denied.errors[0] ?? '', /^7: .*inventory-callers/, 'PERMISSION_DENIED naming the policy');
     await apply(policy('frontend'));
-    await waitFor(
-      'the policy to allow the frontend client',
-      async () => {
-        const a = await helloInventory();
-        return a.replies.length === 1 || undefined;
-      },
-      15_000,
-    );
+    await untilInventory('the policy to allow the frontend client', (a) => a.replies.length === 1, 15_000);
     const r = await trellis(['delete', 'authorizationpolicies', 'inventory-callers'], { server: cp.apiUrl });
     assert.equal(r.code, 0, r.stderr);
   });
