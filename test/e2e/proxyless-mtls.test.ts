@@ -34,6 +34,18 @@ const id = (sa: string): string => `spiffe://${TD}/ns/default/sa/${sa}`;
 const CLIENT = join(ROOT, 'dist/test/e2e/helpers/grpc-xds-mtls-client.js');
 type Answer = { ok: boolean; replies: MtlsReply[]; errors: string[] };
 
+/** `grpc-agent` for the frontend Service with this token file and output directory, then `more`. */
+const frontendAgentArgs = (tokenFile: string, out: string, ...more: string[]): string[] => [
+  'grpc-agent',
+  '--service',
+  'frontend',
+  '--token-file',
+  tokenFile,
+  '--out',
+  out,
+  ...more,
+];
+
 const mesh = (appPort: number): string => `apiVersion: trellis.dev/v1alpha1
 kind: Service
 metadata: { name: inventory }
@@ -104,19 +116,16 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
       process.execPath,
       [
         TRELLIS_BIN,
-        'grpc-agent',
-        '--service',
-        'frontend',
-        '--token-file',
-        await cp.tokenFile('frontend'),
-        '--out',
-        out,
-        '--api',
-        cp.apiUrl,
-        '--xds',
-        `127.0.0.1:${cp.plaintextXdsPort!}`,
-        '--refresh-interval',
-        '1s',
+        ...frontendAgentArgs(
+          await cp.tokenFile('frontend'),
+          out,
+          '--api',
+          cp.apiUrl,
+          '--xds',
+          `127.0.0.1:${cp.plaintextXdsPort!}`,
+          '--refresh-interval',
+          '1s',
+        ),
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -292,22 +301,19 @@ spec:
 
   test('--once over the secure port writes everything and exits 0; a refused or foreign token fails at once', async () => {
     const once1 = join(dir, 'once');
-    const ok = await trellis([
-      'grpc-agent',
-      '--service',
-      'frontend',
-      '--token-file',
-      await cp.tokenFile('frontend'),
-      '--out',
-      once1,
-      '--ca-bundle',
-      cp.caBundle,
-      '--api',
-      cp.sidecarApiUrl,
-      '--xds',
-      `127.0.0.1:${cp.plaintextXdsPort!}`,
-      '--once',
-    ]);
+    const ok = await trellis(
+      frontendAgentArgs(
+        await cp.tokenFile('frontend'),
+        once1,
+        '--ca-bundle',
+        cp.caBundle,
+        '--api',
+        cp.sidecarApiUrl,
+        '--xds',
+        `127.0.0.1:${cp.plaintextXdsPort!}`,
+        '--once',
+      ),
+    );
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
     assert.match(ok.stderr, /GRPC_XDS_BOOTSTRAP=.*bootstrap\.json/);
     assert.match(ok.stderr, /XdsChannelCredentials/);
@@ -318,35 +324,15 @@ spec:
     const tampered = join(dir, 'tampered.token');
     await writeFile(tampered, `${good.slice(0, good.lastIndexOf('.'))}.AAAA\n`, { mode: 0o600 });
     const t0 = Date.now();
-    const refused = await trellis([
-      'grpc-agent',
-      '--service',
-      'frontend',
-      '--token-file',
-      tampered,
-      '--out',
-      join(dir, 'x'),
-      '--api',
-      cp.apiUrl,
-      '--once',
-    ]);
+    const refused = await trellis(frontendAgentArgs(tampered, join(dir, 'x'), '--api', cp.apiUrl, '--once'));
     assert.equal(refused.code, 1, refused.stderr);
     assert.match(refused.stderr, /no workload certificate: .*HTTP 401/);
     assert.ok(Date.now() - t0 < 10_000, 'gave up at once');
     await assert.rejects(stat(join(dir, 'x', 'bootstrap.json')));
 
-    const foreign = await trellis([
-      'grpc-agent',
-      '--service',
-      'frontend',
-      '-n',
-      'shop',
-      '--token-file',
-      await cp.tokenFile('frontend'),
-      '--out',
-      join(dir, 'y'),
-      '--once',
-    ]);
+    const foreign = await trellis(
+      frontendAgentArgs(await cp.tokenFile('frontend'), join(dir, 'y'), '-n', 'shop', '--once'),
+    );
     assert.equal(foreign.code, 2);
     assert.match(
       foreign.stderr,
