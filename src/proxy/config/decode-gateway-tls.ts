@@ -12,7 +12,7 @@ import {
   type TlsSecretConfig,
   onlyKeys,
   requiresClientCertificate,
-  tlsVersion,
+  tlsParams,
 } from './decode-tls.js';
 import { type Json, arr, fail, isObj, join, objList, optObj, optStr, reqObj, reqStr } from './read.js';
 
@@ -58,13 +58,7 @@ function chainTls(c: Json, cp: string, name: string, names: readonly string[]): 
   const cctx = join(tp, 'common_tls_context');
   const cc = reqObj(tc, 'common_tls_context', tp);
   onlyKeys(cc, ['tls_params', 'alpn_protocols', 'tls_certificate_sds_secret_configs'], cctx);
-  const pp = join(cctx, 'tls_params');
-  const params = optObj(cc, 'tls_params', cctx) ?? {};
-  onlyKeys(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version'], pp);
-  const minVersion = tlsVersion(params, 'tls_minimum_protocol_version', pp, 'TLSv1.2');
-  const maxVersion = tlsVersion(params, 'tls_maximum_protocol_version', pp, 'TLSv1.3');
-  if (minVersion === 'TLSv1.3' && maxVersion === 'TLSv1.2')
-    fail(pp, 'tls_minimum_protocol_version is above tls_maximum_protocol_version');
+  const { minVersion, maxVersion } = tlsParams(cc, cctx);
   const alpn = arr(cc, 'alpn_protocols', cctx).map((v, i) =>
     v === 'h2' || v === 'http/1.1'
       ? v

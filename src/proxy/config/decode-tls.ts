@@ -116,7 +116,7 @@ export function onlyKeys(o: Json, allowed: readonly string[], path: string): voi
       fail(join(path, k), `not supported (supported here: ${allowed.join(', ')})`);
 }
 
-export function tlsVersion(o: Json, key: string, path: string, dflt: TlsVersion): TlsVersion {
+function tlsVersion(o: Json, key: string, path: string, dflt: TlsVersion): TlsVersion {
   let v = o[key];
   if (v === undefined || v === null) return dflt;
   if (typeof v === 'number') v = VERSION_NUMBERS[v];
@@ -124,6 +124,18 @@ export function tlsVersion(o: Json, key: string, path: string, dflt: TlsVersion)
   if (got === undefined)
     return fail(join(path, key), `supported: TLS_AUTO, TLSv1_2, TLSv1_3 (got ${JSON.stringify(v)})`);
   return got === 'auto' ? dflt : got;
+}
+
+/** A CommonTlsContext's tls_params (at `cp`): the TLS versions, 1.2 to 1.3 by default. */
+export function tlsParams(c: Json, cp: string): { minVersion: TlsVersion; maxVersion: TlsVersion } {
+  const params = optObj(c, 'tls_params', cp) ?? {};
+  const pp = join(cp, 'tls_params');
+  onlyKeys(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version'], pp);
+  const minVersion = tlsVersion(params, 'tls_minimum_protocol_version', pp, 'TLSv1.2');
+  const maxVersion = tlsVersion(params, 'tls_maximum_protocol_version', pp, 'TLSv1.3');
+  if (minVersion === 'TLSv1.3' && maxVersion === 'TLSv1.2')
+    fail(pp, 'tls_minimum_protocol_version is above tls_maximum_protocol_version');
+  return { minVersion, maxVersion };
 }
 
 function secretName(o: Json, path: string): string {
@@ -149,13 +161,7 @@ function commonTls(ctx: Json, path: string): Common {
     ['tls_params', 'alpn_protocols', 'tls_certificate_sds_secret_configs', 'combined_validation_context'],
     cp,
   );
-  const params = optObj(c, 'tls_params', cp) ?? {};
-  const pp = join(cp, 'tls_params');
-  onlyKeys(params, ['tls_minimum_protocol_version', 'tls_maximum_protocol_version'], pp);
-  const minVersion = tlsVersion(params, 'tls_minimum_protocol_version', pp, 'TLSv1.2');
-  const maxVersion = tlsVersion(params, 'tls_maximum_protocol_version', pp, 'TLSv1.3');
-  if (minVersion === 'TLSv1.3' && maxVersion === 'TLSv1.2')
-    fail(pp, 'tls_minimum_protocol_version is above tls_maximum_protocol_version');
+  const { minVersion, maxVersion } = tlsParams(c, cp);
   const alpn = arr(c, 'alpn_protocols', cp).map((v, i) =>
     typeof v === 'string' && v !== ''
       ? v
