@@ -33,6 +33,25 @@ function issueFor(
   return makeIssue({ ...originOf(r), resource: keyString(resourceKey(r)) }, code, path, message, severity);
 }
 
+/** A target naming no `kind` in the policy's namespace, whose resources of that kind are `inNs`. */
+function missingTarget(
+  p: Policy,
+  path: readonly PathSegment[],
+  kind: 'Gateway' | 'Service',
+  name: string,
+  inNs: readonly Resource[],
+): ConfigIssue {
+  return issueFor(
+    p,
+    'dangling_reference',
+    [...path, 'name'],
+    `${kind} ${p.metadata.namespace}/${name} does not exist${didYouMean(
+      name,
+      inNs.map((r) => r.metadata.name),
+    )}; a policy targets a ${kind} in its own namespace`,
+  );
+}
+
 /** True when `t` (in namespace `ns`) covers Service `svc`. */
 export function targetCovers(t: SecurityTargetRefConfig, ns: string, svc: ServiceResource): boolean {
   if (svc.metadata.namespace !== ns) return false;
@@ -58,17 +77,7 @@ function checkGatewayTarget(
   const inNs = gateways.filter((g) => g.metadata.namespace === ns);
   const gw = inNs.find((g) => g.metadata.name === t.name);
   if (gw === undefined) {
-    out.push(
-      issueFor(
-        p,
-        'dangling_reference',
-        [...path, 'name'],
-        `Gateway ${ns}/${t.name} does not exist${didYouMean(
-          t.name,
-          inNs.map((g) => g.metadata.name),
-        )}; a policy targets a Gateway in its own namespace`,
-      ),
-    );
+    out.push(missingTarget(p, path, 'Gateway', t.name, inNs));
     return;
   }
   if (t.sectionName === undefined) return;
@@ -167,17 +176,7 @@ function checkTargets(
     }
     const svc = services.get(`${ns}/${t.name}`);
     if (svc === undefined) {
-      out.push(
-        issueFor(
-          p,
-          'dangling_reference',
-          [...path, 'name'],
-          `Service ${ns}/${t.name} does not exist${didYouMean(
-            t.name,
-            inNs.map((s) => s.metadata.name),
-          )}; a policy targets a Service in its own namespace`,
-        ),
-      );
+      out.push(missingTarget(p, path, 'Service', t.name, inNs));
       return;
     }
     const ports =
