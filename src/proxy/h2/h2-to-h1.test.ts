@@ -49,7 +49,6 @@ function setup(replay: boolean) {
   const ds = new FakeStream();
   const acquired: boolean[] = [];
   const pool = { acquire: (_w: unknown, fresh?: boolean) => acquired.push(fresh === true) };
-  let bridge: H2ToH1;
   const chunks: Buffer[] = [];
   const ex = {
     ds,
@@ -68,7 +67,10 @@ function setup(replay: boolean) {
     retryStale: () => bridge.acquire(pool as unknown as H1Pool, true),
     fail: (e: unknown) => assert.fail(`unexpected failure: ${String(e)}`),
   };
-  bridge = new H2ToH1(ex as unknown as H2Exchange, 'POST', 'svc', '/upload', ['content-type', 'text/plain']);
+  const bridge: H2ToH1 = new H2ToH1(ex as unknown as H2Exchange, 'POST', 'svc', '/upload', [
+    'content-type',
+    'text/plain',
+  ]);
   return { ds, ex, pool, acquired, bridge: () => bridge };
 }
 
