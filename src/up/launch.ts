@@ -115,6 +115,10 @@ export function sidecarArgs(
   trellisBin: string,
   drainSeconds: number,
   tokenFile?: string,
+  /** The xDS node and instance id; default the replica id. A replacement during a rolling update
+   * runs beside the replica it replaces, so it needs an id of its own (`<replica>.g<generation>`):
+   * the old sidecar's deregistration must not remove the new one's instance. */
+  nodeId?: string,
 ): string[] {
   const args = [
     trellisBin,
@@ -124,7 +128,7 @@ export function sidecarArgs(
     '--namespace',
     t.namespace,
     '--node-id',
-    replicaId(t.namespace, t.name, index),
+    nodeId ?? replicaId(t.namespace, t.name, index),
     ...(Object.keys(t.labels).length > 0 ? ['--labels', labelFlag(t.labels)] : []),
     '--app-port',
     String(ports.app),

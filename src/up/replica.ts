@@ -66,6 +66,8 @@ export class Replica {
     readonly template: LaunchTemplate,
     readonly index: number,
     private readonly deps: ReplicaDeps,
+    /** 1 for a replica started fresh; one more than the replica it replaces in a rolling update. */
+    readonly generation = 1,
   ) {
     this.id = replicaId(template.namespace, template.name, index);
     this.stopSignal = new Promise<void>((r) => (this.wake = r));
@@ -227,6 +229,7 @@ export class Replica {
           d.trellisBin,
           d.drainSeconds,
           d.tokenFile?.(t.namespace, t.service),
+          this.generation > 1 ? `${this.id}.g${this.generation}` : undefined,
         ),
         cwd: t.cwd,
         env: d.env,

@@ -182,7 +182,9 @@ export class Supervisor {
       const prev = this.replicas.get(rk);
       const older = this.retiring.get(rk);
       if (prev && prev.template.fingerprint === t.fingerprint && !older) continue;
-      const next = new Replica(t, index, this.deps);
+      // Its own instance id beside the one it replaces (and beside an older one still serving).
+      const generation = Math.max(prev?.generation ?? 0, older?.generation ?? 0) + 1;
+      const next = new Replica(t, index, this.deps, generation);
       this.alive.add(next);
       this.replicas.set(rk, next);
       if (prev && older) {

@@ -338,6 +338,12 @@ describe('trellis up on a client and a 2-replica backend', { timeout: 240_000 },
       greetings.slice(after).every((g) => g === 'bonjour'),
       'calls after the rollout reach the new version',
     );
+    // Each replacement registered under its own instance id (the old sidecar's deregistration
+    // must not remove it), and exactly the new ones are left.
+    const endpoints = await trellis(['get', 'endpoints', 'backend', '-o', 'json', '--server', up.server]);
+    assert.equal(endpoints.code, 0, endpoints.stderr);
+    const ids = (JSON.stringify(JSON.parse(endpoints.stdout)).match(/backend-\d(\.g\d+)?/g) ?? []).sort();
+    assert.deepEqual([...new Set(ids)], ['backend-1.g2', 'backend-2.g2', 'backend-3.g2'], endpoints.stdout);
     const out = up.output();
     // One index at a time: the new replica starts, becomes ready, and only then the old one stops.
     let at = out.lastIndexOf('[up] backend-1 starting (new version; the old one serves until it is ready)');
