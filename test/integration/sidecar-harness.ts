@@ -1,7 +1,7 @@
 // Test support for the sidecar data-plane suites: hand-built ProxyConfig objects, fake upstream
 // apps (node:http) that count connections, and a raw-socket HTTP/1 client that reads whole responses.
 import http from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { silentLogger } from '../../src/common/logger.js';
 import type {
   ClusterConfig,
@@ -343,4 +343,34 @@ export function get(
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A loopback listener (allowHalfOpen, errors ignored) handing each connection to `onConn`. */
+export async function listen(onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => undefined);
+    onConn(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** A port nobody listens on (bound, then closed): connecting is refused. */
+export async function closedPort(): Promise<number> {
+  const { server, port } = await listen(() => undefined);
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** Bounded wait for a promise (tests must end on a loaded machine, with a clear failure). */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>(
+    (_, rej) => (t = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms)),
+  );
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { buildConfig, route, startApp, startPlane, startRaw, vhost } from './sidecar-harness.js';
+import { buildConfig, route, startApp, startPlane, startRaw, vhost, within } from './sidecar-harness.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -53,18 +53,6 @@ function exchange(port: number): {
   const closed = new Promise<void>((r) => s.once('close', () => r()));
   const ended = Promise.race([closed, new Promise<void>((r) => s.once('end', () => r()))]);
   return { s, all: () => Buffer.concat(parts), closed, ended };
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>(
-    (_, rej) => (t = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms)),
-  );
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 describe('sidecar h1 on onread sockets', { timeout: 60_000 }, () => {

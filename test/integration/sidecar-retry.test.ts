@@ -2,8 +2,6 @@
 // a reset before any response retried with the body replayed, no retry of a big body or after
 // response bytes, the attempt count header, counters in /stats, and a refusing endpoint ejected.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { RETRY_ON, type RetryPolicy, type RouteConfig } from '../../src/proxy/config/types.js';
 import type { DataPlane } from '../../src/proxy/data-plane.js';
@@ -16,6 +14,7 @@ import {
   startRaw,
   vhost,
   type FakeApp,
+  closedPort,
 } from './sidecar-harness.js';
 
 const POLICY: RetryPolicy = {
@@ -34,14 +33,6 @@ function retrying(name: string, prefix: string, cluster: string): RouteConfig {
     ...r,
     action: { ...(r.action as Extract<RouteConfig['action'], { type: 'forward' }>), retry: POLICY },
   };
-}
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 const post = (path: string, body: string) =>

@@ -2,30 +2,14 @@
 // server; the connection that meets the closed port fails, the endpoint is ejected (counted in
 // trellis_upstream_ejections_total), and the next connections all go to the live endpoint.
 import assert from 'node:assert/strict';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/common/logger.js';
 import { buildRouteTable } from '../../src/proxy/config/decode-route.js';
 import type { ListenerConfig, ProxyConfig } from '../../src/proxy/config/types.js';
 import { createDataPlane } from '../../src/proxy/create-data-plane.js';
 import type { DataPlane } from '../../src/proxy/data-plane.js';
-import { endpoint } from './sidecar-harness.js';
-
-async function listen(onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> {
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => undefined);
-    onConn(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-/** A port nobody listens on (bound, then closed): connecting is refused. */
-async function closedPort(): Promise<number> {
-  const { server, port } = await listen(() => undefined);
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+import { endpoint, listen, closedPort } from './sidecar-harness.js';
 
 /** One connection: sends `ping`, true when it comes back echoed, false when the proxy closes it. */
 function ping(port: number): Promise<boolean> {

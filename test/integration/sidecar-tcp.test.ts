@@ -3,7 +3,7 @@
 // through a `tcp` inbound and through detection's silence fallback, and HTTP/1 beside them.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../src/common/logger.js';
 import { buildRouteTable } from '../../src/proxy/config/decode-route.js';
@@ -15,26 +15,19 @@ import type {
 } from '../../src/proxy/config/types.js';
 import { createDataPlane } from '../../src/proxy/create-data-plane.js';
 import type { DataPlane } from '../../src/proxy/data-plane.js';
-import { endpoint, get, route, startApp, vhost, type FakeApp } from './sidecar-harness.js';
+import {
+  endpoint,
+  get,
+  route,
+  startApp,
+  vhost,
+  type FakeApp,
+  listen,
+  closedPort,
+  within,
+} from './sidecar-harness.js';
 
 const GREETING = '220 greeter ready\r\n';
-
-/** allowHalfOpen echo server: echoes, and ends its side when the client ends (pipe). */
-async function listen(onConn: (s: Socket) => void): Promise<{ server: Server; port: number }> {
-  const server = createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => undefined);
-    onConn(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-/** A free port nobody listens on (bound then closed). */
-async function closedPort(): Promise<number> {
-  const { server, port } = await listen(() => undefined);
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 function cluster(name: string): ClusterConfig {
   return {
@@ -110,19 +103,6 @@ function open(port: number): Promise<Conn> {
     );
     socket.once('error', reject);
   });
-}
-
-/** Bounded wait for a promise (tests must end on a loaded machine, with a clear failure). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>(
-    (_, rej) => (t = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms)),
-  );
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 describe('sidecar data plane: opaque TCP', () => {
