@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { certWarnings, left, renderCerts, type CertsReport } from './certs.js';
+import { certWarnings, gatewayCertificates, left, renderCerts, type CertsReport } from './certs.js';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(NOW + ms).toISOString();
@@ -64,4 +64,47 @@ test('the table shows identity, instance, short serial, issuer, time left and st
   );
   assert.equal(left(-5), 'expired');
   assert.equal(left(90_000), '1m30s');
+});
+
+test('gateway certificates: the Gateways serving each Secret, a warning within 30 days, never quiet when expired', () => {
+  const secret = (name: string, leftMs: number) => ({
+    metadata: { name, namespace: 'shop' },
+    type: 'kubernetes.io/tls',
+    certificate: {
+      subject: `CN=${name}.example`,
+      sans: [`DNS:${name}.example`],
+      notAfter: new Date(NOW + leftMs).toISOString(),
+    },
+  });
+  const gateway = {
+    metadata: { name: 'edge', namespace: 'shop' },
+    spec: {
+      listeners: [
+        { name: 'https', tls: { certificateRefs: [{ kind: 'Secret', name: 'soon' }] } },
+        { name: 'admin', tls: { certificateRefs: [{ kind: 'Secret', name: 'gone' }] } },
+        { name: 'http' },
+      ],
+    },
+  };
+  const gws = gatewayCertificates(
+    [secret('later', 200 * DAY), secret('soon', 12 * DAY), secret('gone', -DAY)],
+    [gateway],
+  );
+  assert.deepEqual(
+    gws.map((g) => [g.name, g.usedBy]),
+    [
+      ['gone', ['shop/edge:admin']],
+      ['soon', ['shop/edge:https']],
+      ['later', []],
+    ],
+  );
+  const r = { ...report(365 * DAY, 3650 * DAY, []), gatewayCertificates: gws };
+  const w = certWarnings(r);
+  assert.equal(w.length, 2, w.join('\n'));
+  assert.match(
+    w[0]!,
+    /Secret shop\/gone \(CN=gone\.example\) expired .*served by shop\/edge:admin: apply a renewed Secret/,
+  );
+  assert.match(w[1]!, /Secret shop\/soon .* expires in 12d .*served by shop\/edge:https/);
+  assert.match(renderCerts(r), /shop\/later\s+CN=later\.example\s+\S+\s+200d\s+-/);
 });

@@ -1,6 +1,7 @@
 // `trellis certs [-o json|yaml]`: the CA (roots, intermediate, rotation) and every workload identity
-// it issued (SPIFFE ID, instance, serial, issuer, expiry, last renewal, rotation state), with
-// warnings on stderr well before anything expires. -o json adds each chain and the trust bundle.
+// it issued (SPIFFE ID, instance, serial, issuer, expiry, last renewal, rotation state), the
+// user-supplied gateway certificates (TLS Secrets) with the Gateways that serve them, and warnings
+// on stderr well before anything expires. -o json adds each chain and the trust bundle.
 import { TrellisError } from '../../common/errors.js';
 import { ApiClient, serverUrl } from '../client.js';
 import { printStructured, table } from '../output.js';
@@ -8,10 +9,12 @@ import { parseFlags } from '../flags.js';
 
 export const CERTS_HELP = `Usage: trellis certs [-o json|yaml] [--server URL]
 
-Lists the CA's roots and intermediate and every workload certificate issued since the control
-plane started, and warns (stderr) about anything expiring: the intermediate within 30 days, a root
-within 90 days, workload certificates overdue for renewal or expired. -o json adds each workload's
-certificate chain (PEM) and the trust bundle.
+Lists the CA's roots and intermediate, every workload certificate issued since the control
+plane started, and the gateway certificates (TLS Secrets, never their keys), and warns (stderr)
+about anything expiring: the intermediate within 30 days, a root within 90 days, workload
+certificates overdue for renewal or expired, a gateway certificate within 30 days (Trellis does
+not renew those: apply a renewed Secret). -o json adds each workload's certificate chain (PEM) and
+the trust bundle.
 `;
 
 interface CaCertView {
@@ -33,6 +36,19 @@ interface Item {
   state: string;
   truncated: boolean;
 }
+/** A TLS Secret as the API shows it (the key and PEM redacted), with the Gateways that use it. */
+export interface GatewayCert {
+  namespace: string;
+  name: string;
+  subject: string;
+  sans: string[];
+  notAfter: string;
+  /** `namespace/gateway:listener` of each HTTPS listener naming this Secret. */
+  usedBy: string[];
+}
+/** Days before a gateway certificate's expiry when `trellis certs` starts to warn. */
+export const GATEWAY_CERT_WARN_DAYS = 30;
+
 export interface CertsReport {
   trustDomain: string;
   now: string;
@@ -41,6 +57,8 @@ export interface CertsReport {
   rotation: { phase: string; switchAt: string; dropAt: string } | null;
   warnThresholds: { intermediateSeconds: number; rootSeconds: number };
   items: Item[];
+  /** Added by the CLI from the Secret and Gateway resources. */
+  gatewayCertificates?: GatewayCert[];
 }
 
 /** "3d4h", "5h12m", "40s"; negative = "expired". */
@@ -86,7 +104,53 @@ export function certWarnings(r: CertsReport, now = Date.parse(r.now)): string[] 
     if (i.truncated)
       out.push(`${who}: certificate cut short to end with the intermediate; rotate the intermediate`);
   }
+  for (const g of r.gatewayCertificates ?? []) {
+    const gl = Date.parse(g.notAfter) - now;
+    if (gl >= GATEWAY_CERT_WARN_DAYS * 86_400_000) continue;
+    const used = g.usedBy.length > 0 ? `served by ${g.usedBy.join(', ')}` : 'not used by any Gateway';
+    out.push(
+      `gateway certificate Secret ${g.namespace}/${g.name} (${g.subject || g.sans.join(', ')}) ${gl <= 0 ? 'expired' : `expires in ${left(gl)}`} (${g.notAfter}), ${used}: apply a renewed Secret (Trellis does not renew certificates it did not issue)`,
+    );
+  }
   return out;
+}
+
+interface Doc {
+  metadata: { name: string; namespace?: string };
+  spec?: Record<string, unknown>;
+  type?: string;
+  certificate?: { subject?: string; sans?: string[]; notAfter?: string };
+}
+
+/** Gateway certificates from the API's (redacted) Secrets and the Gateways' HTTPS listeners. */
+export function gatewayCertificates(secrets: readonly Doc[], gateways: readonly Doc[]): GatewayCert[] {
+  const usedBy = new Map<string, string[]>();
+  for (const g of gateways) {
+    const ns = g.metadata.namespace ?? 'default';
+    const listeners = (g.spec?.['listeners'] ?? []) as {
+      name?: string;
+      tls?: { certificateRefs?: { name?: string; namespace?: string }[] };
+    }[];
+    for (const l of listeners)
+      for (const ref of l.tls?.certificateRefs ?? []) {
+        const key = `${ref.namespace ?? ns}/${ref.name ?? ''}`;
+        usedBy.set(key, [...(usedBy.get(key) ?? []), `${ns}/${g.metadata.name}:${l.name ?? '?'}`]);
+      }
+  }
+  return secrets
+    .filter((s) => s.certificate?.notAfter !== undefined)
+    .map((s) => {
+      const ns = s.metadata.namespace ?? 'default';
+      return {
+        namespace: ns,
+        name: s.metadata.name,
+        subject: s.certificate?.subject ?? '',
+        sans: s.certificate?.sans ?? [],
+        notAfter: s.certificate!.notAfter!,
+        usedBy: usedBy.get(`${ns}/${s.metadata.name}`) ?? [],
+      };
+    })
+    .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
 }
 
 export function renderCerts(r: CertsReport, now = Date.parse(r.now)): string {
@@ -135,6 +199,21 @@ export function renderCerts(r: CertsReport, now = Date.parse(r.now)): string {
         ]),
       ),
     );
+  const gws = r.gatewayCertificates ?? [];
+  if (gws.length > 0)
+    lines.push(
+      '',
+      table(
+        ['GATEWAY CERTIFICATE (SECRET)', 'SUBJECT / SANS', 'NOT AFTER', 'LEFT', 'SERVED BY'],
+        gws.map((g) => [
+          `${g.namespace}/${g.name}`,
+          g.subject || g.sans.join(', '),
+          g.notAfter,
+          left(Date.parse(g.notAfter) - now),
+          g.usedBy.join(', ') || '-',
+        ]),
+      ),
+    );
   return lines.join('\n') + '\n';
 }
 
@@ -155,7 +234,16 @@ export async function certsCommand(argv: readonly string[]): Promise<number> {
   }
   if (v.output !== undefined && v.output !== 'json' && v.output !== 'yaml' && v.output !== 'table')
     throw new TrellisError('BAD_REQUEST', `-o must be json, yaml or table, got '${v.output}'`);
-  const report = await new ApiClient(serverUrl(v.server)).call<CertsReport>('GET', '/api/v1/certificates');
+  const client = new ApiClient(serverUrl(v.server));
+  const [ca, secrets, gateways] = await Promise.all([
+    client.call<CertsReport>('GET', '/api/v1/certificates'),
+    client.call<{ items: Doc[] }>('GET', '/api/v1/resources?kind=Secret'),
+    client.call<{ items: Doc[] }>('GET', '/api/v1/resources?kind=Gateway'),
+  ]);
+  const report: CertsReport = {
+    ...ca,
+    gatewayCertificates: gatewayCertificates(secrets.items, gateways.items),
+  };
   const warnings = certWarnings(report);
   if (v.output === 'json' || v.output === 'yaml') printStructured({ ...report, warnings }, v.output);
   else process.stdout.write(renderCerts(report));
