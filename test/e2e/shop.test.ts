@@ -20,7 +20,14 @@ interface Products {
 
 interface UpState {
   pid: number;
-  replicas: { id: string; phase: string; restarts: number; appPid?: number; sidecarPid?: number }[];
+  replicas: {
+    id: string;
+    phase: string;
+    restarts: number;
+    appPid?: number;
+    sidecarPid?: number;
+    outboundPort?: number;
+  }[];
   gateways: { id: string; pid?: number; urls: string[] }[];
 }
 
@@ -245,6 +252,16 @@ describe('trellis up examples/shop', { timeout: 240_000 }, () => {
       async () => (await catalogEndpoints()) === 2 || undefined,
       15_000,
     );
+  });
+
+  test('policies.yaml: catalog refuses a caller other than web, with a 403 naming the policy', async () => {
+    const lg = (await state()).replicas.find((r) => r.id === 'loadgen-1');
+    assert.ok(lg?.outboundPort, JSON.stringify(lg));
+    const r = await httpGet(`http://127.0.0.1:${lg.outboundPort}/products`, { host: 'catalog' });
+    assert.equal(r.status, 403, r.body);
+    assert.match(r.body, /AuthorizationPolicy default\/backends-from-web/);
+    // web, the one caller catalog has, still gets through.
+    assert.ok((await products()).products.length > 0);
   });
 
   test('loadgen runs and reports its traffic', async () => {
