@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, trellis, TRELLIS_BIN, waitFor } from './helpers/processes.js';
 import { getJson, httpGet, SHOP_DIR, SHOP_TRAFFIC_DIR, startProgram, type Program } from './helpers/shop.js';
+import type { ReplicaStatus } from '../../src/up/status.js';
 
 interface Products {
   reviews: { available: boolean; version?: string };
@@ -20,14 +21,7 @@ interface Products {
 
 interface UpState {
   pid: number;
-  replicas: {
-    id: string;
-    phase: string;
-    restarts: number;
-    appPid?: number;
-    sidecarPid?: number;
-    outboundPort?: number;
-  }[];
+  replicas: ReplicaStatus[];
   gateways: { id: string; pid?: number; urls: string[] }[];
 }
 

@@ -12,19 +12,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort, ROOT, TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
+import type { ReplicaStatus } from '../../src/up/status.js';
 
 const MESH = join(ROOT, 'test/fixtures/up/mesh');
 const ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` };
 
 interface UpState {
-  replicas: {
-    id: string;
-    phase: string;
-    restarts: number;
-    appPid?: number;
-    sidecarPid?: number;
-    appPort?: number;
-  }[];
+  replicas: ReplicaStatus[];
 }
 
 class Up {
