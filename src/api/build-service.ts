@@ -32,6 +32,7 @@ export function buildService(doc: ServiceDocSpec): ServiceResource {
         ports: { ...e.ports },
         labels: { ...e.labels },
         weight: e.weight ?? 1,
+        ...(e.mtls === true && { mtls: true }),
       })),
       subsets: subsets.map((s) => ({ name: s.name, labels: { ...s.labels } })),
     },

@@ -33,6 +33,7 @@ const endpoint = strict({
     .optional(),
   labels: labels().optional(),
   weight: intIn(1, 1_000_000).optional(),
+  mtls: z.boolean({ message: 'mtls must be true or false' }).optional(),
 });
 
 const subset = strict({ name: dnsLabel(), labels: labels().optional() });

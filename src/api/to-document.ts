@@ -149,6 +149,7 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
               ports: { ...e.ports },
               labels: { ...e.labels },
               weight: e.weight,
+              mtls: e.mtls,
             }),
           ),
           subsets: s.subsets.map((x) => compact({ name: x.name, labels: { ...x.labels } })),

@@ -66,6 +66,12 @@ export interface StaticEndpointConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** Load-balancing weight, 1..1000000; default 1. */
   readonly weight: number;
+  /**
+   * The endpoint is a Trellis sidecar holding the Service's workload identity: sidecars reach it
+   * with mesh mTLS (checking that identity), as they reach registered instances. Default false: a
+   * static endpoint is a workload outside the mesh, reached in plain text.
+   */
+  readonly mtls?: boolean;
 }
 
 /** A named set of a Service's instances, selected by labels (e.g. version: v2). */

@@ -52,7 +52,7 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
     };
     for (const ep of svc.spec.endpoints)
       if (matchesLabels(ep.labels, want))
-        add(ep.address, ep.ports[port.name] ?? ep.port ?? port.targetPort, ep.weight);
+        add(ep.address, ep.ports[port.name] ?? ep.port ?? port.targetPort, ep.weight, ep.mtls === true);
     for (const inst of [...(index.snapshot.instances.get(key) ?? [])].sort(byId))
       if (matchesLabels(inst.labels, want))
         add(inst.address, inst.ports[port.name] ?? inst.port, inst.weight, inst.mtls === true);

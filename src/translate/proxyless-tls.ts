@@ -40,7 +40,10 @@ export function servedWithMtls(
   const key = serviceKey(namespace, service);
   const want =
     subset === '' ? {} : (index.services.get(key)?.spec.subsets.find((s) => s.name === subset)?.labels ?? {});
-  return (instances.get(key) ?? []).some((i) => i.mtls === true && matches(i.labels, want));
+  return (
+    (instances.get(key) ?? []).some((i) => i.mtls === true && matches(i.labels, want)) ||
+    (index.services.get(key)?.spec.endpoints ?? []).some((e) => e.mtls === true && matches(e.labels, want))
+  );
 }
 
 /**
