@@ -26,7 +26,7 @@ const matches = (labels: Readonly<Record<string, string>>, want: Readonly<Record
 /**
  * True when the sidecar path would dial (some of) the endpoints of this Service's cluster with mTLS:
  * the Service is not DISABLE and an instance of it (of the subset, for a subset cluster) was
- * registered by a sidecar with an identity.
+ * registered by a sidecar with an identity, or is a static endpoint marked `mtls: true`.
  */
 export function servedWithMtls(
   index: ConfigIndex,
