@@ -43,7 +43,9 @@ test('clusters: TLS to tlsMode trellis endpoints with the exact SPIFFE ID, plain
   const c = decodeCluster(g['CDS']!['outbound|9080||reviews.default']!);
   const eps = decodeClusterLoadAssignment(g['EDS']!['outbound|9080||reviews.default']!).endpoints;
   const tls = eps.map((e) => upstreamTlsFor(c.transportSocketMatches, e.tlsMatch)?.expectedSan);
-  assert.deepEqual(tls, [undefined, 'spiffe://cluster.local/ns/default/sa/reviews', undefined]);
+  // Static plaintext, static `mtls: true` (a declared sidecar), registered with identity, registered without.
+  const san = 'spiffe://cluster.local/ns/default/sa/reviews';
+  assert.deepEqual(tls, [undefined, san, san, undefined]);
   const p = golden('mtls-permissive');
   assert.equal(decodeCluster(p['CDS']!['outbound|9080||ratings.shop']!).transportSocketMatches, undefined);
 });
