@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { CertificateAuthority } from '../../src/security/ca.js';
 import { freePort, TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
-import { startProxyProcess, type ProxyProcess } from './helpers/sidecar.js';
+import { startProxyProcess, type ProxyProcess, untilReady } from './helpers/sidecar.js';
 
 const CP_ID = 'spiffe://cluster.local/ns/trellis-system/sa/control-plane';
 
@@ -231,11 +231,7 @@ test('a sidecar with --ca-bundle gets config, registers and gets its certificate
     args: ['--token-file', await tokenFile('liar', 'web')],
   });
   sidecars.push(liar);
-  await waitFor(
-    'web to be ready (config over TLS, registered)',
-    async () => (await web.admin('/ready')).status === 200,
-    20_000,
-  );
+  await untilReady(web, 'web (config over TLS, registered)', 20_000);
   const certs = await waitFor('a certificate', async () => {
     const s = JSON.parse((await web.admin('/certs')).body) as { state: string; spiffeId?: string };
     return s.state === 'ok' ? s : undefined;
@@ -296,7 +292,7 @@ test('a sidecar with --ca-bundle gets config, registers and gets its certificate
     () => liar.logs.find((l) => l.includes('ADS stream lost') && l.includes('PERMISSION_DENIED')),
     10_000,
   );
-  await waitFor('web to be ready again', async () => (await web.admin('/ready')).status === 200, 20_000);
+  await untilReady(web, 'web (again)', 20_000);
 });
 
 test('a sidecar trusting another CA refuses the control plane, says why, and keeps trying', async () => {
@@ -345,11 +341,7 @@ test('plaintext xDS: on loopback when asked (a sidecar without a bundle uses it)
   const otherApi = `http://127.0.0.1:${String(other.ready['apiPort'])}`;
   const s = await startProxyProcess({ service: 'plain', xdsPort: plainPort, apiUrl: otherApi, appPort: 0 });
   sidecars.push(s);
-  await waitFor(
-    'the plaintext sidecar to be ready',
-    async () => (await s.admin('/ready')).status === 200,
-    20_000,
-  );
+  await untilReady(s, 'the plaintext sidecar', 20_000);
   assert.ok(
     s.logs.some((l) => l.includes('no --ca-bundle')),
     'the sidecar warns about plaintext',

@@ -11,7 +11,7 @@ import { connect as netConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
-import { startProxyProcess, type ProxyProcess } from './helpers/sidecar.js';
+import { startProxyProcess, type ProxyProcess, untilReady } from './helpers/sidecar.js';
 
 function metric(text: string, name: string): number {
   let total = 0;
@@ -93,11 +93,7 @@ describe(
         env,
       });
       sidecars.push(s);
-      await waitFor(
-        `the ${service} sidecar to be ready`,
-        async () => (await s.admin('/ready')).status === 200,
-        30_000,
-      );
+      await untilReady(s, `the ${service} sidecar`);
       return s;
     }
 

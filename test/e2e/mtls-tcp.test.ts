@@ -18,7 +18,7 @@ import {
   waitFor,
   type ControlPlaneProcess,
 } from './helpers/processes.js';
-import { startProxyProcess, type ProxyProcess } from './helpers/sidecar.js';
+import { startProxyProcess, type ProxyProcess, untilReady } from './helpers/sidecar.js';
 
 const TD = 'cluster.local';
 const id = (sa: string): string => `spiffe://${TD}/ns/default/sa/${sa}`;
@@ -110,11 +110,7 @@ describe('mutual TLS for tcp Services between sidecars', { timeout: 180_000 }, (
       args,
     });
     sidecars.push(s);
-    await waitFor(
-      `the ${service} sidecar to be ready`,
-      async () => (await s.admin('/ready')).status === 200,
-      30_000,
-    );
+    await untilReady(s, `the ${service} sidecar`);
     return s;
   }
 

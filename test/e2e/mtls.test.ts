@@ -27,6 +27,7 @@ import {
   startProxyProcess,
   type FakeApp,
   type ProxyProcess,
+  untilReady,
 } from './helpers/sidecar.js';
 
 const TD = 'cluster.local';
@@ -145,11 +146,7 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
       args: ['--token-file', await tokenFile(service)],
     });
     sidecars.push(s);
-    await waitFor(
-      `the ${service} sidecar to be ready`,
-      async () => (await s.admin('/ready')).status === 200,
-      30_000,
-    );
+    await untilReady(s, `the ${service} sidecar`);
     return s;
   }
 

@@ -20,6 +20,7 @@ import {
   startProxyProcess,
   type FakeApp,
   type ProxyProcess,
+  untilReady,
 } from './helpers/sidecar.js';
 
 interface CertsStatus {
@@ -101,11 +102,7 @@ async function sidecar(service: string, appPort: number, bundle = caBundle): Pro
     args: ['--token-file', await tokenFile(service)],
   });
   sidecars.push(s);
-  await waitFor(
-    `the ${service} sidecar to be ready`,
-    async () => (await s.admin('/ready')).status === 200,
-    30_000,
-  );
+  await untilReady(s, `the ${service} sidecar`);
   return s;
 }
 

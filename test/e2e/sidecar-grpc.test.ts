@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { echoClient, startGrpc, type Echo } from '../integration/h2-grpc-support.js';
 import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
-import { startProxyProcess, type ProxyProcess } from './helpers/sidecar.js';
+import { startProxyProcess, type ProxyProcess, untilReady } from './helpers/sidecar.js';
 
 /** The Service; its port's targetPort is the app's (random) port, so the inbound cluster is HTTP/2. */
 const inventory = (appPort: number): string => `apiVersion: trellis.dev/v1alpha1
@@ -76,11 +76,7 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
       args: ['--token-file', await cp.tokenFile('inventory')],
     });
     const s = server;
-    await waitFor(
-      'the inventory sidecar to be ready',
-      async () => (await s.admin('/ready')).status === 200,
-      30_000,
-    );
+    await untilReady(s, 'the inventory sidecar');
     client = await startProxyProcess({
       service: 'frontend',
       xdsPort: cp.xdsPort,
@@ -90,11 +86,7 @@ describe('gRPC through a sidecar pair', { timeout: 120_000 }, () => {
       args: ['--token-file', await cp.tokenFile('frontend')],
     });
     const c0 = client;
-    await waitFor(
-      'the frontend sidecar to be ready',
-      async () => (await c0.admin('/ready')).status === 200,
-      30_000,
-    );
+    await untilReady(c0, 'the frontend sidecar');
 
     const c = echoClient(c0.outboundPort, 'inventory:50051');
     let last: grpc.ServiceError | null = null;

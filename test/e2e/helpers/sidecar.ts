@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
-import { freePort, TRELLIS_BIN } from './processes.js';
+import { freePort, TRELLIS_BIN, waitFor } from './processes.js';
 
 export interface ProxyProcess extends TrellisProxyProcess {
   readonly nodeId: string;
@@ -52,6 +52,11 @@ export async function startProxyProcess(opts: {
   ];
   const p = await spawnTrellisProxy(args, opts.env);
   return { ...p, nodeId, inboundPort, outboundPort };
+}
+
+/** Waits until the proxy's admin /ready answers 200 (its config is in and, for a sidecar, it registered). */
+export async function untilReady(p: TrellisProxyProcess, what: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(`${what} to be ready`, async () => (await p.admin('/ready')).status === 200, timeoutMs);
 }
 
 /** A running `trellis proxy` (sidecar or gateway) whose admin endpoint is up. */
