@@ -28,6 +28,12 @@ export interface InstanceConfig {
   readonly sidecar: boolean;
   /** True when that sidecar has a workload identity and terminates mTLS on `port`. */
   readonly mtls?: boolean;
+  /**
+   * True when a proxyless gRPC server (`trellis grpc-agent --serve`) registered it: with `mtls` it
+   * serves mTLS itself (gRFC A36/A29 server Listener), but only while its Service is STRICT (gRPC
+   * cannot tell TLS from plaintext on one port, so PERMISSIVE serves plaintext there).
+   */
+  readonly proxyless?: boolean;
 }
 
 export interface MeshSnapshot {

@@ -5,7 +5,7 @@ import { serviceKey } from '../api/mesh-snapshot.js';
 import { ENDPOINT_TYPE } from '../xds/type-urls.js';
 import { parseOutboundClusterName } from './names.js';
 import type { XdsResource } from './proto.js';
-import { MTLS_ENDPOINT_METADATA } from './mtls.js';
+import { instanceServesMtls, MTLS_ENDPOINT_METADATA, serviceMtlsMode } from './mtls.js';
 import { memoize, type SnapshotIndex } from './snapshot-index.js';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -53,9 +53,10 @@ export function clusterLoadAssignment(index: SnapshotIndex, name: string): XdsRe
     for (const ep of svc.spec.endpoints)
       if (matchesLabels(ep.labels, want))
         add(ep.address, ep.ports[port.name] ?? ep.port ?? port.targetPort, ep.weight, ep.mtls === true);
+    const mode = serviceMtlsMode(index.config, ref.namespace, ref.service);
     for (const inst of [...(index.snapshot.instances.get(key) ?? [])].sort(byId))
       if (matchesLabels(inst.labels, want))
-        add(inst.address, inst.ports[port.name] ?? inst.port, inst.weight, inst.mtls === true);
+        add(inst.address, inst.ports[port.name] ?? inst.port, inst.weight, instanceServesMtls(inst, mode));
     return {
       '@type': ENDPOINT_TYPE,
       cluster_name: name,

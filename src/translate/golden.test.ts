@@ -166,6 +166,9 @@ const TYPES: Record<string, string> = {
 /** grpc-js-xds's own resource validators: what the real client would NACK. */
 function grpcValidators(certProviders: readonly string[]): Record<string, Validator> {
   const require = createRequire(import.meta.url);
+  // Server Listeners carry RBAC filters (gRFC A41), which grpc-js-xds 1.14 takes only with this set
+  // (as a Trellis proxyless server must run: docs/security.md); read once, when the module loads.
+  process.env['GRPC_XDS_EXPERIMENTAL_RBAC'] ??= 'true';
   (require('@grpc/grpc-js-xds') as { register(): void }).register();
   const base = '@grpc/grpc-js-xds/build/src/xds-resource-type/';
   const providers = Object.fromEntries(certProviders.map((p) => [p, {}]));

@@ -18,6 +18,7 @@ import { parseHost } from './hosts.js';
 import type { NodeInfo } from './node.js';
 import type { XdsResource } from './proto.js';
 import { routeConfiguration, virtualHost } from './routes.js';
+import { isServerListenerName, serverListenerScope } from './server-listeners.js';
 import { indexOf, type SnapshotIndex } from './snapshot-index.js';
 
 export type { XdsResource } from './proto.js';
@@ -35,6 +36,12 @@ export {
 export * from './names.js';
 export { parseHost, resolveHost, hostSpellings, defaultPort } from './hosts.js';
 export { checkProxylessResource } from './proxyless-check.js';
+export {
+  SERVER_LISTENER_TEMPLATE,
+  serverListenerName,
+  parseServerListenerName,
+  isServerListenerName,
+} from './server-listeners.js';
 export { covers, intersectHostnames } from '../api/gateway-hostnames.js';
 
 type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource | undefined;
@@ -45,7 +52,9 @@ type Lookup = (idx: SnapshotIndex, node: NodeInfo, name: string) => XdsResource 
  *   options); `inbound|<port>` also on the sidecar's own Service; a proxyless client's with a
  *   certificate provider also on whether sidecars with an identity serve the Service (instances).
  * - EDS: the Service and its instances only; never on the node.
- * - LDS: proxyless, on the node's namespace when the name is short (`reviews`); sidecar, on its
+ * - LDS: proxyless, on the node's namespace when the name is short (`reviews`), and a server
+ *   Listener (gRFC A36, server-listeners.ts) on the node's namespace, Service and certificate
+ *   provider; sidecar, on its
  *   address, ports, namespace, Service (its app port's protocol) and per-upstream local ports
  *   (whose HTTP listeners carry the upstream Service's routes).
  * - RDS/VHDS: on the node's kind and namespace (short host spellings are listed only for nodes
@@ -134,6 +143,7 @@ export function translationScope(node: NodeInfo, typeUrl: string, name: string):
     case LISTENER_TYPE:
       if (node.kind === 'sidecar') return `sidecar|${sidecarListenerScope(node)}`;
       if (node.kind === 'gateway') return `gateway|${node.namespace}|${node.gateway ?? ''}`;
+      if (name !== '*' && isServerListenerName(name)) return `grpc-server|${serverListenerScope(node)}`;
       return name !== '*' && parseHost(name)?.namespace === undefined
         ? `proxyless|${node.namespace}`
         : 'proxyless';

@@ -33,6 +33,7 @@ import { virtualHostParts } from './routes.js';
 import { inboundSecurity, sidecarPolicies, type SidecarPolicies } from './authz.js';
 import { memoize, type ConfigIndex } from './snapshot-index.js';
 import { inboundWithMtls, serviceMtlsMode } from './mtls.js';
+import { isServerListenerName, serverListener } from './server-listeners.js';
 
 /** Proxyless: the Listener named exactly as the client asked, pointing at the canonical RDS name. */
 function apiListener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
@@ -224,7 +225,8 @@ export function sidecarListenerScope(node: NodeInfo): string {
 
 export function listener(index: ConfigIndex, node: NodeInfo, name: string): XdsResource | undefined {
   if (node.kind === 'gateway') return gatewayListener(index, node, name);
-  if (node.kind === 'proxyless' || node.sidecar === undefined) return apiListener(index, node, name);
+  if (node.kind === 'proxyless' || node.sidecar === undefined)
+    return isServerListenerName(name) ? serverListener(index, node, name) : apiListener(index, node, name);
   const sc = node.sidecar;
   const key = `lds|sidecar|${sidecarListenerScope(node)}|${name}`;
   if (name === OUTBOUND_LISTENER) return memoize(index.memo, key, () => outboundListener(sc));

@@ -122,6 +122,17 @@ export function upstreamMtls(
   };
 }
 
+/**
+ * Whether a registered instance terminates mTLS when its Service is in `mode`: one registered with
+ * `mtls` by a sidecar (which sniffs TLS, so also in PERMISSIVE), or by a proxyless gRPC server only
+ * in STRICT (its server Listener serves plaintext otherwise: server-listeners.ts). (In DISABLE
+ * clusters carry no TLS at all, whatever their endpoints say.)
+ */
+export const instanceServesMtls = (
+  inst: { readonly mtls?: boolean; readonly proxyless?: boolean },
+  mode: MtlsMode,
+): boolean => inst.mtls === true && (inst.proxyless !== true || mode === 'STRICT');
+
 /** EDS metadata of an instance whose sidecar terminates mTLS. */
 export const MTLS_ENDPOINT_METADATA = Object.freeze({
   filter_metadata: { [TLS_MATCH_METADATA]: { [TLS_MODE_KEY]: TLS_MODE_TRELLIS } },

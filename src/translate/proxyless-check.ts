@@ -23,13 +23,76 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : []);
 
-function walk(v: unknown, path: string, problems: string[]): void {
-  if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`, problems));
+function walk(v: unknown, path: string, problems: string[], forbidden = FORBIDDEN): void {
+  if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`, problems, forbidden));
   else if (isObj(v))
     for (const [k, x] of Object.entries(v)) {
-      if (FORBIDDEN.includes(k)) problems.push(`${path}.${k}: gRPC NACKs this field`);
-      walk(x, `${path}.${k}`, problems);
+      if (forbidden.includes(k)) problems.push(`${path}.${k}: gRPC NACKs this field`);
+      walk(x, `${path}.${k}`, problems, forbidden);
     }
+}
+
+/** A gRFC A36 server Listener: socket address, one HCM per chain, server routes, A29 TLS. */
+function checkServerListener(r: XdsResource, providers: readonly string[], problems: string[]): void {
+  const sa = isObj(r.address) ? r.address.socket_address : undefined;
+  if (!isObj(sa) || typeof sa.address !== 'string' || typeof sa.port_value !== 'number')
+    problems.push('address.socket_address with address and port_value is required');
+  if (r.listener_filters !== undefined) problems.push('listener_filters: gRPC NACKs them');
+  const chains = [
+    ...list(r.filter_chains),
+    ...(isObj(r.default_filter_chain) ? [r.default_filter_chain] : []),
+  ];
+  if (chains.length === 0) problems.push('no filter chain');
+  chains.forEach((fc, c) => {
+    const p = `filter_chains[${c}]`;
+    const m = fc.filter_chain_match;
+    if (isObj(m) && m.transport_protocol !== 'raw_buffer')
+      problems.push(`${p}.filter_chain_match: gRPC only matches transport_protocol raw_buffer`);
+    const filters = list(fc.filters);
+    const hcm = filters[0]?.typed_config;
+    if (filters.length !== 1 || !isObj(hcm)) {
+      problems.push(`${p}.filters: exactly one HttpConnectionManager`);
+      return;
+    }
+    const hf = list(hcm.http_filters);
+    const last = hf[hf.length - 1]?.typed_config;
+    if (!isObj(last) || last['@type'] !== ROUTER_TYPE) problems.push(`${p}: the Router must be last`);
+    const names = hf.map((f) => f.name);
+    if (new Set(names).size !== names.length) problems.push(`${p}: http_filters names repeat`);
+    for (const f of hf)
+      if (isObj(f.typed_config) && isObj(f.typed_config.rules) && f.typed_config.rules.action === 'LOG')
+        problems.push(`${p}: RBAC action LOG is refused by gRPC`);
+    const rc = hcm.route_config;
+    if (isObj(rc))
+      list(rc.virtual_hosts).forEach((vh, v) =>
+        list(vh.routes).forEach((rt, i) => {
+          if (!isObj(rt.non_forwarding_action))
+            problems.push(
+              `${p} virtual_hosts[${v}].routes[${i}]: a server route needs non_forwarding_action`,
+            );
+        }),
+      );
+    else if (!isObj(hcm.rds) || !isAdsSource(hcm.rds.config_source))
+      problems.push(`${p}: route_config or rds over ads is required`);
+    if (fc.transport_socket !== undefined) {
+      const tc = isObj(fc.transport_socket) ? fc.transport_socket.typed_config : undefined;
+      const ctx = isObj(tc) ? tc.common_tls_context : undefined;
+      if (!isObj(tc) || tc['@type'] !== DOWNSTREAM_TLS_TYPE || !isObj(ctx)) {
+        problems.push(`${p}.transport_socket must be a DownstreamTlsContext with common_tls_context`);
+        return;
+      }
+      const inst = (v: unknown): string | undefined =>
+        isObj(v) && typeof v.instance_name === 'string' ? v.instance_name : undefined;
+      const cert = inst(ctx.tls_certificate_provider_instance);
+      if (cert === undefined || !providers.includes(cert))
+        problems.push(`${p}: tls_certificate_provider_instance must name a bootstrap certificate provider`);
+      if (ctx.tls_params !== undefined) problems.push(`${p}: tls_params: gRPC NACKs this field`);
+      const vc = ctx.validation_context;
+      const ca = isObj(vc) ? inst(vc.ca_certificate_provider_instance) : undefined;
+      if (tc.require_client_certificate === true && (ca === undefined || !providers.includes(ca)))
+        problems.push(`${p}: require_client_certificate needs a ca_certificate_provider_instance`);
+    }
+  });
 }
 
 const isAdsSource = (s: unknown): boolean => isObj(s) && (isObj(s.ads) || isObj(s.self));
@@ -60,6 +123,8 @@ function checkRoutes(vhosts: Obj[], problems: string[]): void {
 }
 
 const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+const DOWNSTREAM_TLS_TYPE =
+  'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 
 /**
  * A cluster's transport_socket as gRFC A29 in grpc-js-xds takes it: an UpstreamTlsContext whose
@@ -113,9 +178,11 @@ export function checkProxylessResource(
   certProviders: readonly string[] = [],
 ): string[] {
   const problems: string[] = [];
-  walk(r, '$', problems);
+  const server = typeUrl === LISTENER_TYPE && r.api_listener === undefined && r.address !== undefined;
+  walk(r, '$', problems, server ? FORBIDDEN.filter((k) => k !== 'non_forwarding_action') : FORBIDDEN);
   if (r['@type'] !== typeUrl) problems.push(`'@type' must be ${typeUrl}`);
-  if (typeUrl === LISTENER_TYPE) {
+  if (server) checkServerListener(r, certProviders, problems);
+  else if (typeUrl === LISTENER_TYPE) {
     const al = isObj(r.api_listener) ? r.api_listener.api_listener : undefined;
     if (!isObj(al)) problems.push('api_listener.api_listener missing');
     else {

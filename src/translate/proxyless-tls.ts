@@ -13,7 +13,7 @@
 // them (RPCs go to the others).
 import type { InstanceConfig, MeshSnapshot } from '../api/mesh-snapshot.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
-import { serviceMtlsMode, spiffeIdOf } from './mtls.js';
+import { instanceServesMtls, serviceMtlsMode, spiffeIdOf } from './mtls.js';
 import type { ConfigIndex } from './snapshot-index.js';
 
 const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
@@ -35,13 +35,13 @@ export function servedWithMtls(
   service: string,
   subset = '',
 ): boolean {
-  if (index.trustDomain === undefined || serviceMtlsMode(index, namespace, service) === 'DISABLE')
-    return false;
+  const mode = serviceMtlsMode(index, namespace, service);
+  if (index.trustDomain === undefined || mode === 'DISABLE') return false;
   const key = serviceKey(namespace, service);
   const want =
     subset === '' ? {} : (index.services.get(key)?.spec.subsets.find((s) => s.name === subset)?.labels ?? {});
   return (
-    (instances.get(key) ?? []).some((i) => i.mtls === true && matches(i.labels, want)) ||
+    (instances.get(key) ?? []).some((i) => instanceServesMtls(i, mode) && matches(i.labels, want)) ||
     (index.services.get(key)?.spec.endpoints ?? []).some((e) => e.mtls === true && matches(e.labels, want))
   );
 }

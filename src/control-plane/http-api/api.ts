@@ -209,7 +209,7 @@ function listEndpoints(state: MeshState, namespace?: string, service?: string): 
       out.push({
         service: name,
         namespace: ns,
-        source: i.sidecar ? 'sidecar' : 'registered',
+        source: i.sidecar ? 'sidecar' : i.proxyless === true ? 'proxyless' : 'registered',
         id: i.id,
         address: i.address,
         port: i.port,

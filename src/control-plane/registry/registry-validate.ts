@@ -19,6 +19,8 @@ export interface RegisterInput {
   readonly sidecar?: boolean;
   /** The sidecar has a workload identity and terminates mTLS on `port` (clients then dial it with TLS). */
   readonly mtls?: boolean;
+  /** A proxyless gRPC server (xDS-enabled, `trellis grpc-agent --serve`) serves `port` itself. */
+  readonly proxyless?: boolean;
   /** Given: register or update this id. Absent: a new id is generated. */
   readonly id?: string;
 }
@@ -41,6 +43,8 @@ export interface ValidRegistration {
   readonly sidecar: boolean;
   /** Present (true) only when the sidecar terminates mTLS. */
   readonly mtls?: true;
+  /** Present (true) only for a proxyless gRPC server. */
+  readonly proxyless?: true;
   readonly ttlMs: number;
 }
 
@@ -59,6 +63,7 @@ const KNOWN = new Set([
   'ttlSeconds',
   'sidecar',
   'mtls',
+  'proxyless',
   'id',
 ]);
 
@@ -135,9 +140,20 @@ export function validateRegistration(input: unknown, ttl: TtlBounds): ValidRegis
   }
   const sidecar = input['sidecar'] ?? false;
   if (typeof sidecar !== 'boolean') bad('sidecar', `must be true or false (got ${show(sidecar)})`);
+  const proxyless = input['proxyless'] ?? false;
+  if (typeof proxyless !== 'boolean') bad('proxyless', `must be true or false (got ${show(proxyless)})`);
+  else if (proxyless && sidecar === true)
+    bad(
+      'proxyless',
+      'an instance is served by a sidecar (sidecar: true) or by a proxyless gRPC server, not both',
+    );
   const mtls = input['mtls'] ?? false;
   if (typeof mtls !== 'boolean') bad('mtls', `must be true or false (got ${show(mtls)})`);
-  else if (mtls && sidecar !== true) bad('mtls', 'only a sidecar (sidecar: true) can terminate mTLS');
+  else if (mtls && sidecar !== true && proxyless !== true)
+    bad(
+      'mtls',
+      'only a sidecar (sidecar: true) or a proxyless gRPC server with a workload identity (proxyless: true) can terminate mTLS',
+    );
   const id = input['id'];
   if (id !== undefined && (typeof id !== 'string' || id.length > 253 || !ID.test(id))) {
     bad(
@@ -164,6 +180,7 @@ export function validateRegistration(input: unknown, ttl: TtlBounds): ValidRegis
     weight: weight as number,
     sidecar: sidecar as boolean,
     ...(mtls === true ? { mtls: true as const } : {}),
+    ...(proxyless === true ? { proxyless: true as const } : {}),
     ttlMs: Math.round((ttlSeconds as number) * 1000),
   };
 }

@@ -206,3 +206,32 @@ describe('Registry', () => {
     assert.equal(reg.list().length, 1);
   });
 });
+
+describe('Registry: proxyless gRPC servers', () => {
+  const reg = (): Registry =>
+    new Registry({ clock: new FakeClock(), logger: silentLogger(), newId: () => 'id' });
+
+  it('takes proxyless: true with mtls (a server that terminates mTLS itself)', () => {
+    const inst = reg().register({ ...base, port: 50051, proxyless: true, mtls: true });
+    assert.equal(inst.proxyless, true);
+    assert.equal(inst.mtls, true);
+    assert.equal(inst.sidecar, false);
+  });
+
+  it('refuses mtls without a sidecar or a proxyless server, and both at once, naming the field', () => {
+    assert.throws(
+      () => reg().register({ ...base, mtls: true }),
+      (e: unknown) =>
+        e instanceof TrellisError && /mtls: only a sidecar .* or a proxyless gRPC server/.test(e.message),
+    );
+    assert.throws(
+      () => reg().register({ ...base, sidecar: true, proxyless: true }),
+      (e: unknown) =>
+        e instanceof TrellisError && /proxyless: an instance is served by a sidecar/.test(e.message),
+    );
+    assert.throws(
+      () => reg().register({ ...base, proxyless: 'yes' } as never),
+      (e: unknown) => e instanceof TrellisError && /proxyless: must be true or false/.test(e.message),
+    );
+  });
+});
