@@ -22,9 +22,9 @@
 // - No JWT filter: when a RequestAuthentication applies, every RPC is denied (policy
 //   `trellis/request-authentication-unsupported`) rather than skip token checks.
 // - Denials say PERMISSION_DENIED "Unauthorized RPC rejected", without the policy's name.
-import { isIP } from 'node:net';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { LISTENER_TYPE } from '../xds/type-urls.js';
+import { isIpLiteral } from './endpoints.js';
 import { inboundSecurity, JWT_FILTER, RBAC_TYPE, sidecarPolicies } from './authz.js';
 import { serviceMtlsMode } from './mtls.js';
 import type { NodeInfo } from './node.js';
@@ -43,7 +43,7 @@ export const DENY_ALL_JWT_POLICY = 'trellis/request-authentication-unsupported';
 
 /** The name an XdsServer bound to `host:port` asks for (an IPv6 host in brackets, as bound). */
 export const serverListenerName = (host: string, port: number): string =>
-  `${SERVER_LISTENER_PREFIX}${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  `${SERVER_LISTENER_PREFIX}${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 /** `grpc/server?xds.resource.listening_address=IP:PORT` -> the IP literal and port, else undefined. */
 export function parseServerListenerName(name: string): { host: string; port: number } | undefined {
@@ -52,7 +52,7 @@ export function parseServerListenerName(name: string): { host: string; port: num
   if (m === null) return undefined;
   const host = m[1] ?? m[2] ?? '';
   const port = Number(m[3]);
-  if (isIP(host) === 0 || (m[1] !== undefined) !== (isIP(host) === 6)) return undefined;
+  if (!isIpLiteral(host) || (m[1] !== undefined) !== host.includes(':')) return undefined;
   return port >= 1 && port <= 65535 ? { host, port } : undefined;
 }
 
