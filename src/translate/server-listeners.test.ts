@@ -16,6 +16,7 @@ import {
   SERVER_LISTENER_TEMPLATE,
 } from './server-listeners.js';
 import { snapshot } from './testing.js';
+import { GRPC_SERVER_LISTENER_TEMPLATE } from '../proxy/identity/grpc-agent-files.js';
 
 type Obj = Record<string, unknown>;
 const NAME = serverListenerName('127.0.0.1', 50051);
@@ -59,6 +60,11 @@ const httpFilters = (l: Obj | undefined): Obj[] =>
 
 test('server listener names: the template, IPv4 and bracketed IPv6, nothing else', () => {
   assert.equal(SERVER_LISTENER_TEMPLATE.replace('%s', '127.0.0.1:50051'), NAME);
+  assert.equal(
+    GRPC_SERVER_LISTENER_TEMPLATE,
+    SERVER_LISTENER_TEMPLATE,
+    'grpc-agent writes what translate serves',
+  );
   assert.deepEqual(parseServerListenerName(NAME), { host: '127.0.0.1', port: 50051 });
   assert.deepEqual(parseServerListenerName(serverListenerName('::1', 7)), { host: '::1', port: 7 });
   for (const bad of [

@@ -25,3 +25,24 @@ test('grpc-agent flags: required ones, loopback xDS, plaintext API only on loopb
   err([...base, '--service', 'Front_End'], /--service: 'Front_End' is not a Service name/);
   assert.ok(parseGrpcAgentArgs(['--service', 'frontend', '--out', '/o'], { TRELLIS_TOKEN: 'x' }) !== 'help');
 });
+
+test('grpc-agent --serve: an IP literal and port clients reach, not with --once; --ttl-seconds bounds', () => {
+  const env = {};
+  const base = ['--service', 'inventory', '--token-file', '/t', '--out', '/o'];
+  const v4 = parseGrpcAgentArgs([...base, '--serve', '127.0.0.1:50051'], env);
+  assert.ok(v4 !== 'help');
+  assert.deepEqual(v4.serve, { host: '127.0.0.1', port: 50051 });
+  assert.equal(v4.ttlSeconds, 15);
+  const v6 = parseGrpcAgentArgs([...base, '--serve', '[::1]:7', '--ttl-seconds', '30'], env);
+  assert.ok(v6 !== 'help');
+  assert.deepEqual(v6.serve, { host: '::1', port: 7 });
+  assert.equal(v6.ttlSeconds, 30);
+  const err = (args: string[], re: RegExp) =>
+    assert.throws(() => parseGrpcAgentArgs([...base, ...args], env), re);
+  err(['--serve', 'localhost:50051'], /--serve: 'localhost:50051' is not IP:PORT/);
+  err(['--serve', '::1:50051'], /is not IP:PORT/);
+  err(['--serve', '127.0.0.1:0'], /is not IP:PORT/);
+  err(['--serve', '0.0.0.0:50051'], /--serve: 0\.0\.0\.0 is not an address clients can reach/);
+  err(['--serve', '127.0.0.1:50051', '--once'], /cannot be used with --once/);
+  err(['--ttl-seconds', '1'], /--ttl-seconds: '1' is not a whole number of seconds from 3 to 3600/);
+});

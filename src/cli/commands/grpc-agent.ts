@@ -3,7 +3,10 @@
 // does (P-256 key made in memory, CSR, renewal at about half the lifetime, trust bundle long poll:
 // src/proxy/identity/sidecar-identity.ts), writes key, chain and trust bundle into --out for a
 // grpc-js `file_watcher` certificate provider, and a gRPC xDS bootstrap naming the control plane's
-// plaintext xDS listener. Runs until SIGTERM/SIGINT, or writes once and exits with --once.
+// plaintext xDS listener. Runs until SIGTERM/SIGINT, or writes once and exits with --once. With
+// --serve IP:PORT the app is a proxyless gRPC server (XdsServer, gRFC A36): the bootstrap names the
+// server Listener template, and the agent registers IP:PORT as an mTLS instance of the Service
+// while it accepts connections (grpc-agent-serve.ts).
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDurationMs } from '../../api/duration.js';
@@ -12,6 +15,8 @@ import { createLogger } from '../../common/logger.js';
 import { isLoopback } from '../../proxy/main/bootstrap.js';
 import { ControlPlaneTls } from '../../proxy/identity/control-plane-tls.js';
 import { AGENT_FILES, syncIdentityFiles } from '../../proxy/identity/grpc-agent-files.js';
+import { isIP } from 'node:net';
+import { startServeRegistration, type ServeTarget } from './grpc-agent-serve.js';
 import { SidecarIdentity } from '../../proxy/identity/sidecar-identity.js';
 import { peekToken, tokenSourceFrom } from '../../proxy/identity/token-source.js';
 import { parseFlags } from '../flags.js';
@@ -19,6 +24,7 @@ import { parseFlags } from '../flags.js';
 export const GRPC_AGENT_HELP = `Usage: trellis grpc-agent --service NAME [-n NAMESPACE] --token-file FILE --out DIR
                           [--xds HOST:PORT] [--api URL] [--ca-bundle FILE] [--node-id ID]
                           [--refresh-interval 10s] [--once [--timeout 30s]]
+                          [--serve IP:PORT [--ttl-seconds 15]]
 
 Gives a proxyless gRPC application (@grpc/grpc-js-xds, grpc-go, grpc-java...) a workload identity
 for mesh mTLS (gRFC A29), as a sidecar has one. With the bootstrap token of the workload
@@ -32,6 +38,14 @@ certificate from the control plane's CA and keeps in DIR:
 Then run the app with GRPC_XDS_BOOTSTRAP=DIR/bootstrap.json and dial xds:///SERVICE with
 XdsChannelCredentials (insecure fallback): clusters of Services whose sidecars speak mTLS use TLS
 with this identity and check the server's SPIFFE ID; other Services stay plaintext.
+
+A proxyless gRPC server (XdsServer with XdsServerCredentials) uses the same bootstrap: the
+control plane sends it a server Listener for the address it binds (TLS with this identity and the
+client certificate required while the Service is STRICT; plaintext in PERMISSIVE and DISABLE),
+with the Service's AuthorizationPolicies as RBAC (run the server with
+GRPC_XDS_EXPERIMENTAL_RBAC=true, else it refuses such a Listener and does not serve). With
+--serve IP:PORT the agent registers that address as an mTLS instance of the Service while it
+accepts connections, so sidecars and proxyless clients reach it with mTLS.
 
 Flags:
   --service NAME            the app's Service (node metadata SERVICE; the token names the identity)
@@ -48,6 +62,10 @@ Flags:
   --refresh-interval D      how often the app re-reads the files (default 10s)
   --once                    write the files and the bootstrap, then exit (no renewal!)
   --timeout D               with --once: give up after D without a certificate (default 30s)
+  --serve IP:PORT           the app is a proxyless gRPC server reached at IP:PORT: register it
+                            (proxyless, mtls) while the port accepts connections; deregister on
+                            stop (not with --once)
+  --ttl-seconds N           registration TTL with --serve (default 15; heartbeats every N/3)
 `;
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -74,6 +92,8 @@ export interface GrpcAgentOptions {
   readonly refreshMs: number;
   readonly once: boolean;
   readonly timeoutMs: number;
+  readonly serve: ServeTarget | undefined;
+  readonly ttlSeconds: number;
 }
 
 /** Flags -> options, with a clear error for each bad one. */
@@ -95,6 +115,8 @@ export function parseGrpcAgentArgs(
       'refresh-interval': { type: 'string' },
       once: { type: 'boolean' },
       timeout: { type: 'string' },
+      serve: { type: 'string' },
+      'ttl-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GRPC_AGENT_HELP,
@@ -143,7 +165,36 @@ export function parseGrpcAgentArgs(
     throw bad(
       `--token-file FILE is required (or TRELLIS_TOKEN_FILE / TRELLIS_TOKEN): the workload's bootstrap token, from 'trellis token create --service ${v.service}${v.namespace ? ` -n ${v.namespace}` : ''}'`,
     );
+  let serve: ServeTarget | undefined;
+  if (v.serve !== undefined) {
+    const sm = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v.serve);
+    const host = sm?.[1] ?? sm?.[2] ?? '';
+    const port = Number(sm?.[3]);
+    if (
+      sm === null ||
+      isIP(host) === 0 ||
+      (sm[1] !== undefined) !== (isIP(host) === 6) ||
+      port < 1 ||
+      port > 65535
+    )
+      throw bad(
+        `--serve: '${v.serve}' is not IP:PORT (e.g. 127.0.0.1:50051 or [::1]:50051): the address clients reach the gRPC server at`,
+      );
+    if (host === '0.0.0.0' || host === '::')
+      throw bad(
+        `--serve: ${host} is not an address clients can reach; give the instance's own IP (the server may still bind ${host})`,
+      );
+    if (v.once === true)
+      throw bad('--serve registers the server while it runs: it cannot be used with --once');
+    serve = { host, port };
+  }
+  const ttlText = v['ttl-seconds'];
+  const ttlSeconds = ttlText === undefined ? 15 : Number(ttlText);
+  if (!/^\d{1,5}$/.test(ttlText ?? '15') || ttlSeconds < 3 || ttlSeconds > 3600)
+    throw bad(`--ttl-seconds: '${ttlText ?? ''}' is not a whole number of seconds from 3 to 3600`);
   return {
+    serve,
+    ttlSeconds,
     service: v.service,
     namespace: v.namespace,
     tokenFile,
@@ -202,14 +253,18 @@ export async function grpcAgentCommand(argv: readonly string[]): Promise<number>
   if (cpTls) cpTls.useIdentity(identity);
   const dir = resolve(o.out);
   const files: { stop?: () => void } = {};
+  let serving: { stop(timeoutMs: number): Promise<void> } | undefined;
   let exiting = false;
   const stop = (code: number): void => {
     if (exiting) return;
     exiting = true;
     files.stop?.();
-    identity.close();
-    logger.info({ code }, 'grpc-agent stopped; the files stay in place for the running app');
-    setImmediate(() => process.exit(code));
+    // Deregister first (bounded), while the identity still authenticates the call.
+    void (serving?.stop(2000) ?? Promise.resolve()).finally(() => {
+      identity.close();
+      logger.info({ code }, 'grpc-agent stopped; the files stay in place for the running app');
+      setImmediate(() => process.exit(code));
+    });
   };
   if (!o.once) {
     process.on('SIGTERM', () => stop(0));
@@ -266,7 +321,19 @@ export async function grpcAgentCommand(argv: readonly string[]): Promise<number>
     return 1;
   }
   files.stop = sync.stop;
-  printUsage(dir, identity.current()?.spiffeId, o.service, namespace, false);
+  if (o.serve !== undefined && !exiting)
+    serving = startServeRegistration({
+      api: o.api,
+      ...(cpTls ? { fetch: cpTls.fetch } : {}),
+      logger,
+      id: nodeId,
+      service: o.service,
+      namespace,
+      target: o.serve,
+      labels: {},
+      ttlSeconds: o.ttlSeconds,
+    });
+  printUsage(dir, identity.current()?.spiffeId, o.service, namespace, false, o.serve);
   await new Promise<never>(() => undefined); // stop() exits the process
   return 0;
 }
@@ -277,6 +344,7 @@ function printUsage(
   service: string,
   ns: string,
   once: boolean,
+  serve?: ServeTarget,
 ): void {
   process.stderr.write(
     `trellis grpc-agent: ${spiffeId ?? '?'} in ${dir}${once ? ' (--once: NOT renewed; rerun before it expires)' : ' (renewed until stopped)'}
@@ -285,6 +353,8 @@ Run the gRPC app with:
 and give its channels XdsChannelCredentials, e.g. in Node (@grpc/grpc-js-xds):
   new Client('xds:///SERVICE', new xds.XdsChannelCredentials(grpc.credentials.createInsecure()))
 Clusters of Services served by sidecars with mTLS then use TLS with this identity (node ${service}.${ns}).
-`,
+A gRPC server: new xds.XdsServer() with new xds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()),
+bound to IP:PORT (GRPC_XDS_EXPERIMENTAL_RBAC=true if AuthorizationPolicies target ${service}).
+${serve !== undefined ? `Registering ${serve.host.includes(':') ? `[${serve.host}]` : serve.host}:${serve.port} as a proxyless mTLS instance of ${service}.${ns} once it accepts connections.\n` : ''}`,
   );
 }

@@ -3,13 +3,21 @@
 // (key.pem 0600, cert-chain.pem, root-cert.pem), each replaced atomically (temp file + rename), and
 // a gRPC xDS bootstrap (bootstrap.json) naming the control plane's plaintext xDS listener, the node
 // (metadata NAMESPACE, SERVICE and CERT_PROVIDER, so the control plane sends mTLS clusters) and the
-// `trellis` certificate provider over those files.
+// `trellis` certificate provider over those files, and the server Listener name template an
+// xDS-enabled gRPC server (gRFC A36, XdsServer) asks the control plane with.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { IdentityChange, IdentityMaterial, IdentityProvider } from './sidecar-identity.js';
+
+/**
+ * The bootstrap's `server_listener_resource_name_template`: an XdsServer bound to IP:PORT asks for
+ * the Listener `grpc/server?xds.resource.listening_address=IP:PORT`. Must equal translate's
+ * SERVER_LISTENER_TEMPLATE (src/translate/server-listeners.ts; a test there checks).
+ */
+export const GRPC_SERVER_LISTENER_TEMPLATE = 'grpc/server?xds.resource.listening_address=%s';
 
 /** The certificate provider instance name in the bootstrap (and node metadata CERT_PROVIDER). */
 export const GRPC_CERT_PROVIDER = 'trellis';
@@ -54,6 +62,7 @@ export function grpcBootstrap(o: GrpcBootstrapOptions): Record<string, unknown> 
       locality: {},
       metadata: { NAMESPACE: o.namespace, SERVICE: o.service, CERT_PROVIDER: GRPC_CERT_PROVIDER },
     },
+    server_listener_resource_name_template: GRPC_SERVER_LISTENER_TEMPLATE,
     certificate_providers: {
       [GRPC_CERT_PROVIDER]: {
         plugin_name: 'file_watcher',

@@ -14,8 +14,11 @@ export interface Registration {
   readonly port: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly ttlSeconds: number;
-  readonly sidecar: true;
-  /** The sidecar has a workload identity: clients reach its inbound port with mTLS. */
+  /** A sidecar's instance; absent for a proxyless gRPC server's (`trellis grpc-agent --serve`). */
+  readonly sidecar?: true;
+  /** A proxyless gRPC server that serves `port` itself (gRFC A36). */
+  readonly proxyless?: true;
+  /** The sidecar (or proxyless server) has a workload identity: clients reach `port` with mTLS. */
   readonly mtls?: true;
 }
 
