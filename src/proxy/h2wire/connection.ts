@@ -1,0 +1,732 @@
+// One HTTP/2 connection (RFC 9113) over a socket, either side: preface, SETTINGS, frame parsing
+// and checks, HPACK, flow control both ways (connection and stream windows), PING, GOAWAY,
+// RST_STREAM, and the flood limits of ../h2/h2-limits.ts. Frames go out in one write per tick.
+// Hostile input never throws out of here: a connection error is GOAWAY(code) and close, a stream
+// error RST_STREAM(code). client.ts and server.ts add who opens streams.
+import type { Socket } from 'node:net';
+import {
+  dataHeader,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FrameType,
+  goawayFrame,
+  H2ConnectionError,
+  headersFrames,
+  MAX_FRAME_SIZE_LIMIT,
+  MAX_WINDOW,
+  MIN_FRAME_SIZE,
+  pingFrame,
+  PREFACE,
+  rstFrame,
+  Setting,
+  SETTINGS_ACK,
+  settingsFrame,
+  windowUpdateFrame,
+} from './frames.js';
+import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
+import { STREAM_HWM, WireStream } from './stream.js';
+import { checkResponse, checkTrailers } from './validate.js';
+
+export interface WireLimits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise and enforce (REFUSED_STREAM past it). */
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderListSize: number;
+  readonly maxHeaderListPairs: number;
+  /** Frames on closed streams, malformed requests, empty DATA frames... before GOAWAY. */
+  readonly maxSessionInvalidFrames: number;
+  /** Streams refused over the concurrency limit before GOAWAY(ENHANCE_YOUR_CALM). */
+  readonly maxSessionRejectedStreams: number;
+  /** SETTINGS entries per frame. */
+  readonly maxSettings: number;
+  readonly connectionWindowSize: number;
+  /** SETTINGS_INITIAL_WINDOW_SIZE we advertise (≥ 65535). */
+  readonly streamWindowSize: number;
+  /** CONTINUATION frames per header block (nghttp2 allows 8 since CVE-2024-27983). */
+  readonly maxContinuations: number;
+  /** PING + SETTINGS frames from the peer per controlWindowMs (ping/settings floods). */
+  readonly maxControlFrames: number;
+  readonly controlWindowMs: number;
+}
+
+export const DEFAULT_WIRE_LIMITS: WireLimits = Object.freeze({
+  maxConcurrentStreams: 100,
+  maxHeaderListSize: 64 * 1024,
+  maxHeaderListPairs: 128,
+  maxSessionInvalidFrames: 100,
+  maxSessionRejectedStreams: 100,
+  maxSettings: 32,
+  connectionWindowSize: 1024 * 1024,
+  streamWindowSize: DEFAULT_WINDOW,
+  maxContinuations: 8,
+  maxControlFrames: 1000,
+  controlWindowMs: 10_000,
+});
+
+/** Bytes of queued outbound data in the socket past which PING/SETTINGS ACKs count as a flood. */
+const ACK_FLOOD_BYTES = 4 * 1024 * 1024;
+
+interface Continuing {
+  readonly id: number;
+  readonly endStream: boolean;
+  readonly chunks: Buffer[];
+  bytes: number;
+  count: number;
+}
+
+export abstract class WireConnection {
+  readonly streams = new Map<number, WireStream>();
+  peerMaxConcurrent = 100;
+  peerInitialWindow = DEFAULT_WINDOW;
+  peerMaxFrame = MIN_FRAME_SIZE;
+  /** Connection send window (what we may still send). */
+  sendWindow = DEFAULT_WINDOW;
+  /** Connection receive window (what the peer may still send). */
+  private recvWindow = DEFAULT_WINDOW;
+  private connUnacked = 0;
+  readonly streamWindowSize: number;
+  gotSettings = false;
+  goawaySent = false;
+  goawayReceived = false;
+  closed = false;
+  socketBlocked = false;
+  /** Highest stream id the peer opened (GOAWAY's last stream id). */
+  lastPeerStream = 0;
+  /** Next stream id we open (client: odd). */
+  nextId = 1;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushing = false;
+  private inbuf: Buffer | null = null;
+  private needPreface: boolean;
+  private cont: Continuing | null = null;
+  private readonly decoder = new HpackDecoder();
+  private readonly encoder = new HpackEncoder();
+  private readonly blocked = new Set<WireStream>();
+  private invalid = 0;
+  private rejected = 0;
+  private control = 0;
+  private controlStart = 0;
+
+  constructor(
+    readonly socket: Socket,
+    readonly isServer: boolean,
+    readonly limits: WireLimits,
+  ) {
+    this.needPreface = isServer;
+    this.streamWindowSize = Math.max(DEFAULT_WINDOW, Math.min(limits.streamWindowSize, MAX_WINDOW));
+  }
+
+  /** Sends our preface (client) and SETTINGS, and starts reading. */
+  start(): void {
+    const s = this.socket;
+    if (!this.isServer) this.queue(PREFACE);
+    this.queue(
+      settingsFrame([
+        [Setting.ENABLE_PUSH, 0],
+        [Setting.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams],
+        [Setting.INITIAL_WINDOW_SIZE, this.streamWindowSize],
+        [Setting.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize],
+      ]),
+    );
+    const grow = this.limits.connectionWindowSize - DEFAULT_WINDOW;
+    if (grow > 0) {
+      this.queue(windowUpdateFrame(0, grow));
+      this.recvWindow += grow;
+    }
+    s.on('data', this.onData);
+    s.on('drain', this.onDrain);
+    s.on('error', this.onSocketError);
+    s.on('close', this.onSocketClose);
+    s.on('end', this.onSocketEnd);
+  }
+
+  // ---- hooks ----
+
+  /** A request from the peer (server side). */
+  protected abstract onStream(s: WireStream, fields: string[], endStream: boolean): void;
+  /** A stream left the connection (closed or reset). */
+  protected streamGone(_s: WireStream): void {}
+  protected peerSettings(): void {}
+  protected goaway(_last: number, _code: number): void {}
+  protected connectionClosed(): void {}
+
+  // ---- reading ----
+
+  private readonly onData = (chunk: Buffer): void => {
+    const b = this.inbuf === null ? chunk : Buffer.concat([this.inbuf, chunk]);
+    this.inbuf = null;
+    try {
+      let p = 0;
+      if (this.needPreface) {
+        const n = Math.min(b.length, PREFACE.length);
+        if (b.compare(PREFACE, 0, n, 0, n) !== 0) {
+          throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not the HTTP/2 client preface');
+        }
+        if (b.length < PREFACE.length) {
+          this.inbuf = b;
+          return;
+        }
+        this.needPreface = false;
+        p = PREFACE.length;
+      }
+      while (b.length - p >= 9 && !this.closed) {
+        const len = ((b[p] as number) << 16) | ((b[p + 1] as number) << 8) | (b[p + 2] as number);
+        if (len > MIN_FRAME_SIZE) {
+          throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${len} octets, above 16384`);
+        }
+        if (b.length - p - 9 < len) break;
+        const type = b[p + 3] as number;
+        const flags = b[p + 4] as number;
+        const id = b.readUInt32BE(p + 5) & 0x7fffffff;
+        const payload = b.subarray(p + 9, p + 9 + len);
+        p += 9 + len;
+        this.frame(type, flags, id, payload);
+      }
+      if (p < b.length && !this.closed) this.inbuf = p === 0 ? b : Buffer.from(b.subarray(p));
+    } catch (e) {
+      this.fatal(e);
+    }
+  };
+
+  private frame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (this.cont !== null && type !== FrameType.CONTINUATION) {
+      throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `frame type ${type} inside a header block`);
+    }
+    if (!this.gotSettings && type !== FrameType.SETTINGS) {
+      throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
+    }
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, id, payload);
+      case FrameType.HEADERS:
+        return this.onHeadersFrame(flags, id, payload);
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, id, payload);
+      case FrameType.PRIORITY:
+        if (id === 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (payload.length !== 5) this.rstUnknown(id, ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      case FrameType.RST_STREAM:
+        return this.onRst(id, payload);
+      case FrameType.SETTINGS:
+        return this.onSettings(flags, id, payload);
+      case FrameType.PUSH_PROMISE:
+        throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE (push is disabled)');
+      case FrameType.PING:
+        return this.onPing(flags, id, payload);
+      case FrameType.GOAWAY:
+        return this.onGoaway(id, payload);
+      case FrameType.WINDOW_UPDATE:
+        return this.onWindowUpdate(id, payload);
+      default:
+        return; // unknown frame types are ignored (RFC 9113 §4.1)
+    }
+  }
+
+  /** A stream id nobody has opened yet. */
+  private isIdle(id: number): boolean {
+    const peers = this.isServer ? (id & 1) === 1 : (id & 1) === 0;
+    return peers ? id > this.lastPeerStream : id >= this.nextId;
+  }
+
+  private invalidFrame(what: string): void {
+    if (++this.invalid > this.limits.maxSessionInvalidFrames) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `too many invalid frames (last: ${what})`);
+    }
+  }
+
+  private rstUnknown(id: number, code: number): void {
+    const s = this.streams.get(id);
+    if (s !== undefined) this.resetStream(s, code, true);
+    else this.queue(rstFrame(id, code));
+  }
+
+  private onDataFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+    const len = payload.length;
+    this.recvWindow -= len;
+    if (this.recvWindow < 0) {
+      throw new H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
+    }
+    this.connUnacked += len;
+    if (this.connUnacked >= this.limits.connectionWindowSize >>> 1) {
+      this.queue(windowUpdateFrame(0, this.connUnacked));
+      this.recvWindow += this.connUnacked;
+      this.connUnacked = 0;
+    }
+    let data = payload;
+    if (flags & Flag.PADDED) {
+      const pad = len > 0 ? (payload[0] as number) : 0;
+      if (len === 0 || pad >= len) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad DATA padding');
+      data = payload.subarray(1, len - pad);
+    }
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      if (this.isIdle(id)) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
+      this.invalidFrame('DATA on a closed stream');
+      this.queue(rstFrame(id, ErrorCode.STREAM_CLOSED));
+      return;
+    }
+    if (s.remoteEnded) return this.resetStream(s, ErrorCode.STREAM_CLOSED, true);
+    s.recvWindow -= len;
+    if (s.recvWindow < 0) return this.resetStream(s, ErrorCode.FLOW_CONTROL_ERROR, true);
+    if (!s.gotHeaders) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+    s.unacked += len - data.length; // padding: credited with the data
+    if (len === 0 && (flags & Flag.END_STREAM) === 0) this.invalidFrame('empty DATA frame');
+    if (s.expectLength >= 0) {
+      s.expectLength -= data.length;
+      if (s.expectLength < 0) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+    }
+    if (data.length > 0) s.received(data);
+    if (flags & Flag.END_STREAM && !s.closed) this.remoteEnd(s);
+  }
+
+  private remoteEnd(s: WireStream): void {
+    if (s.expectLength > 0) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+    s.remoteEnded = true;
+    if (s.receivedEnd()) this.maybeClose(s);
+  }
+
+  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
+    let p = 0;
+    let end = payload.length;
+    if (flags & Flag.PADDED) {
+      if (end === 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad HEADERS padding');
+      end -= payload[0] as number;
+      p = 1;
+    }
+    if (flags & Flag.PRIORITY) p += 5;
+    if (end < p) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'bad HEADERS padding');
+    const fragment = payload.subarray(p, end);
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if ((flags & Flag.END_HEADERS) === 0) {
+      this.cont = { id, endStream, chunks: [fragment], bytes: fragment.length, count: 0 };
+      return;
+    }
+    this.headerBlock(id, fragment, endStream);
+  }
+
+  private onContinuation(flags: number, id: number, payload: Buffer): void {
+    const c = this.cont;
+    if (c === null || c.id !== id) {
+      throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without an open header block');
+    }
+    c.bytes += payload.length;
+    if (
+      ++c.count > this.limits.maxContinuations ||
+      c.bytes > this.limits.maxHeaderListSize + MIN_FRAME_SIZE
+    ) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'CONTINUATION flood');
+    }
+    c.chunks.push(payload);
+    if ((flags & Flag.END_HEADERS) === 0) return;
+    this.cont = null;
+    this.headerBlock(id, Buffer.concat(c.chunks), c.endStream);
+  }
+
+  private headerBlock(id: number, block: Buffer, endStream: boolean): void {
+    const fields: string[] = [];
+    let size: number;
+    try {
+      size = this.decoder.decode(block, fields);
+    } catch (e) {
+      if (e instanceof HpackError) throw new H2ConnectionError(ErrorCode.COMPRESSION_ERROR, e.message);
+      throw e;
+    }
+    const tooBig = size > this.limits.maxHeaderListSize || fields.length > 2 * this.limits.maxHeaderListPairs;
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      if (!this.isIdle(id)) {
+        this.invalidFrame('HEADERS on a closed stream');
+        this.queue(rstFrame(id, ErrorCode.STREAM_CLOSED));
+        return;
+      }
+      if (!this.isServer || (id & 1) === 0) {
+        throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS opening stream ${id}`);
+      }
+      this.lastPeerStream = id;
+      return this.newStream(id, fields, endStream, tooBig);
+    }
+    if (s.remoteEnded) return this.resetStream(s, ErrorCode.STREAM_CLOSED, true);
+    if (tooBig) return this.resetStream(s, ErrorCode.ENHANCE_YOUR_CALM, true);
+    const h = s.handler;
+    if (!s.gotHeaders) {
+      if (checkResponse(fields) !== null) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+      if (statusOf(fields) < 200) {
+        if (endStream) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+        h?.onHeaders(s, fields, false);
+        return;
+      }
+      s.gotHeaders = true;
+      h?.onHeaders(s, fields, endStream);
+    } else {
+      if (!endStream || checkTrailers(fields) !== null) {
+        return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+      }
+      h?.onTrailers(s, fields);
+    }
+    if (endStream && !s.closed) this.remoteEnd(s);
+  }
+
+  /** Server side: a request opening stream `id` (overridden by server.ts for its checks). */
+  protected newStream(id: number, fields: string[], endStream: boolean, tooBig: boolean): void {
+    void fields;
+    void endStream;
+    void tooBig;
+    this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
+  }
+
+  /** RST_STREAM(REFUSED_STREAM) for a stream opened after our GOAWAY (not counted). */
+  protected rstUnknownRefused(id: number): void {
+    this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
+  }
+
+  /** Counts a refused stream; past the limit the peer is ignoring SETTINGS: GOAWAY. */
+  protected refuse(id: number): void {
+    this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
+    if (++this.rejected > this.limits.maxSessionRejectedStreams) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many refused streams');
+    }
+  }
+
+  /** A malformed request: RST_STREAM(PROTOCOL_ERROR), counted as an invalid frame. */
+  protected malformed(id: number, what: string): void {
+    this.queue(rstFrame(id, ErrorCode.PROTOCOL_ERROR));
+    this.invalidFrame(what);
+  }
+
+  /** Registers a peer-opened stream (its request head arrived). */
+  protected adoptStream(id: number): WireStream {
+    const s = this.openStream(id);
+    s.gotHeaders = true;
+    return s;
+  }
+
+  protected openStream(id: number): WireStream {
+    const s = new WireStream(id, this, this.peerInitialWindow, this.streamWindowSize);
+    this.streams.set(id, s);
+    return s;
+  }
+
+  /** After onStream: END_STREAM on the request's HEADERS. */
+  protected endAfterHeaders(s: WireStream): void {
+    if (!s.closed) this.remoteEnd(s);
+  }
+
+  private onRst(id: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM length');
+    if (id === 0 || this.isIdle(id)) {
+      throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on stream ${id} (idle or 0)`);
+    }
+    const s = this.streams.get(id);
+    if (s === undefined) return;
+    this.resetStream(s, payload.readUInt32BE(0), false);
+  }
+
+  private countControl(): void {
+    const now = Date.now();
+    if (now - this.controlStart > this.limits.controlWindowMs) {
+      this.controlStart = now;
+      this.control = 0;
+    }
+    if (++this.control > this.limits.maxControlFrames || this.socket.writableLength > ACK_FLOOD_BYTES) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'PING/SETTINGS flood');
+    }
+  }
+
+  private onSettings(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & Flag.END_STREAM /* ACK */) {
+      if (payload.length !== 0)
+        throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      if (!this.gotSettings)
+        throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS length');
+    if (payload.length / 6 > this.limits.maxSettings) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many SETTINGS entries');
+    }
+    this.countControl();
+    for (let p = 0; p < payload.length; p += 6) {
+      const key = payload.readUInt16BE(p);
+      const v = payload.readUInt32BE(p + 2);
+      switch (key) {
+        case Setting.ENABLE_PUSH:
+          if (v > 1 || (v === 1 && !this.isServer)) {
+            throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${v}`);
+          }
+          break;
+        case Setting.MAX_CONCURRENT_STREAMS:
+          this.peerMaxConcurrent = v;
+          break;
+        case Setting.INITIAL_WINDOW_SIZE: {
+          if (v > MAX_WINDOW)
+            throw new H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE');
+          const delta = v - this.peerInitialWindow;
+          this.peerInitialWindow = v;
+          for (const s of this.streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW) {
+              throw new H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'stream window overflow');
+            }
+          }
+          break;
+        }
+        case Setting.MAX_FRAME_SIZE:
+          if (v < MIN_FRAME_SIZE || v > MAX_FRAME_SIZE_LIMIT) {
+            throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${v}`);
+          }
+          this.peerMaxFrame = v;
+          break;
+        default:
+          break; // HEADER_TABLE_SIZE: our encoder never indexes; unknown settings are ignored
+      }
+    }
+    this.queue(SETTINGS_ACK);
+    const first = !this.gotSettings;
+    this.gotSettings = true;
+    for (const s of this.streams.values()) if (s.queued > 0 || s.endQueued) this.pump(s);
+    if (first) this.peerSettings();
+  }
+
+  private onPing(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
+    if (payload.length !== 8) throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PING length');
+    if (flags & Flag.END_STREAM /* ACK */) return;
+    this.countControl();
+    this.queue(pingFrame(payload, true));
+  }
+
+  private onGoaway(id: number, payload: Buffer): void {
+    if (id !== 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+    if (payload.length < 8) throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY length');
+    const last = payload.readUInt32BE(0) & 0x7fffffff;
+    const code = payload.readUInt32BE(4);
+    this.goawayReceived = true;
+    // Our streams above `last` were never processed: REFUSED_STREAM (safe to retry elsewhere).
+    for (const s of [...this.streams.values()]) {
+      if ((s.id & 1) === (this.isServer ? 0 : 1) && s.id > last)
+        this.resetStream(s, ErrorCode.REFUSED_STREAM, false);
+    }
+    this.goaway(last, code);
+    if (this.streams.size === 0) this.finish();
+  }
+
+  private onWindowUpdate(id: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE length');
+    const inc = payload.readUInt32BE(0) & 0x7fffffff;
+    if (id === 0) {
+      if (inc === 0) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+      this.sendWindow += inc;
+      if (this.sendWindow > MAX_WINDOW)
+        throw new H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, 'window overflow');
+      this.pumpBlocked();
+      return;
+    }
+    const s = this.streams.get(id);
+    if (s === undefined) {
+      if (this.isIdle(id))
+        throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
+      return;
+    }
+    if (inc === 0) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
+    s.sendWindow += inc;
+    if (s.sendWindow > MAX_WINDOW) return this.resetStream(s, ErrorCode.FLOW_CONTROL_ERROR, true);
+    this.pump(s);
+  }
+
+  // ---- sending ----
+
+  queue(b: Buffer): void {
+    this.out.push(b);
+    this.outBytes += b.length;
+    if (!this.flushing) {
+      this.flushing = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  readonly flush = (): void => {
+    this.flushing = false;
+    const out = this.out;
+    if (out.length === 0) return;
+    this.out = [];
+    const bytes = this.outBytes;
+    this.outBytes = 0;
+    const s = this.socket;
+    if (s.destroyed) return;
+    let ok: boolean;
+    if (out.length === 1) ok = s.write(out[0] as Buffer);
+    else if (bytes <= 16 * 1024) ok = s.write(Buffer.concat(out, bytes));
+    else {
+      s.cork();
+      for (const b of out) s.write(b);
+      s.uncork();
+      ok = !s.writableNeedDrain;
+    }
+    if (!ok) this.socketBlocked = true;
+  };
+
+  sendHeaders(s: WireStream, fields: string[], endStream: boolean): void {
+    this.queue(headersFrames(s.id, this.encoder.encode(fields), endStream, this.peerMaxFrame));
+  }
+
+  /** Sends what the windows allow of `s`'s queue; END_STREAM / trailers once it is empty. */
+  pump(s: WireStream): void {
+    if (s.closed) return;
+    while (s.queued > 0) {
+      if (s.sendWindow <= 0) return; // a stream WINDOW_UPDATE pumps it again
+      if (this.sendWindow <= 0 || this.socketBlocked) {
+        this.blocked.add(s);
+        return;
+      }
+      const chunk = s.queue[0] as Buffer;
+      const n = Math.min(chunk.length, this.sendWindow, s.sendWindow, this.peerMaxFrame);
+      let part = chunk;
+      if (n === chunk.length) s.queue.shift();
+      else {
+        part = chunk.subarray(0, n);
+        s.queue[0] = chunk.subarray(n);
+      }
+      s.queued -= n;
+      this.sendWindow -= n;
+      s.sendWindow -= n;
+      const last = s.queued === 0 && s.endQueued && s.trailers === null;
+      this.queue(dataHeader(s.id, n, last));
+      this.queue(part);
+      if (last) s.localEnded = true;
+    }
+    if (s.endQueued && !s.localEnded) {
+      s.localEnded = true;
+      if (s.trailers !== null) this.sendHeaders(s, s.trailers, true);
+      else this.queue(dataHeader(s.id, 0, true));
+    }
+    if (s.needDrain && s.queued < STREAM_HWM && !this.socketBlocked) {
+      s.needDrain = false;
+      s.handler?.onDrain(s);
+    }
+    if (s.localEnded) {
+      if (!s.remoteEnded && s.resetWhenSent) this.resetStream(s, ErrorCode.NO_ERROR, true);
+      else this.maybeClose(s);
+    }
+  }
+
+  private pumpBlocked(): void {
+    if (this.blocked.size === 0) return;
+    const list = [...this.blocked];
+    this.blocked.clear();
+    for (const s of list) this.pump(s);
+  }
+
+  private readonly onDrain = (): void => {
+    this.socketBlocked = false;
+    this.pumpBlocked();
+    for (const s of this.streams.values()) if (s.needDrain && !this.socketBlocked) this.pump(s);
+  };
+
+  /** WINDOW_UPDATE for what the consumer of `s` took. */
+  creditStream(s: WireStream): void {
+    if (s.unacked === 0 || s.remoteEnded || s.closed) return;
+    this.queue(windowUpdateFrame(s.id, s.unacked));
+    s.recvWindow += s.unacked;
+    s.unacked = 0;
+  }
+
+  /** Both sides ended and everything was handed over: the stream leaves the connection. */
+  maybeClose(s: WireStream): void {
+    if (s.closed || !s.localEnded || !s.remoteEnded || !s.drained) return;
+    this.closeStream(s);
+    s.handler?.onClose?.(s);
+  }
+
+  resetStream(s: WireStream, code: number, local: boolean): void {
+    if (s.closed) return;
+    if (local) this.queue(rstFrame(s.id, code));
+    s.rstCode = code;
+    this.closeStream(s);
+    s.handler?.onReset(s, code, !local);
+  }
+
+  private closeStream(s: WireStream): void {
+    s.closed = true;
+    s.queue = [];
+    s.queued = 0;
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
+    this.streamGone(s);
+    if ((this.goawaySent || this.goawayReceived) && this.streams.size === 0) this.finish();
+  }
+
+  // ---- ending ----
+
+  /** GOAWAY(NO_ERROR): no new streams; the connection closes once the open ones are done. */
+  drain(): void {
+    if (this.closed) return;
+    if (!this.goawaySent) {
+      this.goawaySent = true;
+      this.queue(goawayFrame(this.lastPeerStream, ErrorCode.NO_ERROR, ''));
+    }
+    if (this.streams.size === 0) this.finish();
+  }
+
+  /** Flush and close the socket (after GOAWAY both ways, or nothing left to do). */
+  private finish(): void {
+    if (this.closed) return;
+    this.flush();
+    this.socket.end();
+    const t = setTimeout(() => this.socket.destroy(), 2000);
+    t.unref();
+  }
+
+  /** A connection error: GOAWAY(code) with what went wrong, then close. */
+  fatal(e: unknown): void {
+    if (this.closed) return;
+    const code = e instanceof H2ConnectionError ? e.code : ErrorCode.INTERNAL_ERROR;
+    const msg = e instanceof Error ? e.message : String(e);
+    this.goawaySent = true;
+    this.queue(goawayFrame(this.lastPeerStream, code, msg));
+    this.flush();
+    this.closeAll();
+    this.socket.end();
+    const t = setTimeout(() => this.socket.destroy(), 1000);
+    t.unref();
+  }
+
+  destroy(): void {
+    this.closeAll();
+    this.socket.destroy();
+  }
+
+  private closeAll(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.inbuf = null;
+    this.cont = null;
+    for (const s of [...this.streams.values()]) {
+      s.rstCode = -1;
+      this.closeStream(s);
+      s.handler?.onReset(s, -1, false);
+    }
+    this.connectionClosed();
+  }
+
+  private readonly onSocketError = (): void => {
+    this.closeAll();
+  };
+
+  private readonly onSocketEnd = (): void => {
+    if (!this.closed) this.socket.end();
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.closeAll();
+  };
+}
+
+function statusOf(fields: readonly string[]): number {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === ':status') return Number(fields[i + 1]);
+  return 0;
+}

@@ -1,0 +1,183 @@
+// The server side of a wire connection: mesh mTLS connections whose ALPN chose h2 (a peer
+// sidecar's, from ../tls/inbound.ts). Each request stream becomes an H2Exchange (../h2/) over a
+// ServerStreamShim, so routing, authorization, XFCC, retries, metrics and the HTTP/1.1 leg to the
+// app (H2ToH1) are exactly those of the node:http2 path. The connection is tracked by the listener
+// (drain = GOAWAY then close) and does the stream idle tick and rapid-reset accounting that
+// H2Connection (../h2/h2-server.ts) does for node sessions.
+import type { Socket } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { H2Connection } from '../h2/h2-server.js';
+import { H2Exchange } from '../h2/h2-exchange.js';
+import type { H2Limits } from '../h2/h2-limits.js';
+import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
+import { DEFAULT_WIRE_LIMITS, WireConnection, type WireLimits } from './connection.js';
+import { ErrorCode, H2ConnectionError } from './frames.js';
+import { ServerStreamShim } from './server-stream.js';
+import type { WireStream } from './stream.js';
+import { checkRequest } from './validate.js';
+
+const STREAM_TICKS = 8;
+
+export function wireLimitsFrom(l: H2Limits): WireLimits {
+  return {
+    ...DEFAULT_WIRE_LIMITS,
+    maxConcurrentStreams: l.maxConcurrentStreams,
+    maxHeaderListSize: l.maxHeaderListSize,
+    maxHeaderListPairs: l.maxHeaderListPairs,
+    maxSessionInvalidFrames: l.maxSessionInvalidFrames,
+    maxSessionRejectedStreams: l.maxSessionRejectedStreams,
+    maxSettings: l.maxSettings,
+    connectionWindowSize: l.connectionWindowSize,
+  };
+}
+
+/** Takes over a decrypted mesh connection whose ALPN is h2 (the client preface not yet read). */
+export function acceptWireH2(socket: Socket, host: ProtocolHost): WireServer {
+  const c = new WireServer(socket, host);
+  host.adopt(c);
+  c.start();
+  socket.resume();
+  return c;
+}
+
+export class WireServer extends WireConnection implements HandledConnection {
+  /** Streams in progress (H2Exchange decrements it on close, as with H2Connection). */
+  active = 0;
+  private resets = 0;
+  private windowStart = 0;
+  private closedOnce = false;
+  private readonly watched = new Set<H2Exchange>();
+  private streamTimer: ReturnType<typeof setTimeout> | null = null;
+  private ticking = false;
+  private readonly streamIdleMs: number;
+
+  constructor(
+    socket: Socket,
+    private readonly host: ProtocolHost,
+  ) {
+    super(socket, true, wireLimitsFrom(host.limits.h2));
+    this.streamIdleMs = host.limits.streamIdleTimeoutMs;
+    socket.setTimeout(host.limits.idleTimeoutMs, () => {
+      if (this.streams.size === 0) this.drain();
+    });
+  }
+
+  protected override newStream(id: number, fields: string[], endStream: boolean, tooBig: boolean): void {
+    if (this.goawaySent) return void this.queueRefused(id);
+    if (this.streams.size >= this.limits.maxConcurrentStreams) return this.refuse(id);
+    if (tooBig) return this.malformed(id, 'header list over the limit');
+    const bad = checkRequest(fields);
+    if (bad !== null) return this.malformed(id, bad);
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < fields.length; i += 2) {
+      const n = fields[i] as string;
+      const v = fields[i + 1] as string;
+      const prev = headers[n];
+      headers[n] = prev === undefined ? v : `${prev}${n === 'cookie' ? '; ' : ', '}${v}`;
+    }
+    const cl = headers['content-length'];
+    let expect = -1;
+    if (cl !== undefined) {
+      if (!/^\d{1,15}$/.test(cl)) return this.malformed(id, 'invalid content-length');
+      expect = Number(cl);
+      if (endStream && expect > 0) return this.malformed(id, 'content-length without a body');
+    }
+    const s = this.adoptStream(id);
+    s.expectLength = expect;
+    if (endStream) s.remoteEnded = true;
+    this.onStream(s, fields, endStream, headers);
+  }
+
+  private queueRefused(id: number): void {
+    this.rstUnknownRefused(id);
+  }
+
+  protected onStream(
+    s: WireStream,
+    fields: string[],
+    endStream: boolean,
+    headers?: Record<string, string>,
+  ): void {
+    const ds = new ServerStreamShim(s, this.socket, endStream);
+    this.active++;
+    const lc = this.host.context;
+    new H2Exchange(
+      ds as never,
+      (headers ?? {}) as IncomingHttpHeaders,
+      fields,
+      lc,
+      this as unknown as H2Connection,
+      this.limits.maxHeaderListSize,
+    ).begin();
+    if (endStream && !s.closed) this.endAfterHeaders(s);
+  }
+
+  // ---- what H2Exchange asks of its connection (H2Connection's members) ----
+
+  watch(ex: H2Exchange): void {
+    if (this.streamIdleMs === 0 || this.closedOnce) return;
+    this.watched.add(ex);
+    if (this.ticking) return;
+    this.ticking = true;
+    if (this.streamTimer === null) {
+      this.streamTimer = setTimeout(this.onTick, Math.ceil(this.streamIdleMs / STREAM_TICKS));
+      this.streamTimer.unref();
+    } else this.streamTimer.refresh();
+  }
+
+  unwatch(ex: H2Exchange): void {
+    this.watched.delete(ex);
+  }
+
+  private readonly onTick = (): void => {
+    if (this.watched.size === 0 || this.closedOnce) {
+      this.ticking = false;
+      return;
+    }
+    for (const ex of this.watched) {
+      if (!ex.idleTick(STREAM_TICKS)) continue;
+      this.watched.delete(ex);
+      ex.streamIdle(this.streamIdleMs);
+    }
+    (this.streamTimer as ReturnType<typeof setTimeout>).refresh();
+  };
+
+  /** A stream the peer reset before its response ended (CVE-2023-44487 accounting). */
+  peerReset(now: number): void {
+    const l = this.host.limits.h2;
+    if (now - this.windowStart > l.rapidResetWindowMs) {
+      this.windowStart = now;
+      this.resets = 0;
+    }
+    if (++this.resets > l.rapidResetLimit) {
+      this.fatal(
+        new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'rapid reset: too many streams reset by the peer'),
+      );
+    }
+  }
+
+  // ---- the listener's controls ----
+
+  startDrain(): void {
+    this.drain();
+  }
+
+  protected override connectionClosed(): void {
+    if (this.closedOnce) return;
+    this.closedOnce = true;
+    if (this.streamTimer !== null) clearTimeout(this.streamTimer);
+    this.watched.clear();
+    this.host.onClosed(this);
+  }
+}
+
+/**
+ * TRELLIS_H2_WIRE_SERVER: `on` (default) serves ALPN-h2 mesh connections with this layer; `off`
+ * hands them to node:http2 (../h2/h2-server.ts) as before.
+ */
+export function wireServerFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env['TRELLIS_H2_WIRE_SERVER'];
+  if (v === undefined || v === '' || v === 'on' || v === '1' || v === 'true') return true;
+  if (v === 'off' || v === '0' || v === 'false') return false;
+  throw new Error(`TRELLIS_H2_WIRE_SERVER: must be on or off, got '${v}'`);
+}
