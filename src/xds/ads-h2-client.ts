@@ -4,11 +4,10 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { OutgoingRequest } from './ads-service.js';
 import { ADS_METHOD_PATH } from './ads-service-path.js';
-import {
-  type DiscoveryResponse,
-  decodeDiscoveryResponse,
-  encodeDiscoveryRequest,
-} from './discovery-codec.js';
+import type { DiscoveryResponse } from './discovery-codec.js';
+// The light codec (no protobufjs): this client runs in every sidecar.
+import { decodeDiscoveryResponseLite as decodeDiscoveryResponse } from './lite/decode.js';
+import { encodeDiscoveryRequestLite as encodeDiscoveryRequest } from './lite/encode-request.js';
 
 /** The part of a grpc-js ClientDuplexStream the xDS client uses. */
 export interface AdsStreamLike {

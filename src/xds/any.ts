@@ -1,6 +1,7 @@
 // Packs plain JSON (snake_case fields, '@type' naming the message) into google.protobuf.Any and
 // back. Strict: unknown fields, bad enum names, wrong scalar kinds and unknown '@type's are errors.
 import protobuf from 'protobufjs';
+import { XdsEncodeError } from './encode-error.js';
 import { TYPE_PREFIX } from './type-urls.js';
 import { lookupMessage, messageType } from './proto-root.js';
 import {
@@ -22,15 +23,7 @@ export interface EncodedAny {
   readonly value: Buffer;
 }
 
-export class XdsEncodeError extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-  ) {
-    super(`${path}: ${reason}`);
-    this.name = 'XdsEncodeError';
-  }
-}
+export { XdsEncodeError };
 
 const WRAPPERS = new Set(
   ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes'].map(

@@ -1,23 +1,16 @@
 // The protobufjs Root of every Envoy/xDS message we send or receive (nested Anys included), loaded
 // lazily and once from the pruned descriptor src/xds/generated/xds-descriptor.json (`npm run gen:xds`).
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
+import { descriptorPath } from './descriptor-path.js';
+
+export { descriptorPath };
 
 // Parsing the .proto files at run time cost ~200 ms and 13-23 MB RSS per sidecar; the generated
 // JSON holds only the reachable types (~1 MB less heap, a few ms). The .proto loader lives in
 // gen/proto-files.ts, for the generator and its drift test only.
 
 let cached: { root: protobuf.Root; loadMs: number } | undefined;
-
-/** Where the generated descriptor is: next to this file in src/, or in src/ when running from dist/. */
-export function descriptorPath(): string {
-  const here = new URL('./generated/xds-descriptor.json', import.meta.url);
-  const fromDist = new URL('../../../src/xds/generated/xds-descriptor.json', import.meta.url);
-  const inSrc = fileURLToPath(here);
-  if (existsSync(inSrc) || !import.meta.url.includes('/dist/')) return inSrc;
-  return fileURLToPath(fromDist);
-}
 
 function buildRoot(): protobuf.Root {
   const root = protobuf.Root.fromJSON(

@@ -1,6 +1,7 @@
 // Per-type subscription and accepted resources, and the pure step that applies one
 // DiscoveryResponse: decode + validate each resource, keep the valid ones, report the bad ones.
-import { decodeResource } from '../../xds/any.js';
+// The light decoder: the same JSON as xds/any.ts's decodeResource, without protobufjs in the sidecar.
+import { decodeResourceLite as decodeResource } from '../../xds/lite/decode.js';
 import type { DiscoveryResponse } from '../../xds/discovery-codec.js';
 import { CLUSTER_TYPE, LISTENER_TYPE, SHORT_NAMES } from '../../xds/type-urls.js';
 import { decoderFor, resourceName } from '../config/decode.js';

@@ -3,12 +3,8 @@
 // a new frozen ProxyConfig per change (the data plane swaps a reference).
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import {
-  createAdsClient,
-  type AdsClient,
-  type AdsClientStream,
-  type OutgoingRequest,
-} from '../../xds/ads-service.js';
+import { createH2AdsClient } from '../../xds/ads-h2-client.js';
+import type { AdsClient, AdsClientStream, OutgoingRequest } from '../../xds/ads-service.js';
 import type { DiscoveryResponse } from '../../xds/discovery-codec.js';
 import {
   CLUSTER_TYPE,
@@ -54,7 +50,10 @@ export interface XdsClientOptions {
   readonly vhdsTimeoutMs?: number;
   /** Reported as the node's user_agent_version. */
   readonly version?: string;
-  /** For tests: how to open a client to `target` (default createAdsClient). */
+  /**
+   * How to open a client to `target`: by default the light node:http2 one (createH2AdsClient, on
+   * the light xDS codec), so the sidecar loads neither @grpc/grpc-js nor protobufjs.
+   */
   readonly createClient?: (target: string) => AdsClient;
 }
 
@@ -206,7 +205,7 @@ export class XdsClient {
     this.reconnectInMs = undefined;
     if (this.closed) return;
     this.streams++;
-    this.client = (this.opts.createClient ?? createAdsClient)(this.opts.target);
+    this.client = (this.opts.createClient ?? defaultClient)(this.opts.target);
     const call = this.client.StreamAggregatedResources();
     this.call = call;
     this.nodeSent = false;
@@ -373,6 +372,8 @@ export class XdsClient {
 }
 
 /** Creates and starts a sidecar xDS client. */
+const defaultClient = (target: string): AdsClient => createH2AdsClient(target) as unknown as AdsClient;
+
 export function createXdsClient(opts: XdsClientOptions): XdsClient {
   const c = new XdsClient(opts);
   c.start();
