@@ -22,6 +22,7 @@
 // - No JWT filter: when a RequestAuthentication applies, every RPC is denied (policy
 //   `trellis/request-authentication-unsupported`) rather than skip token checks.
 // - Denials say PERMISSION_DENIED "Unauthorized RPC rejected", without the policy's name.
+// - A change between TLS and plaintext reaches the server only because the HCM differs too (below).
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { LISTENER_TYPE } from '../xds/type-urls.js';
 import { isIpLiteral } from './endpoints.js';
@@ -118,7 +119,11 @@ export function serverListener(index: ConfigIndex, node: NodeInfo, name: string)
     if (!index.services.has(serviceKey(node.namespace, service))) return undefined;
     const mode = serviceMtlsMode(index, node.namespace, service);
     const tls = mode === 'STRICT' && node.certProvider !== undefined;
-    const statPrefix = `grpc_server_${addr.port}`;
+    // The transport is in the HCM (stat_prefix): grpc-js-xds 1.14 compares a new Listener with the
+    // one it serves by the filters' bytes first, and its transport_socket comparison is inverted
+    // (plaintext -> TLS looks "equivalent" and is ignored; TLS -> plaintext throws), so a change of
+    // mode must change the filter bytes for the server to take it.
+    const statPrefix = `grpc_server_${tls ? 'mtls' : 'plaintext'}_${addr.port}`;
     return {
       '@type': LISTENER_TYPE,
       name,

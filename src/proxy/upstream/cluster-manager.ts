@@ -64,6 +64,8 @@ export class ClusterRuntime {
   private readonly meshH2: boolean;
   /** Per endpoint: whether its HTTP/1.1 requests go as HTTP/2 streams (mTLS peer offering h2). */
   private readonly meshH2On = new Map<string, boolean>();
+  /** Per endpoint: the TLS its pools were built for (cluster matches + endpoint tlsMode). */
+  private readonly tlsKeys = new Map<string, string>();
 
   constructor(
     public config: ClusterConfig,
@@ -166,14 +168,25 @@ export class ClusterRuntime {
     }
     const ids = new Set(endpoints.map((e) => e.id));
     this.health.retain(ids);
+    // An endpoint whose TLS changed (MeshTLS mode, or a proxyless server's plaintext <-> mTLS) gets
+    // new pools: the old ones would keep dialing the way they were built.
+    const matches = JSON.stringify(config.transportSocketMatches ?? null);
+    const changed = new Set<string>();
+    for (const e of endpoints) {
+      const key = `${matches}|${JSON.stringify(e.tlsMatch ?? null)}`;
+      const was = this.tlsKeys.get(e.id);
+      if (was !== undefined && was !== key) changed.add(e.id);
+      this.tlsKeys.set(e.id, key);
+    }
+    for (const id of this.tlsKeys.keys()) if (!ids.has(id)) this.tlsKeys.delete(id);
     for (const [id, p] of this.pools) {
-      if (!ids.has(id)) {
+      if (!ids.has(id) || changed.has(id)) {
         p.retire();
         this.pools.delete(id);
       }
     }
     for (const [id, p] of this.h2Pools) {
-      if (!ids.has(id)) {
+      if (!ids.has(id) || changed.has(id)) {
         p.retire();
         this.h2Pools.delete(id);
       }
