@@ -45,4 +45,13 @@ test('grpc-agent --serve: an IP literal and port clients reach, not with --once;
   err(['--serve', '0.0.0.0:50051'], /--serve: 0\.0\.0\.0 is not an address clients can reach/);
   err(['--serve', '127.0.0.1:50051', '--once'], /cannot be used with --once/);
   err(['--ttl-seconds', '1'], /--ttl-seconds: '1' is not a whole number of seconds from 3 to 3600/);
+  const labelled = parseGrpcAgentArgs(
+    [...base, '--serve', '127.0.0.1:1', '--labels', 'version=v2, app=inv'],
+    env,
+  );
+  assert.ok(labelled !== 'help');
+  assert.deepEqual(labelled.labels, { version: 'v2', app: 'inv' });
+  err(['--serve', '127.0.0.1:1', '--labels', 'version'], /--labels: 'version' is not k=v/);
+  err(['--serve', '127.0.0.1:1', '--labels', 'a=1,a=2'], /--labels: 'a' is given twice/);
+  err(['--labels', 'a=1'], /--labels are the registered instance's: they need --serve/);
 });

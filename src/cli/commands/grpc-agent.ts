@@ -24,7 +24,7 @@ import { parseFlags } from '../flags.js';
 export const GRPC_AGENT_HELP = `Usage: trellis grpc-agent --service NAME [-n NAMESPACE] --token-file FILE --out DIR
                           [--xds HOST:PORT] [--api URL] [--ca-bundle FILE] [--node-id ID]
                           [--refresh-interval 10s] [--once [--timeout 30s]]
-                          [--serve IP:PORT [--ttl-seconds 15]]
+                          [--serve IP:PORT [--labels k=v,k=v] [--ttl-seconds 15]]
 
 Gives a proxyless gRPC application (@grpc/grpc-js-xds, grpc-go, grpc-java...) a workload identity
 for mesh mTLS (gRFC A29), as a sidecar has one. With the bootstrap token of the workload
@@ -65,10 +65,13 @@ Flags:
   --serve IP:PORT           the app is a proxyless gRPC server reached at IP:PORT: register it
                             (proxyless, mtls) while the port accepts connections; deregister on
                             stop (not with --once)
+  --labels k=v,k=v          the registered instance's labels with --serve (Service subsets)
   --ttl-seconds N           registration TTL with --serve (default 15; heartbeats every N/3)
 `;
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 const bad = (msg: string): TrellisError => new TrellisError('BAD_REQUEST', `grpc-agent: ${msg}`);
 
@@ -93,6 +96,7 @@ export interface GrpcAgentOptions {
   readonly once: boolean;
   readonly timeoutMs: number;
   readonly serve: ServeTarget | undefined;
+  readonly labels: Readonly<Record<string, string>>;
   readonly ttlSeconds: number;
 }
 
@@ -117,6 +121,7 @@ export function parseGrpcAgentArgs(
       timeout: { type: 'string' },
       serve: { type: 'string' },
       'ttl-seconds': { type: 'string' },
+      labels: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     GRPC_AGENT_HELP,
@@ -188,12 +193,27 @@ export function parseGrpcAgentArgs(
       throw bad('--serve registers the server while it runs: it cannot be used with --once');
     serve = { host, port };
   }
+  const labels: Record<string, string> = {};
+  for (const pair of (v.labels ?? '').split(',').filter((p) => p.trim() !== '')) {
+    const i = pair.indexOf('=');
+    const k = pair.slice(0, i).trim();
+    const val = pair.slice(i + 1).trim();
+    if (i <= 0 || !LABEL_KEY.test(k) || !/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$|^$/.test(val))
+      throw bad(
+        `--labels: '${pair}' is not k=v (keys like app or example.com/tier, values letters, digits, -_.)`,
+      );
+    if (k in labels) throw bad(`--labels: '${k}' is given twice`);
+    labels[k] = val;
+  }
+  if (v.labels !== undefined && v.serve === undefined)
+    throw bad("--labels are the registered instance's: they need --serve IP:PORT");
   const ttlText = v['ttl-seconds'];
   const ttlSeconds = ttlText === undefined ? 15 : Number(ttlText);
   if (!/^\d{1,5}$/.test(ttlText ?? '15') || ttlSeconds < 3 || ttlSeconds > 3600)
     throw bad(`--ttl-seconds: '${ttlText ?? ''}' is not a whole number of seconds from 3 to 3600`);
   return {
     serve,
+    labels,
     ttlSeconds,
     service: v.service,
     namespace: v.namespace,
@@ -330,7 +350,7 @@ export async function grpcAgentCommand(argv: readonly string[]): Promise<number>
       service: o.service,
       namespace,
       target: o.serve,
-      labels: {},
+      labels: o.labels,
       ttlSeconds: o.ttlSeconds,
     });
   printUsage(dir, identity.current()?.spiffeId, o.service, namespace, false, o.serve);
