@@ -1,6 +1,7 @@
 // zod schema of a Workload document (trellis.dev/v1alpha1) and its defaulted WorkloadResource: a
-// process `trellis up` runs `replicas` times, each replica next to its own sidecar. The control
-// plane stores Workloads like any resource (so `trellis scale` is an apply); translate ignores them.
+// process `trellis up` runs `replicas` times, each replica next to its own sidecar (or, `proxyless`,
+// its own `trellis grpc-agent`). The control plane stores Workloads like any resource (so
+// `trellis scale` is an apply); translate ignores them.
 import { z } from 'zod';
 import { buildMetadata } from './build-service.js';
 import { absolutePathError } from './formats.js';
@@ -61,7 +62,22 @@ export const workloadSchema = strict({
     replicas: intIn(0, 64).optional(),
     readinessProbe: probe.optional(),
     upstreams: list(upstream, 64).optional(),
+    proxyless: z.boolean().optional(),
   }).superRefine((s, ctx) => {
+    if (s.proxyless === true && (s.upstreams ?? []).length > 0)
+      fail(
+        ctx,
+        'invalid_value',
+        'a proxyless gRPC Workload has no sidecar to give it upstream ports: it dials xds:///SERVICE itself; drop upstreams or proxyless',
+        ['upstreams'],
+      );
+    if (s.proxyless === true && s.readinessProbe?.httpGet !== undefined)
+      fail(
+        ctx,
+        'invalid_value',
+        'a proxyless gRPC Workload is ready when its gRPC port accepts connections (its XdsServer binds once it has its config); drop httpGet',
+        ['readinessProbe', 'httpGet'],
+      );
     if (s.port !== undefined && (s.replicas ?? 1) > 1)
       fail(ctx, 'invalid_value', 'a fixed port allows one replica; omit port and read $PORT to run several', [
         'port',
@@ -99,6 +115,7 @@ export function buildWorkload(doc: WorkloadDoc): WorkloadResource {
         ...(u.port !== undefined && { port: u.port }),
         env: u.env ?? defaultUpstreamEnv(u.service),
       })),
+      ...(s.proxyless === true && { proxyless: true as const }),
     },
   };
 }
@@ -125,5 +142,6 @@ export function workloadToDocument(r: WorkloadResource): Record<string, unknown>
         env: u.env,
       })),
     }),
+    ...(s.proxyless === true && { proxyless: true }),
   };
 }

@@ -339,6 +339,12 @@ export interface WorkloadSpecConfig {
   readonly readinessProbe: WorkloadProbeConfig;
   /** Per-upstream local ports on the replica's sidecar. */
   readonly upstreams: readonly WorkloadUpstreamConfig[];
+  /**
+   * A proxyless gRPC app (@grpc/grpc-js-xds XdsServer / XdsChannelCredentials): no sidecar; each
+   * replica gets a `trellis grpc-agent --serve 127.0.0.1:PORT` (identity files, xDS bootstrap,
+   * registration). No upstreams and no httpGet probe.
+   */
+  readonly proxyless?: true;
 }
 
 // ---------------------------------------------------------------- policy attachment (next issues)

@@ -1,6 +1,7 @@
 // What `trellis up` runs for one Workload replica, as pure functions: the launch template resolved
-// from the Workload and the Services it names, the sidecar's argv, and the app's environment.
-import { isAbsolute, resolve } from 'node:path';
+// from the Workload and the Services it names, the sidecar's argv (a proxyless Workload's
+// grpc-agent's), and the app's environment.
+import { isAbsolute, join, resolve } from 'node:path';
 import { splitServiceRef } from '../api/analyze-workload.js';
 import type { ServiceResource, WorkloadResource } from '../api/types.js';
 
@@ -31,6 +32,8 @@ export interface LaunchTemplate {
   /** The readinessProbe timeout, passed to the sidecar, which checks the app. */
   readonly timeoutMs: number;
   readonly upstreams: readonly UpstreamLaunch[];
+  /** A proxyless gRPC app: a grpc-agent instead of a sidecar (grpcAgentArgs, proxylessAppEnv). */
+  readonly proxyless?: true;
   readonly replicas: number;
   /** Why replicas cannot start (e.g. an upstream Service was deleted), if they cannot. */
   readonly problem?: string;
@@ -56,6 +59,8 @@ export interface ControlPlaneAddress {
   readonly api: string;
   /** The CA trust bundle file the sidecars verify the control plane with (--ca-bundle). */
   readonly caBundle?: string;
+  /** The plaintext xDS listener `127.0.0.1:PORT` for proxyless gRPC apps, when it is on. */
+  readonly plaintextXds?: string;
 }
 
 export const workloadKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -68,11 +73,14 @@ export function buildLaunchTemplate(
   w: WorkloadResource,
   services: ReadonlyMap<string, ServiceResource>,
   baseDir: string,
+  /** Why proxyless Workloads cannot run here (no plaintext xDS, no CA), if they cannot. */
+  proxylessProblem?: string,
 ): LaunchTemplate {
   const ns = w.metadata.namespace;
   const problems: string[] = [];
   if (!services.has(`${ns}/${w.spec.service}`))
     problems.push(`Service ${ns}/${w.spec.service} does not exist`);
+  if (w.spec.proxyless === true && proxylessProblem !== undefined) problems.push(proxylessProblem);
   const upstreams: UpstreamLaunch[] = [];
   for (const u of w.spec.upstreams) {
     const [uns, name] = splitServiceRef(u.service, ns);
@@ -96,6 +104,7 @@ export function buildLaunchTemplate(
     periodMs: w.spec.readinessProbe.periodMs,
     timeoutMs: w.spec.readinessProbe.timeoutMs,
     upstreams,
+    ...(w.spec.proxyless === true && { proxyless: true as const }),
     ...(problems.length > 0 && { problem: problems.join('; ') }),
   };
   return { ...base, replicas: w.spec.replicas, fingerprint: JSON.stringify(base) };
@@ -153,6 +162,71 @@ export function sidecarArgs(
     args.push('--upstream', `${u.service}.${u.namespace}:${u.port}=${ports.upstreams[i]}`),
   );
   return args;
+}
+
+/** Where a proxyless replica's grpc-agent keeps its files (key, chain, roots, bootstrap.json). */
+export const grpcAgentOut = (dir: string, replica: string): string => join(dir, replica);
+
+/**
+ * argv (after the node binary) of a proxyless replica's `trellis grpc-agent`: identity files and
+ * the xDS bootstrap in `out`, the app's port registered (with the labels) once it accepts.
+ */
+export function grpcAgentArgs(
+  t: LaunchTemplate,
+  ports: Pick<ReplicaPorts, 'app'>,
+  cp: ControlPlaneAddress,
+  trellisBin: string,
+  out: string,
+  tokenFile: string,
+  nodeId: string,
+): string[] {
+  return [
+    trellisBin,
+    'grpc-agent',
+    '--service',
+    t.service,
+    '--namespace',
+    t.namespace,
+    '--token-file',
+    tokenFile,
+    '--out',
+    out,
+    '--xds',
+    cp.plaintextXds ?? '',
+    '--api',
+    cp.api,
+    ...(cp.caBundle !== undefined ? ['--ca-bundle', cp.caBundle] : []),
+    '--node-id',
+    nodeId,
+    '--serve',
+    `127.0.0.1:${ports.app}`,
+    ...(Object.keys(t.labels).length > 0 ? ['--labels', labelFlag(t.labels)] : []),
+  ];
+}
+
+/**
+ * A proxyless app's environment: its gRPC xDS bootstrap (GRPC_XDS_BOOTSTRAP), RBAC on in
+ * grpc-js-xds (a server refuses a Listener with policies without it), PORT and which Workload it
+ * is; no proxy variables (there is no sidecar).
+ */
+export function proxylessAppEnv(
+  t: LaunchTemplate,
+  index: number,
+  ports: Pick<ReplicaPorts, 'app'>,
+  parent: Readonly<Record<string, string>>,
+  bootstrapFile: string,
+): Record<string, string> {
+  return {
+    ...parent,
+    GRPC_XDS_EXPERIMENTAL_RBAC: 'true',
+    ...t.env,
+    GRPC_XDS_BOOTSTRAP: bootstrapFile,
+    PORT: String(ports.app),
+    TRELLIS_WORKLOAD: t.name,
+    TRELLIS_NAMESPACE: t.namespace,
+    TRELLIS_SERVICE: t.service,
+    TRELLIS_REPLICA: String(index),
+  };
 }
 
 const LOOPBACK = '127.0.0.1,localhost,::1';

@@ -2,13 +2,19 @@
 // and the app once the sidecar's outbound listener is bound (so the app can call upstreams at once);
 // the sidecar registers the instance only when the app answers its readiness check. When either
 // process exits the other is stopped (the sidecar first, so it deregisters) and both are restarted
-// after a capped exponential backoff.
-import { stat } from 'node:fs/promises';
+// after a capped exponential backoff. A proxyless gRPC Workload's replica runs a `trellis grpc-agent`
+// in the sidecar's place: the app starts once the agent wrote its bootstrap, and is ready when its
+// gRPC port accepts connections (its XdsServer binds once it has its server Listener; the agent
+// registers it then).
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failuresAfterCrash, restartDelayMs, type RestartPolicy } from './backoff.js';
 import { describeExit, ManagedChild, type ChildExit } from './child.js';
 import {
   appEnv,
+  grpcAgentArgs,
+  grpcAgentOut,
+  proxylessAppEnv,
   replicaId,
   sidecarArgs,
   type ControlPlaneAddress,
@@ -39,6 +45,8 @@ export interface ReplicaDeps {
   readonly onChange: () => void;
   /** The bootstrap-token file for a workload identity (namespace, service account), if the mesh has a CA. */
   readonly tokenFile?: (namespace: string, serviceAccount: string) => string;
+  /** Where proxyless replicas' grpc-agents keep their files (default <logDir>/../grpc-agent). */
+  readonly grpcAgentDir?: string;
 }
 
 /** Why a run ended. */
@@ -172,7 +180,12 @@ export class Replica {
     const grace = (this.deps.drainSeconds + 3) * 1000;
     if (this.sidecar?.running()) await this.sidecar.stop(grace);
     if (this.app?.running()) await this.app.stop(5000);
+    // A proxyless replica's key files go with it (a sidecar keeps its key in memory only).
+    if (this.agentOut !== undefined)
+      await rm(this.agentOut, { recursive: true, force: true }).catch(() => undefined);
   }
+
+  private agentOut: string | undefined;
 
   private async ports(): Promise<ReplicaPorts | string> {
     const t = this.template;
@@ -212,6 +225,7 @@ export class Replica {
       () => false,
     );
     if (!cwdOk) return { stopped: false, why: `working directory ${t.cwd} does not exist`, lines: [] };
+    if (t.proxyless === true) return this.runProxylessOnce(ports);
 
     this.set('starting', 'sidecar starting');
     d.onEvent(
@@ -283,6 +297,99 @@ export class Replica {
     this.app = app;
 
     // 3. Watch both; readiness as the sidecar sees it (registered = ready).
+    return this.watch(app, sidecar, ports, () => sidecarReady(ports.admin));
+  }
+
+  /** A proxyless gRPC replica: its grpc-agent, then the app with the agent's bootstrap. */
+  private async runProxylessOnce(ports: ReplicaPorts): Promise<RunEnd> {
+    const t = this.template;
+    const d = this.deps;
+    const tokenFile = d.tokenFile?.(t.namespace, t.service);
+    if (tokenFile === undefined || d.cp.plaintextXds === undefined)
+      return {
+        stopped: false,
+        why: 'a proxyless Workload needs the mesh CA and the plaintext xDS listener',
+        lines: [],
+      };
+    const nodeId = this.generation > 1 ? `${this.id}.g${this.generation}` : this.id;
+    const out = grpcAgentOut(d.grpcAgentDir ?? join(d.logDir, '..', 'grpc-agent'), nodeId);
+    const bootstrap = join(out, 'bootstrap.json');
+    await rm(bootstrap, { force: true }); // wait for this run's
+    this.agentOut = out;
+    this.set('starting', 'grpc-agent starting');
+    d.onEvent(
+      `${this.id} starting: grpc-agent (${out}), then \`${showCommand(t.command)}\` (proxyless gRPC) on :${ports.app} in ${t.cwd}`,
+    );
+    const agent = new ManagedChild(
+      {
+        name: `${this.id} grpc-agent`,
+        command: d.node,
+        args: grpcAgentArgs(t, ports, d.cp, d.trellisBin, out, tokenFile, nodeId),
+        cwd: t.cwd,
+        env: d.env,
+        logFile: logFileOf(d.logDir, this.id, true),
+      },
+      d.watchdog,
+      () => undefined, // its logs go to the sidecar log file (trellis logs --sidecar)
+    );
+    this.sidecar = agent;
+
+    // 1. The agent writes the bootstrap once it has the first certificate.
+    const deadline = Date.now() + d.sidecarStartTimeoutMs;
+    for (;;) {
+      if (this.stopping) return { stopped: true };
+      if (!agent.running())
+        return {
+          stopped: false,
+          why: `grpc-agent ${describeExit(await agent.exited)}`,
+          lines: agent.lastLines(5),
+        };
+      if ((await stat(bootstrap).catch(() => undefined)) !== undefined) break;
+      if (Date.now() > deadline) {
+        await agent.stop(2000);
+        return {
+          stopped: false,
+          why: `grpc-agent wrote no bootstrap within ${d.sidecarStartTimeoutMs / 1000} s`,
+          lines: agent.lastLines(5),
+        };
+      }
+      await Promise.race([this.sleep(100), agent.exited]);
+    }
+
+    // 2. The app, with GRPC_XDS_BOOTSTRAP.
+    this.set('starting', `app starting; waiting for its gRPC server on :${ports.app}`);
+    const [command, ...args] = t.command as [string, ...string[]];
+    const app = new ManagedChild(
+      {
+        name: this.id,
+        command,
+        args,
+        cwd: t.cwd,
+        env: proxylessAppEnv(t, this.index, ports, d.env, bootstrap),
+        logFile: logFileOf(d.logDir, this.id, false),
+      },
+      d.watchdog,
+      d.onLine,
+    );
+    this.app = app;
+
+    // 3. Ready when the gRPC port accepts (the XdsServer serves; the agent registers it then).
+    return this.watch(app, agent, ports, async () =>
+      (await tcpOpen(ports.app, 500))
+        ? { ready: true, reason: 'serving' }
+        : { ready: false, reason: `the gRPC server does not accept connections on :${ports.app} yet` },
+    );
+  }
+
+  /** Watches the app and its sidecar (or grpc-agent) until one exits or the replica stops. */
+  private async watch(
+    app: ManagedChild,
+    sidecar: ManagedChild,
+    ports: ReplicaPorts,
+    readiness: () => Promise<{ ready: boolean; reason: string }>,
+  ): Promise<RunEnd> {
+    const t = this.template;
+    const d = this.deps;
     let wasReady = false;
     const exit = Promise.race([
       app.exited.then((e) => ({ who: 'app' as const, e })),
@@ -291,13 +398,15 @@ export class Replica {
     let ended: { who: 'app' | 'sidecar'; e: ChildExit } | undefined;
     void exit.then((x) => (ended = x));
     while (!this.stopping && ended === undefined) {
-      const r = await sidecarReady(ports.admin);
+      const r = await readiness();
       if (this.stopping || ended !== undefined) break;
       if (r.ready) {
         if (!wasReady) {
           wasReady = true;
           d.onEvent(
-            `${this.id} ready (app pid ${app.pid} on :${ports.app}, sidecar pid ${sidecar.pid} in :${ports.inbound} out :${ports.outbound})`,
+            t.proxyless === true
+              ? `${this.id} ready (proxyless gRPC app pid ${app.pid} on :${ports.app}, grpc-agent pid ${sidecar.pid})`
+              : `${this.id} ready (app pid ${app.pid} on :${ports.app}, sidecar pid ${sidecar.pid} in :${ports.inbound} out :${ports.outbound})`,
           );
         }
         this.set('ready', undefined);

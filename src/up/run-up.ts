@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { formatIssue } from '../api/issues.js';
-import type { ConfigIssue, Resource } from '../api/types.js';
+import type { ConfigIssue, Resource, WorkloadResource } from '../api/types.js';
 import { keyString, resourceKey } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
@@ -46,6 +46,9 @@ export interface UpOptions {
 
 /** The trust bundle the sidecars verify the control plane with: <data-dir>/ca/bundle.pem. */
 export const CA_BUNDLE_FILE = 'bundle.pem';
+
+/** <data dir>/grpc-agent/<replica>: proxyless replicas' key, certificates and xDS bootstrap. */
+export const GRPC_AGENT_DIR = 'grpc-agent';
 
 /** bin/trellis.js of this installation (dist/src/up/run-up.js -> bin/trellis.js). */
 export const TRELLIS_BIN = fileURLToPath(new URL('../../../bin/trellis.js', import.meta.url));
@@ -114,13 +117,20 @@ export async function runUp(o: UpOptions): Promise<number> {
       pino.destination({ dest: join(logDir, 'control-plane.log'), sync: false, mkdir: true }),
     );
     plain(`data dir ${o.dataDir}`);
+    // Proxyless gRPC Workloads reach xDS in plaintext (on loopback): on when the mesh file has one.
+    const plaintextXdsPort =
+      o.plaintextXdsPort ??
+      (o.resources.some((r) => r.kind === 'Workload' && (r as WorkloadResource).spec.proxyless === true)
+        ? 0
+        : undefined);
+    await rm(join(o.dataDir, GRPC_AGENT_DIR), { recursive: true, force: true });
     cp = await startControlPlane({
       dataDir: join(o.dataDir, STORE_DIR),
       store,
       host: '127.0.0.1',
       apiPort: o.apiPort,
       securePort: o.securePort,
-      ...(o.plaintextXdsPort !== undefined ? { plaintextXds: { port: o.plaintextXdsPort } } : {}),
+      ...(plaintextXdsPort !== undefined ? { plaintextXds: { port: plaintextXdsPort } } : {}),
       logger,
       ca: { dir: join(o.dataDir, 'ca') },
     });
@@ -217,7 +227,13 @@ export async function runUp(o: UpOptions): Promise<number> {
     const deps: ReplicaDeps = {
       ports,
       watchdog,
-      cp: { xds, api: `https://${xds}`, caBundle },
+      cp: {
+        xds,
+        api: `https://${xds}`,
+        caBundle,
+        ...(cp.plaintextXdsPort !== undefined && { plaintextXds: `127.0.0.1:${cp.plaintextXdsPort}` }),
+      },
+      grpcAgentDir: join(o.dataDir, GRPC_AGENT_DIR),
       node: process.execPath,
       trellisBin: TRELLIS_BIN,
       logDir,

@@ -68,6 +68,15 @@ export class Supervisor {
     private readonly baseDir: string,
   ) {}
 
+  /** Why proxyless gRPC Workloads cannot run in this `trellis up`, if they cannot. */
+  private proxylessProblem(): string | undefined {
+    if (this.deps.tokenFile === undefined)
+      return 'a proxyless gRPC Workload needs the mesh CA (workload identities for its grpc-agent)';
+    if (this.deps.cp.plaintextXds === undefined)
+      return "a proxyless gRPC Workload needs the control plane's plaintext xDS listener (gRPC cannot reach xDS over TLS): restart trellis up with the Workload in the mesh file, or with --plaintext-xds-port N (0 = any)";
+    return undefined;
+  }
+
   /** Brings the processes in line with `resources` (everything in the store). */
   reconcile(resources: readonly Resource[]): void {
     if (this.closing) return;
@@ -77,7 +86,7 @@ export class Supervisor {
     const templates = new Map<string, LaunchTemplate>();
     for (const r of resources)
       if (r.kind === 'Workload') {
-        const t = buildLaunchTemplate(r as WorkloadResource, services, this.baseDir);
+        const t = buildLaunchTemplate(r as WorkloadResource, services, this.baseDir, this.proxylessProblem());
         templates.set(t.key, t);
       }
 

@@ -3,7 +3,8 @@
 // Listener the control plane sends for that address (GRPC_XDS_BOOTSTRAP, as in production). Each
 // Hello answers with its name, the transport, and the caller's identity: the URI SAN of the
 // client certificate from the call's auth context (what the TLS handshake verified). Prints one
-// JSON line `{"serving": PORT}` once it serves, `{"error": ...}` if binding fails.
+// JSON line `{"serving": PORT}` once it serves, `{"error": ...}` if binding fails. BIND defaults to
+// 127.0.0.1:$PORT (as `trellis up` runs a proxyless Workload); replies name TRELLIS_REPLICA if set.
 import * as grpc from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
 import { ECHO_SERVICE } from './echo-service.js';
@@ -16,9 +17,12 @@ export interface ServerReply {
   transport: string;
   /** The client certificate's URI SAN (its SPIFFE ID), when it sent one. */
   peer?: string;
+  /** TRELLIS_REPLICA of the server process, under `trellis up`. */
+  replica?: string;
 }
 
-const bind = process.env['BIND'] ?? '';
+const bind = process.env['BIND'] ?? `127.0.0.1:${process.env['PORT'] ?? ''}`;
+const replica = process.env['TRELLIS_REPLICA'];
 const server = new xds.XdsServer();
 server.addService(ECHO_SERVICE, {
   Hello: (call: grpc.ServerUnaryCall<unknown, ServerReply>, cb: grpc.sendUnaryData<ServerReply>) => {
@@ -32,6 +36,7 @@ server.addService(ECHO_SERVICE, {
       server: 'inventory',
       transport: auth.transportSecurityType ?? 'plaintext',
       ...(uri !== undefined ? { peer: uri } : {}),
+      ...(replica !== undefined ? { replica } : {}),
     });
   },
 });
