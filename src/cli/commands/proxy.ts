@@ -3,9 +3,9 @@
 import { createLogger } from '../../common/logger.js';
 import { createDataPlane } from '../../proxy/create-data-plane.js';
 import { parseBootstrap } from '../../proxy/main/bootstrap.js';
+import { httpFetch } from '../../proxy/main/http-fetch.js';
 import { runProxy, type RunningProxy } from '../../proxy/main/run-proxy.js';
 import { startSidecarIdentity } from '../../proxy/identity/start.js';
-import { ControlPlaneTls, explainTlsError } from '../../proxy/identity/control-plane-tls.js';
 import { XdsClient } from '../../proxy/xds-client/index.js';
 import { createH2AdsClient } from '../../xds/ads-h2-client.js';
 import type { AdsClient } from '../../xds/ads-service.js';
@@ -32,13 +32,21 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // TLS to the control plane with --ca-bundle; plaintext (loopback only, checked by the bootstrap) without.
-  const cpTls = bootstrap.caBundle ? ControlPlaneTls.fromFile(bootstrap.caBundle, logger) : undefined;
+  // Loaded only with --ca-bundle (it brings node:https): a plaintext sidecar does not carry it.
+  const cpTlsModule = bootstrap.caBundle
+    ? await import('../../proxy/identity/control-plane-tls.js')
+    : undefined;
+  const cpTls =
+    bootstrap.caBundle && cpTlsModule
+      ? cpTlsModule.ControlPlaneTls.fromFile(bootstrap.caBundle, logger)
+      : undefined;
   if (!cpTls)
     logger.warn(
       { controlPlane: bootstrap.controlPlane, api: bootstrap.api },
       'no --ca-bundle: xDS and API calls to the control plane are plaintext (allowed on loopback only)',
     );
-  const identity = startSidecarIdentity(bootstrap, process.env, logger, cpTls?.fetch);
+  // Without --ca-bundle, the identity's API calls go over node:http too (not the global fetch: ~11 MB).
+  const identity = startSidecarIdentity(bootstrap, process.env, logger, cpTls?.fetch ?? httpFetch);
   if (cpTls && identity) cpTls.useIdentity(identity);
   started.proxy = await runProxy(bootstrap, {
     logger,
@@ -52,7 +60,7 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
               createClient: (target) =>
                 createH2AdsClient(target, {
                   options: () => cpTls.h2Options(),
-                  explain: (e) => explainTlsError(e, cpTls.bundleFile),
+                  explain: (e) => cpTlsModule!.explainTlsError(e, cpTls.bundleFile),
                 }) as unknown as AdsClient,
             });
             // The TLS port serves xDS to workloads presenting a certificate only (the bootstrap

@@ -1,0 +1,80 @@
+// httpFetch against a real server on 127.0.0.1: method, headers and body up; status and text
+// down; fetch's error shapes for a refused connection and a timeout.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { httpFetch } from './http-fetch.js';
+
+describe('httpFetch', () => {
+  let server: Server;
+  let base = '';
+  before(async () => {
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/slow') return; // never answers
+        res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            method: req.method,
+            url: req.url,
+            type: req.headers['content-type'] ?? null,
+            length: req.headers['content-length'] ?? null,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('sends method, headers and a UTF-8 body; returns status and text', async () => {
+    const body = JSON.stringify({ name: 'ü' });
+    const res = await httpFetch(`${base}/api/v1/instances?x=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(await res.text()), {
+      method: 'POST',
+      url: '/api/v1/instances?x=1',
+      type: 'application/json',
+      length: String(Buffer.byteLength(body)),
+      body,
+    });
+    const missing = await httpFetch(`${base}/missing`, { method: 'DELETE' });
+    assert.equal(missing.status, 404);
+  });
+
+  it('rejects like fetch: TypeError with the socket error as cause, or the abort reason', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    closed.close();
+    await once(closed, 'close');
+    await assert.rejects(httpFetch(`http://127.0.0.1:${port}/`, { method: 'GET' }), (e: unknown) => {
+      assert.ok(e instanceof TypeError);
+      assert.equal(e.message, 'fetch failed');
+      assert.equal((e.cause as { code?: string }).code, 'ECONNREFUSED');
+      return true;
+    });
+    await assert.rejects(
+      httpFetch(`${base}/slow`, { method: 'GET', signal: AbortSignal.timeout(100) }),
+      (e: unknown) => (e as Error).name === 'TimeoutError',
+    );
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    await assert.rejects(httpFetch(`${base}/`, { method: 'GET', signal: ac.signal }), /gone/);
+  });
+});
