@@ -1,9 +1,11 @@
 // A/B loop for the sidecar's HTTP/1.1 hot path: the same sidecar topologies as the sidecar benchmark
-// (one sidecar; a client/server pair), for two or more builds side by side, measured in alternation.
+// (one sidecar; a client/server pair; the pair with identities, mesh mTLS between its sidecars), for
+// two or more builds side by side, measured in alternation.
 // Reports the median proxy CPU µs/request at saturation, vCPU at a fixed rate, p50, and RSS per build.
 //
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --rounds 5 --duration 2
 //   node dist/bench/hot-path-ab.js --build new=. --rounds 1 --cpu-prof /tmp/prof   # profiles on stop
+//   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --topo mtls   # mTLS pair only
 //
 // A build is a directory with bin/trellis.js, dist/, package.json and node_modules (a copy of a
 // previous `dist` with a node_modules symlink is enough). The control plane always runs from this build.
@@ -16,6 +18,7 @@ import { apiCall, TRELLIS_BIN } from './xds-sim/control-plane-child.js';
 import { pathOf, type BodyName } from './sidecar/bodies.js';
 import { measure, warmUp, type LoadOptions, type Sample, type Target } from './sidecar/load.js';
 import { CPU_LOAD, CPU_PROXY, ensureTools, startNginxUpstream } from './sidecar/peers.js';
+import { tokenFile } from './sidecar/trellis.js';
 import {
   alive,
   freePort,
@@ -34,6 +37,7 @@ const { values: v } = parseArgs({
     rounds: { type: 'string', default: '5' },
     duration: { type: 'string', default: '2' },
     body: { type: 'string', default: 'small' },
+    /** one, pair, mtls (a client/server pair with identities: mesh mTLS between them, pooled HTTP/1.1) */
     topo: { type: 'string', default: 'one,pair' },
     'cpu-prof': { type: 'string' },
     'quiet-wait': { type: 'string', default: '2' },
@@ -54,7 +58,8 @@ interface Build {
   node: string[];
   one?: { child: Child; port: number; host: string };
   pair?: { client: Child; server: Child; port: number; host: string };
-  res: { one: Sample[]; pair: Sample[] };
+  mtls?: { client: Child; server: Child; port: number; host: string };
+  res: { one: Sample[]; pair: Sample[]; mtls: Sample[] };
 }
 
 const builds: Build[] = (v.build ?? ['cur=.']).map((s) => {
@@ -67,7 +72,7 @@ const builds: Build[] = (v.build ?? ['cur=.']).map((s) => {
     bin: join(resolve(dir), 'bin/trellis.js'),
     v8: flags,
     node: nodeArgs,
-    res: { one: [], pair: [] },
+    res: { one: [], pair: [], mtls: [] },
   };
 });
 const body = v.body as BodyName;
@@ -84,16 +89,30 @@ const service = (name: string, upstreamPort?: number) => ({
   },
 });
 
-async function sidecar(b: Build, node: string, svc: string, appPort: number, xds: string, api: string) {
+const TOPOS = ['one', 'pair', 'mtls'] as const;
+
+async function sidecar(
+  b: Build,
+  node: string,
+  svc: string,
+  appPort: number,
+  xds: string,
+  api: string,
+  tokenFile?: string,
+) {
   const [inbound, outbound, admin] = [await freePort(), await freePort(), await freePort()];
   const pre = profDir ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, `${b.name}-${node}`)] : [];
   const args = [...b.node, ...pre, b.bin, 'proxy', '--service', svc, '--node-id', `${b.name}-${node}`];
   args.push('--app-port', String(appPort), '--inbound-port', String(inbound));
   args.push('--outbound-port', String(outbound), '--admin-port', String(admin));
   args.push('--control-plane', xds, '--api', api);
+  if (tokenFile !== undefined) args.push('--token-file', tokenFile);
   if (b.v8 !== undefined) process.env.TRELLIS_PROXY_V8_FLAGS = b.v8;
   else delete process.env.TRELLIS_PROXY_V8_FLAGS;
-  const child = startChild(`${b.name}-${node}`, process.execPath, args, CPU_PROXY);
+  // mtls: pooled HTTP/1.1 over mTLS between the sidecars (the default; the sidecar benchmark's
+  // "Trellis pair mTLS" row).
+  const env = tokenFile !== undefined ? { TRELLIS_MESH_H2: 'off' } : undefined;
+  const child = startChild(`${b.name}-${node}`, process.execPath, args, CPU_PROXY, env);
   delete process.env.TRELLIS_PROXY_V8_FLAGS;
   return { child, outbound };
 }
@@ -165,8 +184,10 @@ async function main(): Promise<void> {
       documents: [
         service('bench-upstream', up.port),
         ...builds.map((b) => service(`bench-server-${b.name}`)),
+        ...(topos.includes('mtls') ? builds.map((b) => service(`bench-mtls-${b.name}`)) : []),
       ],
     });
+    const clientToken = topos.includes('mtls') ? await tokenFile(dir, api, 'bench-client') : '';
     for (const b of builds) {
       if (topos.includes('one')) {
         const s = await sidecar(b, 'one', 'bench-client', 0, xds, api);
@@ -182,10 +203,17 @@ async function main(): Promise<void> {
           host: `bench-server-${b.name}:8080`,
         };
       }
+      if (topos.includes('mtls')) {
+        const svc = `bench-mtls-${b.name}`;
+        const srv = await sidecar(b, 'mserver', svc, up.port, xds, api, await tokenFile(dir, api, svc));
+        const cli = await sidecar(b, 'mclient', 'bench-client', 0, xds, api, clientToken);
+        b.mtls = { client: cli.child, server: srv.child, port: cli.outbound, host: `${svc}:8080` };
+      }
     }
     for (const b of builds) {
       if (b.one) await ready(b.one.port, b.one.host, [b.one.child]);
       if (b.pair) await ready(b.pair.port, b.pair.host, [b.pair.client, b.pair.server]);
+      if (b.mtls) await ready(b.mtls.port, b.mtls.host, [b.mtls.client, b.mtls.server]);
     }
     await sleep(3000);
     if (v.hold !== undefined) {
@@ -196,12 +224,18 @@ async function main(): Promise<void> {
           console.log(
             `${b.name} pair: port ${b.pair.port} host ${b.pair.host} client pid ${b.pair.client.pid} server pid ${b.pair.server.pid}`,
           );
+        if (b.mtls)
+          console.log(
+            `${b.name} mtls: port ${b.mtls.port} host ${b.mtls.host} client pid ${b.mtls.client.pid} server pid ${b.mtls.server.pid}`,
+          );
       }
       await sleep(Number(v.hold) * 1000);
       return;
     }
     for (const b of builds) {
-      const idle = [b.one?.child, b.pair?.client, b.pair?.server].filter((c) => c !== undefined);
+      const idle = [b.one?.child, b.pair?.client, b.pair?.server, b.mtls?.client, b.mtls?.server].filter(
+        (c) => c !== undefined,
+      );
       console.log(`${b.name} idle RSS MB: ${idle.map((c) => `${c.name} ${rss(c).toFixed(1)}`).join(', ')}`);
     }
     const o: LoadOptions = {
@@ -219,6 +253,11 @@ async function main(): Promise<void> {
           'pair',
           { port: b.pair.port, host: b.pair.host, pids: [b.pair.client.pid, b.pair.server.pid] },
         ]);
+      if (b.mtls)
+        t.push([
+          'mtls',
+          { port: b.mtls.port, host: b.mtls.host, pids: [b.mtls.client.pid, b.mtls.server.pid] },
+        ]);
       return t;
     };
     for (const b of builds) for (const [, t] of targets(b)) await warmUp(t, body, o);
@@ -226,7 +265,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? builds : [...builds].reverse();
       // Topology by topology, so that the builds compared are measured back to back.
-      for (const topo of ['one', 'pair'] as const)
+      for (const topo of TOPOS)
         for (const b of order) {
           const found = targets(b).find(([k]) => k === topo);
           if (found === undefined) continue;
@@ -242,7 +281,7 @@ async function main(): Promise<void> {
     }
     console.log('\nmedians');
     for (const b of builds)
-      for (const k of ['one', 'pair'] as const) {
+      for (const k of TOPOS) {
         const xs = b.res[k];
         if (xs.length === 0) continue;
         const n = xs[0]!.cpuUsPerReq.length;
@@ -259,7 +298,7 @@ async function main(): Promise<void> {
     const ref = builds[0]!;
     if (builds.length > 1) console.log(`\nper-round ratio to ${ref.name} (median, range, rounds won)`);
     for (const b of builds.slice(1))
-      for (const k of ['one', 'pair'] as const) {
+      for (const k of TOPOS) {
         const n = Math.min(b.res[k].length, ref.res[k].length);
         if (n === 0) continue;
         const sum = (xs: number[]): number => xs.reduce((a, x) => a + x, 0);

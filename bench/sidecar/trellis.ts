@@ -145,7 +145,7 @@ async function waitForTraffic(
 }
 
 /** A bootstrap token for the Service's identity (POST /api/v1/tokens on the loopback API), in a 0600 file. */
-async function tokenFile(dir: string, apiUrl: string, serviceAccount: string): Promise<string> {
+export async function tokenFile(dir: string, apiUrl: string, serviceAccount: string): Promise<string> {
   const r = (await apiCall(apiUrl, 'POST', '/api/v1/tokens', {
     namespace: 'default',
     serviceAccount,

@@ -6,7 +6,7 @@ import type { ListenerContext, PlaneContext } from '../pipeline/types.js';
 import type { DataPlaneMetrics } from '../telemetry/data-plane-metrics.js';
 import type { Gauge } from '../telemetry/metrics.js';
 import { H1Connection, onDownstreamRead } from './h1-connection.js';
-import { moveToOnread } from './onread-socket.js';
+import { moveToOnread, readTlsThroughOnread } from './onread-socket.js';
 import type { ListenerLimits } from './limits.js';
 import type { HandledConnection, ProtocolHost } from './protocol-handlers.js';
 import { acceptMeshConnection } from '../tls/inbound.js';
@@ -72,10 +72,12 @@ export abstract class ListenerBase implements ProtocolHost {
    * Runs HTTP/1.1 on a socket (bytes already read were unshift()ed back onto it). A plaintext
    * accepted socket is moved onto the onread path first (onread-socket.ts): `socket` is then
    * destroyed (its handle lives on in the new socket) and the unshifted bytes are parsed at once;
-   * a caller's later `socket.resume()` is harmless. Other sockets (TLS) are read by 'data' events.
+   * a caller's later `socket.resume()` is harmless. A server-side TLS socket is switched to onread
+   * in place (the caller's `resume()` is needed: the peer's close arrives as 'end'). Anything
+   * that can't be switched is read by 'data' events.
    */
   readonly startH1 = (socket: Socket): void => {
-    const moved = moveToOnread(socket, onDownstreamRead);
+    const moved = moveToOnread(socket, onDownstreamRead) ?? readTlsThroughOnread(socket, onDownstreamRead);
     if (moved === null) {
       this.adopt(new H1Connection(socket, this.context, this.limits, this.onClosed));
       return;

@@ -76,7 +76,12 @@ export function awaitServerHandshake(
     }
     // What tls.Server does for its sockets: node:http2 waits for 'secureConnect' (a client event)
     // while this is true, and would never set up a session over a server-side socket.
-    (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    const t = tls as TLSSocket & { secureConnecting: boolean; _releaseControl?: () => boolean };
+    t.secureConnecting = false;
+    // Also what tls.Server does: TLS errors after the handshake (a record that fails to decrypt,
+    // an alert) are emitted as 'error' from now on. Before it, a TLSSocket made over an accepted
+    // socket only emits them as '_tlsError' and stays open until the peer or a timeout closes it.
+    t._releaseControl?.();
     pending.release();
     // Errors after the handshake belong to the protocol handler; until it attaches, swallow them.
     tls.on('error', () => tls.destroy());
