@@ -26,7 +26,7 @@ import {
 } from './frames.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
 import { STREAM_HWM, WireStream } from './stream.js';
-import { checkResponse, checkTrailers } from './validate.js';
+import { checkRequest, checkResponse, checkTrailers } from './validate.js';
 
 export interface WireLimits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise and enforce (REFUSED_STREAM past it). */
@@ -370,21 +370,37 @@ export abstract class WireConnection {
     if (endStream && !s.closed) this.remoteEnd(s);
   }
 
-  /** Server side: a request opening stream `id` (overridden by server.ts for its checks). */
+  /**
+   * Server side: a request opening stream `id`. Refused after our GOAWAY or past
+   * MAX_CONCURRENT_STREAMS, reset when its header list is over the limits or malformed (RFC 9113
+   * §8.1.1, §8.3), else registered and handed to onStream.
+   */
   protected newStream(id: number, fields: string[], endStream: boolean, tooBig: boolean): void {
-    void fields;
-    void endStream;
-    void tooBig;
-    this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
-  }
-
-  /** RST_STREAM(REFUSED_STREAM) for a stream opened after our GOAWAY (not counted). */
-  protected rstUnknownRefused(id: number): void {
-    this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
+    if (this.goawaySent) return void this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
+    if (this.streams.size >= this.limits.maxConcurrentStreams) return this.refuse(id);
+    if (tooBig) return this.malformed(id, 'header list over the limit');
+    const bad = checkRequest(fields);
+    if (bad !== null) return this.malformed(id, bad);
+    let expect = -1;
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i] !== 'content-length') continue;
+      const cl = fields[i + 1] as string;
+      if (!/^\d{1,15}$/.test(cl) || (expect >= 0 && Number(cl) !== expect)) {
+        return this.malformed(id, 'invalid content-length');
+      }
+      expect = Number(cl);
+    }
+    if (endStream && expect > 0) return this.malformed(id, 'content-length without a body');
+    const s = this.openStream(id);
+    s.gotHeaders = true;
+    s.expectLength = expect;
+    if (endStream) s.remoteEnded = true;
+    this.onStream(s, fields, endStream);
+    if (endStream && !s.closed) this.remoteEnd(s);
   }
 
   /** Counts a refused stream; past the limit the peer is ignoring SETTINGS: GOAWAY. */
-  protected refuse(id: number): void {
+  private refuse(id: number): void {
     this.queue(rstFrame(id, ErrorCode.REFUSED_STREAM));
     if (++this.rejected > this.limits.maxSessionRejectedStreams) {
       throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'too many refused streams');
@@ -392,27 +408,15 @@ export abstract class WireConnection {
   }
 
   /** A malformed request: RST_STREAM(PROTOCOL_ERROR), counted as an invalid frame. */
-  protected malformed(id: number, what: string): void {
+  private malformed(id: number, what: string): void {
     this.queue(rstFrame(id, ErrorCode.PROTOCOL_ERROR));
     this.invalidFrame(what);
-  }
-
-  /** Registers a peer-opened stream (its request head arrived). */
-  protected adoptStream(id: number): WireStream {
-    const s = this.openStream(id);
-    s.gotHeaders = true;
-    return s;
   }
 
   protected openStream(id: number): WireStream {
     const s = new WireStream(id, this, this.peerInitialWindow, this.streamWindowSize);
     this.streams.set(id, s);
     return s;
-  }
-
-  /** After onStream: END_STREAM on the request's HEADERS. */
-  protected endAfterHeaders(s: WireStream): void {
-    if (!s.closed) this.remoteEnd(s);
   }
 
   private onRst(id: number, payload: Buffer): void {

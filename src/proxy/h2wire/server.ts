@@ -14,7 +14,6 @@ import { DEFAULT_WIRE_LIMITS, WireConnection, type WireLimits } from './connecti
 import { ErrorCode, H2ConnectionError } from './frames.js';
 import { ServerStreamShim } from './server-stream.js';
 import type { WireStream } from './stream.js';
-import { checkRequest } from './validate.js';
 
 const STREAM_TICKS = 8;
 
@@ -62,12 +61,7 @@ export class WireServer extends WireConnection implements HandledConnection {
     });
   }
 
-  protected override newStream(id: number, fields: string[], endStream: boolean, tooBig: boolean): void {
-    if (this.goawaySent) return void this.queueRefused(id);
-    if (this.streams.size >= this.limits.maxConcurrentStreams) return this.refuse(id);
-    if (tooBig) return this.malformed(id, 'header list over the limit');
-    const bad = checkRequest(fields);
-    if (bad !== null) return this.malformed(id, bad);
+  protected onStream(s: WireStream, fields: string[], endStream: boolean): void {
     const headers: Record<string, string> = {};
     for (let i = 0; i < fields.length; i += 2) {
       const n = fields[i] as string;
@@ -75,41 +69,16 @@ export class WireServer extends WireConnection implements HandledConnection {
       const prev = headers[n];
       headers[n] = prev === undefined ? v : `${prev}${n === 'cookie' ? '; ' : ', '}${v}`;
     }
-    const cl = headers['content-length'];
-    let expect = -1;
-    if (cl !== undefined) {
-      if (!/^\d{1,15}$/.test(cl)) return this.malformed(id, 'invalid content-length');
-      expect = Number(cl);
-      if (endStream && expect > 0) return this.malformed(id, 'content-length without a body');
-    }
-    const s = this.adoptStream(id);
-    s.expectLength = expect;
-    if (endStream) s.remoteEnded = true;
-    this.onStream(s, fields, endStream, headers);
-  }
-
-  private queueRefused(id: number): void {
-    this.rstUnknownRefused(id);
-  }
-
-  protected onStream(
-    s: WireStream,
-    fields: string[],
-    endStream: boolean,
-    headers?: Record<string, string>,
-  ): void {
     const ds = new ServerStreamShim(s, this.socket, endStream);
     this.active++;
-    const lc = this.host.context;
     new H2Exchange(
       ds as never,
-      (headers ?? {}) as IncomingHttpHeaders,
+      headers as IncomingHttpHeaders,
       fields,
-      lc,
+      this.host.context,
       this as unknown as H2Connection,
       this.limits.maxHeaderListSize,
     ).begin();
-    if (endStream && !s.closed) this.endAfterHeaders(s);
   }
 
   // ---- what H2Exchange asks of its connection (H2Connection's members) ----

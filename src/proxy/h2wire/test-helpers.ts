@@ -55,18 +55,11 @@ export class EchoServer extends WireConnection {
   constructor(socket: Socket, limits: WireLimits = DEFAULT_WIRE_LIMITS) {
     super(socket, true, limits);
   }
-  protected override newStream(id: number, fields: string[], endStream: boolean, tooBig: boolean): void {
-    if (this.streams.size >= this.limits.maxConcurrentStreams) return this.refuse(id);
-    if (tooBig) return this.malformed(id, 'too big');
-    const s = this.adoptStream(id);
-    if (endStream) s.remoteEnded = true;
-    this.onStream(s, fields, endStream);
-    if (endStream) this.endAfterHeaders(s);
-  }
   protected onStream(s: WireStream, fields: string[], _end: boolean): void {
     const path = fields[fields.indexOf(':path') + 1] ?? '/';
     const h = new Collect();
     const delay = /delay=(\d+)/.exec(path);
+    if (path.startsWith('/pause')) s.pause(); // never reads: the peer is held to the window
     s.handler = {
       ...h,
       onHeaders: () => undefined,
