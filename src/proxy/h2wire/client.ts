@@ -15,9 +15,27 @@ export interface WireClientEvents {
   onClosed(c: WireClient): void;
 }
 
+/** A stream consumer with output to write once per socket read (see WireClient.later). */
+export interface ReadFlush {
+  flushRead(): void;
+}
+
 export class WireClient extends WireConnection {
   /** Streams opened so far (a stream on a used connection counts as reused). */
   opened = 0;
+  private dirty: ReadFlush[] = [];
+
+  /** Calls `f.flushRead()` once the current socket read has been handled. */
+  later(f: ReadFlush): void {
+    this.dirty.push(f);
+  }
+
+  protected override readDone(): void {
+    const d = this.dirty;
+    if (d.length === 0) return;
+    this.dirty = [];
+    for (const f of d) f.flushRead();
+  }
 
   constructor(
     socket: Socket,

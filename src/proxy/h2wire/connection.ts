@@ -187,7 +187,11 @@ export abstract class WireConnection {
     } catch (e) {
       this.fatal(e);
     }
+    this.readDone();
   };
+
+  /** After the frames of one socket read were handled (client: write what they produced). */
+  protected readDone(): void {}
 
   private frame(type: number, flags: number, id: number, payload: Buffer): void {
     if (this.cont !== null && type !== FrameType.CONTINUATION) {

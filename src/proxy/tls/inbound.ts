@@ -8,12 +8,15 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { ListenerTlsConfig, MeshListenerTlsConfig } from '../config/decode-tls.js';
 import { dispatchConnection } from '../h2/h2-dispatch.js';
+import { acceptWireH2, wireServerFromEnv } from '../h2wire/server.js';
 import { detectProtocol } from '../listener/detect.js';
 import type { ProtocolHost } from '../listener/protocol-handlers.js';
 import type { MeshTls } from './mesh-tls.js';
 import { acceptGatewayTls } from './gateway-tls.js';
 import { awaitServerHandshake, Handshaking } from './handshake.js';
 import { setPeerIdentity } from './peer.js';
+
+const WIRE_SERVER = wireServerFromEnv();
 
 /** How long a STRICT listener waits for a ClientHello, and anyone for the handshake to finish. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -100,6 +103,11 @@ function terminate(
       setPeerIdentity(tls, v.id, m.spiffeId);
       return true;
     },
-    established: () => (cfg.inner === 'tcp' ? host.acceptPlain(tls) : dispatchConnection(tls, host)),
+    established: () =>
+      cfg.inner === 'tcp'
+        ? host.acceptPlain(tls)
+        : tls.alpnProtocol === 'h2' && WIRE_SERVER
+          ? acceptWireH2(tls, host) // ALPN h2 from a peer sidecar: src/proxy/h2wire
+          : dispatchConnection(tls, host),
   });
 }

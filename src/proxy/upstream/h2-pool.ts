@@ -11,6 +11,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Gauge } from '../telemetry/metrics.js';
 import { ProxyError } from '../pipeline/rescue.js';
 import type { UpstreamTlsDialer } from '../tls/upstream.js';
+import { WirePool } from '../h2wire/pool.js';
 
 /** Receives the outcome of `acquire` (callbacks, not promises). */
 export interface H2Waiter {
@@ -69,6 +70,8 @@ export class H2Pool {
   readonly sessions: H2Session[] = [];
   retired = false;
   readonly maxStreams: number;
+  /** The same endpoint on our own HTTP/2 layer (mesh HTTP/2, ./mesh-h2.ts), made on first use. */
+  private wirePool: WirePool | null = null;
 
   constructor(
     readonly address: string,
@@ -79,13 +82,31 @@ export class H2Pool {
   }
 
   get open(): number {
-    return this.sessions.length;
+    return this.sessions.length + (this.wirePool?.open ?? 0);
   }
 
   get activeStreams(): number {
-    let n = 0;
+    let n = this.wirePool?.activeStreams ?? 0;
     for (const s of this.sessions) n += s.active;
     return n;
+  }
+
+  /** Mesh HTTP/2 to this endpoint: connections of ../h2wire (not node:http2). */
+  wire(): WirePool {
+    let w = this.wirePool;
+    if (w === null) {
+      const o = this.opts;
+      w = new WirePool(this.address, this.port, {
+        connectTimeoutMs: o.connectTimeoutMs,
+        idleTimeoutMs: o.idleTimeoutMs,
+        gauge: o.gauge,
+        maxStreams: this.maxStreams,
+        ...(o.tls !== undefined ? { tls: o.tls } : {}),
+      });
+      if (this.retired) w.retired = true;
+      this.wirePool = w;
+    }
+    return w;
   }
 
   /** A session with room for one more stream: now if one is ready, else when one connects. */
@@ -211,11 +232,13 @@ export class H2Pool {
   /** Endpoint removed: no new streams; sessions close once their streams end. */
   retire(): void {
     this.retired = true;
+    this.wirePool?.retire();
     for (const s of [...this.sessions]) this.remove(s);
   }
 
   closeAll(): void {
     this.retired = true;
+    this.wirePool?.closeAll();
     for (const s of [...this.sessions]) {
       this.remove(s);
       s.session.destroy();
