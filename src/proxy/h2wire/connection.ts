@@ -12,7 +12,7 @@ import {
   FrameType,
   goawayFrame,
   H2ConnectionError,
-  headersFrames,
+  headersFrameInPlace,
   MAX_FRAME_SIZE_LIMIT,
   MAX_WINDOW,
   MIN_FRAME_SIZE,
@@ -579,7 +579,7 @@ export abstract class WireConnection {
   };
 
   sendHeaders(s: WireStream, fields: string[], endStream: boolean): void {
-    this.queue(headersFrames(s.id, this.encoder.encode(fields), endStream, this.peerMaxFrame));
+    this.queue(headersFrameInPlace(s.id, this.encoder.encodeAt(fields, 9), endStream, this.peerMaxFrame));
   }
 
   /** Sends what the windows allow of `s`'s queue; END_STREAM / trailers once it is empty. */

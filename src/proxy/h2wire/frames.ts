@@ -132,6 +132,17 @@ export function dataHeader(stream: number, length: number, endStream: boolean): 
   return b;
 }
 
+/**
+ * `b` holds a header block after 9 free octets: when the block fits one frame, the HEADERS frame
+ * header goes in front of it in place (no copy); else headersFrames splits it.
+ */
+export function headersFrameInPlace(stream: number, b: Buffer, endStream: boolean, maxFrame: number): Buffer {
+  const len = b.length - 9;
+  if (len > maxFrame) return headersFrames(stream, b.subarray(9), endStream, maxFrame);
+  frameHeader(b, len, FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), stream);
+  return b;
+}
+
 /** A header block as HEADERS (+ CONTINUATION frames when it exceeds `maxFrame`), one buffer. */
 export function headersFrames(stream: number, block: Buffer, endStream: boolean, maxFrame: number): Buffer {
   const n = block.length <= maxFrame ? 1 : Math.ceil(block.length / maxFrame);

@@ -38,13 +38,24 @@ const STATIC: ReadonlyArray<readonly [string, string]> = [
 ];
 export const STATIC_COUNT = STATIC.length; // 61
 
-/** Name → first static index; "name\0value" → static index of the exact pair. */
+/** Name → first static index; name → [value, index, ...] of the entries that have a value. */
 const STATIC_NAME = new Map<string, number>();
-const STATIC_PAIR = new Map<string, number>();
+const STATIC_VALUES = new Map<string, Array<string | number>>();
 STATIC.forEach(([n, v], i) => {
   if (!STATIC_NAME.has(n)) STATIC_NAME.set(n, i + 1);
-  if (v !== '') STATIC_PAIR.set(`${n}\0${v}`, i + 1);
+  if (v === '') return;
+  let l = STATIC_VALUES.get(n);
+  if (l === undefined) STATIC_VALUES.set(n, (l = []));
+  l.push(v, i + 1);
 });
+
+/** The static index of exactly (n, v), or 0. */
+function staticPair(n: string, v: string): number {
+  const l = STATIC_VALUES.get(n);
+  if (l === undefined) return 0;
+  for (let i = 0; i < l.length; i += 2) if (l[i] === v) return l[i + 1] as number;
+  return 0;
+}
 
 /** RFC 7541 §4.1: an entry's size is its name and value octets plus 32. */
 export function entrySize(name: string, value: string): number {
@@ -86,32 +97,37 @@ export class HpackDecoder {
       let name: string;
       let value: string;
       if (c & 0x80) {
-        const r = readInt(b, p, 7);
-        p = r.next;
-        [name, value] = this.entry(r.value);
+        const index = readInt(b, p, 7);
+        p = at;
+        if (index <= STATIC_COUNT && index > 0) {
+          const e = STATIC[index - 1] as readonly [string, string];
+          name = e[0];
+          value = e[1];
+        } else {
+          name = this.name(index);
+          value = this.values[this.names.length - (index - STATIC_COUNT)] as string;
+        }
       } else if ((c & 0xe0) === 0x20) {
         // Dynamic table size update: only at the start of a block (RFC 7541 §4.2).
         if (fields) throw new HpackError('dynamic table size update after a header field');
-        const r = readInt(b, p, 5);
-        p = r.next;
-        if (r.value > this.limit) {
-          throw new HpackError(`dynamic table size update to ${r.value}, above the limit ${this.limit}`);
+        const size = readInt(b, p, 5);
+        p = at;
+        if (size > this.limit) {
+          throw new HpackError(`dynamic table size update to ${size}, above the limit ${this.limit}`);
         }
-        this.maxSize = r.value;
+        this.maxSize = size;
         this.evict(0);
         continue;
       } else {
         const incremental = (c & 0xc0) === 0x40;
-        const r = readInt(b, p, incremental ? 6 : 4);
-        p = r.next;
-        if (r.value === 0) {
-          const s = readString(b, p);
-          name = s.value;
-          p = s.next;
-        } else name = this.entry(r.value)[0];
-        const s = readString(b, p);
-        value = s.value;
-        p = s.next;
+        const index = readInt(b, p, incremental ? 6 : 4);
+        p = at;
+        if (index === 0) {
+          name = readString(b, p);
+          p = at;
+        } else name = this.name(index);
+        value = readString(b, p);
+        p = at;
         if (incremental) this.add(name, value);
       }
       fields = true;
@@ -121,12 +137,13 @@ export class HpackDecoder {
     return listSize;
   }
 
-  private entry(index: number): readonly [string, string] {
+  /** The name at `index` (static or dynamic); the dynamic value is at the same position. */
+  private name(index: number): string {
     if (index === 0) throw new HpackError('header field index 0');
-    if (index <= STATIC_COUNT) return STATIC[index - 1] as readonly [string, string];
+    if (index <= STATIC_COUNT) return (STATIC[index - 1] as readonly [string, string])[0];
     const i = this.names.length - (index - STATIC_COUNT);
     if (i < 0) throw new HpackError(`header field index ${index} is past the end of the table`);
-    return [this.names[i] as string, this.values[i] as string];
+    return this.names[i] as string;
   }
 
   private add(name: string, value: string): void {
@@ -158,17 +175,18 @@ export class HpackDecoder {
   }
 }
 
-interface Read<T> {
-  value: T;
-  next: number;
-}
+/** Where the last readInt / readString stopped (one decoder runs at a time: no object per read). */
+let at = 0;
 
 /** RFC 7541 §5.1 integer with an N-bit prefix; more than 2^28 (or running past the end) is an error. */
-function readInt(b: Buffer, p: number, prefix: number): Read<number> {
+function readInt(b: Buffer, p: number, prefix: number): number {
   const mask = (1 << prefix) - 1;
   let v = (b[p] as number) & mask;
   p++;
-  if (v < mask) return { value: v, next: p };
+  if (v < mask) {
+    at = p;
+    return v;
+  }
   let m = 0;
   for (;;) {
     if (p >= b.length) throw new HpackError('integer runs past the end of the header block');
@@ -179,36 +197,46 @@ function readInt(b: Buffer, p: number, prefix: number): Read<number> {
     if (m > 28) throw new HpackError('integer too large');
   }
   if (v > 0x1fffffff) throw new HpackError('integer too large');
-  return { value: v, next: p };
+  at = p;
+  return v;
 }
 
-function readString(b: Buffer, p: number): Read<string> {
+function readString(b: Buffer, p: number): string {
   if (p >= b.length) throw new HpackError('string literal runs past the end of the header block');
   const huff = ((b[p] as number) & 0x80) !== 0;
-  const r = readInt(b, p, 7);
-  const start = r.next;
-  const end = start + r.value;
+  const len = readInt(b, p, 7);
+  const start = at;
+  const end = start + len;
   if (end > b.length) throw new HpackError('string literal runs past the end of the header block');
-  const value = huff ? huffmanDecode(b, start, end) : b.toString('latin1', start, end);
-  return { value, next: end };
+  at = end;
+  return huff ? huffmanDecode(b, start, end) : b.toString('latin1', start, end);
 }
 
 /** Stateless encoder (static table + literals without indexing, raw strings). */
 export class HpackEncoder {
-  private buf = Buffer.allocUnsafe(4096);
+  private buf = Buffer.allocUnsafe(0);
   private p = 0;
 
   /** Encodes a flat name, value list (names already lower-case; pseudo-headers first). */
   encode(fields: readonly string[]): Buffer {
-    let need = 0;
+    const b = this.encodeAt(fields, 0);
+    return Buffer.from(b);
+  }
+
+  /**
+   * Encodes into a fresh buffer after `room` octets left for the caller (a frame header): returns
+   * the whole buffer, the block being `[room, length)`.
+   */
+  encodeAt(fields: readonly string[], room: number): Buffer {
+    let need = room;
     for (let i = 0; i < fields.length; i++) need += (fields[i] as string).length + 6;
-    if (this.buf.length < need) this.buf = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
-    this.p = 0;
+    this.buf = Buffer.allocUnsafe(need);
+    this.p = room;
     for (let i = 0; i < fields.length; i += 2) {
       const n = fields[i] as string;
       const v = fields[i + 1] as string;
-      const pair = STATIC_PAIR.get(`${n}\0${v}`);
-      if (pair !== undefined) {
+      const pair = staticPair(n, v);
+      if (pair !== 0) {
         this.int(pair, 7, 0x80);
         continue;
       }
@@ -220,7 +248,7 @@ export class HpackEncoder {
       }
       this.str(v);
     }
-    return Buffer.from(this.buf.subarray(0, this.p));
+    return this.buf.subarray(0, this.p);
   }
 
   private int(v: number, prefix: number, flags: number): void {

@@ -8,7 +8,12 @@ const CONNECTION_SPECIFIC = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path']);
+const REQUEST_PSEUDO = new Map([
+  [':method', 1],
+  [':scheme', 2],
+  [':authority', 4],
+  [':path', 8],
+]);
 
 /** Lower-case token characters only (RFC 9110 tchar, upper case refused by RFC 9113 §8.2.1). */
 function badName(n: string): boolean {
@@ -46,15 +51,16 @@ export function checkRequest(f: readonly string[]): string | null {
   let method = '';
   let path: string | null = null;
   let scheme = false;
-  const seen = new Set<string>();
+  let seen = 0;
   for (let i = 0; i < f.length; i += 2) {
     const n = f[i] as string;
     const v = f[i + 1] as string;
     if (n.charCodeAt(0) === 0x3a) {
       if (regular) return `pseudo-header ${n} after a regular field`;
-      if (!REQUEST_PSEUDO.has(n)) return `unknown pseudo-header ${n}`;
-      if (seen.has(n)) return `duplicate ${n}`;
-      seen.add(n);
+      const bit = REQUEST_PSEUDO.get(n);
+      if (bit === undefined) return `unknown pseudo-header ${n}`;
+      if (seen & bit) return `duplicate ${n}`;
+      seen |= bit;
       if (badValue(v)) return `CR, LF or NUL in ${n}`;
       if (n === ':method') method = v;
       else if (n === ':path') path = v;
@@ -82,7 +88,7 @@ export function checkResponse(f: readonly string[]): string | null {
       if (regular) return `pseudo-header ${n} after a regular field`;
       if (n !== ':status') return `pseudo-header ${n} in a response`;
       if (status) return 'duplicate :status';
-      if (!/^[1-9][0-9][0-9]$/.test(v)) return `invalid :status ${JSON.stringify(v)}`;
+      if (!isStatus(v)) return `invalid :status ${JSON.stringify(v)}`;
       status = true;
       continue;
     }
@@ -101,4 +107,12 @@ export function checkTrailers(f: readonly string[]): string | null {
     if (e !== null) return e;
   }
   return null;
+}
+
+function isStatus(v: string): boolean {
+  if (v.length !== 3) return false;
+  const a = v.charCodeAt(0);
+  const b = v.charCodeAt(1);
+  const c = v.charCodeAt(2);
+  return a >= 0x31 && a <= 0x39 && b >= 0x30 && b <= 0x39 && c >= 0x30 && c <= 0x39;
 }
