@@ -286,6 +286,27 @@ spec:
       );
     });
 
+    test("an AuthorizationPolicy ALLOW by source identity: only the sidecar app's identity gets in", async () => {
+      await apply(`apiVersion: trellis.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: web-only }
+spec:
+  targetRefs: [{ kind: Service, name: inventory }]
+  rules: [{ from: [{ source: { identities: ["${id('web')}"] } }] }]
+`);
+      const denied = await until('the ALLOW policy to deny the proxyless client', async () => {
+        const r = await fromClient();
+        return r.errors.length === 1 ? r : undefined;
+      });
+      assert.match(denied.errors[0] ?? '', /^7: /);
+      assert.deepEqual(await hello(viaSidecar), { server: 'inventory', transport: 'ssl', peer: id('web') });
+      const del = await trellis(['delete', 'authorizationpolicies', 'web-only'], { server: cp.apiUrl });
+      assert.equal(del.code, 0, del.stderr);
+      await until('the client to be allowed again', async () =>
+        (await fromClient()).replies.length === 1 ? true : undefined,
+      );
+    });
+
     test('PERMISSIVE: the server serves plaintext and clients dial it in plaintext', async () => {
       await apply(`apiVersion: trellis.dev/v1alpha1
 kind: MeshTLS
