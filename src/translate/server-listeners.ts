@@ -12,7 +12,7 @@
 // `file_watcher` instance), a DownstreamTlsContext naming that provider for the server's
 // certificate and for the trust bundle, with the client certificate required.
 //
-// What gRPC does not support and how it is mapped (shared/notes and docs/security.md):
+// What gRPC does not support and how it is mapped (docs/security.md, proxyless servers):
 // - Its filter chain match only takes transport_protocol "raw_buffer" (no TLS sniffing), so one
 //   port cannot take TLS and plaintext: PERMISSIVE serves plaintext (as Istio does), and the
 //   instance is then not marked for mTLS (mtls.ts instanceServesMtls); DISABLE serves plaintext.
