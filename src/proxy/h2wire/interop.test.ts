@@ -11,6 +11,10 @@ import {
 } from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:net';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Collect, EchoServer, listen, wireClient } from './test-helpers.js';
 
 const GET = (path: string, extra: string[] = []): string[] => [
@@ -234,5 +238,53 @@ describe('node:http2 client → wire server', async () => {
     assert.equal(goaway, 0);
     await once(session, 'close');
     assert.equal(c.closed || c.socket.destroyed || c.socket.writableEnded, true);
+  });
+});
+
+describe('curl --http2-prior-knowledge → wire server', async () => {
+  const { server, port } = await listen((sock) => new EchoServer(sock).start());
+  after(() => (server as Server).close());
+  const curl = (args: string[]): Promise<{ code: number; out: string }> =>
+    new Promise((resolve) =>
+      execFile('curl', args, { timeout: 10_000, maxBuffer: 8 << 20 }, (err, out) =>
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, out }),
+      ),
+    );
+
+  it('GET and a 1 MiB POST with curl (nghttp2 inside)', async (t) => {
+    if ((await curl(['--version'])).code !== 0) {
+      t.skip('curl is not installed');
+      return;
+    }
+    const get = await curl([
+      '-s',
+      '--http2-prior-knowledge',
+      '-D',
+      '-',
+      '-H',
+      'x-echo-c: curl',
+      `http://127.0.0.1:${port}/c`,
+    ]);
+    assert.equal(get.code, 0);
+    assert.match(get.out, /^HTTP\/2 200/);
+    assert.match(get.out, /x-echo-c: curl/);
+    const dir = mkdtempSync(join(tmpdir(), 'h2wire-curl-'));
+    try {
+      const body = randomBytes(1024 * 1024 + 5);
+      writeFileSync(join(dir, 'in'), body);
+      const big = await curl([
+        '-s',
+        '--http2-prior-knowledge',
+        '--data-binary',
+        `@${join(dir, 'in')}`,
+        '-o',
+        join(dir, 'out'),
+        `http://127.0.0.1:${port}/big`,
+      ]);
+      assert.equal(big.code, 0);
+      assert.ok(readFileSync(join(dir, 'out')).equals(body));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -29,7 +29,7 @@ export interface ClusterManagerOptions {
   readonly mtls?: MeshTls;
   /**
    * HTTP/1.1 requests to an mTLS peer whose TLS context offers h2 go as streams of one HTTP/2
-   * connection per peer (src/proxy/upstream/mesh-h2.ts). Default: TRELLIS_MESH_H2, else off.
+   * connection per peer (src/proxy/upstream/mesh-h2.ts). Default: TRELLIS_MESH_H2, else on.
    */
   readonly meshH2?: boolean;
 }

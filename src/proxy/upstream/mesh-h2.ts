@@ -51,7 +51,7 @@ export function meshH2FromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /** What TRELLIS_MESH_H2 unset means. */
-const MESH_H2_DEFAULT = false;
+const MESH_H2_DEFAULT = true;
 
 /** The pool the HTTP/1.1 exchange borrows from: each "connection" is a new stream to the peer. */
 export class MeshH2Pool implements ConnPool {
