@@ -9,12 +9,13 @@ export const PEER_HEADER = 'x-forwarded-client-cert';
 const PEER = Symbol.for('trellis.mtls.peer');
 interface Peer {
   readonly id: string;
-  readonly local: string;
+  /** The header value, made once per connection (every request on it carries the same one). */
+  readonly xfcc: string;
 }
 type Tagged = { [PEER]?: Peer };
 
 export function setPeerIdentity(socket: Socket, id: string, local: string): void {
-  (socket as Tagged)[PEER] = { id, local };
+  (socket as Tagged)[PEER] = { id, xfcc: `By=${local};URI=${id}` };
 }
 
 /**
@@ -32,5 +33,5 @@ export function peerIdentity(socket: object | null | undefined): string | undefi
 export function applyPeerHeader(flat: string[], socket: object | null | undefined): void {
   for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === PEER_HEADER) flat.splice(i, 2);
   const p = (socket as Tagged | null | undefined)?.[PEER];
-  if (p !== undefined) flat.push(PEER_HEADER, `By=${p.local};URI=${p.id}`);
+  if (p !== undefined) flat.push(PEER_HEADER, p.xfcc);
 }
