@@ -47,6 +47,8 @@ export interface ReplicaDeps {
   readonly tokenFile?: (namespace: string, serviceAccount: string) => string;
   /** Where proxyless replicas' grpc-agents keep their files (default <logDir>/../grpc-agent). */
   readonly grpcAgentDir?: string;
+  /** Whether the control plane holds this instance id (a proxyless replica is ready once it does). */
+  readonly registered?: (instanceId: string) => boolean;
 }
 
 /** Why a run ended. */
@@ -373,12 +375,14 @@ export class Replica {
     );
     this.app = app;
 
-    // 3. Ready when the gRPC port accepts (the XdsServer serves; the agent registers it then).
-    return this.watch(app, agent, ports, async () =>
-      (await tcpOpen(ports.app, 500))
-        ? { ready: true, reason: 'serving' }
-        : { ready: false, reason: `the gRPC server does not accept connections on :${ports.app} yet` },
-    );
+    // 3. Ready when the gRPC port accepts (the XdsServer serves) and the agent registered it.
+    return this.watch(app, agent, ports, async () => {
+      if (!(await tcpOpen(ports.app, 500)))
+        return { ready: false, reason: `the gRPC server does not accept connections on :${ports.app} yet` };
+      if (d.registered !== undefined && !d.registered(nodeId))
+        return { ready: false, reason: 'serving; waiting for the grpc-agent to register it' };
+      return { ready: true, reason: 'serving and registered' };
+    });
   }
 
   /** Watches the app and its sidecar (or grpc-agent) until one exits or the replica stops. */

@@ -234,6 +234,7 @@ export async function runUp(o: UpOptions): Promise<number> {
         ...(cp.plaintextXdsPort !== undefined && { plaintextXds: `127.0.0.1:${cp.plaintextXdsPort}` }),
       },
       grpcAgentDir: join(o.dataDir, GRPC_AGENT_DIR),
+      registered: (id: string) => cp?.registry.get(id) !== undefined,
       node: process.execPath,
       trellisBin: TRELLIS_BIN,
       logDir,

@@ -112,7 +112,7 @@ describe('trellis up with a proxyless gRPC Workload', { timeout: 180_000 }, () =
       lines.join('\n'),
       /inventory-1 ready \(proxyless gRPC app pid \d+ on :\d+, grpc-agent pid \d+\)/,
     );
-    // Ready = the gRPC port accepts; the agent registers it at its next probe (within a second).
+    // Ready = the gRPC port accepts and the agent registered it.
     type Inst = { id: string; proxyless?: boolean; mtls?: boolean; labels: Record<string, string> };
     const items = await waitFor(
       'both replicas registered',
@@ -120,7 +120,7 @@ describe('trellis up with a proxyless gRPC Workload', { timeout: 180_000 }, () =
         const got = ((await (await fetch(`${apiUrl}/api/v1/instances`)).json()) as { items: Inst[] }).items;
         return got.length === 2 ? got : undefined;
       },
-      10_000,
+      2_000,
     ).catch(fail);
     assert.deepEqual(items.map((i) => i.id).sort(), ['inventory-1', 'inventory-2']);
     assert.ok(items.every((i) => i.proxyless === true && i.mtls === true && i.labels['version'] === 'v1'));
