@@ -7,6 +7,7 @@
 // --serve IP:PORT the app is a proxyless gRPC server (XdsServer, gRFC A36): the bootstrap names the
 // server Listener template, and the agent registers IP:PORT as an mTLS instance of the Service
 // while it accepts connections (grpc-agent-serve.ts).
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDurationMs } from '../../api/duration.js';
@@ -15,11 +16,10 @@ import { createLogger } from '../../common/logger.js';
 import { isLoopback } from '../../proxy/main/bootstrap.js';
 import { ControlPlaneTls } from '../../proxy/identity/control-plane-tls.js';
 import { AGENT_FILES, syncIdentityFiles } from '../../proxy/identity/grpc-agent-files.js';
-import { isIP } from 'node:net';
-import { startServeRegistration, type ServeTarget } from './grpc-agent-serve.js';
 import { SidecarIdentity } from '../../proxy/identity/sidecar-identity.js';
 import { peekToken, tokenSourceFrom } from '../../proxy/identity/token-source.js';
 import { parseFlags } from '../flags.js';
+import { startServeRegistration, type ServeTarget } from './grpc-agent-serve.js';
 
 export const GRPC_AGENT_HELP = `Usage: trellis grpc-agent --service NAME [-n NAMESPACE] --token-file FILE --out DIR
                           [--xds HOST:PORT] [--api URL] [--ca-bundle FILE] [--node-id ID]
