@@ -268,8 +268,9 @@ export abstract class WireConnection {
     const s = this.streams.get(id);
     if (s === undefined) {
       if (this.isIdle(id)) throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
-      this.invalidFrame('DATA on a closed stream');
-      this.queue(rstFrame(id, ErrorCode.STREAM_CLOSED));
+      // A stream we reset or finished: DATA the peer sent before it knew is ignored (RFC 9113
+      // §5.1), not counted as invalid — a long-lived mesh connection sees it after every early
+      // answer to an upload. Its octets still counted against the connection window above.
       return;
     }
     if (s.remoteEnded) return this.resetStream(s, ErrorCode.STREAM_CLOSED, true);

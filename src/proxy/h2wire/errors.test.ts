@@ -218,7 +218,15 @@ describe('wire server: error paths with raw frames', async () => {
       1,
       ErrorCode.PROTOCOL_ERROR,
     ],
-    ['DATA after END_STREAM', [headers(1, 0x5), frame(0, 0, 1, [1])], 1, ErrorCode.STREAM_CLOSED],
+    [
+      'DATA after END_STREAM',
+      [
+        headers(1, 0x5, enc.encode([':method', 'GET', ':scheme', 'http', ':path', '/?delay=200'])),
+        frame(0, 0, 1, [1]),
+      ],
+      1,
+      ErrorCode.STREAM_CLOSED,
+    ],
     ['PRIORITY of 4 octets', [frame(2, 0, 3, u32(1))], 3, ErrorCode.FRAME_SIZE_ERROR],
     [
       'header list over the limit',
@@ -247,6 +255,17 @@ describe('wire server: error paths with raw frames', async () => {
       assert.equal(seen.goaway, null, 'no GOAWAY');
     });
   }
+
+  it('DATA still in flight on a stream that was reset is ignored, not counted as invalid', async () => {
+    const late = Array.from({ length: 150 }, () => frame(0, 0, 1, Buffer.alloc(10)));
+    const seen = await exchange(
+      port,
+      [headers(1, 0x4), frame(3, 0, 1, u32(8)), ...late, headers(3, 0x5)],
+      300,
+    );
+    assert.equal(seen.goaway, null);
+    assert.ok(seen.statuses >= 1, 'stream 3 answered');
+  });
 
   it('a header list over SETTINGS_MAX_HEADER_LIST_SIZE resets the stream only', async () => {
     const block = enc.encode([':method', 'GET', ':scheme', 'http', ':path', '/', 'big', 'x'.repeat(70_000)]);
