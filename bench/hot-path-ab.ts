@@ -6,6 +6,7 @@
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --rounds 5 --duration 2
 //   node dist/bench/hot-path-ab.js --build new=. --rounds 1 --cpu-prof /tmp/prof   # profiles on stop
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --topo mtls   # mTLS pair only
+//   node dist/bench/hot-path-ab.js ... --connections 8   # steadier CPU/req ratios on a busy machine
 //
 // A build is a directory with bin/trellis.js, dist/, package.json and node_modules (a copy of a
 // previous `dist` with a node_modules symlink is enough). The control plane always runs from this build.
@@ -36,6 +37,12 @@ const { values: v } = parseArgs({
     build: { type: 'string', multiple: true },
     rounds: { type: 'string', default: '5' },
     duration: { type: 'string', default: '2' },
+    /**
+     * wrk connections of the closed-loop run (default 32, as the sidecar benchmark). Few (1–8):
+     * each request is its own wakeup in every proxy, so CPU per request no longer follows how many
+     * requests a wakeup batches (which other load on the machine changes); A/B ratios get steadier.
+     */
+    connections: { type: 'string', default: '32' },
     body: { type: 'string', default: 'small' },
     /** one, pair, mtls (a client/server pair with identities: mesh mTLS between them, pooled HTTP/1.1) */
     topo: { type: 'string', default: 'one,pair' },
@@ -240,7 +247,7 @@ async function main(): Promise<void> {
     }
     const o: LoadOptions = {
       durationS: Number(v.duration),
-      connections: 32,
+      connections: Number(v.connections),
       rate: 1000,
       useWrk: true,
       quietWaitMs: Number(v['quiet-wait']) * 1000,
