@@ -1,7 +1,7 @@
 // One HTTP/2 stream of a wire connection: its send queue under flow control (the peer's stream
 // window and the connection's), its receive window (credited back as the consumer takes data, so
 // a paused consumer holds the peer to one window), and the events its consumer gets.
-import type { WireConnection } from './connection.js';
+import type { WireBase } from './wire-base.js';
 
 /** What the owner of a stream implements (one object per stream: no emitter, no closures). */
 export interface StreamHandler {
@@ -61,7 +61,7 @@ export class WireStream {
 
   constructor(
     readonly id: number,
-    readonly conn: WireConnection,
+    readonly conn: WireBase,
     sendWindow: number,
     recvWindow: number,
   ) {
