@@ -148,10 +148,16 @@ const median = (xs: number[]): number => {
 const rss = (c: Child): number => memory(c.pid).rssBytes / 2 ** 20;
 
 async function main(): Promise<void> {
-  process.on('SIGINT', () => {
-    killAllNow();
-    process.exit(130);
-  });
+  // Ctrl-C, or `kill` of a --hold run: the sidecars, control plane and nginx go too (they would
+  // otherwise outlive it, idle but holding ports and memory).
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)
+    process.on(sig, () => {
+      killAllNow();
+      process.exit(code);
+    });
   ensureTools();
   console.log(setupPinning(true, availableParallelism()));
   const dir = mkdtempSync(join(tmpdir(), 'trellis-ab-'));
