@@ -318,7 +318,12 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
     assert.equal(legacyApp.seen.at(-1)?.headers['x-forwarded-client-cert'], undefined);
     const stats = (await legacy.admin('/stats')).body;
     assert.ok(metric(stats, 'trellis_mtls_plaintext_connections_total', 'source="127.0.0.1"') >= 1, stats);
-    assert.ok(legacy.logs.some((l) => l.includes('plaintext connection accepted')));
+    // The log line reaches us through the sidecar's stdout pipe, maybe after the /stats answer.
+    await waitFor(
+      'the PERMISSIVE plaintext log line',
+      async () => (legacy.logs.some((l) => l.includes('plaintext connection accepted')) ? true : undefined),
+      5_000,
+    );
     const viaMesh = await httpVia(client.outboundPort, 'legacy:9080', '/mesh');
     assert.equal(viaMesh.status, 200);
     assert.equal(
