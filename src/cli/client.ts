@@ -1,5 +1,6 @@
 // HTTP client for the control plane's API, used by every CLI command that talks to a server.
 import { TrellisError } from '../common/errors.js';
+import { findAdminToken, type AdminCredential } from './admin-token.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:15000';
 
@@ -12,14 +13,25 @@ export interface ApiErrorBody {
 }
 
 export class ApiClient {
+  private admin: AdminCredential | undefined;
   constructor(readonly base: string) {}
 
+  /** The admin token sent with every call (found once: flag, environment, local data dir). */
+  private credential(): AdminCredential {
+    this.admin ??= findAdminToken(this.base);
+    return this.admin;
+  }
+
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const admin = this.credential();
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (admin.token !== undefined) headers['authorization'] = `Bearer ${admin.token}`;
     let res: Response;
     try {
       res = await fetch(this.base + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(30_000),
       });
@@ -39,6 +51,13 @@ export class ApiClient {
     }
     if (!res.ok) {
       const err = (data as ApiErrorBody | undefined)?.error;
+      if (res.status === 401 && err?.code === 'UNAUTHENTICATED')
+        throw new TrellisError(
+          'BAD_REQUEST',
+          admin.token === undefined
+            ? `${this.base} needs the control plane's admin token and none was found (looked at: ${admin.looked.join(', ')}). Give --admin-token-file FILE (the control plane's <data-dir>/admin.token) or set TRELLIS_ADMIN_TOKEN. The server says: ${err.message}`
+            : `${this.base} refused the admin token from ${admin.source}: is it this control plane's? The server says: ${err.message}`,
+        );
       throw new TrellisError(
         (err?.code as TrellisError['code']) ?? 'INTERNAL',
         err?.message ?? `HTTP ${res.status}`,

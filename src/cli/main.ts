@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { TrellisError } from '../common/errors.js';
 import { serverUrl } from './client.js';
+import { setAdminTokenFile } from './admin-token.js';
 import { bootstrapHelp } from '../proxy/main/bootstrap.js';
 
 // Commands are loaded on demand, so `trellis proxy` (run next to every workload) does not carry the
@@ -17,10 +18,13 @@ Commands:
                 [--secure-port N] [--host ADDR] [--plaintext-xds-port [HOST:]N]
                 [--trust-domain TD] [--workload-cert-ttl 24h]
                 [--ca-cert FILE (--ca-key FILE | --intermediate-cert FILE --intermediate-key FILE)]
+                [--admin-token-file FILE]
                             run the control plane and its CA (in DIR/ca; trust domain cluster.local):
                             TLS port 15012 on --host for sidecars (xDS + their API calls), the
                             plaintext API (CLI) on 127.0.0.1:15000; plaintext xDS for proxyless
-                            gRPC only with --plaintext-xds-port, on loopback (docs/security.md)
+                            gRPC only with --plaintext-xds-port, on loopback (docs/security.md).
+                            The API's admin token: FILE (created 0600 when missing; default
+                            DIR/admin.token, or $TRELLIS_ADMIN_TOKEN_FILE / $TRELLIS_ADMIN_TOKEN)
   apply -f FILE|DIR|- [--dry-run]
                             validate and apply resources to the control plane
   get KIND [NAME] [-n NS] [-o yaml|json]
@@ -55,6 +59,10 @@ Commands:
 
 Flags for commands that talk to a control plane:
   --server URL              control plane HTTP API (default $TRELLIS_SERVER or http://127.0.0.1:15000)
+  --admin-token-file FILE   the control plane's admin token (default: $TRELLIS_ADMIN_TOKEN, then
+                            $TRELLIS_ADMIN_TOKEN_FILE, then for a local control plane the
+                            admin.token of the running 'trellis up', or of $TRELLIS_DATA_DIR or
+                            ./.trellis/data as 'trellis control-plane' uses)
 
 Proxy flags (flags > TRELLIS_* environment > bootstrap file > defaults):
 ${bootstrapHelp()}
@@ -62,8 +70,35 @@ ${bootstrapHelp()}
 
 const usage = (msg: string) => new TrellisError('BAD_REQUEST', `${msg}\nRun 'trellis help' for usage.`);
 
+/** Takes `--admin-token-file FILE` (or `=FILE`) out of `args`: every API command accepts it. */
+function takeAdminTokenFile(args: string[]): string | undefined {
+  let file: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') break;
+    if (a === '--admin-token-file') {
+      const v = args[i + 1];
+      if (v === undefined || v.startsWith('-')) throw usage('--admin-token-file needs a FILE');
+      file = v;
+      args.splice(i, 2);
+      i--;
+    } else if (a.startsWith('--admin-token-file=')) {
+      file = a.slice('--admin-token-file='.length);
+      args.splice(i, 1);
+      i--;
+    }
+  }
+  return file;
+}
+
+/** Commands that never call the admin API (they run things, or use a workload token). */
+const NO_ADMIN_TOKEN = new Set(['proxy', 'up', 'grpc-agent', 'validate', 'version', 'help']);
+
 export async function main(argv: readonly string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [cmd, ...restIn] = argv;
+  const rest = [...restIn];
+  const adminTokenFile = cmd && !NO_ADMIN_TOKEN.has(cmd) ? takeAdminTokenFile(rest) : undefined;
+  if (cmd !== 'control-plane') setAdminTokenFile(adminTokenFile);
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(HELP);
     return cmd ? 0 : 2;
@@ -143,6 +178,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         intermediateCert: v['intermediate-cert'] as string | undefined,
         intermediateKey: v['intermediate-key'] as string | undefined,
         workloadCertTtl: v['workload-cert-ttl'] as string | undefined,
+        adminTokenFile,
       });
     case 'apply':
       return (await resources()).applyCommand(files, server, v['dry-run'] === true);

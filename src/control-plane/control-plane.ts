@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CaService, type UserCa } from './ca/ca-service.js';
 import { createApiRouter } from './http-api/api.js';
 import { sidecarApiHandler } from './http-api/sidecar-api.js';
+import { ADMIN_TOKEN_FILE, AdminGuard, loadOrCreateAdminToken } from './http-api/admin-auth.js';
 import { MeshState } from './mesh-state.js';
 import { identityMismatch } from './peer-identity.js';
 import { startSecurePort, type SecurePort } from './secure-port.js';
@@ -35,6 +36,13 @@ export interface ControlPlaneOptions {
    * off unless given; binds loopback only (127.0.0.1 unless `host` is another loopback address).
    */
   readonly plaintextXds?: { readonly port: number; readonly host?: string };
+  /**
+   * The admin token of the plaintext API: in `file` (created with a new random token, mode 0600,
+   * when missing; default `<dataDir>/admin.token`), or given as `token` (`where` names its source
+   * for the 401 message). false = no authentication (unit tests only).
+   */
+  readonly adminToken?:
+    false | { readonly file: string } | { readonly token: string; readonly where: string };
   readonly logger: Logger;
   readonly clock?: Clock;
   /** For tests: a store to use instead of the file store in dataDir. */
@@ -58,6 +66,10 @@ export interface RunningControlPlane {
   readonly plaintextXdsPort: number | undefined;
   /** The plaintext API, e.g. http://127.0.0.1:15000. */
   readonly apiUrl: string;
+  /** Where the admin token is (a file path, or the variable it came from); undefined = no auth. */
+  readonly adminTokenSource: string | undefined;
+  /** The admin token (for in-process callers such as tests); undefined = no authentication. */
+  readonly adminToken: string | undefined;
   /** `host:port` of the secure port, e.g. 127.0.0.1:15012 (sidecars' --control-plane). */
   readonly secureAddress: string | undefined;
   /** The control plane's SPIFFE ID (its serving certificate's URI SAN). */
@@ -138,7 +150,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
           throw e;
         });
 
+  let admin: { token: string; where: string } | undefined;
+  try {
+    const a = opts.adminToken ?? { file: join(opts.dataDir, ADMIN_TOKEN_FILE) };
+    if (a === false) admin = undefined;
+    else if ('token' in a) admin = { token: a.token, where: a.where };
+    else {
+      const got = loadOrCreateAdminToken(a.file);
+      admin = { token: got.token, where: a.file };
+      log.info(
+        { adminTokenFile: a.file, created: got.created },
+        got.created
+          ? 'admin token generated (mode 0600): the CLI reads it from this file'
+          : 'admin token read from its file',
+      );
+    }
+  } catch (e) {
+    ca?.close();
+    if (!opts.store) await store.close();
+    throw e;
+  }
   const router = createApiRouter({
+    ...(admin ? { admin: new AdminGuard(admin.token, admin.where) } : {}),
     state,
     registry,
     ads,
@@ -178,7 +211,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     if (!isLoopbackHost(apiHost))
       log.warn(
         { apiHost },
-        'the plaintext HTTP API (no TLS, no authentication) listens on a non-loopback address; anyone who reaches it can change the mesh',
+        admin
+          ? 'the plaintext HTTP API (no TLS) listens on a non-loopback address: the admin token crosses the network in clear text'
+          : 'the plaintext HTTP API (no TLS, no authentication) listens on a non-loopback address; anyone who reaches it can change the mesh',
       );
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
@@ -216,6 +251,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     securePort,
     plaintextXdsPort,
     apiUrl: `http://${hostPort(apiHost, apiPort)}`,
+    adminTokenSource: admin?.where,
+    adminToken: admin?.token,
     secureAddress:
       securePort !== undefined
         ? hostPort(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, securePort)

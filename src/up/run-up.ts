@@ -10,6 +10,7 @@ import type { ConfigIssue, Resource, WorkloadResource } from '../api/types.js';
 import { keyString, resourceKey } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
+import { ADMIN_TOKEN_FILE } from '../control-plane/http-api/admin-auth.js';
 import { openFileStore } from '../control-plane/store/file-store.js';
 import type { Store } from '../control-plane/store/store.js';
 import { DEFAULT_RESTART_POLICY } from './backoff.js';
@@ -133,6 +134,10 @@ export async function runUp(o: UpOptions): Promise<number> {
       ...(plaintextXdsPort !== undefined ? { plaintextXds: { port: plaintextXdsPort } } : {}),
       logger,
       ca: { dir: join(o.dataDir, 'ca') },
+      // The plaintext API's admin token: `trellis scale/apply/get/...` on this machine find it
+      // through the api-<port>.json pointer (data-dir.ts). up itself needs none: it issues the
+      // sidecars' bootstrap tokens in-process.
+      adminToken: { file: join(o.dataDir, ADMIN_TOKEN_FILE) },
     });
     if (cp.ca) tokens = new UpTokens(cp.ca, join(o.dataDir, TOKENS_DIR));
     const apiUrl = cp.apiUrl;
@@ -147,6 +152,9 @@ export async function runUp(o: UpOptions): Promise<number> {
     plain(
       `control plane: API ${apiUrl}, xDS over TLS ${xds} (${cp.spiffeId ?? ''}, trust bundle ${caBundle})` +
         (cp.plaintextXdsPort !== undefined ? `, plaintext xDS 127.0.0.1:${cp.plaintextXdsPort}` : ''),
+    );
+    plain(
+      `admin token (for the CLI, found automatically on this machine): ${join(o.dataDir, ADMIN_TOKEN_FILE)}`,
     );
     try {
       const outcome = await cp.state.apply(o.resources);

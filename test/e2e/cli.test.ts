@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  adminHeaders,
   freePort,
   startControlPlaneProcess,
   trellis,
@@ -115,7 +116,7 @@ describe('trellis CLI', { timeout: 180_000 }, () => {
   test('the server validates too: a JSON body with a bad field is rejected with its path', async () => {
     const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: adminHeaders(cp.apiUrl, { 'content-type': 'application/json' }),
       body: JSON.stringify({
         documents: [
           {

@@ -20,7 +20,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { CertificateAuthority } from '../../src/security/ca.js';
-import { freePort, TRELLIS_BIN, trellis, waitFor } from './helpers/processes.js';
+import {
+  adminHeaders,
+  freePort,
+  registerAdminTokenFile,
+  TRELLIS_BIN,
+  trellis,
+  waitFor,
+} from './helpers/processes.js';
 import { startProxyProcess, type ProxyProcess, untilReady } from './helpers/sidecar.js';
 
 const CP_ID = 'spiffe://cluster.local/ns/trellis-system/sa/control-plane';
@@ -123,6 +130,7 @@ before(async () => {
   apiPort = await freePort();
   securePort = await freePort();
   api = `http://127.0.0.1:${apiPort}`;
+  registerAdminTokenFile(api, join(dir, 'data', 'admin.token'));
   cp = await runControlPlane(mainArgs());
   assert.equal(cp.ready['securePort'], securePort, cp.logs.join('\n'));
   bundleText = await (await fetch(`${api}/api/v1/trust-bundle?format=pem`)).text();
@@ -131,7 +139,7 @@ before(async () => {
   for (const name of ['web', 'liar'])
     await fetch(`${api}/api/v1/apply`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: adminHeaders(api, { 'content-type': 'application/json' }),
       body: JSON.stringify({
         apiVersion: 'trellis.dev/v1alpha1',
         kind: 'Service',
@@ -237,7 +245,9 @@ test('a sidecar with --ca-bundle gets config, registers and gets its certificate
     return s.state === 'ok' ? s : undefined;
   });
   assert.equal(certs.spiffeId, 'spiffe://cluster.local/ns/default/sa/web');
-  const instances = (await (await fetch(`${api}/api/v1/instances`)).json()) as { items: { id: string }[] };
+  const instances = (await (
+    await fetch(`${api}/api/v1/instances`, { headers: adminHeaders(api) })
+  ).json()) as { items: { id: string }[] };
   assert.ok(
     instances.items.some((i) => i.id === web.nodeId),
     'registered over the secure port',

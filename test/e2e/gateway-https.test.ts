@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { httpsEdgeYaml, WEB_BEHIND_EDGE_YAML } from '../../src/api/gateway-testing.js';
 import { makeTlsCert, secretYaml, type TestCert } from '../../src/security/tls-testing.js';
 import { ready, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
-import { freePort, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
+import { adminHeaders, freePort, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
 import type { FakeApp, TrellisProxyProcess } from './helpers/sidecar.js';
 
 interface Res {
@@ -261,11 +261,15 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
       assert.ok(!g.stdout.includes('PRIVATE KEY') && !g.stdout.includes(keyB64.slice(0, 40)), g.stdout);
       assert.match(g.stdout, /shop\.example/);
     }
-    const api = await fetch(`${cp.apiUrl}/api/v1/resources/Secret/default/shop-cert`);
+    const api = await fetch(`${cp.apiUrl}/api/v1/resources/Secret/default/shop-cert`, {
+      headers: adminHeaders(cp.apiUrl),
+    });
     const text = await api.text();
     assert.ok(!text.includes('PRIVATE KEY') && !text.includes(keyB64.slice(0, 40)), text);
     assert.match(text, /notAfter/);
-    const proxies = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {
+    const proxies = (await (
+      await fetch(`${cp.apiUrl}/api/v1/proxies`, { headers: adminHeaders(cp.apiUrl) })
+    ).json()) as {
       items: { nodeId?: string; id?: string; kind?: string }[];
     };
     const gwNode = proxies.items.find((p) => p.kind === 'gateway');

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEchoServer } from './helpers/echo-service.js';
 import {
+  adminHeaders,
   freePort,
   JsonLineChild,
   ROOT,
@@ -200,7 +201,7 @@ spec:
   });
 
   test('the client never NACKed, and proxy-status shows it synced', async () => {
-    const res = await fetch(`${cp.apiUrl}/api/v1/proxies`);
+    const res = await fetch(`${cp.apiUrl}/api/v1/proxies`, { headers: adminHeaders(cp.apiUrl) });
     const { items } = (await res.json()) as {
       items: { nodeId: string; types: Record<string, { lastNack?: unknown; synced?: boolean }> }[];
     };
@@ -254,7 +255,9 @@ spec:
     await waitFor(
       'the client to reconnect',
       async () => {
-        const r = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {
+        const r = (await (
+          await fetch(`${cp.apiUrl}/api/v1/proxies`, { headers: adminHeaders(cp.apiUrl) })
+        ).json()) as {
           items: { nodeId: string; connected: boolean }[];
         };
         return r.items.find((p) => p.nodeId === `some-app-${process.pid}` && p.connected);

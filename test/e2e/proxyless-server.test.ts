@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { EchoClient } from './helpers/echo-service.js';
 import type { ServerReply } from './helpers/grpc-xds-server.js';
 import {
+  adminHeaders,
   freePort,
   JsonLineChild,
   ROOT,
@@ -144,7 +145,7 @@ describe(
     const instances = async (): Promise<
       { id: string; proxyless?: boolean; mtls?: boolean; port: number }[]
     > => {
-      const res = await fetch(`${cp.apiUrl}/api/v1/instances`);
+      const res = await fetch(`${cp.apiUrl}/api/v1/instances`, { headers: adminHeaders(cp.apiUrl) });
       return ((await res.json()) as { items: { service: string; id: string; port: number }[] }).items.filter(
         (i) => i.service === 'inventory',
       );

@@ -13,7 +13,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
+import {
+  adminHeaders,
+  startControlPlaneProcess,
+  trellis,
+  waitFor,
+  type ControlPlaneProcess,
+} from './helpers/processes.js';
 import {
   httpVia,
   startFakeApp,
@@ -82,7 +88,7 @@ after(async () => {
 async function tokenFile(service: string): Promise<string> {
   const res = await fetch(`${api}/api/v1/tokens`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: adminHeaders(api, { 'content-type': 'application/json' }),
     body: JSON.stringify({ serviceAccount: service, ttl: '1h' }),
   });
   const text = await res.text();
@@ -110,7 +116,7 @@ const certs = async (s: ProxyProcess): Promise<CertsStatus> =>
   JSON.parse((await s.admin('/certs')).body) as CertsStatus;
 
 async function report(): Promise<CaReport> {
-  const res = await fetch(`${api}/api/v1/certificates`);
+  const res = await fetch(`${api}/api/v1/certificates`, { headers: adminHeaders(api) });
   assert.equal(res.status, 200);
   return (await res.json()) as CaReport;
 }

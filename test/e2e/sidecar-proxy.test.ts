@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  adminHeaders,
   freePort,
   startControlPlaneProcess,
   trellis,
@@ -47,7 +48,7 @@ describe('trellis proxy (sidecar pair)', { timeout: 180_000 }, () => {
   let productpage: ProxyProcess | undefined;
 
   const instances = async (): Promise<Instance[]> => {
-    const res = await fetch(`${cp.apiUrl}/api/v1/instances`);
+    const res = await fetch(`${cp.apiUrl}/api/v1/instances`, { headers: adminHeaders(cp.apiUrl) });
     return ((await res.json()) as { items: Instance[] }).items;
   };
 

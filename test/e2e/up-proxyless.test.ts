@@ -15,7 +15,15 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ReplicaStatus } from '../../src/up/status.js';
 import type { ServerReply } from './helpers/grpc-xds-server.js';
-import { freePort, JsonLineChild, ROOT, TRELLIS_BIN, waitFor } from './helpers/processes.js';
+import {
+  adminHeaders,
+  freePort,
+  JsonLineChild,
+  registerAdminTokenFile,
+  ROOT,
+  TRELLIS_BIN,
+  waitFor,
+} from './helpers/processes.js';
 
 const SERVER = join(ROOT, 'dist/test/e2e/helpers/grpc-xds-server.js');
 const CLIENT = join(ROOT, 'dist/test/e2e/helpers/grpc-xds-mtls-client.js');
@@ -66,6 +74,7 @@ describe('trellis up with a proxyless gRPC Workload', { timeout: 180_000 }, () =
     await writeFile(join(dir, 'mesh.yaml'), mesh);
     const apiPort = await freePort();
     apiUrl = `http://127.0.0.1:${apiPort}`;
+    registerAdminTokenFile(apiUrl, join(dir, 'data', 'admin.token'));
     up = spawn(
       process.execPath,
       [
@@ -117,7 +126,11 @@ describe('trellis up with a proxyless gRPC Workload', { timeout: 180_000 }, () =
     const items = await waitFor(
       'both replicas registered',
       async () => {
-        const got = ((await (await fetch(`${apiUrl}/api/v1/instances`)).json()) as { items: Inst[] }).items;
+        const got = (
+          (await (await fetch(`${apiUrl}/api/v1/instances`, { headers: adminHeaders(apiUrl) })).json()) as {
+            items: Inst[];
+          }
+        ).items;
         return got.length === 2 ? got : undefined;
       },
       2_000,
@@ -131,7 +144,7 @@ describe('trellis up with a proxyless gRPC Workload', { timeout: 180_000 }, () =
     const xds = /plaintext xDS (127\.0\.0\.1:\d+)/.exec(lines.join('\n'))?.[1] ?? '';
     const tokenRes = await fetch(`${apiUrl}/api/v1/tokens`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: adminHeaders(apiUrl, { 'content-type': 'application/json' }),
       body: JSON.stringify({ namespace: 'default', serviceAccount: 'frontend', ttl: '1h' }),
     });
     assert.equal(tokenRes.status, 200);

@@ -149,7 +149,9 @@ describe('sidecar xDS client against the control plane', { timeout: 60_000 }, ()
       types: Record<string, { synced: boolean; lastNack?: unknown }>;
     };
     const p = await waitFor('proxy synced', async () => {
-      const res = await fetch(`${cp.apiUrl}/api/v1/proxies`);
+      const res = await fetch(`${cp.apiUrl}/api/v1/proxies`, {
+        headers: { authorization: `Bearer ${cp.adminToken ?? ''}` },
+      });
       const body = (await res.json()) as { items: P[] };
       const p = body.items.find((i) => i.nodeId === 'productpage-1' && i.connected);
       return p && Object.values(p.types).every((t) => t.synced) && p;

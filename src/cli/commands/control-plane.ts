@@ -1,6 +1,7 @@
 // `trellis control-plane`: runs the control plane until SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { ADMIN_TOKEN_FILE, adminTokenFromEnv } from '../../control-plane/http-api/admin-auth.js';
 import { DURATION_HINT, parseDurationMs } from '../../api/duration.js';
 import { TrellisError } from '../../common/errors.js';
 import { checkWorkloadTtl, DEFAULT_TRUST_DOMAIN, type UserCa } from '../../control-plane/ca/ca-service.js';
@@ -24,6 +25,25 @@ export interface ControlPlaneFlags {
   intermediateCert?: string;
   intermediateKey?: string;
   workloadCertTtl?: string;
+  /** The admin token file (created when missing); default $TRELLIS_ADMIN_TOKEN_FILE or <data-dir>/admin.token. */
+  adminTokenFile?: string;
+}
+
+/** Where the control plane takes its admin token from: flag > TRELLIS_ADMIN_TOKEN_FILE > TRELLIS_ADMIN_TOKEN > <dataDir>/admin.token. */
+export function adminTokenSetting(
+  flags: Pick<ControlPlaneFlags, 'adminTokenFile'>,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { file: string } | { token: string; where: string } {
+  const file = flags.adminTokenFile ?? env['TRELLIS_ADMIN_TOKEN_FILE'];
+  if (file !== undefined && file !== '') return { file: resolve(file) };
+  const token = env['TRELLIS_ADMIN_TOKEN'];
+  if (token !== undefined && token !== '')
+    return {
+      token: adminTokenFromEnv(token, 'TRELLIS_ADMIN_TOKEN'),
+      where: "the control plane's TRELLIS_ADMIN_TOKEN environment variable",
+    };
+  return { file: join(dataDir, ADMIN_TOKEN_FILE) };
 }
 
 const bad = (msg: string): TrellisError => new TrellisError('BAD_REQUEST', msg);
@@ -123,6 +143,8 @@ export async function controlPlaneCommand(flags: ControlPlaneFlags): Promise<num
     flags.plaintextXdsPort ?? flags.xdsPort,
     flags.xdsPort !== undefined ? '--xds-port' : undefined,
   );
+  const dataDir = resolve(flags.dataDir ?? process.env['TRELLIS_DATA_DIR'] ?? '.trellis/data');
+  const adminToken = adminTokenSetting(flags, dataDir);
   const logger = createLogger({ name: 'trellis-control-plane' });
   if (flags.xdsPort !== undefined)
     logger.warn(
@@ -131,7 +153,8 @@ export async function controlPlaneCommand(flags: ControlPlaneFlags): Promise<num
     );
   const cp = await startControlPlane({
     ca,
-    dataDir: resolve(flags.dataDir ?? process.env['TRELLIS_DATA_DIR'] ?? '.trellis/data'),
+    dataDir,
+    adminToken,
     watchDir: flags.watch ? resolve(flags.watch) : undefined,
     host: flags.host ?? '127.0.0.1',
     apiHost: flags.apiHost ?? '127.0.0.1',

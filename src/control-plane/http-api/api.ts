@@ -11,6 +11,7 @@ import type { CaService } from '../ca/ca-service.js';
 import { registerCaRoutes } from './ca-routes.js';
 import { identityMismatch } from '../peer-identity.js';
 import { errorReply, Router, type Reply, type Request } from './router.js';
+import type { AdminGuard } from './admin-auth.js';
 
 const forbidden = (message: string): Reply => ({
   status: 403,
@@ -30,6 +31,8 @@ export interface ApiDeps {
   readonly version: string;
   /** The mesh CA (certificates, trust bundle, tokens); absent = those endpoints are not served. */
   readonly ca?: { readonly service: CaService; readonly logger: Logger };
+  /** The admin token check (every route but OPEN_ROUTES); absent = no authentication (tests). */
+  readonly admin?: AdminGuard;
 }
 
 /** Parses an apply/validate body: YAML documents, or JSON (one document, an array, or {documents}). */
@@ -81,6 +84,8 @@ function kindParam(req: Request): Resource['kind'] {
 export function createApiRouter(deps: ApiDeps): Router {
   const { state, registry, ads } = deps;
   const r = new Router();
+  const admin = deps.admin;
+  if (admin) r.guard = (req, pattern) => admin.check(req, pattern);
   r.on('GET', '/healthz', () => ({ status: 200, body: { status: 'ok', version: deps.version } }));
   r.on('GET', '/readyz', () =>
     deps.isReady()

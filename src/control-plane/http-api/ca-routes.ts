@@ -1,6 +1,6 @@
 // The CA's HTTP endpoints: workload certificates (a bootstrap token as Bearer + a PEM CSR in, the
 // chain and trust bundle out), the trust bundle (with a long-poll watch), bootstrap tokens and
-// rotation (loopback callers only: the API has no authentication yet), and the list of issued
+// rotation (the admin token, see admin-auth.ts, and loopback callers only), and the list of issued
 // identities. Tokens never reach a log or an error message.
 import { isIP } from 'node:net';
 import { parseDurationMs, DURATION_HINT } from '../../api/duration.js';
@@ -8,6 +8,7 @@ import { TrellisError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { MAX_CSR_BYTES } from '../../security/ca.js';
 import type { CaService } from '../ca/ca-service.js';
+import { bearerToken } from './admin-auth.js';
 import { errorReply, type Reply, type Request, type Router } from './router.js';
 
 /** Largest CSR request body accepted (a PEM CSR is far smaller; the CA also checks the DER). */
@@ -35,16 +36,11 @@ function requireLoopback(req: Request, what: string): void {
   if (!isLoopback(req.remoteAddress))
     throw new TrellisError(
       'BAD_REQUEST',
-      `${what} is an admin call, accepted from loopback only (the HTTP API has no authentication yet); run it on the control plane's host`,
+      `${what} is an admin call, accepted from loopback only (it returns or changes key material over plaintext HTTP); run it on the control plane's host`,
     );
 }
 
-function bearer(req: Request): string | undefined {
-  const h = req.headers['authorization'];
-  if (typeof h !== 'string') return undefined;
-  const m = /^Bearer +(\S+)\s*$/i.exec(h);
-  return m ? m[1] : undefined;
-}
+const bearer = (req: Request): string | undefined => bearerToken(req.headers);
 
 async function jsonBody(req: Request, max = 64 * 1024): Promise<Record<string, unknown>> {
   const text = await req.body(max);

@@ -29,6 +29,7 @@ export type Handler = (req: Request) => Promise<Reply> | Reply;
 
 interface RouteEntry {
   method: string;
+  pattern: string;
   parts: string[];
   handler: Handler;
 }
@@ -43,19 +44,24 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INTERNAL: 500,
 };
 
+/** Runs before a matched route's handler: a reply refuses the call (e.g. 401 without credentials). */
+export type RouteGuard = (req: Request, pattern: string) => Reply | undefined;
+
 export class Router {
   private routes: RouteEntry[] = [];
+  /** Checked before every matched route (the admin token on the plaintext API). */
+  guard: RouteGuard | undefined;
   constructor(private readonly maxBodyBytes = 8 * 1024 * 1024) {}
 
   on(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({ method, pattern, parts: pattern.split('/').filter(Boolean), handler });
     return this;
   }
 
   private match(
     method: string,
     path: string,
-  ): { handler: Handler; params: Record<string, string> } | 'method' | undefined {
+  ): { handler: Handler; pattern: string; params: Record<string, string> } | 'method' | undefined {
     const segs = path.split('/').filter(Boolean);
     let methodMismatch = false;
     for (const r of this.routes) {
@@ -76,7 +82,7 @@ export class Router {
         methodMismatch = true;
         continue;
       }
-      return { handler: r.handler, params };
+      return { handler: r.handler, pattern: r.pattern, params };
     }
     return methodMismatch ? 'method' : undefined;
   }
@@ -100,7 +106,7 @@ export class Router {
         };
       else {
         const limit = this.maxBodyBytes;
-        reply = await m.handler({
+        const request: Request = {
           method: req.method ?? 'GET',
           path: url.pathname,
           query: url.searchParams,
@@ -109,7 +115,13 @@ export class Router {
           remoteAddress: req.socket.remoteAddress ?? '',
           ...(peer?.spiffeId !== undefined ? { peerIdentity: peer.spiffeId } : {}),
           body: (max) => readBody(req, Math.min(max ?? limit, limit)),
-        });
+        };
+        const refused = this.guard?.(request, m.pattern);
+        if (refused) {
+          // The body is not read: drop the connection once the answer is out.
+          res.shouldKeepAlive = false;
+          reply = refused;
+        } else reply = await m.handler(request);
       }
     } catch (e) {
       reply =

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -31,8 +31,30 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found in 20000-32000');
 }
 
+/** The admin token file of each control plane a test started, by API URL (for `trellis()`). */
+const adminTokenFiles = new Map<string, string>();
+
+/** Registers the admin token file of a control plane a test started itself (or `trellis up`'s). */
+export function registerAdminTokenFile(apiUrl: string, file: string): void {
+  adminTokenFiles.set(apiUrl.replace(/\/+$/, ''), file);
+}
+
+/** The admin token of the control plane at `apiUrl` (started by startControlPlaneProcess). */
+export function adminToken(apiUrl: string): string {
+  const file = adminTokenFiles.get(apiUrl.replace(/\/+$/, ''));
+  if (file === undefined) throw new Error(`no control plane started by the tests at ${apiUrl}`);
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Headers carrying the admin token of the control plane at `apiUrl` (privileged API calls). */
+export function adminHeaders(apiUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, authorization: `Bearer ${adminToken(apiUrl)}` };
+}
+
 export interface ControlPlaneProcess {
   readonly proc: ChildProcess;
+  /** The admin token file (<dataDir>/admin.token): privileged API calls need its token. */
+  readonly adminTokenFile: string;
   /** The plaintext API on loopback (the CLI's). */
   readonly apiUrl: string;
   readonly apiPort: number;
@@ -115,6 +137,8 @@ export async function startControlPlaneProcess(opts: {
   );
   const { apiPort, securePort, plaintextXdsPort } = await ready;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const adminTokenFile = join(opts.dataDir, 'admin.token');
+  adminTokenFiles.set(apiUrl, adminTokenFile);
   const caBundle = join(opts.dataDir, 'ca', 'bundle.pem');
   const bundle = await fetch(`${apiUrl}/api/v1/trust-bundle?format=pem`);
   writeFileSync(caBundle, await bundle.text());
@@ -126,11 +150,12 @@ export async function startControlPlaneProcess(opts: {
     caBundle,
     ...(plaintextXdsPort !== undefined ? { plaintextXdsPort } : {}),
     apiUrl,
+    adminTokenFile,
     logs,
     async tokenFile(serviceAccount: string, namespace = 'default') {
       const res = await fetch(`${apiUrl}/api/v1/tokens`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: adminHeaders(apiUrl, { 'content-type': 'application/json' }),
         body: JSON.stringify({ namespace, serviceAccount, ttl: '1h' }),
       });
       const text = await res.text();
@@ -150,13 +175,25 @@ export async function startControlPlaneProcess(opts: {
   };
 }
 
-/** Runs the trellis CLI to completion. */
+/**
+ * Runs the trellis CLI to completion. With `server` a control plane started here, the CLI gets its
+ * admin token file (TRELLIS_ADMIN_TOKEN_FILE) unless `adminToken: false`.
+ */
 export async function trellis(
   args: readonly string[],
-  opts: { server?: string; input?: string } = {},
+  opts: { server?: string; input?: string; adminToken?: boolean; env?: Record<string, string> } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const tokenFile =
+    opts.server && opts.adminToken !== false
+      ? adminTokenFiles.get(opts.server.replace(/\/+$/, ''))
+      : undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.server ? { TRELLIS_SERVER: opts.server } : {}) };
+  delete env['TRELLIS_ADMIN_TOKEN'];
+  delete env['TRELLIS_ADMIN_TOKEN_FILE'];
+  if (tokenFile) env['TRELLIS_ADMIN_TOKEN_FILE'] = tokenFile;
+  Object.assign(env, opts.env ?? {});
   const proc = spawn(process.execPath, [TRELLIS_BIN, ...args], {
-    env: { ...process.env, ...(opts.server ? { TRELLIS_SERVER: opts.server } : {}) },
+    env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
