@@ -2,6 +2,7 @@
 // routes from namespaces a listener does not accept, hostnames no listener serves, Gateways or
 // listeners that would bind the same address and port, HTTPS listeners naming a missing Secret or
 // sharing a port with HTTP ones, and Secrets whose certificate is expired (or not yet valid).
+import { analyzeTlsRoutes } from './analyze-tlsroute.js';
 import { intersectHostnames } from './gateway-hostnames.js';
 import type { IssueCode, IssueContext, PathSegment } from './issues.js';
 import { makeIssue } from './issues.js';
@@ -60,6 +61,7 @@ export function analyzeGateways(resources: readonly Resource[]): ConfigIssue[] {
       out.push(...checkSecret(r, Date.now()));
     }
   for (const g of gateways.values()) out.push(...checkTls(g, secrets));
+  out.push(...analyzeTlsRoutes(resources));
   return out;
 }
 
@@ -97,14 +99,17 @@ function checkTls(g: GatewayResource, secrets: ReadonlyMap<string, SecretResourc
   const ns = g.metadata.namespace;
   g.spec.listeners.forEach((l, li) => {
     const at = ['spec', 'listeners', li];
-    const other = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
-    if (other !== undefined && l.protocol === 'HTTPS')
+    // Reported on the later listener of each pair: a port serves one protocol.
+    const other = g.spec.listeners
+      .slice(0, li)
+      .find((o) => o.port === l.port && o.protocol !== l.protocol);
+    if (other !== undefined)
       out.push(
         issueFor(
           g,
           'conflict',
           [...at, 'protocol'],
-          `listener '${l.name}' (HTTPS) and '${other.name}' (HTTP) share port ${l.port}; a port is either plaintext or TLS: give one of them another port`,
+          `listener '${l.name}' (${l.protocol}) and '${other.name}' (${other.protocol}) share port ${l.port}; a port serves one protocol (HTTP, HTTPS or TLS passthrough): give one of them another port`,
         ),
       );
     (l.tls?.certificateRefs ?? []).forEach((name, ci) => {

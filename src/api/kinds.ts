@@ -7,6 +7,8 @@ const ALIASES: Readonly<Record<string, ResourceKind>> = {
   route: 'HTTPRoute',
   routes: 'HTTPRoute',
   gw: 'Gateway',
+  tlsroute: 'TLSRoute',
+  tlsroutes: 'TLSRoute',
   wl: 'Workload',
   authz: 'AuthorizationPolicy',
   authorizationpolicies: 'AuthorizationPolicy',

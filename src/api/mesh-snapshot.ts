@@ -4,6 +4,7 @@ import type {
   AuthorizationPolicyResource,
   GatewayResource,
   SecretResource,
+  TLSRouteResource,
   GRPCRouteResource,
   HTTPRouteResource,
   MeshTLSResource,
@@ -52,6 +53,8 @@ export interface MeshSnapshot {
   readonly requestAuthentications?: readonly RequestAuthenticationResource[];
   /** kubernetes.io/tls Secrets keyed `namespace/name` (absent: none): HTTPS Gateway listeners' certificates. */
   readonly secrets?: ReadonlyMap<string, SecretResource>;
+  /** TLSRoutes (absent: none): TLS passthrough on Gateway listeners with protocol TLS. */
+  readonly tlsRoutes?: readonly TLSRouteResource[];
   /** MeshTLS policies (absent: none, every Service STRICT). */
   readonly meshTls?: readonly MeshTLSResource[];
   /** The CA's trust domain; absent (no CA): no mTLS anywhere. */

@@ -25,6 +25,7 @@ import {
 } from './schema-security.js';
 import { buildMeshTls, meshTlsSchema } from './schema-mtls.js';
 import { buildSecret, SECRET_API_VERSION, secretSchema } from './schema-secret.js';
+import { buildTLSRoute, TLSROUTE_API_VERSIONS, tlsRouteSchema } from './schema-tlsroute.js';
 import { withSuggestion } from './suggest.js';
 import type { ConfigIssue, Resource, ResourceKind } from './types.js';
 import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
@@ -33,7 +34,7 @@ import { createLineOf } from './yaml-locate.js';
 import { fromZodIssues } from './zod-issues.js';
 
 /** Kinds of the Gateway API (and Kubernetes) that people may try, with a clearer message. */
-const UNSUPPORTED_KINDS = ['GatewayClass', 'ReferenceGrant', 'TCPRoute', 'TLSRoute', 'UDPRoute', 'Ingress'];
+const UNSUPPORTED_KINDS = ['GatewayClass', 'ReferenceGrant', 'TCPRoute', 'UDPRoute', 'Ingress'];
 
 export interface ParseContext {
   /** File name, `<stdin>` or `<request>`. */
@@ -52,6 +53,12 @@ export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
   RequestAuthentication: TRELLIS_API_VERSION,
   MeshTLS: TRELLIS_API_VERSION,
   Secret: SECRET_API_VERSION,
+  TLSRoute: 'gateway.networking.k8s.io/v1alpha2',
+};
+
+/** Kinds that accept several apiVersions (the first is API_VERSIONS's). */
+const OTHER_API_VERSIONS: Partial<Record<ResourceKind, readonly string[]>> = {
+  TLSRoute: TLSROUTE_API_VERSIONS,
 };
 
 /** Validates one already-decoded object (e.g. a JSON request body). */
@@ -144,13 +151,14 @@ function validate(
     issues.push(makeIssue(ictx, code, path, message));
 
   const apiVersion = API_VERSIONS[kind];
-  if (raw.apiVersion !== apiVersion)
+  const accepted = OTHER_API_VERSIONS[kind] ?? [apiVersion];
+  if (raw.apiVersion !== apiVersion && !accepted.includes(raw.apiVersion as string))
     emit(
       'unknown_api_version',
       ['apiVersion'],
       raw.apiVersion === undefined
         ? `missing apiVersion; ${kind} uses apiVersion: ${apiVersion}`
-        : `unknown apiVersion ${show(raw.apiVersion)} for kind ${kind}; use apiVersion: ${apiVersion}${
+        : `unknown apiVersion ${show(raw.apiVersion)} for kind ${kind}; use apiVersion: ${accepted.join(' or ')}${
             kind === 'Service' && raw.apiVersion === 'v1'
               ? ' (a Trellis Service, not the Kubernetes core v1 Service)'
               : ''
@@ -164,6 +172,8 @@ function validate(
   else if (kind === 'HTTPRoute' || kind === 'GRPCRoute') checkRoute(kind, raw.spec, emit);
 
   if (issues.length > 0 || !parsed.success) return err(sortByLine(issues));
+  if (kind === 'TLSRoute')
+    return ok(deepFreeze(buildTLSRoute(parsed.data as TLSRouteDoc, raw.apiVersion as string)));
   return ok(deepFreeze(build(parsed.data as Doc)));
 }
 
@@ -177,9 +187,14 @@ const SCHEMAS = {
   RequestAuthentication: requestAuthenticationSchema,
   MeshTLS: meshTlsSchema,
   Secret: secretSchema,
+  TLSRoute: tlsRouteSchema,
 } as const;
 
-type Doc = { [K in ResourceKind]: z.output<(typeof SCHEMAS)[K]> }[ResourceKind];
+type TLSRouteDoc = z.output<typeof tlsRouteSchema>;
+type Doc = { [K in Exclude<ResourceKind, 'TLSRoute'>]: z.output<(typeof SCHEMAS)[K]> }[Exclude<
+  ResourceKind,
+  'TLSRoute'
+>];
 
 function build(data: Doc): Resource {
   switch (data.kind) {

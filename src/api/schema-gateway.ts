@@ -39,19 +39,7 @@ const certificateRef = strict({
 });
 
 const listenerTls = strict({
-  mode: z
-    .string()
-    .superRefine((v, ctx) => {
-      if (v === 'Passthrough')
-        fail(
-          ctx,
-          'unsupported',
-          'mode Passthrough is not supported: the gateway terminates TLS (mode: Terminate)',
-        );
-      else if (v !== 'Terminate')
-        fail(ctx, 'invalid_value', `tls.mode must be Terminate; got ${JSON.stringify(v)}`);
-    })
-    .optional(),
+  mode: oneOf(['Terminate', 'Passthrough'] as const, 'tls.mode').optional(),
   certificateRefs: list(certificateRef, 64)
     .superRefine((a, ctx) => {
       if (a.length > 1)
@@ -69,14 +57,16 @@ const listenerTls = strict({
 const listener = strict({
   name: sectionName(),
   port: port(),
-  protocol: oneOf(['HTTP', 'HTTPS'] as const, 'listener protocol (TLS passthrough is not supported)'),
+  protocol: oneOf(['HTTP', 'HTTPS', 'TLS'] as const, 'listener protocol'),
   hostname: str((v) => hostnameError(v)).optional(),
   allowedRoutes: strict({
     namespaces: strict({
       from: oneOf(['Same', 'All'] as const, 'allowedRoutes.namespaces.from').optional(),
       selector: unsupported('namespace selectors are not supported; use from: Same or All'),
     }).optional(),
-    kinds: unsupported('allowedRoutes.kinds is not supported; HTTPRoute and GRPCRoute may attach'),
+    kinds: unsupported(
+      'allowedRoutes.kinds is not supported; HTTPRoute and GRPCRoute attach to HTTP/HTTPS listeners, TLSRoute to TLS ones',
+    ),
   }).optional(),
   tls: listenerTls.optional(),
 }).superRefine((l, ctx) => {
@@ -84,6 +74,30 @@ const listener = strict({
     fail(ctx, 'invalid_value', 'tls applies to protocol HTTPS listeners; drop it or use protocol: HTTPS', [
       'tls',
     ]);
+  if (l.protocol === 'HTTPS' && l.tls?.mode === 'Passthrough')
+    fail(
+      ctx,
+      'invalid_value',
+      'an HTTPS listener terminates TLS (mode: Terminate); for TLS passthrough use protocol: TLS with TLSRoutes',
+      ['tls', 'mode'],
+    );
+  if (l.protocol === 'TLS') {
+    if (l.tls?.mode !== 'Passthrough')
+      fail(
+        ctx,
+        l.tls?.mode === undefined ? 'missing_field' : 'unsupported',
+        'a protocol TLS listener needs tls: {mode: Passthrough} (the gateway hands the TLS bytes to the TLSRoute backend by SNI); to terminate TLS use protocol: HTTPS',
+        l.tls === undefined ? ['tls'] : ['tls', 'mode'],
+      );
+    else if ((l.tls.certificateRefs?.length ?? 0) > 0)
+      fail(
+        ctx,
+        'invalid_value',
+        'a Passthrough listener has no certificate (the backend serves its own); drop certificateRefs',
+        ['tls', 'certificateRefs'],
+      );
+    return;
+  }
   if (l.protocol === 'HTTPS' && (l.tls?.certificateRefs?.length ?? 0) === 0)
     fail(
       ctx,
@@ -146,6 +160,9 @@ export function buildGateway(doc: GatewayDoc): GatewayResource {
         protocol: l.protocol,
         ...(l.hostname !== undefined && { hostname: l.hostname.toLowerCase() }),
         allowedRoutesFrom: l.allowedRoutes?.namespaces?.from ?? 'Same',
+        ...(l.protocol === 'TLS' && {
+          tls: { mode: 'Passthrough' as const, certificateRefs: [] },
+        }),
         ...(l.protocol === 'HTTPS' && {
           tls: {
             mode: 'Terminate' as const,
@@ -172,7 +189,9 @@ export function gatewayToDocument(r: GatewayResource): Record<string, unknown> {
       ...(l.tls !== undefined && {
         tls: {
           mode: l.tls.mode,
-          certificateRefs: l.tls.certificateRefs.map((name) => ({ kind: 'Secret', name })),
+          ...(l.tls.mode === 'Terminate' && {
+            certificateRefs: l.tls.certificateRefs.map((name) => ({ kind: 'Secret', name })),
+          }),
         },
       }),
     })),

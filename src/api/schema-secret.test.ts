@@ -134,7 +134,7 @@ spec:
 `);
     findIssue(noTls, 'missing_field', 'spec.listeners[0].tls');
     findIssue(noTls, 'invalid_value', 'spec.listeners[1].tls');
-    findIssue(noTls, 'unsupported', 'spec.listeners[2].tls.mode');
+    findIssue(noTls, 'invalid_value', 'spec.listeners[2].tls.mode');
     findIssue(noTls, 'unsupported', 'spec.listeners[3].tls.certificateRefs[0].namespace');
     const mixed = analyze(
       parseOk(`apiVersion: gateway.networking.k8s.io/v1

@@ -4,6 +4,7 @@ import { formatDurationMs } from './duration.js';
 import { gatewayToDocument } from './schema-gateway.js';
 import { secretPublicDocument, secretToStoredDocument } from './schema-secret.js';
 import { workloadToDocument } from './schema-workload.js';
+import { tlsRouteToDocument } from './schema-tlsroute.js';
 import { meshTlsToDocument } from './schema-mtls.js';
 import { authorizationPolicyToDocument, requestAuthenticationToDocument } from './schema-security.js';
 import type {
@@ -128,6 +129,8 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
       return { ...head, spec: requestAuthenticationToDocument(r) };
     case 'MeshTLS':
       return { ...head, spec: meshTlsToDocument(r) };
+    case 'TLSRoute':
+      return { ...head, spec: tlsRouteToDocument(r) };
     case 'Secret':
       // The stored form (the key included): API reads and `trellis get` use publicDocument.
       return { ...head, ...secretToStoredDocument(r) };

@@ -13,7 +13,8 @@ export type ResourceKind =
   | 'AuthorizationPolicy'
   | 'RequestAuthentication'
   | 'MeshTLS'
-  | 'Secret';
+  | 'Secret'
+  | 'TLSRoute';
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'Service',
   'HTTPRoute',
@@ -24,6 +25,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'RequestAuthentication',
   'MeshTLS',
   'Secret',
+  'TLSRoute',
 ];
 
 /** Identifies one resource: kind + namespace + name. */
@@ -274,7 +276,8 @@ export interface GRPCRouteSpecConfig {
 
 // ---------------------------------------------------------------- Gateway (ingress)
 
-export type GatewayListenerProtocol = 'HTTP' | 'HTTPS';
+/** HTTP, HTTPS (TLS terminated) or TLS (passthrough: TLSRoutes by the ClientHello's SNI). */
+export type GatewayListenerProtocol = 'HTTP' | 'HTTPS' | 'TLS';
 
 export interface GatewayListenerConfig {
   /** The listener's name: a route's parentRef.sectionName selects it. */
@@ -290,8 +293,9 @@ export interface GatewayListenerConfig {
 }
 
 export interface GatewayListenerTlsConfig {
-  readonly mode: 'Terminate';
-  /** Secret names in the Gateway's namespace (one for now). */
+  /** Terminate (HTTPS); Passthrough (protocol TLS: no certificate, the bytes go to the backend). */
+  readonly mode: 'Terminate' | 'Passthrough';
+  /** Secret names in the Gateway's namespace (Terminate: at least one; Passthrough: none). */
   readonly certificateRefs: readonly string[];
 }
 
@@ -301,6 +305,18 @@ export interface GatewaySpecConfig {
   readonly listeners: readonly GatewayListenerConfig[];
   /** IP literals the gateway binds (spec.addresses of type IPAddress); default ['127.0.0.1']. */
   readonly addresses: readonly string[];
+}
+
+// ---------------------------------------------------------------- TLSRoute (TLS passthrough)
+
+/** A TLSRoute (schema-tlsroute.ts): TLS connections to a TLS Passthrough listener, by SNI. */
+export interface TLSRouteSpecConfig {
+  /** Gateways only (kind Gateway). */
+  readonly parentRefs: readonly ParentRefConfig[];
+  /** Lower-cased; exact or `*.suffix`; empty: every SNI its listener serves. */
+  readonly hostnames: readonly string[];
+  /** One rule (Gateway API v1: exactly one): the weighted backends of a connection. */
+  readonly rules: readonly { readonly backendRefs: readonly BackendRefConfig[] }[];
 }
 
 // ---------------------------------------------------------------- Workload (trellis up)
@@ -519,6 +535,7 @@ export interface SecretSpecConfig {
   readonly chainLength: number;
 }
 export type SecretResource = ResourceBase<'Secret', SecretSpecConfig>;
+export type TLSRouteResource = ResourceBase<'TLSRoute', TLSRouteSpecConfig>;
 export type Resource =
   | ServiceResource
   | HTTPRouteResource
@@ -528,7 +545,8 @@ export type Resource =
   | AuthorizationPolicyResource
   | RequestAuthenticationResource
   | MeshTLSResource
-  | SecretResource;
+  | SecretResource
+  | TLSRouteResource;
 
 export const resourceKey = (r: Resource): ResourceKey => ({
   kind: r.kind,

@@ -12,6 +12,7 @@ import type {
   MeshTLSResource,
   RequestAuthenticationResource,
   SecretResource,
+  TLSRouteResource,
   ServiceResource,
 } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
@@ -173,6 +174,7 @@ export class MeshState {
     const requestAuthentications: RequestAuthenticationResource[] = [];
     const meshTls: MeshTLSResource[] = [];
     const secrets = new Map<string, SecretResource>();
+    const tlsRoutes: TLSRouteResource[] = [];
     if (endpointsOnly && this.current) {
       this.current = {
         ...this.current,
@@ -189,6 +191,7 @@ export class MeshState {
         else if (r.kind === 'RequestAuthentication') requestAuthentications.push(r);
         else if (r.kind === 'MeshTLS') meshTls.push(r);
         else if (r.kind === 'Secret') secrets.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
+        else if (r.kind === 'TLSRoute') tlsRoutes.push(r);
       }
       this.current = Object.freeze({
         configVersion: this.configVersion,
@@ -201,6 +204,7 @@ export class MeshState {
         requestAuthentications,
         meshTls,
         secrets,
+        tlsRoutes,
         ...(this.trustDomain !== undefined ? { trustDomain: this.trustDomain } : {}),
         instances: this.registry.byService(),
       });

@@ -12,6 +12,7 @@ import type { PrecedenceKey } from './precedence.js';
 import { hcmFilter, socketAddress, TLS_INSPECTOR_TYPE, type XdsResource } from './proto.js';
 import type { ActionContext } from './route-action.js';
 import { buildSorted, routeEntries, type RouteEntry } from './routes.js';
+import { isPassthroughPort, passthroughListener } from './gateway-passthrough.js';
 import { memoize, type AttachedRoute, type ConfigIndex } from './snapshot-index.js';
 
 type Obj = Record<string, unknown>;
@@ -47,6 +48,8 @@ export function gatewayListener(index: ConfigIndex, node: NodeInfo, name: string
     for (const address of gw.spec.addresses)
       for (const port of portsOf(gw)) {
         if (gatewayListenerName(address, port) !== name) continue;
+        // protocol TLS: TLSRoutes by SNI, passed through undecrypted (gateway-passthrough.ts).
+        if (isPassthroughPort(gw, port)) return passthroughListener(index, gw, name, address, port);
         // AuthorizationPolicy / RequestAuthentication on the Gateway: the sidecar inbound's strict
         // path normalisation, jwt_authn and rbac filters, before the router.
         const policies = gatewayPolicies(index, gw, port);
@@ -175,6 +178,7 @@ function attachments(index: ConfigIndex, gw: GatewayResource, listener: GatewayL
   const seen = new Set<object>();
   for (const a of all) {
     const p = a.parent;
+    if (listener.protocol === 'TLS') continue; // TLSRoutes only (gateway-passthrough.ts)
     if (p.sectionName !== undefined && p.sectionName !== listener.name) continue;
     if (p.port !== undefined && p.port !== listener.port) continue;
     if (listener.allowedRoutesFrom === 'Same' && a.route.metadata.namespace !== gw.metadata.namespace)
@@ -250,6 +254,7 @@ export function gatewayRouteConfiguration(
   const gw = gatewayOf(index, node);
   if (port === undefined || gw === undefined || !gw.spec.listeners.some((l) => l.port === port))
     return undefined;
+  if (isPassthroughPort(gw, port)) return undefined; // no HTTP there
   const key = `rds|gateway|${serviceKey(gw.metadata.namespace, gw.metadata.name)}|${name}`;
   return memoize(index.memo, key, () => ({
     '@type': ROUTE_TYPE,

@@ -19,6 +19,7 @@ import type {
   MeshTLSResource,
   RequestAuthenticationResource,
   ServiceResource,
+  TLSRouteResource,
 } from '../api/types.js';
 import { encodeResource } from '../xds/any.js';
 import {
@@ -97,6 +98,7 @@ function readCase(file: string): Case {
         (r): r is RequestAuthenticationResource => r.kind === 'RequestAuthentication',
       ),
       meshTls: res.filter((r): r is MeshTLSResource => r.kind === 'MeshTLS'),
+      tlsRoutes: res.filter((r): r is TLSRouteResource => r.kind === 'TLSRoute'),
       ...(header('trust-domain')[0] !== undefined ? { trustDomain: header('trust-domain')[0] } : {}),
       instances,
     },
@@ -138,6 +140,8 @@ function subscribeAll(c: Case): Record<string, Record<string, XdsResource>> {
       if (isObj(h.rds)) rdsNames.add(String(h.rds.route_config_name));
       if (isObj(h.route_config)) clustersOfRoutes(arr(h.route_config.virtual_hosts), clusters);
       if (typeof h.cluster === 'string') clusters.add(h.cluster); // tcp_proxy
+      if (isObj(h.weighted_clusters))
+        for (const c of arr(h.weighted_clusters.clusters)) clusters.add(String(c.name));
     }
   const rds = translate(snapshot, node, ROUTE_TYPE, [...rdsNames]);
   for (const rc of rds.values()) clustersOfRoutes(arr(rc.virtual_hosts), clusters);

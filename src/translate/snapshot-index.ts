@@ -9,6 +9,7 @@ import type {
   ParentRefConfig,
   RequestAuthenticationResource,
   SecretResource,
+  TLSRouteResource,
   ServiceResource,
 } from '../api/types.js';
 import type { MeshSnapshot } from '../api/mesh-snapshot.js';
@@ -32,6 +33,8 @@ export interface ConfigIndex {
   readonly meshTls: readonly MeshTLSResource[];
   /** kubernetes.io/tls Secrets by `namespace/name` (HTTPS gateway listeners). */
   readonly secrets: ReadonlyMap<string, SecretResource>;
+  /** TLSRoutes (TLS passthrough on Gateway listeners with protocol TLS). */
+  readonly tlsRoutes: readonly TLSRouteResource[];
   /** The CA's trust domain (absent: no mTLS). */
   readonly trustDomain: string | undefined;
   /** Service `namespace/name` -> attachments (GAMMA), sorted by the route's `namespace/name`. */
@@ -91,6 +94,7 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
     requestAuthentications: snapshot.requestAuthentications ?? NONE,
     meshTls: snapshot.meshTls ?? NONE,
     secrets: snapshot.secrets ?? NO_SECRETS,
+    tlsRoutes: snapshot.tlsRoutes ?? NONE,
     trustDomain: snapshot.trustDomain,
     attached,
     gatewayAttached,
@@ -117,6 +121,7 @@ export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
     config.requestAuthentications !== (snapshot.requestAuthentications ?? NONE) ||
     config.meshTls !== (snapshot.meshTls ?? NONE) ||
     config.secrets !== (snapshot.secrets ?? NO_SECRETS) ||
+    config.tlsRoutes !== (snapshot.tlsRoutes ?? NONE) ||
     config.trustDomain !== snapshot.trustDomain
   ) {
     config = buildConfigIndex(snapshot);

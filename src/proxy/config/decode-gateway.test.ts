@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeResource, encodeResource } from '../../xds/any.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE } from '../../xds/type-urls.js';
 import { decodeListenerResource, decoderFor } from './decode.js';
+import { passthroughChainFor } from './decode-gateway-passthrough.js';
 
 type Obj = Record<string, unknown>;
 const dir = join(fileURLToPath(new URL('../../../../', import.meta.url)), 'test/fixtures/translate');
@@ -35,7 +36,52 @@ for (const f of files)
       const res = decodeListenerResource(wire(r));
       assert.ok(res.ok);
       assert.equal(res.value.direction, 'outbound');
+      if (res.value.tls?.mode === 'passthrough') {
+        // TLS passthrough: tcp_proxy chains by SNI, no HTTP (decode-gateway-passthrough.ts).
+        assert.equal(res.value.mode, 'tcp');
+        continue;
+      }
       assert.equal(res.value.edge, true);
       assert.equal(res.value.routeSource.type, 'rds');
     }
   });
+
+it('TLS passthrough: chains by SNI (exact, longest wildcard), weights, unknown SNI has none', () => {
+  const g = JSON.parse(readFileSync(join(dir, 'gateway-tls-passthrough.golden.json'), 'utf8')) as Record<
+    string,
+    Record<string, Obj>
+  >;
+  const l = Object.values(g['LDS'] ?? {})[0] as Obj;
+  const res = decodeListenerResource(wire(l));
+  assert.ok(res.ok);
+  const tls = res.value.tls;
+  assert.ok(tls?.mode === 'passthrough');
+  const pick = (sni: string | undefined) => passthroughChainFor(tls.chains, sni)?.name;
+  assert.equal(pick('db.shop.example'), 'TLSRoute/default/db/db');
+  assert.equal(pick('WWW.shop.example'), 'TLSRoute/default/web/wild');
+  assert.equal(pick('a.api.shop.example'), 'TLSRoute/default/web/wild');
+  assert.equal(pick('other.shop.example'), undefined);
+  assert.equal(pick(undefined), undefined);
+  const web = tls.chains.find((c) => c.name === 'TLSRoute/default/web/wild');
+  assert.deepEqual(web?.clusters, [
+    { name: 'outbound|443|v1|web.default', weight: 90 },
+    { name: 'outbound|443|v2|web.default', weight: 10 },
+  ]);
+  assert.equal(web?.totalWeight, 100);
+  // The inert route table names every cluster, so CDS subscribes to them all.
+  const rt = res.value.routeSource.type === 'inline' ? res.value.routeSource.routeTable : undefined;
+  const names = rt?.virtualHosts.flatMap((vh) =>
+    vh.routes.flatMap((r) => (r.action.type === 'forward' ? r.action.clusters.map((c) => c.name) : [])),
+  );
+  assert.deepEqual(
+    new Set(names),
+    new Set(['outbound|5432||db.default', ...web!.clusters.map((c) => c.name)]),
+  );
+  // Bad input: the path of the field.
+  const bad = structuredClone(l) as Obj;
+  const chain0 = (bad['filter_chains'] as Obj[])[0] as Obj;
+  ((chain0['filter_chain_match'] as Obj)['server_names'] as unknown[])[0] = 'bad name!';
+  const r2 = decodeListenerResource(wire(bad));
+  assert.ok(!r2.ok);
+  assert.match(r2.error.message, /filter_chains\[0\]\.filter_chain_match\.server_names\[0\]/);
+});

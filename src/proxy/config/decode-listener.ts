@@ -4,6 +4,7 @@ import { decodeSecurity, JWT_AUTHN_TYPE, RBAC_TYPE } from './decode-authz.js';
 import { buildRouteTable, decodeRouteConfiguration } from './decode-route.js';
 import { decodeTcpProxy, TCP_PROXY_TYPE } from './decode-tcp-proxy.js';
 import { decodeServerTls, isServerTlsListener } from './decode-gateway-tls.js';
+import { decodePassthroughListener, isPassthroughListener } from './decode-gateway-passthrough.js';
 import { decodeDownstreamTls } from './decode-tls.js';
 import {
   type Json,
@@ -157,6 +158,8 @@ function detection(l: Json): number {
  */
 export function decodeListener(l: Json): ListenerConfig {
   const all = objList(l, 'filter_chains', '');
+  // A gateway's TLS passthrough port: tcp_proxy chains by SNI (decode-gateway-passthrough.ts).
+  if (isPassthroughListener(all)) return decodePassthroughListener(l, all);
   // A gateway's HTTPS port: server-side TLS chains by SNI (decode-gateway-tls.ts).
   if (isServerTlsListener(all)) {
     const { tls, inner } = decodeServerTls(all, l);

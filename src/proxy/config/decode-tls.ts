@@ -16,6 +16,7 @@ import {
   reqObj,
   reqStr,
 } from './read.js';
+import type { PassthroughListenerTlsConfig } from './decode-gateway-passthrough.js';
 
 export const TLS_TRANSPORT_SOCKET = 'envoy.transport_sockets.tls';
 export const DOWNSTREAM_TLS_TYPE =
@@ -94,7 +95,10 @@ export interface ServerTlsChain {
   readonly maxVersion: TlsVersion;
 }
 
-export type ListenerTlsConfig = MeshListenerTlsConfig | GatewayListenerTlsConfig;
+export type ListenerTlsConfig =
+  | MeshListenerTlsConfig
+  | GatewayListenerTlsConfig
+  | PassthroughListenerTlsConfig;
 
 /** An SDS Secret with a certificate (tls_certificate): PEM chain (leaf first) and key. */
 export interface TlsSecretConfig {

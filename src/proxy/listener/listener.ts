@@ -2,7 +2,7 @@
 // never sniffed) or detect (h1 / h2 by preface / anything else to tcp_proxy). HTTP-only listeners
 // stay on H1Listener (whose own hook sniffs the h2 preface); createListener picks the class.
 import type { Socket } from 'node:net';
-import type { ListenerConfig } from '../config/types.js';
+import type { ListenerConfig, TcpProxyConfig } from '../config/types.js';
 import { DEFAULT_DETECT_TIMEOUT_MS } from '../config/decode-listener.js';
 import type { PlaneContext } from '../pipeline/types.js';
 import { TcpProxySession } from '../tcp/tcp-proxy.js';
@@ -81,8 +81,12 @@ export class Listener extends ListenerBase {
     h2(socket, this);
   }
 
-  private startTcp(socket: Socket, head: Buffer | null, ended: boolean): void {
-    const tcp = this.context.config.tcpProxy;
+  /** tcp_proxy with a chosen config (a gateway's TLS passthrough chain: tls/gateway-passthrough.ts). */
+  readonly acceptTcp = (socket: Socket, head: Buffer | null, config: TcpProxyConfig): void =>
+    this.startTcp(socket, head, false, config);
+
+  private startTcp(socket: Socket, head: Buffer | null, ended: boolean, config?: TcpProxyConfig): void {
+    const tcp = config ?? this.context.config.tcpProxy;
     if (tcp === undefined) return void socket.destroy();
     const session: TcpProxySession = new TcpProxySession({
       downstream: socket,

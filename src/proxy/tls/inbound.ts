@@ -13,6 +13,7 @@ import { detectProtocol } from '../listener/detect.js';
 import type { ProtocolHost } from '../listener/protocol-handlers.js';
 import type { MeshTls } from './mesh-tls.js';
 import { acceptGatewayTls } from './gateway-tls.js';
+import { acceptPassthrough } from './gateway-passthrough.js';
 import { awaitServerHandshake, Handshaking } from './handshake.js';
 import { setPeerIdentity } from './peer.js';
 
@@ -40,6 +41,8 @@ export function acceptMeshConnection(
 ): void {
   // A gateway's HTTPS port: server-side TLS by SNI with SDS certificates (gateway-tls.ts).
   if (cfg.mode === 'terminate') return acceptGatewayTls(host, socket, cfg);
+  // A gateway's TLS passthrough port: SNI -> TLSRoute -> tcp_proxy (gateway-passthrough.ts).
+  if (cfg.mode === 'passthrough') return acceptPassthrough(host, socket, cfg);
   const name = host.context.name;
   const pending = new Handshaking(host, socket);
   const strict = cfg.mode === 'strict';
