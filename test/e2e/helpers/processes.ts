@@ -181,7 +181,13 @@ export async function startControlPlaneProcess(opts: {
  */
 export async function trellis(
   args: readonly string[],
-  opts: { server?: string; input?: string; adminToken?: boolean; env?: Record<string, string> } = {},
+  opts: {
+    server?: string;
+    input?: string;
+    adminToken?: boolean;
+    env?: Record<string, string>;
+    cwd?: string;
+  } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const tokenFile =
     opts.server && opts.adminToken !== false
@@ -194,6 +200,7 @@ export async function trellis(
   Object.assign(env, opts.env ?? {});
   const proc = spawn(process.execPath, [TRELLIS_BIN, ...args], {
     env,
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
