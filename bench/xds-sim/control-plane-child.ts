@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 
 export const TRELLIS_BIN = fileURLToPath(new URL('../../../bin/trellis.js', import.meta.url));
 
@@ -108,6 +109,12 @@ export async function startControlPlaneChild(opts: {
 }
 
 /** Calls the control plane's HTTP API with a JSON body; throws with the reply on a non-2xx status. */
+/**
+ * The admin token of the control planes the benches start: they inherit it from this environment
+ * (TRELLIS_ADMIN_TOKEN), and apiCall sends it. Set once when this module loads, before any spawn.
+ */
+process.env['TRELLIS_ADMIN_TOKEN'] ??= randomBytes(32).toString('hex');
+
 export async function apiCall(
   apiUrl: string,
   method: string,
@@ -116,7 +123,10 @@ export async function apiCall(
 ): Promise<unknown> {
   const res = await fetch(`${apiUrl}${path}`, {
     method,
-    headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      authorization: `Bearer ${process.env['TRELLIS_ADMIN_TOKEN'] ?? ''}`,
+    },
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();

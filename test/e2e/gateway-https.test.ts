@@ -277,6 +277,7 @@ describe('HTTPS listeners on the ingress gateway (e2e)', { timeout: 180_000 }, (
     const cpDump = await (
       await fetch(
         `${cp.apiUrl}/api/v1/proxies/${encodeURIComponent(String(gwNode.nodeId ?? gwNode.id))}/config`,
+        { headers: adminHeaders(cp.apiUrl) },
       )
     ).text();
     assert.match(cpDump, /secret\/default\/shop-cert/);
