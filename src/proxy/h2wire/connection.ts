@@ -4,6 +4,7 @@
 // Hostile input never throws out of here: a connection error is GOAWAY(code) and close, a stream
 // error RST_STREAM(code). client.ts and server.ts add who opens streams.
 import type { Socket } from 'node:net';
+import { nextReadBuffer } from '../io/read-buffer.js';
 import {
   DEFAULT_WINDOW,
   ErrorCode,
@@ -31,6 +32,23 @@ import { checkRequest, checkResponse, checkTrailers } from './validate.js';
 /** Bytes of queued outbound data in the socket past which PING/SETTINGS ACKs count as a flood. */
 const ACK_FLOOD_BYTES = 4 * 1024 * 1024;
 
+const WIRE = Symbol('trellis.wireConnection');
+type Tagged = Socket & { [WIRE]?: WireConnection };
+
+/** The `onread` callback of wire connections' sockets (`this` is the socket; see onRead). */
+export function onWireRead(this: Socket, n: number, buf: Buffer): boolean {
+  const c = (this as Tagged)[WIRE];
+  if (c === undefined) {
+    this.destroy();
+    return false;
+  }
+  c.onRead(n, buf);
+  return true;
+}
+
+/** `onread` for sockets dialled for a wire connection (tls.connect / net.connect). */
+export const WIRE_ONREAD = { buffer: nextReadBuffer, callback: onWireRead };
+
 interface Continuing {
   readonly id: number;
   readonly endStream: boolean;
@@ -46,6 +64,9 @@ export abstract class WireConnection extends WireBase {
   private needPreface: boolean;
   private cont: Continuing | null = null;
   private readonly decoder = new HpackDecoder();
+  /** The frame being parsed lies in the shared read buffer: what outlives the read is copied. */
+  private shared = false;
+  private started = false;
   private invalid = 0;
   private rejected = 0;
   private control = 0;
@@ -73,7 +94,14 @@ export abstract class WireConnection extends WireBase {
       this.queue(windowUpdateFrame(0, grow));
       this.recvWindow += grow;
     }
-    s.on('data', this.onData);
+    this.started = true;
+    if ((s as Tagged)[WIRE] !== this) s.on('data', this.onData);
+    else if (this.inbuf !== null) {
+      // Read before start() (onread sockets): parsed now, after our preface and SETTINGS.
+      const b = this.inbuf;
+      this.inbuf = null;
+      this.input(b, b.length, false);
+    }
     s.on('drain', this.onDrain);
     s.on('error', this.onSocketError);
     s.on('close', this.onSocketClose);
@@ -85,6 +113,8 @@ export abstract class WireConnection extends WireBase {
   /** A request from the peer (server side). */
   protected abstract onStream(s: WireStream, fields: string[], endStream: boolean): void;
   protected peerSettings(): void {}
+  /** The peer reset open stream `s` (server: rapid-reset accounting; may throw a connection error). */
+  protected peerRst(_s: WireStream): void {}
   protected goaway(_last: number, _code: number): void {}
 
   protected override dropInput(): void {
@@ -94,29 +124,68 @@ export abstract class WireConnection extends WireBase {
 
   // ---- reading ----
 
-  private readonly onData = (chunk: Buffer): void => {
-    const b = this.inbuf === null ? chunk : Buffer.concat([this.inbuf, chunk]);
+  private readonly onData = (chunk: Buffer): void => this.input(chunk, chunk.length, false);
+
+  /**
+   * Reads the socket through `onread` (before start(): bytes are kept until then): frames are
+   * parsed straight from the shared read buffer, and only what outlives the read is copied (DATA
+   * payloads, header block fragments awaiting CONTINUATION, a partial frame at the end).
+   */
+  onRead(n: number, buf: Buffer): void {
+    if (this.closed) return;
+    if (!this.started) {
+      const b = Buffer.allocUnsafe(n);
+      buf.copy(b, 0, 0, n);
+      this.inbuf = this.inbuf === null ? b : Buffer.concat([this.inbuf, b]);
+      return;
+    }
+    this.input(buf, n, true);
+  }
+
+  /** Bytes read before the socket was switched to `onread` (a buffer of their own), parsed first. */
+  feed(b: Buffer): void {
+    if (!this.closed) this.input(b, b.length, false);
+  }
+
+  /** Tags `socket` (made with WIRE_ONREAD, or switched to it) as read by this connection. */
+  readThroughOnread(): void {
+    (this.socket as Tagged)[WIRE] = this;
+  }
+
+  private input(chunk: Buffer, n: number, shared: boolean): void {
+    let b = chunk;
+    let end = n;
+    if (this.inbuf !== null) {
+      // A frame straddles reads: the held bytes and this read together (a buffer of our own).
+      const held = this.inbuf;
+      b = Buffer.allocUnsafe(held.length + n);
+      held.copy(b, 0);
+      chunk.copy(b, held.length, 0, n);
+      end = b.length;
+      shared = false;
+    }
     this.inbuf = null;
+    this.shared = shared;
     try {
       let p = 0;
       if (this.needPreface) {
-        const n = Math.min(b.length, PREFACE.length);
-        if (b.compare(PREFACE, 0, n, 0, n) !== 0) {
+        const k = Math.min(end, PREFACE.length);
+        if (b.compare(PREFACE, 0, k, 0, k) !== 0) {
           throw new H2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not the HTTP/2 client preface');
         }
-        if (b.length < PREFACE.length) {
-          this.inbuf = b;
+        if (end < PREFACE.length) {
+          this.inbuf = Buffer.from(b.subarray(0, end));
           return;
         }
         this.needPreface = false;
         p = PREFACE.length;
       }
-      while (b.length - p >= 9 && !this.closed) {
+      while (end - p >= 9 && !this.closed) {
         const len = ((b[p] as number) << 16) | ((b[p + 1] as number) << 8) | (b[p + 2] as number);
         if (len > MIN_FRAME_SIZE) {
           throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${len} octets, above 16384`);
         }
-        if (b.length - p - 9 < len) break;
+        if (end - p - 9 < len) break;
         const type = b[p + 3] as number;
         const flags = b[p + 4] as number;
         const id = b.readUInt32BE(p + 5) & 0x7fffffff;
@@ -124,12 +193,15 @@ export abstract class WireConnection extends WireBase {
         p += 9 + len;
         this.frame(type, flags, id, payload);
       }
-      if (p < b.length && !this.closed) this.inbuf = p === 0 ? b : Buffer.from(b.subarray(p));
+      if (p < end && !this.closed) {
+        this.inbuf = p === 0 && !shared && end === b.length ? b : Buffer.from(b.subarray(p, end));
+      }
     } catch (e) {
       this.fatal(e);
     }
+    this.shared = false;
     this.readDone();
-  };
+  }
 
   /** After the frames of one socket read were handled (client: write what they produced). */
   protected readDone(): void {}
@@ -224,7 +296,7 @@ export abstract class WireConnection extends WireBase {
       s.expectLength -= data.length;
       if (s.expectLength < 0) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR, true);
     }
-    if (data.length > 0) s.received(data);
+    if (data.length > 0) s.received(this.shared ? Buffer.from(data) : data);
     if (flags & Flag.END_STREAM && !s.closed) this.remoteEnd(s);
   }
 
@@ -248,7 +320,8 @@ export abstract class WireConnection extends WireBase {
     const fragment = payload.subarray(p, end);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if ((flags & Flag.END_HEADERS) === 0) {
-      this.cont = { id, endStream, chunks: [fragment], bytes: fragment.length, count: 0 };
+      const kept = this.shared ? Buffer.from(fragment) : fragment;
+      this.cont = { id, endStream, chunks: [kept], bytes: fragment.length, count: 0 };
       return;
     }
     this.headerBlock(id, fragment, endStream);
@@ -266,7 +339,7 @@ export abstract class WireConnection extends WireBase {
     ) {
       throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'CONTINUATION flood');
     }
-    c.chunks.push(payload);
+    c.chunks.push(this.shared && (flags & Flag.END_HEADERS) === 0 ? Buffer.from(payload) : payload);
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.cont = null;
     this.headerBlock(id, Buffer.concat(c.chunks), c.endStream);
@@ -366,6 +439,7 @@ export abstract class WireConnection extends WireBase {
     }
     const s = this.streams.get(id);
     if (s === undefined) return;
+    this.peerRst(s);
     this.resetStream(s, payload.readUInt32BE(0), false);
   }
 

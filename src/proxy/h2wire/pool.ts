@@ -8,7 +8,10 @@ import { ProxyError } from '../pipeline/rescue.js';
 import type { Gauge } from '../telemetry/metrics.js';
 import type { UpstreamTlsDialer } from '../tls/upstream.js';
 import { WireClient, type WireClientEvents } from './client.js';
-import { DEFAULT_WIRE_LIMITS, type WireLimits } from './connection.js';
+import { DEFAULT_WIRE_LIMITS, WIRE_ONREAD, type WireLimits } from './connection.js';
+
+/** TRELLIS_H2_WIRE_ONREAD=off: sockets read through 'data' events (A/B measurements). */
+const ONREAD = process.env['TRELLIS_H2_WIRE_ONREAD'] !== 'off';
 
 export interface WireWaiter {
   onWire(c: WireClient): void;
@@ -75,10 +78,11 @@ export class WirePool implements WireClientEvents {
       return;
     }
     const tls = this.opts.tls;
+    const onread = ONREAD ? WIRE_ONREAD : undefined;
     const socket: Socket | TLSSocket | ProxyError =
       tls === undefined
-        ? netConnect({ host: this.address, port: this.port, noDelay: true })
-        : tls.dial(this.address, this.port);
+        ? netConnect({ host: this.address, port: this.port, noDelay: true, ...(onread ? { onread } : {}) })
+        : tls.dial(this.address, this.port, onread);
     if (socket instanceof ProxyError) return void queueMicrotask(() => w.onPoolError(socket));
     this.connect(socket, tls).waiters.push(w);
   }
@@ -86,6 +90,7 @@ export class WirePool implements WireClientEvents {
   private connect(socket: Socket, tls: UpstreamTlsDialer | undefined): Entry {
     const o = this.opts;
     const c = new WireClient(socket, o.limits ?? DEFAULT_WIRE_LIMITS, this);
+    if (ONREAD) c.readThroughOnread();
     const e: Entry = { c, connected: false, waiters: [] };
     this.entries.push(e);
     this.byClient.set(c, e);
@@ -139,6 +144,7 @@ export class WirePool implements WireClientEvents {
       socket.removeListener('error', onError);
       e.connected = true;
       c.start();
+      if (ONREAD) socket.resume(); // reads go to onread; the peer's close still comes as 'end'
       socket.setTimeout(o.idleTimeoutMs, () => {
         if (c.streams.size === 0) {
           this.remove(e);

@@ -10,8 +10,10 @@ import type { H2Connection } from '../h2/h2-server.js';
 import { H2Exchange } from '../h2/h2-exchange.js';
 import type { H2Limits } from '../h2/h2-limits.js';
 import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
-import { DEFAULT_WIRE_LIMITS, WireConnection, type WireLimits } from './connection.js';
+import { readTlsThroughOnread } from '../listener/onread-socket.js';
+import { DEFAULT_WIRE_LIMITS, onWireRead, WireConnection, type WireLimits } from './connection.js';
 import { ErrorCode, H2ConnectionError } from './frames.js';
+import { ResetBudget } from './reset-budget.js';
 import { ServerStreamShim } from './server-stream.js';
 import type { WireStream } from './stream.js';
 
@@ -34,16 +36,23 @@ export function wireLimitsFrom(l: H2Limits): WireLimits {
 export function acceptWireH2(socket: Socket, host: ProtocolHost): WireServer {
   const c = new WireServer(socket, host);
   host.adopt(c);
+  // Decrypted bytes through `onread` (no Readable push/emit per read), as HTTP/1.1 connections do;
+  // 'data' events when the socket can't be switched. resume(): the peer's close comes as 'end'.
+  const moved = ONREAD ? readTlsThroughOnread(socket, onWireRead) : null;
+  if (moved !== null) c.readThroughOnread();
   c.start();
+  if (moved?.head != null) c.feed(moved.head);
   socket.resume();
   return c;
 }
 
+/** TRELLIS_H2_WIRE_ONREAD=off: wire connections read through 'data' events (A/B measurements). */
+const ONREAD = process.env['TRELLIS_H2_WIRE_ONREAD'] !== 'off';
+
 export class WireServer extends WireConnection implements HandledConnection {
   /** Streams in progress (H2Exchange decrements it on close, as with H2Connection). */
   active = 0;
-  private resets = 0;
-  private windowStart = 0;
+  private readonly resets: ResetBudget;
   private closedOnce = false;
   private readonly watched = new Set<H2Exchange>();
   private streamTimer: ReturnType<typeof setTimeout> | null = null;
@@ -56,6 +65,8 @@ export class WireServer extends WireConnection implements HandledConnection {
   ) {
     super(socket, true, wireLimitsFrom(host.limits.h2));
     this.streamIdleMs = host.limits.streamIdleTimeoutMs;
+    const l = host.limits.h2;
+    this.resets = new ResetBudget(l.rapidResetLimit, l.rapidResetWindowMs);
     socket.setTimeout(host.limits.idleTimeoutMs, () => {
       if (this.streams.size === 0) this.drain();
     });
@@ -69,6 +80,7 @@ export class WireServer extends WireConnection implements HandledConnection {
       const prev = headers[n];
       headers[n] = prev === undefined ? v : `${prev}${n === 'cookie' ? '; ' : ', '}${v}`;
     }
+    s.openedAt = Date.now();
     const ds = new ServerStreamShim(s, this.socket, endStream);
     this.active++;
     new H2Exchange(
@@ -111,18 +123,22 @@ export class WireServer extends WireConnection implements HandledConnection {
     (this.streamTimer as ReturnType<typeof setTimeout>).refresh();
   };
 
-  /** A stream the peer reset before its response ended (CVE-2023-44487 accounting). */
-  peerReset(now: number): void {
-    const l = this.host.limits.h2;
-    if (now - this.windowStart > l.rapidResetWindowMs) {
-      this.windowStart = now;
-      this.resets = 0;
-    }
-    if (++this.resets > l.rapidResetLimit) {
-      this.fatal(
-        new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'rapid reset: too many streams reset by the peer'),
-      );
-    }
+  /**
+   * H2Exchange's rapid-reset hook (a stream the peer reset before its response ended): counted in
+   * peerRst instead, where the stream's age is known (./reset-budget.ts).
+   */
+  peerReset(_now: number): void {}
+
+  protected override peerRst(s: WireStream): void {
+    if (s.localEnded || this.resets.reset(Date.now(), s.openedAt) === false) return;
+    throw new H2ConnectionError(
+      ErrorCode.ENHANCE_YOUR_CALM,
+      'rapid reset: most streams reset by the peer right after opening them',
+    );
+  }
+
+  protected override streamGone(s: WireStream): void {
+    if (s.rstCode === -1) this.resets.completed(Date.now());
   }
 
   // ---- the listener's controls ----

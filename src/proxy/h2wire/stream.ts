@@ -54,6 +54,8 @@ export class WireStream {
   needDrain = false;
   /** Once our side ended with the peer still sending: RST_STREAM(NO_ERROR) (RFC 9113 §8.1). */
   resetWhenSent = false;
+  /** When the peer opened it (server side, ms: rapid-reset accounting). */
+  openedAt = 0;
   /** Request content-length still expected (server side; -1: none declared). */
   expectLength = -1;
   /** The user's own data (the consumer's object). */
