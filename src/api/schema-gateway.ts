@@ -40,16 +40,7 @@ const certificateRef = strict({
 
 const listenerTls = strict({
   mode: oneOf(['Terminate', 'Passthrough'] as const, 'tls.mode').optional(),
-  certificateRefs: list(certificateRef, 64)
-    .superRefine((a, ctx) => {
-      if (a.length > 1)
-        fail(
-          ctx,
-          'unsupported',
-          `one certificateRef per listener is supported (got ${a.length}); serve another certificate with another listener on the same port and its own hostname (SNI)`,
-        );
-    })
-    .optional(),
+  certificateRefs: list(certificateRef, 64).optional(),
   options: unsupported('tls.options are not supported (TLS 1.2+, ALPN h2 and http/1.1 are fixed)'),
   frontendValidation: unsupported('client certificate validation (frontendValidation) is not supported'),
 });

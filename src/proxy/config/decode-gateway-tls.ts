@@ -43,7 +43,12 @@ function serverNames(m: Json, mp: string): string[] {
   });
 }
 
-function chainTls(c: Json, cp: string, name: string, names: readonly string[]): ServerTlsChain {
+/**
+ * One ServerTlsChain per SDS certificate of the chain (same name and server names, in order): the
+ * handshake picks among them by the SNI and the certificates' SANs (gateway-tls.ts), and each
+ * names its secret, so the SDS subscription covers them all.
+ */
+function chainTls(c: Json, cp: string, name: string, names: readonly string[]): ServerTlsChain[] {
   const tsp = join(cp, 'transport_socket');
   const ts = reqObj(c, 'transport_socket', cp);
   onlyKeys(ts, ['name', 'typed_config'], tsp);
@@ -65,21 +70,22 @@ function chainTls(c: Json, cp: string, name: string, names: readonly string[]): 
       : fail(join(join(cctx, 'alpn_protocols'), i), 'supported: h2, http/1.1'),
   );
   const certs = objList(cc, 'tls_certificate_sds_secret_configs', cctx);
-  if (certs.length !== 1)
-    fail(join(cctx, 'tls_certificate_sds_secret_configs'), 'exactly one SDS certificate is supported');
-  const [cert, certPath] = certs[0] as [Json, string];
-  onlyKeys(cert, ['name', 'sds_config'], certPath);
-  const sds = reqObj(cert, 'sds_config', certPath);
-  if (optObj(sds, 'ads', join(certPath, 'sds_config')) === undefined)
-    fail(join(certPath, 'sds_config'), 'only ads config sources are supported');
-  return {
-    name,
-    serverNames: names,
-    certSecret: reqStr(cert, 'name', certPath),
-    alpn: alpn.length > 0 ? alpn : ['http/1.1'],
-    minVersion,
-    maxVersion,
-  };
+  if (certs.length === 0)
+    fail(join(cctx, 'tls_certificate_sds_secret_configs'), 'at least one SDS certificate is required');
+  return certs.map(([cert, certPath]) => {
+    onlyKeys(cert, ['name', 'sds_config'], certPath);
+    const sds = reqObj(cert, 'sds_config', certPath);
+    if (optObj(sds, 'ads', join(certPath, 'sds_config')) === undefined)
+      fail(join(certPath, 'sds_config'), 'only ads config sources are supported');
+    return {
+      name,
+      serverNames: names,
+      certSecret: reqStr(cert, 'name', certPath),
+      alpn: alpn.length > 0 ? alpn : ['http/1.1'],
+      minVersion,
+      maxVersion,
+    };
+  });
 }
 
 /**
@@ -95,7 +101,7 @@ export function decodeServerTls(
   const out: ServerTlsChain[] = [];
   let filters: string | undefined;
   let defaults = 0;
-  for (const [c, cp] of chains) {
+  for (const [ci, [c, cp]] of chains.entries()) {
     const mp = join(cp, 'filter_chain_match');
     const m = reqObj(c, 'filter_chain_match', cp);
     onlyKeys(m, ['transport_protocol', 'server_names'], mp);
@@ -108,7 +114,7 @@ export function decodeServerTls(
     if (filters !== undefined && f !== filters)
       fail(join(cp, 'filters'), 'every TLS chain of a listener must run the same network filter');
     filters = f;
-    out.push(chainTls(c, cp, optStr(c, 'name', cp) ?? `chain${out.length}`, names));
+    out.push(...chainTls(c, cp, optStr(c, 'name', cp) ?? `chain${ci}`, names));
   }
   const [first, fp] = chains[0] as [Json, string];
   const inner: Json = {
@@ -122,7 +128,10 @@ export function decodeServerTls(
   return { tls: { mode: 'terminate', inner: 'http', chains: out }, inner: [inner, fp] };
 }
 
-/** The chain serving an SNI name: exact, then the most specific `*.suffix`, then the default. */
+/**
+ * The chain serving an SNI name: exact, then the most specific `*.suffix`, then the default. (A
+ * chain with several certificates is several entries with one name: this returns the first.)
+ */
 export function chainForServerName(
   chains: readonly ServerTlsChain[],
   servername: string | undefined,

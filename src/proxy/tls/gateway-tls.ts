@@ -3,8 +3,11 @@
 // SNI picks the filter chain (exact server name, then the most specific *.suffix, then the chain
 // without server_names; none: the handshake fails), whose SDS certificate comes from the config
 // current at that handshake. So a Secret changed by `trellis apply` serves every new connection
-// while open ones keep theirs. No client certificate is asked for; ALPN h2 / http/1.1; TLS 1.2+.
+// while open ones keep theirs. A listener with several certificates serves the ones whose SANs name
+// the SNI (exact before wildcard, else the first; RSA and ECDSA side by side: the client's
+// signature algorithms choose). No client certificate is asked for; ALPN h2 / http/1.1; TLS 1.2+.
 // Then the connection is HTTP like a plaintext one (HTTP/1.1, or HTTP/2 by ALPN or preface).
+import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { chainForServerName } from '../config/decode-gateway-tls.js';
@@ -17,19 +20,85 @@ import { awaitServerHandshake, Handshaking } from './handshake.js';
 /** How long a client has to send its ClientHello and finish the handshake. */
 export const GATEWAY_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** Secure contexts per (secret object, chain settings): a new Secret version is a new object. */
+/** A number per secret object (a new Secret version is a new object): context cache keys. */
+const secretIds = new WeakMap<TlsSecretConfig, number>();
+let nextSecretId = 0;
+const idOf = (s: TlsSecretConfig): number => {
+  let id = secretIds.get(s);
+  if (id === undefined) secretIds.set(s, (id = ++nextSecretId));
+  return id;
+};
+
+/** Secure contexts per (first secret object, every secret's id, chain settings). */
 const contexts = new WeakMap<TlsSecretConfig, Map<string, SecureContext>>();
 let noCertificate: SecureContext | undefined;
 
-function contextFor(secret: TlsSecretConfig, chain: ServerTlsChain): SecureContext {
-  let byChain = contexts.get(secret);
-  if (byChain === undefined) contexts.set(secret, (byChain = new Map()));
-  const k = `${chain.minVersion}|${chain.maxVersion}`;
+/** What a certificate is picked by: its leaf's DNS SANs (lower-cased) and key type. */
+interface Leaf {
+  readonly dns: readonly string[];
+  readonly keyType: string;
+}
+const leaves = new WeakMap<TlsSecretConfig, Leaf>();
+
+function leafOf(secret: TlsSecretConfig): Leaf {
+  let l = leaves.get(secret);
+  if (l === undefined) {
+    try {
+      const x = new X509Certificate(secret.certificateChain);
+      const dns = (x.subjectAltName ?? '')
+        .split(', ')
+        .filter((e) => e.startsWith('DNS:'))
+        .map((e) => e.slice(4).toLowerCase());
+      l = { dns, keyType: x.publicKey.asymmetricKeyType ?? '' };
+    } catch {
+      l = { dns: [], keyType: '' };
+    }
+    leaves.set(secret, l);
+  }
+  return l;
+}
+
+/** RFC 6125: `*.example.com` covers exactly one more label (`a.example.com`, not `a.b.example.com`). */
+const wildcardCovers = (san: string, sni: string): boolean =>
+  san.startsWith('*.') && sni.endsWith(san.slice(1)) && !sni.slice(0, -san.length + 1).includes('.');
+
+/**
+ * The certificates a handshake gets from a listener's several ones: those whose SANs name the SNI
+ * exactly, else those covering it with a wildcard, else the first; at most one per key type (the
+ * first), so an RSA and an ECDSA certificate for one name both go in the context and OpenSSL
+ * serves the one the client's signature algorithms accept.
+ */
+export function selectCertificates(
+  secrets: readonly TlsSecretConfig[],
+  servername: string | undefined,
+): TlsSecretConfig[] {
+  if (secrets.length <= 1) return [...secrets];
+  const sni = (servername ?? '').toLowerCase();
+  let tier: TlsSecretConfig[] = [];
+  if (sni !== '') {
+    tier = secrets.filter((s) => leafOf(s).dns.includes(sni));
+    if (tier.length === 0) tier = secrets.filter((s) => leafOf(s).dns.some((d) => wildcardCovers(d, sni)));
+  }
+  if (tier.length === 0) tier = [secrets[0] as TlsSecretConfig];
+  const seen = new Set<string>();
+  return tier.filter((s) => {
+    const k = leafOf(s).keyType;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function contextFor(secrets: readonly TlsSecretConfig[], chain: ServerTlsChain): SecureContext {
+  const first = secrets[0] as TlsSecretConfig;
+  let byChain = contexts.get(first);
+  if (byChain === undefined) contexts.set(first, (byChain = new Map()));
+  const k = `${chain.minVersion}|${chain.maxVersion}|${secrets.map(idOf).join(',')}`;
   let ctx = byChain.get(k);
   if (ctx === undefined) {
     ctx = createSecureContext({
-      cert: secret.certificateChain,
-      key: secret.privateKey,
+      cert: secrets.map((s) => s.certificateChain),
+      key: secrets.map((s) => s.privateKey),
       minVersion: chain.minVersion,
       maxVersion: chain.maxVersion,
     });
@@ -49,12 +118,23 @@ function pick(host: ProtocolHost, cfg: GatewayListenerTlsConfig, servername: str
   const chain = chainForServerName(cfg.chains, servername);
   if (chain === undefined)
     return { ok: false, why: `no certificate for server name ${JSON.stringify(servername ?? '')}` };
-  const secret = host.context.plane.current().secrets?.get(chain.certSecret);
-  if (secret === undefined) return { ok: false, why: `certificate ${chain.certSecret} not received yet` };
+  // A listener with several certificates: one entry per certificate, same name and server names.
+  const siblings = cfg.chains.filter((c) => c.name === chain.name && c.serverNames === chain.serverNames);
+  const all = host.context.plane.current().secrets;
+  const secrets: TlsSecretConfig[] = [];
+  for (const c of siblings) {
+    const s = all?.get(c.certSecret);
+    if (s !== undefined) secrets.push(s);
+  }
+  if (secrets.length === 0) return { ok: false, why: `certificate ${chain.certSecret} not received yet` };
+  const chosen = selectCertificates(secrets, servername);
   try {
-    return { ok: true, ctx: contextFor(secret, chain) };
+    return { ok: true, ctx: contextFor(chosen, chain) };
   } catch (e) {
-    return { ok: false, why: `certificate ${chain.certSecret} unusable: ${(e as Error).message}` };
+    return {
+      ok: false,
+      why: `certificate ${chosen.map((s) => s.name).join(', ')} unusable: ${(e as Error).message}`,
+    };
   }
 }
 
