@@ -1,12 +1,13 @@
 // `trellis token create --service NAME [-n NS] [--service-account SA] [--ttl 24h]`: asks the control
-// plane (a loopback-only admin call) for a bootstrap token bound to spiffe://<td>/ns/NS/sa/SA and
-// prints it alone on stdout, so `> token-file` captures just the token; what it is goes to stderr.
+// plane (an admin call: admin token, loopback only) for a bootstrap token bound to
+// spiffe://<td>/ns/NS/sa/SA and prints it alone on stdout, so `> token-file` captures just the
+// token; what it is goes to stderr.
 import { TrellisError } from '../../common/errors.js';
 import { ApiClient, serverUrl } from '../client.js';
 import { parseFlags } from '../flags.js';
 
 export const TOKEN_HELP = `Usage: trellis token create --service NAME [-n NAMESPACE] [--service-account SA] [--ttl 24h]
-                            [-o json] [--server URL]
+                            [-o json] [--server URL] [--admin-token-file FILE]
 
 Prints a bootstrap token for the workload identity spiffe://<trust-domain>/ns/NAMESPACE/sa/SA
 (SA defaults to the Service's name). Give it to the sidecar in a file readable only by it:
@@ -15,6 +16,9 @@ Prints a bootstrap token for the workload identity spiffe://<trust-domain>/ns/NA
 The token is a secret: do not put it on a command line. --ttl is how long it may be used to get
 certificates (default 24h): the sidecar renews with it too, so it must outlive the sidecar or be
 refreshed in the file.
+Minting tokens is an admin call: the control plane's admin token comes from --admin-token-file,
+TRELLIS_ADMIN_TOKEN, or (control plane on this machine) the admin.token of the running
+'trellis up' or of ./.trellis/data (docs/security.md, "Admin API access").
 `;
 
 interface TokenAnswer {

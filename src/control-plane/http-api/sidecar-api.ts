@@ -1,6 +1,7 @@
 // The part of the HTTP API the secure port serves (over TLS, to sidecars anywhere): registration,
 // heartbeats, certificates and the trust bundle, health. Everything else (apply, resources, tokens,
-// CA rotation, proxy status) stays on the plaintext API, which binds loopback for the CLI.
+// CA rotation, proxy status) stays on the plaintext API, which binds loopback for the CLI and
+// needs the admin token (admin-auth.ts).
 // A client without a (verified) client certificate may only bootstrap: ask for its certificate
 // (POST /api/v1/certificates, authenticated by its bootstrap token), read the trust bundle, and
 // check health. Registration, heartbeats and deregistration need the workload certificate: 401.
