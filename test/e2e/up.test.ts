@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -215,6 +215,14 @@ describe('trellis up on a client and a 2-replica backend', { timeout: 240_000 },
     for (const id of ['backend-1', 'backend-2', 'client-1'])
       assert.match(cpLog, new RegExp(`"node":"${id}".*"transport":"TLSv1\\.3".*"proxy connected"`), id);
     assert.doesNotMatch(cpLog, /"transport":"plaintext"/);
+    // The API's admin token: 0600 in the data dir, its path printed, the token itself never logged;
+    // the CLI above found it with no flag (through the api-<port>.json pointer); without it, 401.
+    const tokenFile = join(up.dataDir, 'admin.token');
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    const adminToken = readFileSync(tokenFile, 'utf8').trim();
+    assert.ok(out.includes(tokenFile), 'the path is printed');
+    assert.ok(!out.includes(adminToken) && !cpLog.includes(adminToken), 'the token is not');
+    assert.equal((await fetch(`${up.server}/api/v1/resources`)).status, 401);
   });
 
   test('trellis scale to 3 adds a replica that gets traffic', async () => {
