@@ -10,6 +10,7 @@ import { originOf } from './origin.js';
 import { didYouMean, withSuggestion } from './suggest.js';
 import type {
   ConfigIssue,
+  ConfigMapResource,
   GatewayListenerConfig,
   GatewayResource,
   GRPCRouteResource,
@@ -61,6 +62,10 @@ export function analyzeGateways(resources: readonly Resource[]): ConfigIssue[] {
       out.push(...checkSecret(r, Date.now()));
     }
   for (const g of gateways.values()) out.push(...checkTls(g, secrets));
+  const configMaps = new Map<string, ConfigMapResource>();
+  for (const r of resources)
+    if (r.kind === 'ConfigMap') configMaps.set(`${r.metadata.namespace}/${r.metadata.name}`, r);
+  for (const g of gateways.values()) out.push(...checkFrontendTls(g, configMaps));
   out.push(...analyzeTlsRoutes(resources));
   return out;
 }
@@ -126,6 +131,60 @@ function checkTls(g: GatewayResource, secrets: ReadonlyMap<string, SecretResourc
         ),
       );
     });
+  });
+  return out;
+}
+
+/**
+ * Client certificate validation (spec.tls.frontend): each caCertificateRef names a ConfigMap of
+ * the Gateway's namespace holding `ca.crt`; a perPort entry's port is an HTTPS listener's.
+ */
+function checkFrontendTls(
+  g: GatewayResource,
+  configMaps: ReadonlyMap<string, ConfigMapResource>,
+): ConfigIssue[] {
+  const f = g.spec.frontendTls;
+  if (f === undefined) return [];
+  const out: ConfigIssue[] = [];
+  const ns = g.metadata.namespace;
+  const base = ['spec', 'tls', 'frontend'];
+  const checkRefs = (names: readonly string[], at: PathSegment[]) =>
+    names.forEach((name, i) => {
+      const cm = configMaps.get(`${ns}/${name}`);
+      const path = [...at, 'caCertificateRefs', i, 'name'];
+      if (cm === undefined) {
+        const inNs = [...configMaps.values()].filter((x) => x.metadata.namespace === ns).map((x) => x.metadata.name);
+        out.push(
+          issueFor(
+            g,
+            'dangling_reference',
+            path,
+            `ConfigMap ${ns}/${name} does not exist${didYouMean(name, inNs)}; apply a ConfigMap with the CA certificates under data["ca.crt"] in namespace ${ns} (in the same apply, or before)`,
+          ),
+        );
+      } else if (cm.spec.data['ca.crt'] === undefined)
+        out.push(
+          issueFor(
+            g,
+            'invalid_value',
+            path,
+            `ConfigMap ${ns}/${name} has no "ca.crt" key; put the PEM CA certificates clients are verified against under data["ca.crt"]`,
+          ),
+        );
+    });
+  if (f.defaultCaRefs !== undefined) checkRefs(f.defaultCaRefs, [...base, 'default', 'validation']);
+  f.perPort.forEach((p, j) => {
+    const at: PathSegment[] = [...base, 'perPort', j];
+    if (!g.spec.listeners.some((l) => l.port === p.port && l.protocol === 'HTTPS'))
+      out.push(
+        issueFor(
+          g,
+          'invalid_value',
+          [...at, 'port'],
+          `no HTTPS listener of Gateway ${gwId(g)} is on port ${p.port}; client certificates are validated on HTTPS ports: ${[...new Set(g.spec.listeners.filter((l) => l.protocol === 'HTTPS').map((l) => l.port))].join(', ') || 'none'}`,
+        ),
+      );
+    checkRefs(p.caRefs, [...at, 'tls', 'validation']);
   });
   return out;
 }

@@ -9,6 +9,7 @@ const ALIASES: Readonly<Record<string, ResourceKind>> = {
   gw: 'Gateway',
   tlsroute: 'TLSRoute',
   tlsroutes: 'TLSRoute',
+  cm: 'ConfigMap',
   wl: 'Workload',
   authz: 'AuthorizationPolicy',
   authorizationpolicies: 'AuthorizationPolicy',

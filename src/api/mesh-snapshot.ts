@@ -5,6 +5,7 @@ import type {
   GatewayResource,
   SecretResource,
   TLSRouteResource,
+  ConfigMapResource,
   GRPCRouteResource,
   HTTPRouteResource,
   MeshTLSResource,
@@ -53,6 +54,8 @@ export interface MeshSnapshot {
   readonly requestAuthentications?: readonly RequestAuthenticationResource[];
   /** kubernetes.io/tls Secrets keyed `namespace/name` (absent: none): HTTPS Gateway listeners' certificates. */
   readonly secrets?: ReadonlyMap<string, SecretResource>;
+  /** ConfigMaps keyed `namespace/name` (absent: none): CA bundles for Gateway client certificate validation. */
+  readonly configMaps?: ReadonlyMap<string, ConfigMapResource>;
   /** TLSRoutes (absent: none): TLS passthrough on Gateway listeners with protocol TLS. */
   readonly tlsRoutes?: readonly TLSRouteResource[];
   /** MeshTLS policies (absent: none, every Service STRICT). */

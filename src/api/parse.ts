@@ -26,6 +26,7 @@ import {
 import { buildMeshTls, meshTlsSchema } from './schema-mtls.js';
 import { buildSecret, SECRET_API_VERSION, secretSchema } from './schema-secret.js';
 import { buildTLSRoute, TLSROUTE_API_VERSIONS, tlsRouteSchema } from './schema-tlsroute.js';
+import { buildConfigMap, CONFIGMAP_API_VERSION, configMapSchema } from './schema-configmap.js';
 import { withSuggestion } from './suggest.js';
 import type { ConfigIssue, Resource, ResourceKind } from './types.js';
 import { GATEWAY_API_VERSION, RESOURCE_KINDS, TRELLIS_API_VERSION } from './types.js';
@@ -54,6 +55,7 @@ export const API_VERSIONS: Readonly<Record<ResourceKind, string>> = {
   MeshTLS: TRELLIS_API_VERSION,
   Secret: SECRET_API_VERSION,
   TLSRoute: 'gateway.networking.k8s.io/v1alpha2',
+  ConfigMap: CONFIGMAP_API_VERSION,
 };
 
 /** Kinds that accept several apiVersions (the first is API_VERSIONS's). */
@@ -188,6 +190,7 @@ const SCHEMAS = {
   MeshTLS: meshTlsSchema,
   Secret: secretSchema,
   TLSRoute: tlsRouteSchema,
+  ConfigMap: configMapSchema,
 } as const;
 
 type TLSRouteDoc = z.output<typeof tlsRouteSchema>;
@@ -216,6 +219,8 @@ function build(data: Doc): Resource {
       return buildMeshTls(data);
     case 'Secret':
       return buildSecret(data);
+    case 'ConfigMap':
+      return buildConfigMap(data);
   }
 }
 

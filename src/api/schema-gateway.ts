@@ -18,7 +18,7 @@ import {
   strict,
   unsupported,
 } from './schema-common.js';
-import type { GatewayResource } from './types.js';
+import type { GatewayFrontendTlsConfig, GatewayResource } from './types.js';
 import { GATEWAY_API_VERSION } from './types.js';
 
 export const GATEWAY_CLASS = 'trellis';
@@ -42,7 +42,9 @@ const listenerTls = strict({
   mode: oneOf(['Terminate', 'Passthrough'] as const, 'tls.mode').optional(),
   certificateRefs: list(certificateRef, 64).optional(),
   options: unsupported('tls.options are not supported (TLS 1.2+, ALPN h2 and http/1.1 are fixed)'),
-  frontendValidation: unsupported('client certificate validation (frontendValidation) is not supported'),
+  frontendValidation: unsupported(
+    'listener tls.frontendValidation was replaced in the Gateway API (GEP-91, standard) by the Gateway-level spec.tls.frontend: {default: {validation: {caCertificateRefs: [{kind: ConfigMap, name: NAME}]}}, perPort: [...]}; use that',
+  ),
 });
 
 const listener = strict({
@@ -98,6 +100,59 @@ const listener = strict({
     );
 });
 
+/** GEP-91: a ConfigMap (core group) of the Gateway's namespace whose `ca.crt` holds CA certificates. */
+const caCertificateRef = strict({
+  group: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (v !== '' && v !== 'core')
+        fail(ctx, 'invalid_value', `group must be empty (core) for a ConfigMap; got ${JSON.stringify(v)}`);
+    })
+    .optional(),
+  kind: oneOf(['ConfigMap'] as const, 'caCertificateRef kind').optional(),
+  name: dnsSubdomain(),
+  namespace: unsupported(
+    "caCertificateRefs name a ConfigMap in the Gateway's own namespace (cross-namespace references need a ReferenceGrant, which Trellis does not support)",
+  ),
+});
+
+const validation = strict({
+  caCertificateRefs: list(caCertificateRef, 8).superRefine((a, ctx) => {
+    if (a.length === 0)
+      fail(ctx, 'invalid_value', 'at least one caCertificateRef: [{kind: ConfigMap, name: NAME}] (its ca.crt)');
+  }),
+  mode: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (v === 'AllowInsecureFallback')
+        fail(
+          ctx,
+          'unsupported',
+          'mode AllowInsecureFallback is not supported: clients without a valid certificate are refused (AllowValidOnly)',
+        );
+      else if (v !== 'AllowValidOnly')
+        fail(ctx, 'invalid_value', `validation mode must be AllowValidOnly; got ${JSON.stringify(v)}`);
+    })
+    .optional(),
+});
+
+const gatewayTls = strict({
+  frontend: strict({
+    default: strict({ validation: validation.optional() }),
+    perPort: list(strict({ port: port(), tls: strict({ validation: validation.optional() }) }), 64)
+      .superRefine((a, ctx) => {
+        const seen = new Set<number>();
+        a.forEach((p, i) => {
+          if (seen.has(p.port))
+            fail(ctx, 'invalid_value', `port ${p.port} appears twice in perPort; one entry per port`, [i, 'port']);
+          seen.add(p.port);
+        });
+      })
+      .optional(),
+  }).optional(),
+  backend: unsupported('spec.tls.backend (a client certificate towards backends) is not supported'),
+});
+
 const address = strict({
   type: oneOf(['IPAddress'] as const, 'address type').optional(),
   value: str(addressError),
@@ -132,6 +187,7 @@ export const gatewaySchema = strict({
       });
     }),
     addresses: list(address, 4).optional(),
+    tls: gatewayTls.optional(),
     infrastructure: unsupported('spec.infrastructure is not supported'),
   }),
 });
@@ -161,6 +217,18 @@ export function buildGateway(doc: GatewayDoc): GatewayResource {
           },
         }),
       })),
+      ...(doc.spec.tls?.frontend !== undefined && {
+        frontendTls: {
+          ...(doc.spec.tls.frontend.default.validation !== undefined && {
+            defaultCaRefs: doc.spec.tls.frontend.default.validation.caCertificateRefs.map((r) => r.name),
+          }),
+          perPort: (doc.spec.tls.frontend.perPort ?? []).flatMap((p) =>
+            p.tls.validation === undefined
+              ? [{ port: p.port, caRefs: [] }]
+              : [{ port: p.port, caRefs: p.tls.validation.caCertificateRefs.map((r) => r.name) }],
+          ),
+        },
+      }),
       addresses: (doc.spec.addresses ?? [])
         .map((a) => a.value)
         .concat(doc.spec.addresses?.length ? [] : ['127.0.0.1']),
@@ -187,5 +255,29 @@ export function gatewayToDocument(r: GatewayResource): Record<string, unknown> {
       }),
     })),
     addresses: r.spec.addresses.map((value) => ({ type: 'IPAddress', value })),
+    ...(r.spec.frontendTls !== undefined && { tls: { frontend: frontendToDocument(r.spec.frontendTls) } }),
   };
+}
+
+const refsDoc = (names: readonly string[]) => ({
+  caCertificateRefs: names.map((name) => ({ group: '', kind: 'ConfigMap', name })),
+});
+
+function frontendToDocument(f: GatewayFrontendTlsConfig): Record<string, unknown> {
+  return {
+    default: f.defaultCaRefs !== undefined ? { validation: refsDoc(f.defaultCaRefs) } : {},
+    ...(f.perPort.length > 0 && {
+      perPort: f.perPort.map((p) => ({
+        port: p.port,
+        tls: p.caRefs.length > 0 ? { validation: refsDoc(p.caRefs) } : {},
+      })),
+    }),
+  };
+}
+
+/** The ConfigMaps whose `ca.crt` verify client certificates on a port; empty: none asked for. */
+export function clientCaRefsForPort(f: GatewayFrontendTlsConfig | undefined, port: number): readonly string[] {
+  if (f === undefined) return [];
+  const p = f.perPort.find((x) => x.port === port);
+  return p !== undefined ? p.caRefs : (f.defaultCaRefs ?? []);
 }

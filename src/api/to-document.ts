@@ -5,6 +5,7 @@ import { gatewayToDocument } from './schema-gateway.js';
 import { secretPublicDocument, secretToStoredDocument } from './schema-secret.js';
 import { workloadToDocument } from './schema-workload.js';
 import { tlsRouteToDocument } from './schema-tlsroute.js';
+import { configMapToDocument } from './schema-configmap.js';
 import { meshTlsToDocument } from './schema-mtls.js';
 import { authorizationPolicyToDocument, requestAuthenticationToDocument } from './schema-security.js';
 import type {
@@ -131,6 +132,9 @@ export function resourceToDocument(r: Resource): Record<string, unknown> {
       return { ...head, spec: meshTlsToDocument(r) };
     case 'TLSRoute':
       return { ...head, spec: tlsRouteToDocument(r) };
+    case 'ConfigMap':
+      // Kubernetes shape: data at the top level, no spec.
+      return { ...head, ...configMapToDocument(r) };
     case 'Secret':
       // The stored form (the key included): API reads and `trellis get` use publicDocument.
       return { ...head, ...secretToStoredDocument(r) };

@@ -14,7 +14,8 @@ export type ResourceKind =
   | 'RequestAuthentication'
   | 'MeshTLS'
   | 'Secret'
-  | 'TLSRoute';
+  | 'TLSRoute'
+  | 'ConfigMap';
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'Service',
   'HTTPRoute',
@@ -26,6 +27,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'MeshTLS',
   'Secret',
   'TLSRoute',
+  'ConfigMap',
 ];
 
 /** Identifies one resource: kind + namespace + name. */
@@ -299,10 +301,22 @@ export interface GatewayListenerTlsConfig {
   readonly certificateRefs: readonly string[];
 }
 
+/**
+ * Client certificate validation on a Gateway's HTTPS ports (Gateway API GEP-91,
+ * `spec.tls.frontend`): ConfigMap names (their `ca.crt`, in the Gateway's namespace).
+ */
+export interface GatewayFrontendTlsConfig {
+  /** Every HTTPS port without a perPort entry; absent: no client certificates asked for. */
+  readonly defaultCaRefs?: readonly string[];
+  readonly perPort: readonly { readonly port: number; readonly caRefs: readonly string[] }[];
+}
+
 export interface GatewaySpecConfig {
   /** Must be `trellis`. */
   readonly gatewayClassName: string;
   readonly listeners: readonly GatewayListenerConfig[];
+  /** Client certificate validation (spec.tls.frontend); absent: none. */
+  readonly frontendTls?: GatewayFrontendTlsConfig;
   /** IP literals the gateway binds (spec.addresses of type IPAddress); default ['127.0.0.1']. */
   readonly addresses: readonly string[];
 }
@@ -536,6 +550,11 @@ export interface SecretSpecConfig {
 }
 export type SecretResource = ResourceBase<'Secret', SecretSpecConfig>;
 export type TLSRouteResource = ResourceBase<'TLSRoute', TLSRouteSpecConfig>;
+/** A ConfigMap (schema-configmap.ts): string data; `ca.crt` checked as a PEM CA bundle. */
+export interface ConfigMapSpecConfig {
+  readonly data: Readonly<Record<string, string>>;
+}
+export type ConfigMapResource = ResourceBase<'ConfigMap', ConfigMapSpecConfig>;
 export type Resource =
   | ServiceResource
   | HTTPRouteResource
@@ -546,7 +565,8 @@ export type Resource =
   | RequestAuthenticationResource
   | MeshTLSResource
   | SecretResource
-  | TLSRouteResource;
+  | TLSRouteResource
+  | ConfigMapResource;
 
 export const resourceKey = (r: Resource): ResourceKey => ({
   kind: r.kind,

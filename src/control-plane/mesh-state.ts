@@ -13,6 +13,7 @@ import type {
   RequestAuthenticationResource,
   SecretResource,
   TLSRouteResource,
+  ConfigMapResource,
   ServiceResource,
 } from '../api/types.js';
 import { TrellisError } from '../common/errors.js';
@@ -175,6 +176,7 @@ export class MeshState {
     const meshTls: MeshTLSResource[] = [];
     const secrets = new Map<string, SecretResource>();
     const tlsRoutes: TLSRouteResource[] = [];
+    const configMaps = new Map<string, ConfigMapResource>();
     if (endpointsOnly && this.current) {
       this.current = {
         ...this.current,
@@ -192,6 +194,7 @@ export class MeshState {
         else if (r.kind === 'MeshTLS') meshTls.push(r);
         else if (r.kind === 'Secret') secrets.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
         else if (r.kind === 'TLSRoute') tlsRoutes.push(r);
+        else if (r.kind === 'ConfigMap') configMaps.set(serviceKey(r.metadata.namespace, r.metadata.name), r);
       }
       this.current = Object.freeze({
         configVersion: this.configVersion,
@@ -205,6 +208,7 @@ export class MeshState {
         meshTls,
         secrets,
         tlsRoutes,
+        configMaps,
         ...(this.trustDomain !== undefined ? { trustDomain: this.trustDomain } : {}),
         instances: this.registry.byService(),
       });

@@ -3,6 +3,7 @@
 // hold the HTTPRoutes/GRPCRoutes attached to the Gateway, with Gateway API hostname semantics.
 import type { GatewayListenerConfig, GatewayResource } from '../api/types.js';
 import { covers, intersectHostnames } from '../api/gateway-hostnames.js';
+import { clientCaRefsForPort } from '../api/schema-gateway.js';
 import { serviceKey } from '../api/mesh-snapshot.js';
 import { LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE } from '../xds/type-urls.js';
 import { gatewayPolicies, inboundSecurity } from './authz.js';
@@ -79,7 +80,7 @@ export function gatewayListener(index: ConfigIndex, node: NodeInfo, name: string
                     typed_config: { '@type': TLS_INSPECTOR_TYPE },
                   },
                 ],
-                filter_chains: tlsChains(gw, https, hcm),
+                filter_chains: tlsChains(gw, https, hcm, clientCa(index, gw, port)),
               }),
         };
       }
@@ -101,7 +102,12 @@ const DOWNSTREAM_TLS_TYPE =
  * with the listener's Secret over SDS (ADS), ALPN h2 and http/1.1, TLS 1.2 at least, no client
  * certificate; every chain runs the port's HCM. A ClientHello no chain matches is refused.
  */
-function tlsChains(gw: GatewayResource, https: readonly GatewayListenerConfig[], hcm: Obj): Obj[] {
+function tlsChains(
+  gw: GatewayResource,
+  https: readonly GatewayListenerConfig[],
+  hcm: Obj,
+  ca: string | undefined,
+): Obj[] {
   const ordered = [...https].sort(
     (a, b) => (a.hostname === undefined ? 1 : 0) - (b.hostname === undefined ? 1 : 0),
   );
@@ -122,12 +128,30 @@ function tlsChains(gw: GatewayResource, https: readonly GatewayListenerConfig[],
             name: gatewaySecretName(gw.metadata.namespace, ref),
             sds_config: { ads: {}, resource_api_version: 'V3' },
           })),
+          ...(ca !== undefined && { validation_context: { trusted_ca: { inline_string: ca } } }),
         },
-        require_client_certificate: false,
+        require_client_certificate: ca !== undefined,
       },
     },
     filters: [hcm],
   }));
+}
+
+/**
+ * The CA bundle client certificates are verified against on an HTTPS port (Gateway API GEP-91,
+ * spec.tls.frontend: the port's perPort entry, else the default), inline: the `ca.crt` of each
+ * ConfigMap named, concatenated. Undefined: no client certificate asked for. A ConfigMap that is
+ * gone (or lacks ca.crt) adds nothing: with none left the bundle is empty and every client is
+ * refused (fail closed).
+ */
+function clientCa(index: ConfigIndex, gw: GatewayResource, port: number): string | undefined {
+  const refs = clientCaRefsForPort(gw.spec.frontendTls, port);
+  if (refs.length === 0) return undefined;
+  return refs
+    .map((name) => index.configMaps.get(serviceKey(gw.metadata.namespace, name))?.spec.data['ca.crt'])
+    .filter((pem): pem is string => pem !== undefined)
+    .map((pem) => pem.trim() + '\n')
+    .join('');
 }
 
 /** SDS for a gateway node: only the Secrets its own Gateway's HTTPS listeners name. */

@@ -20,6 +20,7 @@ import type {
   RequestAuthenticationResource,
   ServiceResource,
   TLSRouteResource,
+  ConfigMapResource,
 } from '../api/types.js';
 import { encodeResource } from '../xds/any.js';
 import {
@@ -99,6 +100,11 @@ function readCase(file: string): Case {
       ),
       meshTls: res.filter((r): r is MeshTLSResource => r.kind === 'MeshTLS'),
       tlsRoutes: res.filter((r): r is TLSRouteResource => r.kind === 'TLSRoute'),
+      configMaps: new Map(
+        res
+          .filter((r): r is ConfigMapResource => r.kind === 'ConfigMap')
+          .map((c) => [serviceKey(c.metadata.namespace, c.metadata.name), c]),
+      ),
       ...(header('trust-domain')[0] !== undefined ? { trustDomain: header('trust-domain')[0] } : {}),
       instances,
     },

@@ -10,6 +10,7 @@ import type {
   RequestAuthenticationResource,
   SecretResource,
   TLSRouteResource,
+  ConfigMapResource,
   ServiceResource,
 } from '../api/types.js';
 import type { MeshSnapshot } from '../api/mesh-snapshot.js';
@@ -33,6 +34,8 @@ export interface ConfigIndex {
   readonly meshTls: readonly MeshTLSResource[];
   /** kubernetes.io/tls Secrets by `namespace/name` (HTTPS gateway listeners). */
   readonly secrets: ReadonlyMap<string, SecretResource>;
+  /** ConfigMaps by `namespace/name` (CA bundles for Gateway client certificate validation). */
+  readonly configMaps: ReadonlyMap<string, ConfigMapResource>;
   /** TLSRoutes (TLS passthrough on Gateway listeners with protocol TLS). */
   readonly tlsRoutes: readonly TLSRouteResource[];
   /** The CA's trust domain (absent: no mTLS). */
@@ -56,6 +59,7 @@ export interface SnapshotIndex {
 
 const NONE: readonly never[] = Object.freeze([]);
 const NO_SECRETS: ReadonlyMap<string, SecretResource> = new Map();
+const NO_CONFIGMAPS: ReadonlyMap<string, ConfigMapResource> = new Map();
 const configBySnapshotServices = new WeakMap<object, ConfigIndex>();
 const bySnapshot = new WeakMap<MeshSnapshot, SnapshotIndex>();
 
@@ -95,6 +99,7 @@ function buildConfigIndex(snapshot: MeshSnapshot): ConfigIndex {
     meshTls: snapshot.meshTls ?? NONE,
     secrets: snapshot.secrets ?? NO_SECRETS,
     tlsRoutes: snapshot.tlsRoutes ?? NONE,
+    configMaps: snapshot.configMaps ?? NO_CONFIGMAPS,
     trustDomain: snapshot.trustDomain,
     attached,
     gatewayAttached,
@@ -122,6 +127,7 @@ export function indexOf(snapshot: MeshSnapshot): SnapshotIndex {
     config.meshTls !== (snapshot.meshTls ?? NONE) ||
     config.secrets !== (snapshot.secrets ?? NO_SECRETS) ||
     config.tlsRoutes !== (snapshot.tlsRoutes ?? NONE) ||
+    config.configMaps !== (snapshot.configMaps ?? NO_CONFIGMAPS) ||
     config.trustDomain !== snapshot.trustDomain
   ) {
     config = buildConfigIndex(snapshot);

@@ -28,8 +28,10 @@ export function isServerTlsListener(chains: readonly [Json, string][]): boolean 
     const tc = ts['typed_config'];
     if (!isObj(tc) || tc['@type'] !== DOWNSTREAM_TLS_TYPE) return false;
     const cc = tc['common_tls_context'];
-    const validates = isObj(cc) && cc['combined_validation_context'] !== undefined;
-    return !requiresClientCertificate(tc) && !validates;
+    // Mesh mTLS validates with combined_validation_context (ROOTCA over SDS); a gateway port that
+    // verifies client certificates has an inline validation_context (GEP-91).
+    if (isObj(cc) && cc['combined_validation_context'] !== undefined) return false;
+    return !requiresClientCertificate(tc) || (isObj(cc) && isObj(cc['validation_context']));
   });
 }
 
@@ -41,6 +43,29 @@ function serverNames(m: Json, mp: string): string[] {
     if (!SERVER_NAME.test(n)) fail(join(join(mp, 'server_names'), i), 'expected a hostname or *.suffix');
     return n;
   });
+}
+
+/** An inline validation_context's trusted_ca (PEM; may be empty: nobody is trusted), or undefined. */
+function trustedCa(cc: Json, cctx: string): string | undefined {
+  const vc = optObj(cc, 'validation_context', cctx);
+  if (vc === undefined) return undefined;
+  const vp = join(cctx, 'validation_context');
+  onlyKeys(vc, ['trusted_ca'], vp);
+  const ds = reqObj(vc, 'trusted_ca', vp);
+  const dp = join(vp, 'trusted_ca');
+  onlyKeys(ds, ['inline_string', 'inline_bytes'], dp);
+  const str = optStr(ds, 'inline_string', dp);
+  const bytes = ds['inline_bytes'];
+  const pem =
+    str ??
+    (typeof bytes === 'string'
+      ? Buffer.from(bytes, 'base64').toString('utf8')
+      : bytes instanceof Uint8Array
+        ? Buffer.from(bytes).toString('utf8')
+        : fail(dp, 'inline_string or inline_bytes is required (files are not read)'));
+  if (pem.trim() !== '' && !pem.includes('-----BEGIN CERTIFICATE-----'))
+    fail(dp, 'expected PEM CA certificates');
+  return pem;
 }
 
 /**
@@ -55,14 +80,25 @@ function chainTls(c: Json, cp: string, name: string, names: readonly string[]): 
   const tp = join(tsp, 'typed_config');
   const tc = reqObj(ts, 'typed_config', tsp);
   if (tc['@type'] !== DOWNSTREAM_TLS_TYPE) fail(tp, `expected ${DOWNSTREAM_TLS_TYPE}`);
-  if (downstreamTlsContext(tc, tp))
-    fail(
-      join(tp, 'require_client_certificate'),
-      'client certificates are not supported on a listener whose chains do not all require them',
-    );
+  const requires = downstreamTlsContext(tc, tp);
   const cctx = join(tp, 'common_tls_context');
   const cc = reqObj(tc, 'common_tls_context', tp);
-  onlyKeys(cc, ['tls_params', 'alpn_protocols', 'tls_certificate_sds_secret_configs'], cctx);
+  onlyKeys(
+    cc,
+    ['tls_params', 'alpn_protocols', 'tls_certificate_sds_secret_configs', 'validation_context'],
+    cctx,
+  );
+  const clientCa = trustedCa(cc, cctx);
+  if (requires && clientCa === undefined)
+    fail(
+      join(tp, 'require_client_certificate'),
+      'client certificates need common_tls_context.validation_context.trusted_ca (the CAs to verify them against)',
+    );
+  if (!requires && clientCa !== undefined)
+    fail(
+      join(cctx, 'validation_context'),
+      'a validation_context needs require_client_certificate: true (optional client certificates are not supported)',
+    );
   const { minVersion, maxVersion } = tlsParams(cc, cctx);
   const alpn = arr(cc, 'alpn_protocols', cctx).map((v, i) =>
     v === 'h2' || v === 'http/1.1'
@@ -81,6 +117,7 @@ function chainTls(c: Json, cp: string, name: string, names: readonly string[]): 
       name,
       serverNames: names,
       certSecret: reqStr(cert, 'name', certPath),
+      ...(clientCa !== undefined && { clientCa }),
       alpn: alpn.length > 0 ? alpn : ['http/1.1'],
       minVersion,
       maxVersion,
@@ -116,6 +153,9 @@ export function decodeServerTls(
     filters = f;
     out.push(...chainTls(c, cp, optStr(c, 'name', cp) ?? `chain${ci}`, names));
   }
+  // One port, one client validation (GEP-91 is per port): every chain asks the same.
+  if (out.some((c) => c.clientCa !== out[0]?.clientCa))
+    fail('filter_chains', 'every TLS chain of a listener must have the same validation_context');
   const [first, fp] = chains[0] as [Json, string];
   const inner: Json = {
     ...first,

@@ -90,6 +90,11 @@ export interface ServerTlsChain {
   readonly serverNames: readonly string[];
   /** The SDS secret (a certificate and key from the control plane). */
   readonly certSecret: string;
+  /**
+   * Client certificates required and verified against these PEM CAs (inline validation_context,
+   * decode-gateway-tls.ts); '' refuses every client; absent: none asked for.
+   */
+  readonly clientCa?: string;
   readonly alpn: readonly string[];
   readonly minVersion: TlsVersion;
   readonly maxVersion: TlsVersion;

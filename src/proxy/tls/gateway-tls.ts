@@ -5,7 +5,9 @@
 // current at that handshake. So a Secret changed by `trellis apply` serves every new connection
 // while open ones keep theirs. A listener with several certificates serves the ones whose SANs name
 // the SNI (exact before wildcard, else the first; RSA and ECDSA side by side: the client's
-// signature algorithms choose). No client certificate is asked for; ALPN h2 / http/1.1; TLS 1.2+.
+// signature algorithms choose). A port with client certificate validation (Gateway API GEP-91,
+// spec.tls.frontend; an inline validation_context) requires a client certificate its CAs verify,
+// else the handshake fails. ALPN h2 / http/1.1; TLS 1.2+.
 // Then the connection is HTTP like a plaintext one (HTTP/1.1, or HTTP/2 by ALPN or preface).
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -93,7 +95,7 @@ function contextFor(secrets: readonly TlsSecretConfig[], chain: ServerTlsChain):
   const first = secrets[0] as TlsSecretConfig;
   let byChain = contexts.get(first);
   if (byChain === undefined) contexts.set(first, (byChain = new Map()));
-  const k = `${chain.minVersion}|${chain.maxVersion}|${secrets.map(idOf).join(',')}`;
+  const k = `${chain.minVersion}|${chain.maxVersion}|${secrets.map(idOf).join(',')}|${chain.clientCa ?? ''}`;
   let ctx = byChain.get(k);
   if (ctx === undefined) {
     ctx = createSecureContext({
@@ -101,6 +103,8 @@ function contextFor(secrets: readonly TlsSecretConfig[], chain: ServerTlsChain):
       key: secrets.map((s) => s.privateKey),
       minVersion: chain.minVersion,
       maxVersion: chain.maxVersion,
+      // Client certificates are verified against these CAs only (never the default roots).
+      ...(chain.clientCa !== undefined && { ca: chain.clientCa }),
     });
     byChain.set(k, ctx);
   }
@@ -110,6 +114,20 @@ function contextFor(secrets: readonly TlsSecretConfig[], chain: ServerTlsChain):
 /** A context without a certificate: a handshake on it fails (no chain, or its Secret not yet here). */
 function refusing(): SecureContext {
   return (noCertificate ??= createSecureContext({ minVersion: 'TLSv1.2' }));
+}
+
+/**
+ * The verification result of the client's chain against the context's CAs: OpenSSL's own (a
+ * missing certificate already failed the handshake, as requestCert + rejectUnauthorized ask; an
+ * unverifiable one is reported here). A TLSSocket made outside a tls.Server never sets
+ * `authorized`, so this reads the handle as tls.Server does; without one it refuses (fail closed).
+ */
+function clientVerifyError(tls: TLSSocket): string | undefined {
+  const handle = (tls as unknown as { _handle?: { verifyError?: () => Error | null | undefined } })._handle;
+  if (typeof handle?.verifyError !== 'function') return 'cannot read the verification result';
+  const e = handle.verifyError();
+  if (e === null || e === undefined) return undefined;
+  return (e as NodeJS.ErrnoException).code ?? e.message;
 }
 
 type Pick = { readonly ok: true; readonly ctx: SecureContext } | { readonly ok: false; readonly why: string };
@@ -127,6 +145,9 @@ function pick(host: ProtocolHost, cfg: GatewayListenerTlsConfig, servername: str
     if (s !== undefined) secrets.push(s);
   }
   if (secrets.length === 0) return { ok: false, why: `certificate ${chain.certSecret} not received yet` };
+  // Fail closed: a port verifying clients against no CA (its ConfigMaps are gone) refuses all.
+  if (chain.clientCa !== undefined && chain.clientCa.trim() === '')
+    return { ok: false, why: 'no CA certificates to verify client certificates against' };
   const chosen = selectCertificates(secrets, servername);
   try {
     return { ok: true, ctx: contextFor(chosen, chain) };
@@ -153,6 +174,8 @@ export function acceptGatewayTls(host: ProtocolHost, socket: Socket, cfg: Gatewa
     if (d.head !== null) socket.unshift(d.head);
     const remote = socket.remoteAddress;
     const opts = cfg.chains[0]?.alpn ?? ['h2', 'http/1.1'];
+    // GEP-91 client certificate validation is per port: every chain asks, or none does.
+    const clientAuth = cfg.chains.some((c) => c.clientCa !== undefined);
     // Without SNI, SNICallback is not called: the default chain's context (or a refusing one).
     const dflt = pick(host, cfg, undefined);
     let failure: string | undefined = dflt.ok ? undefined : dflt.why;
@@ -160,7 +183,8 @@ export function acceptGatewayTls(host: ProtocolHost, socket: Socket, cfg: Gatewa
       isServer: true,
       secureContext: dflt.ok ? dflt.ctx : refusing(),
       ALPNProtocols: [...opts],
-      requestCert: false,
+      requestCert: clientAuth,
+      rejectUnauthorized: clientAuth,
       SNICallback: (servername, cb) => {
         const p = pick(host, cfg, servername);
         failure = p.ok ? undefined : p.why;
@@ -170,6 +194,14 @@ export function acceptGatewayTls(host: ProtocolHost, socket: Socket, cfg: Gatewa
     awaitServerHandshake(pending, tls, GATEWAY_HANDSHAKE_TIMEOUT_MS, {
       timeout: () => refuse('handshake timeout', remote),
       failed: (e) => refuse(failure ?? `handshake failed: ${e.message}`, remote),
+      // With client certificates: only a chain the port's CAs verify (and none missing).
+      verify: () => {
+        if (!clientAuth) return true;
+        const err = clientVerifyError(tls);
+        if (err === undefined) return true;
+        refuse(`client certificate refused: ${err}`, remote);
+        return false;
+      },
       established: () => dispatchConnection(tls, host),
     });
   });
