@@ -105,9 +105,7 @@ function checkTls(g: GatewayResource, secrets: ReadonlyMap<string, SecretResourc
   g.spec.listeners.forEach((l, li) => {
     const at = ['spec', 'listeners', li];
     // Reported on the later listener of each pair: a port serves one protocol.
-    const other = g.spec.listeners
-      .slice(0, li)
-      .find((o) => o.port === l.port && o.protocol !== l.protocol);
+    const other = g.spec.listeners.slice(0, li).find((o) => o.port === l.port && o.protocol !== l.protocol);
     if (other !== undefined)
       out.push(
         issueFor(
@@ -153,7 +151,9 @@ function checkFrontendTls(
       const cm = configMaps.get(`${ns}/${name}`);
       const path = [...at, 'caCertificateRefs', i, 'name'];
       if (cm === undefined) {
-        const inNs = [...configMaps.values()].filter((x) => x.metadata.namespace === ns).map((x) => x.metadata.name);
+        const inNs = [...configMaps.values()]
+          .filter((x) => x.metadata.namespace === ns)
+          .map((x) => x.metadata.name);
         out.push(
           issueFor(
             g,

@@ -119,7 +119,11 @@ const caCertificateRef = strict({
 const validation = strict({
   caCertificateRefs: list(caCertificateRef, 8).superRefine((a, ctx) => {
     if (a.length === 0)
-      fail(ctx, 'invalid_value', 'at least one caCertificateRef: [{kind: ConfigMap, name: NAME}] (its ca.crt)');
+      fail(
+        ctx,
+        'invalid_value',
+        'at least one caCertificateRef: [{kind: ConfigMap, name: NAME}] (its ca.crt)',
+      );
   }),
   mode: z
     .string()
@@ -144,7 +148,10 @@ const gatewayTls = strict({
         const seen = new Set<number>();
         a.forEach((p, i) => {
           if (seen.has(p.port))
-            fail(ctx, 'invalid_value', `port ${p.port} appears twice in perPort; one entry per port`, [i, 'port']);
+            fail(ctx, 'invalid_value', `port ${p.port} appears twice in perPort; one entry per port`, [
+              i,
+              'port',
+            ]);
           seen.add(p.port);
         });
       })
@@ -276,7 +283,10 @@ function frontendToDocument(f: GatewayFrontendTlsConfig): Record<string, unknown
 }
 
 /** The ConfigMaps whose `ca.crt` verify client certificates on a port; empty: none asked for. */
-export function clientCaRefsForPort(f: GatewayFrontendTlsConfig | undefined, port: number): readonly string[] {
+export function clientCaRefsForPort(
+  f: GatewayFrontendTlsConfig | undefined,
+  port: number,
+): readonly string[] {
   if (f === undefined) return [];
   const p = f.perPort.find((x) => x.port === port);
   return p !== undefined ? p.caRefs : (f.defaultCaRefs ?? []);

@@ -101,9 +101,7 @@ export interface ServerTlsChain {
 }
 
 export type ListenerTlsConfig =
-  | MeshListenerTlsConfig
-  | GatewayListenerTlsConfig
-  | PassthroughListenerTlsConfig;
+  MeshListenerTlsConfig | GatewayListenerTlsConfig | PassthroughListenerTlsConfig;
 
 /** An SDS Secret with a certificate (tls_certificate): PEM chain (leaf first) and key. */
 export interface TlsSecretConfig {
