@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { memory, type MemoryStats } from './xds-sim/proc-stats.js';
+import type { MemoryStats } from './xds-sim/proc-stats.js';
 import { BODY_NAMES, type BodyName } from './sidecar/bodies.js';
 import { measure, noiseBudgetLeftMs, warmUp, type LoadOptions, type Target } from './sidecar/load.js';
 import {
@@ -21,7 +21,7 @@ import {
   CPU_PROXY,
   type Listening,
 } from './sidecar/peers.js';
-import { alive, killAllNow, setupPinning, sleep, startChild, stopAll, type Child } from './sidecar/procs.js';
+import { alive, killAllNow, setupPinning, startChild, stopAll, type Child } from './sidecar/procs.js';
 import {
   printMtlsTargets,
   printRatios,
@@ -32,6 +32,7 @@ import {
   type Topo,
 } from './sidecar/report.js';
 import { startTrellis } from './sidecar/trellis.js';
+import { settledMemory } from './sidecar/idle-memory.js';
 
 /** What --peers takes; haproxy and trellis bring their TLS pair rows too (unless --no-tls). */
 const KINDS = ['direct', 'haproxy', 'nginx', 'http-proxy', 'node-pipe', 'trellis'] as const;
@@ -139,18 +140,22 @@ const PAIR_ONLY: readonly Kind[] = [
  * pages (RssFile: the executable's code and data, which every process running the same binary
  * shares, so N sidecars on a host cost N × private + one binary). RSS is what the targets use.
  */
-function printMemorySplit(rows: readonly Row[], bare: MemoryStats | undefined): void {
-  const mb = (b: number): string => (b / 2 ** 20).toFixed(0);
+function printMemorySplit(
+  rows: readonly Row[],
+  bare: MemoryStats | undefined,
+  stats: ReadonlyMap<number, MemoryStats | undefined>,
+): void {
+  const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
   const line = (label: string, m: MemoryStats): string =>
-    `  ${label.padEnd(26)} RSS ${mb(m.rssBytes).padStart(3)} MB = private ${mb(m.privateBytes).padStart(3)} + file-backed ${mb(m.fileBytes).padStart(3)}`;
+    `  ${label.padEnd(26)} RSS ${mb(m.rssBytes).padStart(5)} MB = private ${mb(m.privateBytes).padStart(5)} + file-backed ${mb(m.fileBytes).padStart(5)}`;
   console.log(
     'idle memory per proxy process (RSS = private + file-backed pages shared with other processes):',
   );
   if (bare) console.log(line(`bare node ${process.versions.node}`, bare));
   for (const r of rows)
     r.children.forEach((c, i) => {
-      if (!alive(c)) return;
-      const m = memory(c.pid);
+      const m = stats.get(c.pid);
+      if (!m) return;
       console.log(line(r.children.length > 1 ? `${r.label} [${i === 0 ? 'A' : 'B'}]` : r.label, m));
     });
 }
@@ -295,6 +300,8 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
     );
     const rows: Row[] = [row('direct', 'direct', o.bodies)];
     rows[0]!.target = { port: upstream.port, host: `127.0.0.1:${upstream.port}`, pids: [] };
+    // A bare Node process, for scale: what any Node proxy pays before its own code.
+    const bare = startChild('bare node', process.execPath, ['-e', 'setInterval(() => {}, 1000)'], CPU_PROXY);
     const later: Kind[] = ['direct', 'trellis-mtls', 'trellis-mtls-h2']; // set up with 'trellis'
     for (const kind of o.kinds.filter((k) => !later.includes(k))) {
       const missing =
@@ -305,13 +312,23 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
             : undefined;
       await setupKind(kind, dir, upstream, rows, missing, o);
     }
-    // A bare Node process, for scale: what any Node proxy pays before its own code.
-    const bare = startChild('bare node', process.execPath, ['-e', 'setInterval(() => {}, 1000)'], CPU_PROXY);
-    await sleep(1000);
-    for (const r of rows) r.rssIdleMB = r.children.map((c) => memory(c.pid).rssBytes / 2 ** 20);
-    const bareMem = alive(bare) ? memory(bare.pid) : undefined;
+    // Idle RSS once settled (see ./sidecar/idle-memory.ts): every process at once, after all have
+    // been ready and idle for 12 s, until two readings 2 s apart agree.
+    const settled = await settledMemory(
+      [bare.pid, ...rows.flatMap((r) => r.children.map((c) => c.pid))],
+      Date.now(),
+    );
+    for (const r of rows)
+      r.rssIdleMB = r.children.map((c) => (settled.stats.get(c.pid)?.rssBytes ?? 0) / 2 ** 20);
+    const bareMem = alive(bare) ? settled.stats.get(bare.pid) : undefined;
     await bare.stop();
-    printMemorySplit(rows, bareMem);
+    console.log(
+      `idle memory read ${settled.idleS.toFixed(0)} s after the last proxy was ready` +
+        (settled.agreed
+          ? ' (two readings 2 s apart agree within 0.25 MB)'
+          : ' (still moving after 20 s more: last reading)'),
+    );
+    printMemorySplit(rows, bareMem, settled.stats);
     for (const r of rows)
       if (r.target && o.bodies[0]) await warmUp(r.target, o.bodies[0], load).catch(() => undefined);
 
