@@ -1,5 +1,7 @@
-// A minimal gRPC client for the one ADS bidi stream, straight on node:http2 (which the sidecar loads
-// anyway): the sidecar does not carry @grpc/grpc-js (~7 MB RSS) for a single long-lived call.
+// A minimal gRPC client for the one ADS bidi stream, straight on node:http2: no @grpc/grpc-js (~7 MB
+// RSS) for a single long-lived call. `trellis proxy` uses ../proxy/xds-client/ads-wire-client.ts
+// instead (the same stream on the sidecar's own HTTP/2 layer: no node:http2 at all when idle); this
+// one stays for tools and tests that hold node:http2 anyway.
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { OutgoingRequest } from './ads-service.js';
@@ -8,6 +10,9 @@ import type { DiscoveryResponse } from './discovery-codec.js';
 // The light codec (no protobufjs): this client runs in every sidecar.
 import { decodeDiscoveryResponseLite as decodeDiscoveryResponse } from './lite/decode.js';
 import { encodeDiscoveryRequestLite as encodeDiscoveryRequest } from './lite/encode-request.js';
+import { grpcStatusError } from './grpc-status.js';
+
+export { grpcStatusError } from './grpc-status.js';
 
 /** The part of a grpc-js ClientDuplexStream the xDS client uses. */
 export interface AdsStreamLike {
@@ -27,33 +32,6 @@ export interface AdsClientLike {
 
 /** Largest response message accepted (grpc-js's default receive limit is 4 MiB; xDS pushes can be bigger). */
 const MAX_MESSAGE = 64 * 1024 * 1024;
-
-const STATUS_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
-
-/** An error shaped like grpc-js's: `14 UNAVAILABLE: details`, with `code`. */
-export function grpcStatusError(code: number, details: string): Error & { code: number } {
-  const err = new Error(`${code} ${STATUS_NAMES[code] ?? 'UNKNOWN'}: ${details}`) as Error & { code: number };
-  err.code = code;
-  return err;
-}
 
 class H2AdsStream extends EventEmitter implements AdsStreamLike {
   private done = false;

@@ -16,7 +16,7 @@ import { SidecarIdentity } from '../../src/proxy/identity/sidecar-identity.js';
 import { staticTokenSource } from '../../src/proxy/identity/token-source.js';
 import { createXdsClient, type XdsClient } from '../../src/proxy/xds-client/index.js';
 import { buildSidecarNode } from '../../src/proxy/xds-client/sidecar-node.js';
-import { createH2AdsClient } from '../../src/xds/ads-h2-client.js';
+import { createWireAdsClient } from '../../src/proxy/xds-client/ads-wire-client.js';
 import type { AdsClient } from '../../src/xds/ads-service.js';
 import { CLUSTER_TYPE } from '../../src/xds/type-urls.js';
 import { apply, waitFor } from './control-plane-support.js';
@@ -105,7 +105,7 @@ describe('the secure port without and with a client certificate', { timeout: 60_
     tls: ControlPlaneTls,
     service: string,
   ): Promise<{ error?: Error & { code?: number }; data: number }> {
-    const client = createH2AdsClient(`127.0.0.1:${cp.securePort!}`, { options: () => tls.h2Options() });
+    const client = createWireAdsClient(`127.0.0.1:${cp.securePort!}`, { options: () => tls.h2Options() });
     try {
       const stream = client.StreamAggregatedResources();
       const outcome = new Promise<{ error?: Error & { code?: number }; data: number }>((resolve) => {
@@ -224,7 +224,7 @@ describe('the secure port without and with a client certificate', { timeout: 60_
         logger: silentLogger(),
         backoff: { initialMs: 50, maxMs: 200 },
         createClient: (target) =>
-          createH2AdsClient(target, { options: () => t.h2Options() }) as unknown as AdsClient,
+          createWireAdsClient(target, { options: () => t.h2Options() }) as unknown as AdsClient,
       });
       closers.push(() => c.close());
       return c;

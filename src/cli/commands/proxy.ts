@@ -7,7 +7,7 @@ import { httpFetch } from '../../proxy/main/http-fetch.js';
 import { runProxy, type RunningProxy } from '../../proxy/main/run-proxy.js';
 import { startSidecarIdentity } from '../../proxy/identity/start.js';
 import { XdsClient } from '../../proxy/xds-client/index.js';
-import { createH2AdsClient } from '../../xds/ads-h2-client.js';
+import { createWireAdsClient } from '../../proxy/xds-client/ads-wire-client.js';
 import type { AdsClient } from '../../xds/ads-service.js';
 
 export async function proxyCommand(argv: readonly string[]): Promise<number> {
@@ -58,7 +58,7 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
             const xds = new XdsClient({
               ...opts,
               createClient: (target) =>
-                createH2AdsClient(target, {
+                createWireAdsClient(target, {
                   options: () => cpTls.h2Options(),
                   explain: (e) => cpTlsModule!.explainTlsError(e, cpTls.bundleFile),
                 }) as unknown as AdsClient,

@@ -1,4 +1,4 @@
-// TLS from the sidecar to the control plane (`--ca-bundle`): xDS (HTTP/2) and the API calls
+// TLS from the sidecar to the control plane (`--ca-bundle`): xDS (HTTP/2 over ../h2wire) and the API calls
 // (registration, certificates, trust bundle) verify the control plane's certificate against the
 // mesh CA's roots and require its SPIFFE ID (spiffe://<td>/ns/trellis-system/sa/control-plane)
 // instead of a host name. Once the sidecar holds a workload certificate it presents it (mTLS) on
@@ -9,8 +9,7 @@
 // keeps reaching a control plane whose serving certificate moved to a new root.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import type { SecureClientSessionOptions } from 'node:http2';
-import type { PeerCertificate } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { errorMessage, TrellisError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { parseCertInfo } from '../../security/cert-info.js';
@@ -170,8 +169,8 @@ export class ControlPlaneTls {
     };
   }
 
-  /** Options for http2.connect('https://…'), with the client certificate in force. */
-  h2Options(): SecureClientSessionOptions {
+  /** TLS options for the xDS connection (ALPN h2), with the client certificate in force. */
+  h2Options(): ConnectionOptions {
     const m = this.material;
     return {
       ca: m.ca,

@@ -11,7 +11,7 @@ import type { DataPlane, DataPlaneOptions } from '../data-plane.js';
 import { createAdminServer, type AdminServer, type Readiness } from '../admin/admin-server.js';
 import { renderProcessMetrics } from '../admin/process-metrics.js';
 import { createXdsClient, type XdsClientOptions, type XdsClientStatus } from '../xds-client/index.js';
-import { createH2AdsClient } from '../../xds/ads-h2-client.js';
+import { createWireAdsClient } from '../xds-client/ads-wire-client.js';
 import type { AdsClient } from '../../xds/ads-service.js';
 import { probeApp, type AppProbeTarget, type ProbeResult } from './app-probe.js';
 import type { ProxyBootstrap } from './bootstrap.js';
@@ -87,8 +87,8 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
       ...(deps.identity ? { mtls: true } : {}),
     },
     logger: deps.logger,
-    // The light ADS client on node:http2: the sidecar does not load @grpc/grpc-js (~7 MB RSS).
-    createClient: (target) => createH2AdsClient(target) as unknown as AdsClient,
+    // The light ADS client on ../h2wire: the sidecar loads neither @grpc/grpc-js (~7 MB RSS) nor node:http2.
+    createClient: (target) => createWireAdsClient(target) as unknown as AdsClient,
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.random ? { random: deps.random } : {}),
     ...(deps.version ? { version: deps.version } : {}),

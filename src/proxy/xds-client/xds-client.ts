@@ -3,7 +3,7 @@
 // a new frozen ProxyConfig per change (the data plane swaps a reference).
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import { createH2AdsClient } from '../../xds/ads-h2-client.js';
+import { createWireAdsClient } from './ads-wire-client.js';
 import type { AdsClient, AdsClientStream, OutgoingRequest } from '../../xds/ads-service.js';
 import type { DiscoveryResponse } from '../../xds/discovery-codec.js';
 import {
@@ -51,8 +51,9 @@ export interface XdsClientOptions {
   /** Reported as the node's user_agent_version. */
   readonly version?: string;
   /**
-   * How to open a client to `target`: by default the light node:http2 one (createH2AdsClient, on
-   * the light xDS codec), so the sidecar loads neither @grpc/grpc-js nor protobufjs.
+   * How to open a client to `target`: by default the light one on the sidecar's own HTTP/2 layer
+   * (createWireAdsClient, on the light xDS codec), so the sidecar loads neither @grpc/grpc-js,
+   * protobufjs nor node:http2 for it.
    */
   readonly createClient?: (target: string) => AdsClient;
 }
@@ -372,7 +373,7 @@ export class XdsClient {
 }
 
 /** Creates and starts a sidecar xDS client. */
-const defaultClient = (target: string): AdsClient => createH2AdsClient(target) as unknown as AdsClient;
+const defaultClient = (target: string): AdsClient => createWireAdsClient(target) as unknown as AdsClient;
 
 export function createXdsClient(opts: XdsClientOptions): XdsClient {
   const c = new XdsClient(opts);
