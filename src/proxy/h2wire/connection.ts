@@ -1,6 +1,6 @@
 // One HTTP/2 connection (RFC 9113) over a socket, either side: preface, SETTINGS, frame parsing
 // and checks, HPACK, flow control both ways (connection and stream windows), PING, GOAWAY,
-// RST_STREAM, and the flood limits of ../h2/h2-limits.ts. Frames go out in one write per tick.
+// RST_STREAM, and the flood limits of ../h2/h2-limits.ts. Frames go out in one write per loop turn.
 // Hostile input never throws out of here: a connection error is GOAWAY(code) and close, a stream
 // error RST_STREAM(code). client.ts and server.ts add who opens streams.
 import type { Socket } from 'node:net';
