@@ -1,6 +1,8 @@
 // zod schema of a Gateway document (gateway.networking.k8s.io/v1) and its defaulted GatewayResource:
-// the ingress gateway's listeners (HTTP, or HTTPS terminating TLS with a kubernetes.io/tls Secret
-// named by tls.certificateRefs; the listener hostname is the SNI name its certificate serves).
+// the ingress gateway's listeners (HTTP; HTTPS terminating TLS with the kubernetes.io/tls Secrets
+// named by tls.certificateRefs, the listener hostname being the SNI name they serve; TLS with
+// tls.mode Passthrough for TLSRoutes), and spec.tls.frontend (GEP-91 client certificate
+// validation per HTTPS port against the ca.crt of ConfigMaps).
 // Routes attach to it by parentRefs (kind Gateway, sectionName = listener name). Cross-resource
 // checks (routes naming it, port clashes, missing Secrets) are in analyze-gateway.ts.
 import { z } from 'zod';

@@ -99,8 +99,9 @@ const DOWNSTREAM_TLS_TYPE =
 /**
  * One TLS filter chain per HTTPS listener of a port: matched by SNI (server_names = the listener
  * hostname; the listener without one is the default chain, any other SNI or none), terminated
- * with the listener's Secret over SDS (ADS), ALPN h2 and http/1.1, TLS 1.2 at least, no client
- * certificate; every chain runs the port's HCM. A ClientHello no chain matches is refused.
+ * with the listener's Secrets over SDS (ADS), ALPN h2 and http/1.1, TLS 1.2 at least; with `ca`
+ * (GEP-91 client certificate validation on this port) a required client certificate verified
+ * against it; every chain runs the port's HCM. A ClientHello no chain matches is refused.
  */
 function tlsChains(
   gw: GatewayResource,
