@@ -85,3 +85,34 @@ it('TLS passthrough: chains by SNI (exact, longest wildcard), weights, unknown S
   assert.ok(!r2.ok);
   assert.match(r2.error.message, /filter_chains\[0\]\.filter_chain_match\.server_names\[0\]/);
 });
+
+it('client certificate validation: decoded per chain; a required certificate without CAs is refused with its path', () => {
+  const g = JSON.parse(readFileSync(join(dir, 'gateway-client-cert.golden.json'), 'utf8')) as Record<
+    string,
+    Record<string, Obj>
+  >;
+  const l = g['LDS']?.['trellis_gateway_127.0.0.1_8443'] as Obj;
+  const res = decodeListenerResource(wire(l));
+  assert.ok(res.ok);
+  assert.ok(res.value.tls?.mode === 'terminate');
+  for (const c of res.value.tls.chains) assert.match(c.clientCa ?? '', /BEGIN CERTIFICATE/);
+  const open = decodeListenerResource(wire(g['LDS']?.['trellis_gateway_127.0.0.1_9443'] as Obj));
+  assert.ok(open.ok && open.value.tls?.mode === 'terminate');
+  assert.equal(open.value.tls.chains[0]?.clientCa, undefined);
+  // require_client_certificate without a validation_context: not a gateway chain, and refused.
+  const bad = structuredClone(l);
+  const chain0 = (bad['filter_chains'] as Obj[])[0] as Obj;
+  const tc = (chain0['transport_socket'] as Obj)['typed_config'] as Obj;
+  delete (tc['common_tls_context'] as Obj)['validation_context'];
+  const r = decodeListenerResource(wire(bad));
+  assert.ok(!r.ok);
+  // Chains disagreeing on client validation (it is per port).
+  const mixed = structuredClone(l);
+  const tc1 = ((mixed['filter_chains'] as Obj[])[1] as Obj)['transport_socket'] as Obj;
+  const t1 = tc1['typed_config'] as Obj;
+  t1['require_client_certificate'] = false;
+  delete (t1['common_tls_context'] as Obj)['validation_context'];
+  const m = decodeListenerResource(wire(mixed));
+  assert.ok(!m.ok);
+  assert.match(m.error.message, /same validation_context/);
+});
