@@ -1,11 +1,6 @@
 // One HTTP/2 stream through the sidecar: route on :authority/:path, pick an endpoint, open an
 // upstream HTTP/2 stream and relay headers, data (with backpressure), trailers and resets both ways.
-import {
-  constants,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Timer } from '../../common/clock.js';
 import type { EndpointConfig, RetryPolicy, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import { ProxyError, rescueH2 } from '../pipeline/rescue.js';
@@ -32,7 +27,11 @@ import { H2Relay } from './h2-relay.js';
 import { routeH2 } from './h2-route.js';
 import { H2ToH1 } from './h2-to-h1.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = constants;
+// node:http2's constants, spelled out so that importing this module does not load node:http2.
+const NGHTTP2_CANCEL = 0x8;
+const NGHTTP2_NO_ERROR = 0x0;
+const NGHTTP2_INTERNAL_ERROR = 0x2;
+const NGHTTP2_FLAG_END_STREAM = 0x1;
 
 type Forward = Extract<RouteDecision, { type: 'forward' }>;
 

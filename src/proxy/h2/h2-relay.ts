@@ -1,18 +1,17 @@
 // One upstream HTTP/2 stream of an exchange: request data up and response data down with
 // backpressure, trailers, and resets carried as resets in both directions (never as half-closes).
-import {
-  constants,
-  type ClientHttp2Stream,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { ProxyError } from '../pipeline/rescue.js';
 import { FAILURE } from '../pipeline/retry.js';
 import type { H2Session } from '../upstream/h2-pool.js';
 import type { H2Exchange } from './h2-exchange.js';
 import { relayResponseHeaders } from './h2-response.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR } = constants;
+// node:http2's constants, spelled out so that importing this module does not load node:http2.
+const NGHTTP2_CANCEL = 0x8;
+const NGHTTP2_NO_ERROR = 0x0;
+const NGHTTP2_REFUSED_STREAM = 0x7;
+const NGHTTP2_INTERNAL_ERROR = 0x2;
 
 export class H2Relay {
   private us: ClientHttp2Stream | null = null;

@@ -1,10 +1,10 @@
 // The upstream's response headers onto the downstream stream: a trailers-only response (HEADERS
 // with END_STREAM, how gRPC fails a call) stays one HEADERS frame; otherwise trailers follow later.
-import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { applyResponseHeaderMutations } from '../router/headers.js';
 import type { H2Exchange } from './h2-exchange.js';
 
-const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
+const END_STREAM = 0x1; // NGHTTP2_FLAG_END_STREAM (no node:http2 import: it loads on first use)
 
 /** Applies the route's and virtual host's response header mutations (only when they have any). */
 function mutate(ex: H2Exchange, headers: IncomingHttpHeaders): OutgoingHttpHeaders {

@@ -1,6 +1,6 @@
 // Routing one HTTP/2 stream: header list size check, strip what the app may not send (outbound),
 // a RequestView from :method/:authority/:path, matchRoute, and on-demand virtual hosts asked for once.
-import { constants, type IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { guardRequest } from '../authz/guard.js';
 import { ProxyError, stripMeshInternalHeaders } from '../pipeline/rescue.js';
 import { applyEdgeHeaders } from '../pipeline/edge-headers.js';
@@ -35,7 +35,7 @@ export function routeH2(
   if (size > maxHeaderListSize) {
     ex.done = true;
     ex.status = 431;
-    ex.ds.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    ex.ds.close(0xb); // NGHTTP2_ENHANCE_YOUR_CALM (no node:http2 import: it loads on first use)
     return;
   }
   // Edge of the mesh: the app may not set identity or Trellis's own signals.

@@ -1,13 +1,6 @@
 // The downstream HTTP/2 side of one listener: a node:http2 server (never listening itself; the
 // listener hands it sockets) with hardened settings, per-session tracking, drain and rapid-reset guard.
-import {
-  constants,
-  createServer,
-  type Http2Server,
-  type Http2Session,
-  type IncomingHttpHeaders,
-  type ServerHttp2Stream,
-} from 'node:http2';
+import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ListenerConnection } from '../listener/h1-listener.js';
 import type { ListenerHost } from './h2-dispatch.js';
@@ -74,7 +67,7 @@ export class H2Connection implements ListenerConnection {
     if (++this.resets > this.limits.rapidResetLimit && !this.session.destroyed) {
       this.session.destroy(
         new Error('rapid reset: too many streams reset by the peer'),
-        constants.NGHTTP2_ENHANCE_YOUR_CALM,
+        0xb, // ENHANCE_YOUR_CALM
       );
     }
   }
@@ -110,7 +103,8 @@ export class H2Server {
 
   constructor(private readonly host: ListenerHost) {
     const l = host.limits.h2;
-    this.server = createServer({
+    // node:http2 loads with the first h2 connection of a listener, not with the sidecar.
+    this.server = process.getBuiltinModule('node:http2').createServer({
       settings: {
         maxConcurrentStreams: l.maxConcurrentStreams,
         maxHeaderListSize: l.maxHeaderListSize,

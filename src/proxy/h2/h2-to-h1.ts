@@ -1,7 +1,7 @@
 // An HTTP/2 request to an HTTP/1.1 cluster: re-framed as an HTTP/1.1 request (always chunked, so a
 // lying content-length cannot desync the upstream) on a pooled keep-alive connection; the response
 // goes back as HTTP/2 headers, data and trailers, with backpressure both ways.
-import { constants, type IncomingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import type { H1ResponseHead } from '../http/h1-parser.js';
 import { encodeChunk, encodeLastChunk, serializeRequestHead } from '../http/h1-serializer.js';
 import type { H1RequestHead } from '../http/h1-types.js';
@@ -212,7 +212,7 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     }
     if (ex.respStarted) {
       ex.reportAttempt(false);
-      ex.resetDown(constants.NGHTTP2_INTERNAL_ERROR);
+      ex.resetDown(0x2); // NGHTTP2_INTERNAL_ERROR (no node:http2 import: it loads on first use)
     } else ex.upstreamFailed(FAILURE.reset, err);
   }
 

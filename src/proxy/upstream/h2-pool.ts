@@ -1,11 +1,10 @@
 // Multiplexed HTTP/2 sessions to one endpoint (prior knowledge, h2c): streams share a session up to
 // the peer's SETTINGS_MAX_CONCURRENT_STREAMS, then another opens; GOAWAY / close retire a session.
-import {
-  connect as h2connect,
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  type ClientSessionRequestOptions,
-  type OutgoingHttpHeaders,
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  ClientSessionRequestOptions,
+  OutgoingHttpHeaders,
 } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Gauge } from '../telemetry/metrics.js';
@@ -142,7 +141,9 @@ export class H2Pool {
 
   private connect(socket: Socket): H2Session {
     const o = this.opts;
-    const session = h2connect(
+    // node:http2 loads with the first h2 upstream connection, not with the sidecar.
+    const http2 = process.getBuiltinModule('node:http2');
+    const session = http2.connect(
       `${o.tls ? 'https' : 'http'}://${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`,
       {
         createConnection: () => socket,
