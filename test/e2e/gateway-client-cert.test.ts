@@ -203,6 +203,13 @@ describe('client certificate validation at the ingress gateway (e2e)', { timeout
     assert.notEqual(wrong.code, 0, wrong.out);
   });
 
+  test('trellis get configmaps shows the CA bundle', async () => {
+    const r = await trellis(['get', 'cm', 'client-ca', '-o', 'yaml'], { server: env.cp.apiUrl });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ca\.crt/);
+    assert.match(r.stdout, /BEGIN CERTIFICATE/);
+  });
+
   test('apply refuses bad references, with the path of the field', async () => {
     const r = await trellis(['apply', '-f', '-'], {
       server: env.cp.apiUrl,

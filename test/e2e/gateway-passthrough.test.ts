@@ -248,6 +248,15 @@ describe('TLS passthrough on the ingress gateway (e2e)', { timeout: 180_000 }, (
     assert.match(r.out, /backend-a a\.pass\.example/);
   });
 
+  test('trellis get tlsroutes lists them', async () => {
+    const r = await trellis(['get', 'tlsroutes', '-o', 'json'], { server: env.cp.apiUrl });
+    assert.equal(r.code, 0, r.stderr);
+    const names = (JSON.parse(r.stdout) as { items: { metadata: { name: string } }[] }).items.map(
+      (i) => i.metadata.name,
+    );
+    assert.deepEqual(names.sort(), ['a', 'b', 'split']);
+  });
+
   test('apply refuses TLSRoutes the gateway cannot serve, with the path of the field', async () => {
     const bad = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
