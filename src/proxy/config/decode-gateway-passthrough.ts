@@ -5,7 +5,6 @@
 // exact server name, then the longest `*.suffix`, then a chain without server_names; no chain:
 // the connection is closed.
 import { TCP_PROXY_TYPE, DEFAULT_TCP_IDLE_TIMEOUT_MS } from './decode-tcp-proxy.js';
-import { buildRouteTable, decodeRouteConfiguration } from './decode-route.js';
 import { onlyKeys } from './decode-tls.js';
 import {
   type Json,
@@ -114,8 +113,8 @@ function decodeChain(c: Json, cp: string, name: string): PassthroughChain {
 
 /**
  * The listener config: mode 'tcp' with `tls` the passthrough chains. `tcpProxy` is the first
- * chain's first cluster, and the inert inline route table names every chain's clusters, so that
- * the xDS client subscribes to all of them over CDS (it derives CDS names from these two).
+ * chain's first cluster; the xDS client subscribes to every chain's clusters over CDS
+ * (neededClusterNames in ../xds-client/snapshot.ts).
  */
 export function decodePassthroughListener(l: Json, chains: readonly [Json, string][]): ListenerConfig {
   const name = reqStr(l, 'name', '');
@@ -158,25 +157,15 @@ export function decodePassthroughListener(l: Json, chains: readonly [Json, strin
     cluster: (first.clusters[0] as WeightedCluster).name,
     idleTimeoutMs: first.idleTimeoutMs,
   };
-  const all = [...new Set(out.flatMap((c) => c.clusters.map((x) => x.name)))];
-  const rc = decodeRouteConfiguration(
-    {
-      name: base.name,
-      virtual_hosts: [
-        {
-          name: 'tls_passthrough_clusters',
-          domains: ['*'],
-          routes: all.map((name) => ({ match: { prefix: '/' }, route: { cluster: name } })),
-        },
-      ],
-    },
-    '',
-  );
   return {
     ...base,
+    // The HTTP fields are present for the type and never used (mode 'tcp').
     statPrefix: base.name,
     codec: 'auto',
-    routeSource: { type: 'inline', routeTable: buildRouteTable(rc.name, false, rc.virtualHosts) },
+    routeSource: {
+      type: 'inline',
+      routeTable: { name: base.name, virtualHosts: [], exactDomains: new Map(), onDemand: false },
+    },
     mode: 'tcp',
     tcpProxy,
     tls: { mode: 'passthrough', inner: 'tcp', chains: out },

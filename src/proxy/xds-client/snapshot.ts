@@ -53,6 +53,9 @@ export function neededClusterNames(states: States): Set<string> {
   for (const l of values<ListenerConfig>(states, LISTENER_TYPE)) {
     if (l.routeSource.type === 'inline') addClusters(out, l.routeSource.routeTable.virtualHosts);
     if (l.tcpProxy !== undefined) out.add(l.tcpProxy.cluster);
+    // A gateway's TLS passthrough port: every SNI chain's (weighted) clusters.
+    if (l.tls?.mode === 'passthrough')
+      for (const c of l.tls.chains) for (const x of c.clusters) out.add(x.name);
   }
   return out;
 }
