@@ -6,6 +6,7 @@
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --rounds 5 --duration 2
 //   node dist/bench/hot-path-ab.js --build new=. --rounds 1 --cpu-prof /tmp/prof   # profiles on stop
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --topo mtls   # mTLS pair only
+//   (pooled HTTP/1.1 between the sidecars; AB_MESH_H2=on for mesh HTTP/2, the product default)
 //   node dist/bench/hot-path-ab.js ... --connections 8   # steadier CPU/req ratios on a busy machine
 //
 // A build is a directory with bin/trellis.js, dist/, package.json and node_modules (a copy of a
@@ -116,9 +117,10 @@ async function sidecar(
   if (tokenFile !== undefined) args.push('--token-file', tokenFile);
   if (b.v8 !== undefined) process.env.TRELLIS_PROXY_V8_FLAGS = b.v8;
   else delete process.env.TRELLIS_PROXY_V8_FLAGS;
-  // mtls: pooled HTTP/1.1 over mTLS between the sidecars (the default; the sidecar benchmark's
-  // "Trellis pair mTLS" row).
-  const env = tokenFile !== undefined ? { TRELLIS_MESH_H2: 'off' } : undefined;
+  // mtls: pooled HTTP/1.1 over mTLS between the sidecars (the sidecar benchmark's "Trellis pair
+  // mTLS" row); AB_MESH_H2=on measures HTTP/2 on src/proxy/h2wire instead (the product default,
+  // the "Trellis pair mTLS h2" row).
+  const env = tokenFile !== undefined ? { TRELLIS_MESH_H2: process.env['AB_MESH_H2'] ?? 'off' } : undefined;
   const child = startChild(`${b.name}-${node}`, process.execPath, args, CPU_PROXY, env);
   delete process.env.TRELLIS_PROXY_V8_FLAGS;
   return { child, outbound };
