@@ -32,7 +32,7 @@ import {
   type Topo,
 } from './sidecar/report.js';
 import { startTrellis } from './sidecar/trellis.js';
-import { settledMemory } from './sidecar/idle-memory.js';
+import { SETTLE_DEFAULTS, settledMemory } from './sidecar/idle-memory.js';
 
 /** What --peers takes; haproxy and trellis bring their TLS pair rows too (unless --no-tls). */
 const KINDS = ['direct', 'haproxy', 'nginx', 'http-proxy', 'node-pipe', 'trellis'] as const;
@@ -49,6 +49,8 @@ export interface SidecarOptions {
   maxMinutes: number;
   /** Longest wait for a quiet machine before each run (0: no waiting, no repeats of noisy runs). */
   quietWaitS: number;
+  /** Idle seconds before the first idle-memory reading (see ./sidecar/idle-memory.ts). */
+  idleWaitS: number;
   /** Without --no-tls: the HAProxy TLS pairs and the Trellis mTLS pairs run as well. */
   tls: boolean;
 }
@@ -64,6 +66,7 @@ export const SIDECAR_FLAGS = {
   peers: { type: 'string' },
   'max-minutes': { type: 'string' },
   'quiet-wait': { type: 'string' },
+  'idle-wait': { type: 'string' },
   'no-tls': { type: 'boolean' },
 } as const;
 
@@ -103,6 +106,7 @@ export function parseSidecarArgs(argv: readonly string[]): SidecarOptions {
     kinds: kinds.includes('direct') ? kinds : ['direct', ...kinds],
     maxMinutes: num(v['max-minutes'], 'max-minutes', 15),
     quietWaitS: v['quiet-wait'] === '0' ? 0 : num(v['quiet-wait'], 'quiet-wait', 3),
+    idleWaitS: num(v['idle-wait'], 'idle-wait', SETTLE_DEFAULTS.minIdleMs / 1000),
     tls,
   };
 }
@@ -313,10 +317,11 @@ export async function runSidecarBench(o: SidecarOptions): Promise<boolean> {
       await setupKind(kind, dir, upstream, rows, missing, o);
     }
     // Idle RSS once settled (see ./sidecar/idle-memory.ts): every process at once, after all have
-    // been ready and idle for 12 s, until two readings 2 s apart agree.
+    // been ready and idle for --idle-wait (25 s), until two readings 2 s apart agree.
     const settled = await settledMemory(
       [bare.pid, ...rows.flatMap((r) => r.children.map((c) => c.pid))],
       Date.now(),
+      { ...SETTLE_DEFAULTS, minIdleMs: o.idleWaitS * 1000 },
     );
     for (const r of rows)
       r.rssIdleMB = r.children.map((c) => (settled.stats.get(c.pid)?.rssBytes ?? 0) / 2 ** 20);
