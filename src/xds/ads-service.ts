@@ -1,6 +1,6 @@
 // grpc-js service definition and client constructor for the ADS stream, built on our codecs
 // (no proto-loader at run time). grpc-js is required on first use only: the sidecar uses the light
-// http2 client (ads-h2-client.ts) and does not load it.
+// client on its own HTTP/2 layer (../proxy/xds-client/ads-wire-client.ts) and does not load it.
 import { createRequire } from 'node:module';
 import type * as grpc from '@grpc/grpc-js';
 import { ADS_METHOD_PATH, ADS_SERVICE_NAME } from './ads-service-path.js';

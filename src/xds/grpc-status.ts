@@ -1,5 +1,5 @@
-// gRPC status errors shaped like grpc-js's, for the hand-written ADS clients (./ads-h2-client.ts on
-// node:http2, ../proxy/xds-client/ads-wire-client.ts on the sidecar's own HTTP/2 wire layer).
+// gRPC status errors shaped like grpc-js's, for the hand-written ADS client
+// (../proxy/xds-client/ads-wire-client.ts, on the sidecar's own HTTP/2 wire layer).
 
 const STATUS_NAMES = [
   'OK',

@@ -15,4 +15,5 @@ export {
 } from './any.js';
 export * from './discovery-codec.js';
 export * from './ads-service.js';
-export * from './ads-h2-client.js';
+export * from './ads-client-types.js';
+export { grpcStatusError } from './grpc-status.js';

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/common/logger.js';
 import type { MeshSnapshot } from '../../src/api/mesh-snapshot.js';
 import { type AdsServer, createAdsServer } from '../../src/control-plane/ads/server.js';
 import { cla, cluster, fakeSnapshot, fakeTranslate, namesIn } from '../../src/control-plane/ads/testing.js';
-import type { AdsClientLike, AdsStreamLike } from '../../src/xds/ads-h2-client.js';
+import type { AdsClientLike, AdsStreamLike } from '../../src/xds/ads-client-types.js';
 import { createWireAdsClient, DEFAULT_ADS_TIMING } from '../../src/proxy/xds-client/ads-wire-client.js';
 import type { DiscoveryResponse } from '../../src/xds/discovery-codec.js';
 import { CLUSTER_TYPE, ENDPOINT_TYPE } from '../../src/xds/type-urls.js';

@@ -12,7 +12,7 @@ import { WireClient, type WireClientEvents } from '../h2wire/client.js';
 import { DEFAULT_WIRE_LIMITS, type WireLimits } from '../h2wire/connection.js';
 import { ErrorCode, pingFrame } from '../h2wire/frames.js';
 import type { StreamHandler, WireStream } from '../h2wire/stream.js';
-import type { AdsClientLike, AdsStreamLike, H2AdsTls } from '../../xds/ads-h2-client.js';
+import type { AdsClientLike, AdsStreamLike, AdsTls } from '../../xds/ads-client-types.js';
 import type { OutgoingRequest } from '../../xds/ads-service.js';
 import { ADS_METHOD_PATH } from '../../xds/ads-service-path.js';
 import type { DiscoveryResponse } from '../../xds/discovery-codec.js';
@@ -421,7 +421,7 @@ function hostPort(target: string): { host: string; port: number } {
  */
 export function createWireAdsClient(
   target: string,
-  tls?: H2AdsTls,
+  tls?: AdsTls,
   timing: AdsTiming = DEFAULT_ADS_TIMING,
 ): AdsClientLike {
   const { host, port } = hostPort(target);
