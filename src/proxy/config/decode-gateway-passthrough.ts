@@ -6,6 +6,7 @@
 // the connection is closed.
 import { TCP_PROXY_TYPE, DEFAULT_TCP_IDLE_TIMEOUT_MS } from './decode-tcp-proxy.js';
 import { onlyKeys } from './decode-tls.js';
+import { chainForServerName } from './decode-gateway-tls.js';
 import {
   type Json,
   arr,
@@ -177,15 +178,5 @@ export function passthroughChainFor(
   chains: readonly PassthroughChain[],
   servername: string | undefined,
 ): PassthroughChain | undefined {
-  const dflt = chains.find((c) => c.serverNames.length === 0);
-  if (servername === undefined || servername === '') return dflt;
-  const sni = servername.toLowerCase();
-  const exact = chains.find((c) => c.serverNames.includes(sni));
-  if (exact !== undefined) return exact;
-  for (let i = sni.indexOf('.'); i >= 0; i = sni.indexOf('.', i + 1)) {
-    const w = `*${sni.slice(i)}`;
-    const hit = chains.find((c) => c.serverNames.includes(w));
-    if (hit !== undefined) return hit;
-  }
-  return dflt;
+  return chainForServerName(chains, servername);
 }

@@ -169,13 +169,14 @@ export function decodeServerTls(
 }
 
 /**
- * The chain serving an SNI name: exact, then the most specific `*.suffix`, then the default. (A
+ * The chain serving an SNI name: exact, then the most specific `*.suffix`, then the default (the
+ * chain without server names). Used for terminated and passthrough chains alike. (A terminated
  * chain with several certificates is several entries with one name: this returns the first.)
  */
-export function chainForServerName(
-  chains: readonly ServerTlsChain[],
+export function chainForServerName<C extends { readonly serverNames: readonly string[] }>(
+  chains: readonly C[],
   servername: string | undefined,
-): ServerTlsChain | undefined {
+): C | undefined {
   const dflt = chains.find((c) => c.serverNames.length === 0);
   if (servername === undefined || servername === '') return dflt;
   const sni = servername.toLowerCase();
