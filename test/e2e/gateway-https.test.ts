@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { httpsEdgeYaml, WEB_BEHIND_EDGE_YAML } from '../../src/api/gateway-testing.js';
 import { makeTlsCert, secretYaml, type TestCert } from '../../src/security/tls-testing.js';
-import { ready, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
+import { ready, servedCert, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
 import { adminHeaders, freePort, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
 import type { FakeApp, TrellisProxyProcess } from './helpers/sidecar.js';
 
@@ -56,30 +56,6 @@ function httpsGet(port: number, servername: string, ca: string, path = '/'): Pro
     req.on('timeout', () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
     req.end();
-  });
-}
-
-/** The certificate a TLS handshake with this SNI gets (no verification: we look at what is served). */
-function servedCert(
-  port: number,
-  servername: string | undefined,
-  extra: object = {},
-): Promise<PeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({
-      host: '127.0.0.1',
-      port,
-      ...(servername !== undefined ? { servername } : {}),
-      rejectUnauthorized: false,
-      ...extra,
-    });
-    s.setTimeout(5000, () => s.destroy(new Error('handshake timed out')));
-    s.once('secureConnect', () => {
-      const c = s.getPeerCertificate();
-      s.destroy();
-      resolve(c);
-    });
-    s.once('error', reject);
   });
 }
 

@@ -9,12 +9,12 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WEB_BEHIND_EDGE_YAML } from '../../src/api/gateway-testing.js';
 import { makeTlsCert, secretYaml, type TestCert } from '../../src/security/tls-testing.js';
-import { ready, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
+import { ready, servedCert, startGatewayTestEnv, type GatewayTestEnv } from './helpers/gateway.js';
 import { freePort, waitFor } from './helpers/processes.js';
 import type { TrellisProxyProcess } from './helpers/sidecar.js';
 
@@ -49,25 +49,9 @@ async function rsaCert(dir: string, name: string): Promise<TestCert> {
   return { cert: await readFile(crt, 'utf8'), key: await readFile(key, 'utf8') };
 }
 
-/** The certificate served for this SNI (and client options); no verification. */
-function served(port: number, servername: string | undefined, extra: object = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect({
-      host: '127.0.0.1',
-      port,
-      ...(servername !== undefined ? { servername } : {}),
-      rejectUnauthorized: false,
-      ...extra,
-    });
-    s.setTimeout(5000, () => s.destroy(new Error('handshake timed out')));
-    s.once('secureConnect', () => {
-      const c = s.getPeerCertificate();
-      s.destroy();
-      resolve(c.fingerprint256);
-    });
-    s.once('error', reject);
-  });
-}
+/** The fingerprint of the certificate served for this SNI (and client options); no verification. */
+const served = async (port: number, servername: string | undefined, extra: object = {}): Promise<string> =>
+  (await servedCert(port, servername, extra)).fingerprint256;
 
 const fp = (c: TestCert): string => new X509Certificate(c.cert).fingerprint256;
 

@@ -3,6 +3,7 @@
 // `trellis proxy --gateway NAME` with the flags `trellis up` passes (bootstrap tokens for the secure
 // port included). `stop` ends all of it, the gateways first.
 import assert from 'node:assert/strict';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,4 +123,28 @@ export async function startGatewayTestEnv(name: string): Promise<GatewayTestEnv>
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The certificate a TLS handshake with this SNI gets (no verification: we look at what is served). */
+export function servedCert(
+  port: number,
+  servername: string | undefined,
+  extra: object = {},
+): Promise<PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      ...(servername !== undefined ? { servername } : {}),
+      rejectUnauthorized: false,
+      ...extra,
+    });
+    s.setTimeout(5000, () => s.destroy(new Error('handshake timed out')));
+    s.once('secureConnect', () => {
+      const c = s.getPeerCertificate();
+      s.destroy();
+      resolve(c);
+    });
+    s.once('error', reject);
+  });
 }
