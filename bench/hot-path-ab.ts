@@ -1,7 +1,8 @@
 // A/B loop for the sidecar's HTTP/1.1 hot path: the same sidecar topologies as the sidecar benchmark
 // (one sidecar; a client/server pair; the pair with identities, mesh mTLS between its sidecars), for
 // two or more builds side by side, measured in alternation.
-// Reports the median proxy CPU µs/request at saturation, vCPU at a fixed rate, p50, and RSS per build.
+// Reports the median proxy CPU µs/request at saturation, vCPU at a fixed rate, p50 / p99 / p99.9 of
+// the fixed-rate run (16 connections, one request at a time each), and RSS per build.
 //
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --rounds 5 --duration 2
 //   node dist/bench/hot-path-ab.js --build new=. --rounds 1 --cpu-prof /tmp/prof   # profiles on stop
@@ -290,7 +291,8 @@ async function main(): Promise<void> {
           console.log(
             `round ${r + 1} ${b.name} ${k}: ${s.cpuUsPerReq.map((x) => x.toFixed(1)).join(' / ')} µs/req, ` +
               `${s.rps.toFixed(0)} req/s, vCPU@1k ${s.vcpuAtRate.map((x) => x.toFixed(3)).join(' / ')}, ` +
-              `p50 ${(s.open.p50Us / 1000).toFixed(3)} ms, others ${s.otherOnProxyCpu.toFixed(2)}`,
+              `p50 ${(s.open.p50Us / 1000).toFixed(3)} ms, others ${s.otherOnProxyCpu.toFixed(2)}, ` +
+              `p99 ${(s.open.p99Us / 1000).toFixed(3)} ms, p99.9 ${(s.open.p999Us / 1000).toFixed(3)} ms`,
           );
         }
     }
@@ -305,7 +307,9 @@ async function main(): Promise<void> {
         console.log(
           `${b.name.padEnd(8)} ${k.padEnd(4)} CPU ${col((s, i) => s.cpuUsPerReq[i]!, 1)} µs/req | ` +
             `vCPU@1k ${col((s, i) => s.vcpuAtRate[i]!, 3)} | p50 ${median(xs.map((s) => s.open.p50Us / 1000)).toFixed(3)} ms | ` +
-            `rps ${median(xs.map((s) => s.rps)).toFixed(0)} | RSS load ${col((s, i) => s.rssLoadMB[i]!, 0)} MB`,
+            `rps ${median(xs.map((s) => s.rps)).toFixed(0)} | RSS load ${col((s, i) => s.rssLoadMB[i]!, 0)} MB | ` +
+            `p99 ${median(xs.map((s) => s.open.p99Us / 1000)).toFixed(3)} ms | ` +
+            `p99.9 ${median(xs.map((s) => s.open.p999Us / 1000)).toFixed(3)} ms`,
         );
       }
     // Per round, each build against the first one measured in the same round (the machine's speed
@@ -324,7 +328,8 @@ async function main(): Promise<void> {
         };
         console.log(
           `${b.name.padEnd(8)} ${k.padEnd(4)} CPU/req ${ratios((s) => sum(s.cpuUsPerReq))} | ` +
-            `vCPU@1k ${ratios((s) => sum(s.vcpuAtRate))}`,
+            `vCPU@1k ${ratios((s) => sum(s.vcpuAtRate))} | p50 ${ratios((s) => s.open.p50Us)} | ` +
+            `p99 ${ratios((s) => s.open.p99Us)}`,
         );
       }
   } finally {
