@@ -10,11 +10,12 @@ import type { StatusStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { ConnPool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
+import { parsedRequestConn, type ParsedRequestConn } from '../upstream/mesh-h2.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
 import { startMirrors, type H1Mirror } from './h1-mirror.js';
 import { localResponse } from './local-response.js';
 import { downstreamFraming, spliceTunnel } from './response-framing.js';
-import { requestFraming, upstreamRequestHead } from './upstream-head.js';
+import { requestFraming, upstreamExtraFields, upstreamRequestHead } from './upstream-head.js';
 import { ProxyError, rescue } from './rescue.js';
 import {
   ATTEMPT_HEADER,
@@ -59,6 +60,11 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private conn: UpstreamConn | null = null;
   private reused = false;
   private headBytes: Buffer | null = null;
+  /** Fields added upstream (x-request-id), and the forward decision: for a ParsedRequestConn. */
+  private extra: string[] | undefined = undefined;
+  private fwd: Forward | null = null;
+  /** The connection, when it takes the parsed request (a mesh HTTP/2 stream): no HTTP/1.1 bytes. */
+  private direct: ParsedRequestConn | null = null;
   private chunkedReq = false;
   private attempts = 0;
   private resetRetried = false;
@@ -140,7 +146,9 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     const head = this.head;
     const body = requestFraming(head);
     this.chunkedReq = body === 'chunked';
-    this.headBytes = upstreamRequestHead(head, d, body, plane);
+    this.fwd = d;
+    this.extra = upstreamExtraFields(head, d, plane);
+    this.headBytes = upstreamRequestHead(head, d, body, plane, this.extra);
     const action = d.route.action;
     if (action.type === 'forward' && action.retry !== undefined) {
       this.policy = action.retry;
@@ -232,13 +240,19 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.conn = conn;
     this.reused = reused;
     conn.attach(this, this.head.method);
-    conn.out.push(this.headBytes as Buffer);
+    const direct = (this.direct = parsedRequestConn(conn));
+    if (direct === null) conn.out.push(this.headBytes as Buffer);
+    else {
+      const d = this.fwd as Forward;
+      const attempt = this.attempts > 1 && this.baseHead !== null ? this.attempts : 0;
+      direct.sendHead(this.head, d.authority, d.path, this.extra, requestFraming(this.head), attempt);
+    }
     const q = this.queued;
     if (q !== null) {
       this.queued = null;
       for (const c of q) this.writeBody(c);
     }
-    if (this.reqEnded && this.chunkedReq) conn.out.push(encodeLastChunk(this.reqTrailers));
+    if (this.reqEnded) this.endBody(conn);
     if (conn.out.flush(conn.socket)) this.dc.releaseRequest();
     else this.dc.holdRequest();
   }
@@ -325,7 +339,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private writeBody(chunk: Buffer): void {
     const out = (this.conn as UpstreamConn).out;
     this.bodySent = true;
-    if (this.chunkedReq) {
+    if (this.chunkedReq && this.direct === null) {
       out.push(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
       out.push(chunk);
       out.push(CRLF);
@@ -361,9 +375,15 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     if (this.done) return;
     this.reqTrailers = trailers; // kept for a replay too
     if (this.conn !== null) {
-      if (this.chunkedReq) this.conn.out.push(encodeLastChunk(trailers));
+      this.endBody(this.conn);
       this.flushUpstream();
     }
+  }
+
+  /** The end of the request body upstream: the last chunk (chunked), END_STREAM (direct). */
+  private endBody(conn: UpstreamConn): void {
+    if (this.direct !== null) this.direct.sendEnd();
+    else if (this.chunkedReq) conn.out.push(encodeLastChunk(this.reqTrailers));
   }
 
   onUpstreamDrain(): void {

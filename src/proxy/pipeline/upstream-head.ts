@@ -17,20 +17,22 @@ export function upstreamRequestHead(
   d: Extract<RouteDecision, { type: 'forward' }>,
   body: H1BodyFraming,
   plane: PlaneContext,
+  extra: readonly string[] | undefined = upstreamExtraFields(head, d, plane),
 ): Buffer {
+  return serializeRequestHead(head, { body, authority: d.authority, path: d.path, extraHeaders: extra });
+}
+
+/**
+ * Applies the route's request header mutations to `head` (once per request) and returns the
+ * fields to add upstream: `x-request-id` when the request has none, else undefined.
+ */
+export function upstreamExtraFields(
+  head: H1RequestHead,
+  d: Extract<RouteDecision, { type: 'forward' }>,
+  plane: PlaneContext,
+): string[] | undefined {
   const headers = head.headers;
   applyRequestHeaderMutations(headers, d.route, d.vhost);
-  let hasId = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === 'x-request-id') {
-      hasId = true;
-      break;
-    }
-  }
-  return serializeRequestHead(head, {
-    body,
-    authority: d.authority,
-    path: d.path,
-    extraHeaders: hasId ? undefined : ['x-request-id', plane.requestId()],
-  });
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'x-request-id') return undefined;
+  return ['x-request-id', plane.requestId()];
 }

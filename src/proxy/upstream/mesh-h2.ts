@@ -2,22 +2,29 @@
 // connection per peer (ALPN h2) on our own HTTP/2 layer (../h2wire/), instead of one pooled
 // HTTP/1.1 connection per request in flight.
 //
-// The HTTP/1.1 exchange (src/proxy/pipeline/h1-exchange.ts) is left as it is: it borrows a
-// "connection" from MeshH2Pool as it would from an H1Pool, and pushes the re-framed request bytes
-// (head, body with its chunk framing, the last chunk) into its write batch. Here those bytes go
-// straight into the same HTTP/1 parser (no copy, no socket) and become one HTTP/2 stream:
-// pseudo-headers from the request line, hop-by-hop fields dropped, DATA frames. The response's
-// HEADERS / DATA / trailers come back to the exchange as the parse events of an HTTP/1.1 response
-// (written downstream once per read of the peer connection), so framing towards the client
-// (content-length kept, chunked otherwise), retries, timeouts, error mapping, passive health and
-// metrics are the exchange's own. Upgrade / CONNECT never come here (ClusterRuntime gives them an
-// HTTP/1.1 connection). Switch: TRELLIS_MESH_H2 (see meshH2FromEnv).
+// The HTTP/1.1 exchange (src/proxy/pipeline/h1-exchange.ts) borrows a "connection" from MeshH2Pool
+// as it would from an H1Pool. Seeing a ParsedRequestConn, it hands over the request as parsed
+// (sendHead: method, authority, path, the header list after the route's mutations, body framing)
+// instead of serializing it: HEADERS are built straight from it (pseudo-headers, hop-by-hop fields
+// dropped), body chunks go out as DATA as they come (no chunk framing), sendEnd ends the stream. The
+// response's HEADERS / DATA / trailers come back to the exchange as the parse events of an
+// HTTP/1.1 response (written downstream once per read of the peer connection), so framing towards
+// the client (content-length kept, chunked otherwise), retries, timeouts, error mapping, passive
+// health and metrics are the exchange's own. Upgrade / CONNECT never come here (ClusterRuntime gives
+// them an HTTP/1.1 connection). Switch: TRELLIS_MESH_H2 (see meshH2FromEnv).
+//
+// One object per attempt: ClusterRuntime.pool() makes a MeshH2Pool for each attempt, and that
+// object is also the waiter for a wire connection, the "connection" lent to the exchange (its own
+// write batch and socket), and the stream's handler. A second acquire() on a pool whose stream is
+// taken gets a new object.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../http/h1-parser.js';
+import type { H1ResponseHead } from '../http/h1-parser.js';
+import type { H1BodyFraming } from '../http/h1-serializer.js';
 import type { H1RequestHead } from '../http/h1-types.js';
-import { ProxyError, toProxyError } from '../pipeline/rescue.js';
-import { WriteBatch } from '../pipeline/write-batch.js';
+import { ProxyError } from '../pipeline/rescue.js';
+import { ATTEMPT_HEADER } from '../pipeline/retry.js';
+import type { WriteBatch } from '../pipeline/write-batch.js';
 import type { ReadFlush, WireClient } from '../h2wire/client.js';
 import { ErrorCode } from '../h2wire/frames.js';
 import type { WirePool, WireWaiter } from '../h2wire/pool.js';
@@ -26,16 +33,52 @@ import type { ConnPool, PoolWaiter } from './h1-pool.js';
 import type { H2Pool } from './h2-pool.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream-conn.js';
 
-/** Request fields that never go on an HTTP/2 stream (RFC 9113 §8.2.2), plus Host (→ :authority). */
+/**
+ * Request fields that never go on an HTTP/2 stream (RFC 9113 §8.2.2), plus Host (→ :authority),
+ * content-length (re-added from the framing), te (only `te: trailers`, from the head) and expect
+ * (100 Continue is sent to the client at once, as Envoy does).
+ */
 const DROP_REQUEST = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
   'transfer-encoding',
+  'content-length',
+  'te',
   'upgrade',
   'host',
-  'expect', // answered here: 100 Continue is sent to the client at once (as Envoy does)
+  'http2-settings',
+  'expect',
 ]);
+
+/**
+ * An upstream "connection" that takes the request as parsed rather than as HTTP/1.1 bytes (a mesh
+ * HTTP/2 stream). The exchange calls sendHead once instead of pushing the serialized head, then
+ * pushes the body chunks unframed to `out` (no chunk framing), and calls sendEnd once the request
+ * body ended (trailers are not carried, as before: the peer's HTTP/2 → HTTP/1.1 leg drops them).
+ */
+export interface ParsedRequestConn {
+  /**
+   * `head` after the route's header mutations; `authority` / `path` as routed; `extra`: fields to
+   * add (x-request-id); `body`: how the exchange frames the body (../pipeline/upstream-head.ts
+   * requestFraming: a content-length, chunked or none); `attempt` > 0: the x-trellis-attempt-count
+   * to send (retries under a route's retry policy).
+   */
+  sendHead(
+    head: H1RequestHead,
+    authority: string,
+    path: string,
+    extra: readonly string[] | undefined,
+    body: H1BodyFraming,
+    attempt: number,
+  ): void;
+  sendEnd(): void;
+}
+
+/** `conn` as a ParsedRequestConn when it takes the parsed request (a mesh HTTP/2 stream), else null. */
+export function parsedRequestConn(conn: UpstreamConn): ParsedRequestConn | null {
+  return conn instanceof MeshH2Pool ? conn : null;
+}
 
 /**
  * TRELLIS_MESH_H2: `on` (default) sends HTTP/1.1 requests to mTLS peer sidecars as HTTP/2 streams
@@ -53,83 +96,16 @@ export function meshH2FromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
 /** What TRELLIS_MESH_H2 unset means. */
 const MESH_H2_DEFAULT = true;
 
-/** The pool the HTTP/1.1 exchange borrows from: each "connection" is a new stream to the peer. */
-export class MeshH2Pool implements ConnPool {
-  private readonly wire: WirePool;
-  constructor(h2: H2Pool) {
-    this.wire = h2.wire();
-  }
+/** The (shared) head of an interim 100 Continue: the exchange only reads its status. */
+const CONTINUE_HEAD: H1ResponseHead = Object.freeze(responseHead(100, [], 'none', -1));
 
-  acquire(w: PoolWaiter, _fresh = false): void {
-    this.wire.acquire(new Opener(w));
-  }
-
-  release(_c: UpstreamConn): void {
-    // The stream has ended; the connection stays with the pool.
-  }
-}
-
-class Opener implements WireWaiter {
-  constructor(private readonly w: PoolWaiter) {}
-  /**
-   * A stream counts as a reused connection: a reset before any response byte (the peer restarted,
-   * GOAWAY, REFUSED_STREAM) is retried once like a stale keep-alive connection (idempotent or no
-   * body sent yet), and it does not count against the endpoint's passive health; the connection's
-   * own connect failures do (onPoolError).
-   */
-  onWire(c: WireClient): void {
-    this.w.onPoolConnection(new H2StreamConn(c) as unknown as UpstreamConn, true);
-  }
-  onPoolError(err: ProxyError): void {
-    this.w.onPoolError(err);
-  }
-}
-
-/** The exchange's write batch: each pushed buffer goes to the request parser at once. */
-class StreamBatch extends WriteBatch {
-  constructor(private readonly c: H2StreamConn) {
-    super();
-  }
-  override get empty(): boolean {
-    return true;
-  }
-  override push(b: Buffer): void {
-    this.c.fromExchange(b);
-  }
-  override flush(_s: Socket): boolean {
-    const s = this.c.stream;
-    return s === null || !s.needDrain;
-  }
-  override clear(): void {}
-}
-
-/** What the exchange calls on `conn.socket` (pause / resume of the response, destroy). */
-class StreamShim {
-  constructor(private readonly c: H2StreamConn) {}
-  write(b: Buffer): boolean {
-    this.c.fromExchange(b);
-    const s = this.c.stream;
-    return s === null || !s.needDrain;
-  }
-  cork(): void {}
-  uncork(): void {}
-  pause(): void {
-    this.c.stream?.pause();
-  }
-  resume(): void {
-    this.c.stream?.resume();
-  }
-  destroy(): void {
-    this.c.destroy();
-  }
-  get destroyed(): boolean {
-    return this.c.closed;
-  }
-}
-
-/** One request/response as one HTTP/2 stream, shaped like an UpstreamConn for the exchange. */
-export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
-  readonly out: WriteBatch = new StreamBatch(this);
+/**
+ * The pool the HTTP/1.1 exchange borrows from (one per attempt), and the one HTTP/2 stream it
+ * lends: a request/response shaped like an UpstreamConn for the exchange (it is its own `out`
+ * batch and `socket`), the waiter for a wire connection, and the stream's handler.
+ */
+export class MeshH2Pool implements ConnPool, WireWaiter, ParsedRequestConn, StreamHandler, ReadFlush {
+  readonly out: WriteBatch;
   readonly socket: Socket;
   owner: UpstreamOwner | null = null;
   reusable = true;
@@ -137,17 +113,49 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
   served = 0;
   idleSince = 0;
   stream: WireStream | null = null;
-  private readonly parser: H1Parser;
+  private readonly wire: WirePool;
+  private waiter: PoolWaiter | null = null;
+  private client: WireClient | null = null;
   private method = 'GET';
   private gotBytes = false;
   private ended = false;
   private trailers: string[] | null = null;
   private flushQueued = false;
 
-  constructor(private readonly client: WireClient) {
-    this.parser = new H1Parser('request', this);
-    this.socket = new StreamShim(this) as unknown as Socket;
+  constructor(h2: H2Pool | WirePool) {
+    this.wire = 'wire' in h2 ? h2.wire() : h2;
+    this.out = this as unknown as WriteBatch;
+    this.socket = this as unknown as Socket;
   }
+
+  // ---- ConnPool / WireWaiter ----
+
+  acquire(w: PoolWaiter, _fresh = false): void {
+    if (this.waiter !== null) return new MeshH2Pool(this.wire).acquire(w);
+    this.waiter = w;
+    this.wire.acquire(this);
+  }
+
+  release(_c: UpstreamConn): void {
+    // The stream has ended; the connection stays with the pool.
+  }
+
+  /**
+   * A stream counts as a reused connection: a reset before any response byte (the peer restarted,
+   * GOAWAY, REFUSED_STREAM) is retried once like a stale keep-alive connection (idempotent or no
+   * body sent yet), and it does not count against the endpoint's passive health; the connection's
+   * own connect failures do (onPoolError).
+   */
+  onWire(c: WireClient): void {
+    this.client = c;
+    (this.waiter as PoolWaiter).onPoolConnection(this as unknown as UpstreamConn, true);
+  }
+
+  onPoolError(err: ProxyError): void {
+    (this.waiter as PoolWaiter).onPoolError(err);
+  }
+
+  // ---- the "connection" the exchange holds ----
 
   attach(owner: UpstreamOwner, method: string): void {
     this.owner = owner;
@@ -167,42 +175,32 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
     if (s !== null && !s.closed) s.reset(ErrorCode.CANCEL);
   }
 
-  /** Request bytes from the exchange (head, framed body): parsed into the stream. */
-  fromExchange(b: Buffer): void {
+  // ---- the request ----
+
+  sendHead(
+    head: H1RequestHead,
+    authority: string,
+    path: string,
+    extra: readonly string[] | undefined,
+    body: H1BodyFraming,
+    attempt: number,
+  ): void {
     if (this.closed) return;
-    try {
-      this.parser.execute(b);
-    } catch (e) {
-      this.fail(toProxyError(e), false);
-    }
-  }
-
-  // ---- the request, as parse events ----
-
-  onHead(h: H1Head): void {
-    const head = h as H1RequestHead;
-    const fields = [
-      ':method',
-      head.method,
-      ':scheme',
-      'https',
-      ':authority',
-      head.authority,
-      ':path',
-      head.path,
-    ];
+    const fields = [':method', head.method, ':scheme', 'https', ':authority', authority, ':path', path];
     const flat = head.headers;
     const skip = head.connectionTokens;
     for (let i = 0; i < flat.length; i += 2) {
       const n = flat[i] as string;
       if (DROP_REQUEST.has(n) || (skip !== null && skip.includes(n))) continue;
-      const v = flat[i + 1] as string;
-      if (n === 'te' && v.toLowerCase() !== 'trailers') continue;
-      fields.push(n, v);
+      fields.push(n, flat[i + 1] as string);
     }
-    const body = head.framing === 'content-length' ? head.contentLength > 0 : head.framing !== 'none';
+    if (extra !== undefined) for (let i = 0; i < extra.length; i++) fields.push(extra[i] as string);
+    if (head.teTrailers) fields.push('te', 'trailers');
+    if (typeof body === 'number') fields.push('content-length', String(body));
+    if (attempt > 0) fields.push(ATTEMPT_HEADER, String(attempt));
     try {
-      this.stream = this.client.request(fields, !body, this);
+      const end = body === 'none' || body === 0;
+      this.stream = (this.client as WireClient).request(fields, end, this);
     } catch (e) {
       this.fail(
         new ProxyError('UPSTREAM_RESET', `HTTP/2 stream to the peer: ${(e as Error).message}`),
@@ -213,20 +211,47 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
     if (head.expectContinue) this.interim(100);
   }
 
-  onBody(chunk: Buffer): void {
+  /** Request body bytes (WriteBatch.push for the exchange), unframed: DATA as they come. */
+  push(chunk: Buffer): void {
     const s = this.stream;
     if (s !== null && !s.closed) s.write(chunk);
   }
 
-  /**
-   * Two roles, one method name: the end of the request as parsed (H1Handler: trailers or null) and
-   * END_STREAM of the response (StreamHandler: the stream). Request trailers are not carried: the
-   * receiving sidecar's HTTP/2 → HTTP/1.1 leg (src/proxy/h2/h2-to-h1.ts) does not forward them.
-   */
-  onEnd(x: string[] | null | WireStream): void {
-    if (x === this.stream && x !== null) return this.endResponse();
+  sendEnd(): void {
     const s = this.stream;
     if (s !== null && !s.closed) s.end(null);
+  }
+
+  /** WriteBatch.empty: false while the stream's send queue is over its mark (flush says wait). */
+  get empty(): boolean {
+    const s = this.stream;
+    return s === null || !s.needDrain;
+  }
+
+  /** WriteBatch.flush: false while the stream holds STREAM_HWM unsent bytes (onDrain follows). */
+  flush(_s?: Socket): boolean {
+    const s = this.stream;
+    return s === null || !s.needDrain;
+  }
+
+  clear(): void {}
+
+  // ---- what the exchange calls on `socket` ----
+
+  write(b: Buffer): boolean {
+    this.push(b);
+    return this.flush();
+  }
+  cork(): void {}
+  uncork(): void {}
+  pause(): void {
+    this.stream?.pause();
+  }
+  resume(): void {
+    this.stream?.resume();
+  }
+  get destroyed(): boolean {
+    return this.closed;
   }
 
   // ---- the response, as the events of an HTTP/1.1 response ----
@@ -234,7 +259,7 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
   private interim(status: number): void {
     const o = this.owner;
     if (o === null) return;
-    o.onResponseHead(responseHead(status, [], 'none', -1));
+    o.onResponseHead(status === 100 ? CONTINUE_HEAD : responseHead(status, [], 'none', -1));
     o.onResponseEnd(null);
   }
 
@@ -247,14 +272,15 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
     const o = this.owner;
     if (o === null) return;
     this.gotBytes = true;
-    const flat = f.slice(2);
+    f.shift(); // the block's own array: :status out, the fields stay
+    f.shift();
     let framing: H1ResponseHead['framing'] = 'chunked';
     let length = -1;
     if (this.method === 'HEAD' || status === 204 || status === 304) framing = 'none';
     else {
-      for (let i = 0; i < flat.length; i += 2) {
-        if (flat[i] !== 'content-length') continue;
-        const cl = flat[i + 1] as string;
+      for (let i = 0; i < f.length; i += 2) {
+        if (f[i] !== 'content-length') continue;
+        const cl = f[i + 1] as string;
         if (/^\d+$/.test(cl)) {
           framing = 'content-length';
           length = Number(cl);
@@ -262,7 +288,7 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
         break;
       }
     }
-    o.onResponseHead(responseHead(status, flat, framing, length));
+    o.onResponseHead(responseHead(status, f, framing, length));
     if (framing === 'none' || endStream) this.endResponse();
     else this.queueFlush();
   }
@@ -276,6 +302,11 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
 
   onTrailers(_s: WireStream, f: string[]): void {
     this.trailers = f;
+  }
+
+  /** END_STREAM of the response. */
+  onEnd(_s: WireStream): void {
+    this.endResponse();
   }
 
   onDrain(): void {
@@ -299,7 +330,7 @@ export class H2StreamConn implements H1Handler, StreamHandler, ReadFlush {
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    this.client.later(this);
+    (this.client as WireClient).later(this);
   }
 
   /** Once per read of the peer connection: what this stream produced goes downstream. */
