@@ -1,6 +1,8 @@
 // One HTTP/2 stream through the sidecar: route on :authority/:path, pick an endpoint, open an
 // upstream HTTP/2 stream and relay headers, data (with backpressure), trailers and resets both ways.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+// The downstream is a DownStream (./down-stream.ts): a node:http2 stream through NodeDownStream, or
+// a mesh wire stream (../h2wire/server-stream.ts) that calls this exchange (its DownSink) directly.
+import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Timer } from '../../common/clock.js';
 import type { EndpointConfig, RetryPolicy, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import { ProxyError, rescueH2 } from '../pipeline/rescue.js';
@@ -19,31 +21,56 @@ import { applyRequestHeaderMutations } from '../router/headers.js';
 import type { RouteDecision } from '../router/types.js';
 import type { StatusStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
+import type { DownSink, DownStream, H2Fields } from './down-stream.js';
 import type { H2Session, H2Waiter } from '../upstream/h2-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
-import { formatGrpcTimeout, isGrpcContentType, parseGrpcTimeout } from './grpc.js';
-import type { H2Connection } from './h2-server.js';
+import { formatGrpcTimeout, parseGrpcTimeout } from './grpc.js';
 import { H2Relay } from './h2-relay.js';
-import { routeH2 } from './h2-route.js';
+import { fieldOf, readRequestHead, routeH2 } from './h2-route.js';
 import { H2ToH1 } from './h2-to-h1.js';
 
 // node:http2's constants, spelled out so that importing this module does not load node:http2.
 const NGHTTP2_CANCEL = 0x8;
 const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_INTERNAL_ERROR = 0x2;
-const NGHTTP2_FLAG_END_STREAM = 0x1;
 
 type Forward = Extract<RouteDecision, { type: 'forward' }>;
 
-export class H2Exchange implements H2Waiter {
+/** The downstream connection as the exchange sees it (H2Connection, or the mesh WireServer). */
+export interface ExchangeConn {
+  /** Streams in progress (incremented by the connection, decremented on the stream's close). */
+  active: number;
+  /** The stream idle timeout applies to `ex` until unwatch(). */
+  watch(ex: H2Exchange): void;
+  unwatch(ex: H2Exchange): void;
+  /** The client reset a stream before its response ended (rapid-reset accounting). */
+  peerReset(now: number): void;
+}
+
+/** The upstream side reading the request body (H2Relay, H2ToH1). */
+export interface BodyReader {
+  onDownData(chunk: Buffer): void;
+  onDownEnd(): void;
+  onDownDrain(): void;
+}
+
+export class H2Exchange implements H2Waiter, DownSink {
   /** The downstream stream is finished with (response ended, failed or reset). */
   done = false;
   respStarted = false;
-  readonly grpc: boolean;
+  /** The request head (readRequestHead in h2-route.ts): pseudo-headers, gRPC or not. */
+  grpc = false;
+  method = '';
+  authority = '';
+  path = '';
+  scheme = '';
+  grpcTimeout: string | undefined = undefined;
+  /** The request's header list size (RFC 9113 §6.5.2 accounting). */
+  headSize = 0;
   status = 0;
   grpcStatus = '';
   /** Trailers to send downstream when it wants them (the upstream's, or our DEADLINE_EXCEEDED). */
-  trailers: IncomingHttpHeaders | OutgoingHttpHeaders | null = null;
+  trailers: H2Fields | null = null;
   route: RouteConfig | null = null;
   vhost: VirtualHostConfig | null = null;
   /** Request headers without pseudo-headers (flat name/value), as routed and forwarded. */
@@ -70,6 +97,8 @@ export class H2Exchange implements H2Waiter {
   bodyStarted = false;
   /** The upstream side: an HTTP/2 stream relay, or the HTTP/1.1 bridge. */
   private upstream: H2Relay | H2ToH1 | null = null;
+  /** Who gets the request body (the upstream side that asked for it: readBody). */
+  private reader: BodyReader | null = null;
   private bridge: H2ToH1 | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private deadline = 0;
@@ -83,27 +112,27 @@ export class H2Exchange implements H2Waiter {
   private idleQuiet = 0;
   private idleSawHead = false;
 
+  /**
+   * `rawHeaders`: the request's decoded field list (name, value, ...), pseudo-headers included;
+   * nothing else is made of it until routing.
+   */
   constructor(
-    readonly ds: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
-    private readonly rawHeaders: string[],
+    readonly ds: DownStream,
+    rawHeaders: readonly string[],
     readonly lc: ListenerContext,
-    private readonly conn: H2Connection | undefined,
+    private readonly conn: ExchangeConn | undefined,
     private readonly maxHeaderListSize: number,
   ) {
     this.start = lc.plane.clock.now();
     this.stats = lc.stats.noRoute;
-    this.grpc = isGrpcContentType(headers['content-type']);
+    readRequestHead(this, rawHeaders);
   }
 
   begin(): void {
-    const ds = this.ds;
-    ds.on('error', noop);
-    ds.on('aborted', this.onDownAborted);
-    ds.on('close', this.onDownClose);
+    this.ds.bind(this);
     this.conn?.watch(this);
     try {
-      routeH2(this, this.headers, this.rawHeaders, this.maxHeaderListSize);
+      routeH2(this, this.maxHeaderListSize);
     } catch (e) {
       this.fail(e);
     }
@@ -122,26 +151,27 @@ export class H2Exchange implements H2Waiter {
         return;
       case 'redirect':
         this.stats = this.lc.stats.route(d.vhost, d.route);
-        this.local(d.status, '', { location: d.location.replace(/[\r\n\0]/g, '') });
+        this.local(d.status, '', d.location.replace(/[\r\n\0]/g, ''));
         return;
       case 'direct_response':
         this.stats = this.lc.stats.route(d.vhost, d.route);
-        this.local(d.status, d.body, {});
+        this.local(d.status, d.body, null);
         return;
       case 'forward':
         this.forward(d);
     }
   }
 
-  private local(status: number, body: string, extra: OutgoingHttpHeaders): void {
+  /** A response of our own (`location`: a redirect's). */
+  private local(status: number, body: string, location: string | null): void {
     this.done = true;
     this.status = status;
     const ds = this.ds;
     if (ds.destroyed || ds.closed) return;
     const b = Buffer.from(body, 'utf8');
-    const h: OutgoingHttpHeaders = { ':status': status, ...extra };
-    if (b.length > 0) h['content-type'] = 'text/plain; charset=utf-8';
-    ds.respond(h, { endStream: b.length === 0 });
+    const h = location === null ? [] : ['location', location];
+    if (b.length > 0) h.push('content-type', 'text/plain; charset=utf-8');
+    ds.respond(status, h, b.length === 0, false);
     if (b.length > 0) ds.end(b);
   }
 
@@ -175,39 +205,23 @@ export class H2Exchange implements H2Waiter {
       }
     }
     if (!hasId) flat.push('x-request-id', plane.requestId());
-    const up: OutgoingHttpHeaders = {
-      ':method': this.headers[':method'],
-      ':scheme': 'http',
-      ':authority': d.authority,
-      ':path': d.path,
-    };
-    for (let i = 0; i < flat.length; i += 2) {
-      const n = flat[i] as string;
-      const v = flat[i + 1] as string;
-      if (n === 'grpc-timeout') continue;
-      const prev = up[n];
-      if (prev === undefined) up[n] = v;
-      else if (Array.isArray(prev)) prev.push(v);
-      else up[n] = [prev as string, v];
-    }
     // Deadline: the route's timeout and the client's grpc-timeout, whichever is sooner.
     let ms = d.timeoutMs;
-    const grpcMs = this.grpc ? parseGrpcTimeout(this.headers['grpc-timeout'] as string | undefined) : -1;
+    const grpcMs = this.grpc ? parseGrpcTimeout(this.grpcTimeout) : -1;
     if (grpcMs >= 0 && (ms === 0 || grpcMs < ms)) ms = grpcMs;
     if (ms > 0 || grpcMs === 0) {
       this.deadline = this.start + ms;
       this.timer = setTimeout(this.onTimeout, ms);
     }
-    this.up = up;
     const action = d.route.action;
     if (action.type === 'forward' && action.retry !== undefined) {
       this.policy = action.retry;
       this.replay = replayFor(action.retry, !this.ds.endAfterHeaders, -1);
     }
     if (h1) {
-      this.bridge = new H2ToH1(this, String(up[':method']), d.authority, d.path, flat);
+      this.bridge = new H2ToH1(this, this.method, d.authority, d.path, flat);
       this.upstream = this.bridge;
-    }
+    } else this.up = upstreamHeaders(this.method, d.authority, d.path, flat);
     this.attempt(false);
   }
 
@@ -217,8 +231,8 @@ export class H2Exchange implements H2Waiter {
     this.handle = h;
     this.picked = h;
     this.attempts++;
-    if (this.attempts > 1 && this.policy !== DEFAULT_RETRY)
-      (this.up as OutgoingHttpHeaders)[ATTEMPT_HEADER] = String(this.attempts);
+    if (this.attempts > 1 && this.policy !== DEFAULT_RETRY && this.up !== null)
+      this.up[ATTEMPT_HEADER] = String(this.attempts);
     h.onStart();
     this.attemptStart = this.lc.plane.clock.now();
     if (this.bridge !== null) this.bridge.acquire(cluster.h1Pool(h), fresh);
@@ -315,13 +329,12 @@ export class H2Exchange implements H2Waiter {
    * gRPC status in a trailers-only response) and another attempt is allowed, this one is dropped
    * and true returned. Nothing has gone to the client yet.
    */
-  retryResponse(headers: IncomingHttpHeaders, flags: number): boolean {
+  retryResponse(status: number, headers: H2Fields, endStream: boolean): boolean {
     if (this.policy === DEFAULT_RETRY || this.respStarted) return false;
-    const status = Number(headers[':status']);
     let delay: number;
     if (this.grpc && status === 200) {
-      if ((flags & NGHTTP2_FLAG_END_STREAM) === 0) return false;
-      const g = Number(headers['grpc-status'] ?? -1);
+      if (!endStream) return false;
+      const g = Number(fieldOf(headers, 'grpc-status') ?? -1);
       delay = this.retryDelay(FAILURE.status, g, true);
     } else delay = this.retryDelay(FAILURE.status, status, false);
     if (delay < 0) return false;
@@ -373,16 +386,36 @@ export class H2Exchange implements H2Waiter {
     if (!ds.destroyed && !ds.writableEnded) ds.end();
   }
 
-  /** Sends the trailers (node asks once the last DATA frame is queued). */
-  readonly onWantTrailers = (): void => {
+  /** Asks the downstream for the request body: `r` gets it (the latest upstream side that asked). */
+  readBody(r: BodyReader): void {
+    this.reader = r;
+    this.ds.readBody();
+  }
+
+  // ---- the downstream's calls (DownSink) ----
+
+  onDownData(chunk: Buffer): void {
+    this.reader?.onDownData(chunk);
+  }
+
+  onDownEnd(): void {
+    this.reader?.onDownEnd();
+  }
+
+  onDownDrain(): void {
+    this.upstream?.onDownDrain();
+  }
+
+  /** Sends the trailers (asked once the last DATA frame is queued). */
+  onWantTrailers(): void {
     const t = this.trailers;
-    if (t !== null && this.grpc) this.grpcStatus = String(t['grpc-status'] ?? '');
+    if (t !== null && this.grpc) this.grpcStatus = String(fieldOf(t, 'grpc-status') ?? '');
     try {
-      this.ds.sendTrailers(t ?? {});
+      this.ds.sendTrailers(t);
     } catch {
       // the stream went away
     }
-  };
+  }
 
   /** Ends the downstream stream with RST_STREAM(code) (a reset relayed, or a failure after headers). */
   resetDown(code: number): void {
@@ -393,13 +426,13 @@ export class H2Exchange implements H2Waiter {
 
   // ---- downstream ending ----
 
-  private readonly onDownAborted = (): void => {
+  onDownAborted(): void {
     // The client reset its stream before the response ended (cancellation, or rapid reset).
     this.conn?.peerReset(this.lc.plane.clock.now());
     this.cancelUpstream();
-  };
+  }
 
-  private readonly onDownClose = (): void => {
+  onDownClose(): void {
     if (this.conn !== undefined) {
       this.conn.active--;
       this.conn.unwatch(this);
@@ -410,7 +443,7 @@ export class H2Exchange implements H2Waiter {
     this.done = true;
     this.clearTimer();
     this.record();
-  };
+  }
 
   private cancelUpstream(): void {
     this.done = true;
@@ -484,9 +517,10 @@ export class H2Exchange implements H2Waiter {
     }
     // Headers already sent: end the call with a DEADLINE_EXCEEDED status in the trailers.
     this.done = true;
-    this.trailers = rescueH2(err, this.lc.plane.nodeId, true).headers;
-    delete this.trailers[':status'];
-    delete this.trailers['content-type'];
+    const t = rescueH2(err, this.lc.plane.nodeId, true).headers;
+    delete t[':status'];
+    delete t['content-type'];
+    this.trailers = t;
     const ds = this.ds;
     if (!ds.destroyed && !ds.writableEnded) ds.end();
   }
@@ -511,7 +545,7 @@ export class H2Exchange implements H2Waiter {
     if (this.grpc) this.grpcStatus = String(r.grpcStatus);
     this.respStarted = true;
     try {
-      ds.respond(r.headers, { endStream: r.body === null });
+      ds.respond(r.status, r.headers, r.body === null, false);
       if (r.body !== null) ds.end(r.body);
     } catch {
       // the stream went away
@@ -554,4 +588,27 @@ export class H2Exchange implements H2Waiter {
   }
 }
 
-function noop(): void {}
+/** The upstream HTTP/2 request's headers (grpc-timeout is set per attempt, from the time left). */
+function upstreamHeaders(
+  method: string,
+  authority: string,
+  path: string,
+  flat: readonly string[],
+): OutgoingHttpHeaders {
+  const up: OutgoingHttpHeaders = {
+    ':method': method,
+    ':scheme': 'http',
+    ':authority': authority,
+    ':path': path,
+  };
+  for (let i = 0; i < flat.length; i += 2) {
+    const n = flat[i] as string;
+    const v = flat[i + 1] as string;
+    if (n === 'grpc-timeout') continue;
+    const prev = up[n];
+    if (prev === undefined) up[n] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else up[n] = [prev as string, v];
+  }
+  return up;
+}

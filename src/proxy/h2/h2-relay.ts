@@ -4,7 +4,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from
 import { ProxyError } from '../pipeline/rescue.js';
 import { FAILURE } from '../pipeline/retry.js';
 import type { H2Session } from '../upstream/h2-pool.js';
-import type { H2Exchange } from './h2-exchange.js';
+import type { BodyReader, H2Exchange } from './h2-exchange.js';
 import { relayResponseHeaders } from './h2-response.js';
 
 // node:http2's constants, spelled out so that importing this module does not load node:http2.
@@ -13,7 +13,7 @@ const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_REFUSED_STREAM = 0x7;
 const NGHTTP2_INTERNAL_ERROR = 0x2;
 
-export class H2Relay {
+export class H2Relay implements BodyReader {
   private us: ClientHttp2Stream | null = null;
   private upEnded = false;
   private reqEnded = false;
@@ -51,11 +51,7 @@ export class H2Relay {
       ex.replaying = false;
       ex.bodyStarted = true;
       us.end();
-    } else {
-      ds.on('data', this.onDownData);
-      ds.on('end', this.onDownEnd);
-    }
-    ds.on('drain', this.onDownDrain);
+    } else ex.readBody(this);
   }
 
   /** We are done with it (client reset, timeout, failure): RST_STREAM(CANCEL) upstream. */
@@ -67,7 +63,7 @@ export class H2Relay {
 
   // Request body: downstream → upstream, pausing the downstream while the upstream buffer is full
   // (a paused stream stops sending WINDOW_UPDATEs, so the client's flow control takes over).
-  private readonly onDownData = (chunk: Buffer): void => {
+  onDownData(chunk: Buffer): void {
     const us = this.us;
     if (us === null) return; // an earlier attempt's relay
     const ex = this.ex;
@@ -75,19 +71,19 @@ export class H2Relay {
     ex.moved = true;
     if (ex.replay !== null) ex.replay.push(chunk);
     if (!us.write(chunk)) ex.ds.pause();
-  };
+  }
 
   private readonly onUpDrain = (): void => {
     this.ex.ds.resume();
   };
 
-  private readonly onDownEnd = (): void => {
+  onDownEnd(): void {
     // A cancelling client's stream can show 'end' before 'aborted': half-close upstream only once
     // the events of this read have run, so a reset is carried as a reset, not as a half-close.
     this.reqEnded = true;
     this.ex.reqDone = true;
     setImmediate(this.endUpstream);
-  };
+  }
 
   private readonly endUpstream = (): void => {
     const us = this.us;
@@ -111,9 +107,9 @@ export class H2Relay {
     if (!ds.destroyed && !ds.write(chunk)) this.us?.pause();
   };
 
-  private readonly onDownDrain = (): void => {
+  onDownDrain(): void {
     this.us?.resume();
-  };
+  }
 
   // Like a cancelling client, a resetting server's stream can show 'end' before 'aborted': finish
   // the response only once this read's events have run (a reset is relayed by onUpClose instead).

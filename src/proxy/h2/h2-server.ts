@@ -4,14 +4,15 @@ import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream 
 import type { Socket } from 'node:net';
 import type { ListenerConnection } from '../listener/h1-listener.js';
 import type { ListenerHost } from './h2-dispatch.js';
-import { H2Exchange } from './h2-exchange.js';
+import { NodeDownStream } from './down-stream.js';
+import { H2Exchange, type ExchangeConn } from './h2-exchange.js';
 import type { H2Limits } from './h2-limits.js';
 
 /** The stream idle timeout is checked on a tick of 1/STREAM_TICKS of it (see H2Exchange.idleTick). */
 const STREAM_TICKS = 8;
 
 /** One downstream HTTP/2 connection as the listener tracks it. */
-export class H2Connection implements ListenerConnection {
+export class H2Connection implements ListenerConnection, ExchangeConn {
   active = 0;
   private resets = 0;
   private windowStart = 0;
@@ -148,15 +149,14 @@ export class H2Server {
 
   private readonly onStream = (
     stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
+    _headers: IncomingHttpHeaders,
     _flags: number,
     rawHeaders: string[],
   ): void => {
     const conn = connectionOf(stream);
     if (conn !== undefined) conn.active++;
     new H2Exchange(
-      stream,
-      headers,
+      new NodeDownStream(stream),
       rawHeaders,
       this.host.context,
       conn,

@@ -4,15 +4,15 @@
 // HTTP/1.1 framing it writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { ProxyError } from '../pipeline/rescue.js';
 import type { H1Pool } from '../upstream/h1-pool.js';
 import type { UpstreamConn } from '../upstream/upstream-conn.js';
-import type { H2Exchange } from './h2-exchange.js';
+import type { BodyReader, H2Exchange } from './h2-exchange.js';
 import { H2ToH1 } from './h2-to-h1.js';
 
-class FakeStream extends EventEmitter {
+class FakeStream {
   endAfterHeaders = false;
+  reading = false;
   destroyed = false;
   writableEnded = false;
   paused = false;
@@ -26,6 +26,9 @@ class FakeStream extends EventEmitter {
   }
   isPaused(): boolean {
     return this.paused;
+  }
+  readBody(): void {
+    this.reading = true;
   }
 }
 
@@ -50,8 +53,13 @@ function setup(replay: boolean) {
   const acquired: boolean[] = [];
   const pool = { acquire: (_w: unknown, fresh?: boolean) => acquired.push(fresh === true) };
   const chunks: Buffer[] = [];
+  let reader: BodyReader | null = null;
   const ex = {
     ds,
+    readBody: (r: BodyReader) => {
+      reader = r;
+      ds.readBody();
+    },
     replay: replay
       ? {
           chunks,
@@ -71,12 +79,16 @@ function setup(replay: boolean) {
     'content-type',
     'text/plain',
   ]);
-  return { ds, ex, pool, acquired, bridge: () => bridge };
+  const body = (): BodyReader => {
+    assert.ok(reader !== null && ds.reading, 'the bridge asked for the request body');
+    return reader;
+  };
+  return { ds, ex, pool, acquired, bridge: () => bridge, body };
 }
 
 for (const replay of [false, true])
   test(`a stale keep-alive retry keeps the body that arrived in between (${replay ? 'with' : 'without'} a retry buffer)`, () => {
-    const { ds, ex, pool, acquired, bridge } = setup(replay);
+    const { ds, ex, pool, acquired, bridge, body: down } = setup(replay);
     const first = fakeConn();
     bridge().acquire(pool as unknown as H1Pool, false);
     bridge().onPoolConnection(first.conn, true);
@@ -85,10 +97,10 @@ for (const replay of [false, true])
     bridge().onUpstreamError(new ProxyError('UPSTREAM_RESET', 'reset'), false);
     assert.deepEqual(acquired, [false, true]);
     // The body arrives while the fresh connection is being made.
-    ds.emit('data', Buffer.from('hello '));
-    ds.emit('data', Buffer.from('world'));
+    down().onDownData(Buffer.from('hello '));
+    down().onDownData(Buffer.from('world'));
     assert.equal(ds.isPaused(), true, 'reading stops until a connection takes the body');
-    ds.emit('end');
+    down().onDownEnd();
     const second = fakeConn();
     bridge().onPoolConnection(second.conn, false);
     const sent = second.bytes();

@@ -1,7 +1,6 @@
 // An HTTP/2 request to an HTTP/1.1 cluster: re-framed as an HTTP/1.1 request (always chunked, so a
 // lying content-length cannot desync the upstream) on a pooled keep-alive connection; the response
 // goes back as HTTP/2 headers, data and trailers, with backpressure both ways.
-import type { IncomingHttpHeaders } from 'node:http2';
 import type { H1ResponseHead } from '../http/h1-parser.js';
 import { encodeChunk, encodeLastChunk, serializeRequestHead } from '../http/h1-serializer.js';
 import type { H1RequestHead } from '../http/h1-types.js';
@@ -9,8 +8,8 @@ import { ProxyError } from '../pipeline/rescue.js';
 import { FAILURE } from '../pipeline/retry.js';
 import type { H1Pool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
-import type { H2Exchange } from './h2-exchange.js';
-import { relayResponseHeaders } from './h2-response.js';
+import type { BodyReader, H2Exchange } from './h2-exchange.js';
+import { relayResponseFlat } from './h2-response.js';
 
 /** Response fields that mean something only on one HTTP/1.1 connection (never sent on HTTP/2). */
 export const H1_ONLY = new Set([
@@ -23,21 +22,18 @@ export const H1_ONLY = new Set([
 ]);
 const UNSAFE = /[\r\n\0]/;
 
-export function toH2Fields(flat: readonly string[], skip: string[] | null): IncomingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
+/** HTTP/1.1 response fields for HTTP/2: a flat list without H1_ONLY fields nor those in `skip`. */
+export function toH2Fields(flat: readonly string[], skip: string[] | null): string[] {
+  const out: string[] = [];
   for (let i = 0; i < flat.length; i += 2) {
     const n = flat[i] as string;
     if (H1_ONLY.has(n) || (skip !== null && skip.includes(n))) continue;
-    const v = flat[i + 1] as string;
-    const prev = out[n];
-    if (prev === undefined) out[n] = v;
-    else if (Array.isArray(prev)) prev.push(v);
-    else out[n] = [prev, v];
+    out.push(n, flat[i + 1] as string);
   }
-  return out as IncomingHttpHeaders;
+  return out;
 }
 
-export class H2ToH1 implements UpstreamOwner, PoolWaiter {
+export class H2ToH1 implements UpstreamOwner, PoolWaiter, BodyReader {
   private conn: UpstreamConn | null = null;
   private pool: H1Pool | null = null;
   private readonly headBytes: Buffer;
@@ -124,17 +120,13 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     if (this.hasBody && this.reqEnded) conn.out.push(encodeLastChunk(null)); // a retry after the end
     if (!this.listening) {
       this.listening = true;
-      if (this.hasBody) {
-        ds.on('data', this.onDownData);
-        ds.on('end', this.onDownEnd);
-      }
-      ds.on('drain', this.onDownDrain);
+      if (this.hasBody) ex.readBody(this);
     }
     if (!conn.out.flush(conn.socket)) ds.pause();
     else if (this.listening && ds.isPaused()) ds.resume();
   }
 
-  private readonly onDownData = (chunk: Buffer): void => {
+  onDownData(chunk: Buffer): void {
     this.ex.moved = true;
     const r = this.ex.replay;
     if (r !== null) r.push(chunk);
@@ -149,20 +141,20 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
     this.ex.bodyStarted = true;
     for (const b of encodeChunk(chunk)) c.out.push(b);
     if (!c.out.flush(c.socket)) this.ex.ds.pause();
-  };
+  }
 
-  private readonly onDownEnd = (): void => {
+  onDownEnd(): void {
     this.reqEnded = true;
     this.ex.reqDone = true;
     const c = this.conn;
     if (c === null) return;
     c.out.push(encodeLastChunk(null));
     c.out.flush(c.socket);
-  };
+  }
 
-  private readonly onDownDrain = (): void => {
+  onDownDrain(): void {
     this.conn?.socket.resume();
-  };
+  }
 
   onUpstreamDrain(): void {
     this.ex.ds.resume();
@@ -175,10 +167,8 @@ export class H2ToH1 implements UpstreamOwner, PoolWaiter {
       this.ex.fail(new ProxyError('UPSTREAM_BAD_RESPONSE', '101 Switching Protocols to an HTTP/2 request'));
       return;
     }
-    const h = toH2Fields(rh.headers, rh.connectionTokens);
-    h[':status'] = rh.status as unknown as string;
     const noBody = rh.framing === 'none' || (rh.framing === 'content-length' && rh.contentLength === 0);
-    relayResponseHeaders(this.ex, h, noBody ? 1 /* END_STREAM */ : 0);
+    relayResponseFlat(this.ex, rh.status, toH2Fields(rh.headers, rh.connectionTokens), noBody);
   }
 
   onResponseBody(chunk: Buffer): void {

@@ -1,26 +1,37 @@
-// A wire stream shaped like the node:http2 ServerHttp2Stream that H2Exchange, H2Relay and H2ToH1
-// drive (../h2/): the members they use and nothing else — respond / write / end / sendTrailers /
-// close, pause / resume, and the events 'data', 'end', 'drain', 'wantTrailers', 'aborted',
-// 'close'. Request data is held (under flow control) until a 'data' listener is attached, as a
-// paused node stream would hold it.
-import { EventEmitter } from 'node:events';
-import type { OutgoingHttpHeaders } from 'node:http2';
+// A wire stream as the exchange's downstream (../h2/down-stream.ts): one object per request
+// stream that is both the wire stream's handler and the DownStream H2Exchange, H2Relay and H2ToH1
+// drive. Wire events are calls on the exchange (its DownSink), made at once: no emitter, no
+// listener registrations, no deferred 'close'. Request data is held (under flow control) until
+// the exchange asks for the body (readBody), as a paused node stream would hold it.
 import type { Socket } from 'node:net';
+import type { DownSink, DownStream, H2Fields } from '../h2/down-stream.js';
 import { ErrorCode } from './frames.js';
 import type { StreamHandler, WireStream } from './stream.js';
 
 /** Fields node refuses on HTTP/2 responses (H2ToH1 drops them already): dropped, never sent. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
-export function toFlat(h: OutgoingHttpHeaders, status: boolean): string[] {
+/**
+ * Response fields as the flat list the HPACK encoder takes: `:status` first (when `status` is not
+ * 0), pseudo-headers of a headers object dropped, names lower-cased, hop-by-hop fields dropped.
+ */
+export function toFlat(status: number, h: H2Fields): string[] {
   const out: string[] = [];
-  const st = h[':status'];
-  if (status && st !== undefined) out.push(':status', String(st));
-  for (const k of Object.keys(h)) {
+  if (status !== 0) out.push(':status', String(status));
+  if (Array.isArray(h)) {
+    const f = h as readonly string[];
+    for (let i = 0; i < f.length; i += 2) {
+      const n = f[i] as string;
+      if (!HOP.has(n)) out.push(n, f[i + 1] as string);
+    }
+    return out;
+  }
+  const o = h as Record<string, string | number | readonly string[] | undefined>;
+  for (const k of Object.keys(o)) {
     if (k.charCodeAt(0) === 58 /* : */) continue;
     const n = k.toLowerCase();
     if (HOP.has(n)) continue;
-    const v = h[k];
+    const v = o[k];
     if (v === undefined) continue;
     if (Array.isArray(v)) for (const x of v) out.push(n, String(x));
     else out.push(n, String(v));
@@ -28,83 +39,80 @@ export function toFlat(h: OutgoingHttpHeaders, status: boolean): string[] {
   return out;
 }
 
-export class ServerStreamShim extends EventEmitter implements StreamHandler {
-  readonly session: { readonly socket: Socket };
-  endAfterHeaders: boolean;
+export class WireDownStream implements StreamHandler, DownStream {
+  readonly endAfterHeaders: boolean;
   destroyed = false;
   closed = false;
   aborted = false;
   rstCode = 0;
   writableEnded = false;
+  private sink: DownSink | null = null;
   private userPaused = false;
   private flowing = false;
   private waitTrailers = false;
 
   constructor(
     readonly ws: WireStream,
-    socket: Socket,
+    readonly socket: Socket,
     endStream: boolean,
   ) {
-    super();
-    this.session = { socket };
     this.endAfterHeaders = endStream;
     ws.handler = this;
-    if (!endStream) ws.pause(); // until someone reads
+    if (!endStream) ws.pause(); // until the exchange reads the body
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  override on(event: string | symbol, fn: (...args: any[]) => void): this {
-    super.on(event, fn);
-    if (event === 'data' && !this.flowing) {
-      this.flowing = true;
-      if (!this.userPaused) this.ws.resume();
-    }
-    return this;
+  bind(sink: DownSink): void {
+    this.sink = sink;
   }
 
-  pause(): this {
+  readBody(): void {
+    if (this.flowing) return;
+    this.flowing = true;
+    if (!this.userPaused) this.ws.resume();
+  }
+
+  pause(): void {
     this.userPaused = true;
     this.ws.pause();
-    return this;
   }
 
-  resume(): this {
+  resume(): void {
     this.userPaused = false;
     if (this.flowing) this.ws.resume();
-    return this;
   }
 
   isPaused(): boolean {
     return this.userPaused;
   }
 
-  respond(h: OutgoingHttpHeaders, opts?: { endStream?: boolean; waitForTrailers?: boolean }): void {
-    const end = opts?.endStream === true;
-    this.waitTrailers = opts?.waitForTrailers === true;
-    if (end) this.localEnd();
-    this.ws.sendHeaders(toFlat(h, true), end);
+  respond(status: number, fields: H2Fields, endStream: boolean, waitForTrailers: boolean): void {
+    this.waitTrailers = waitForTrailers && !endStream;
+    if (endStream) this.localEnd();
+    // A node:http2 headers object (an HTTP/2 upstream's response) carries its own :status.
+    const st =
+      status !== 0 || Array.isArray(fields) ? status : Number((fields as { ':status'?: unknown })[':status']);
+    this.ws.sendHeaders(toFlat(st, fields), endStream);
   }
 
-  write(chunk: Buffer | string): boolean {
+  write(chunk: Buffer): boolean {
     if (this.writableEnded || this.closed) return true;
-    return this.ws.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    return this.ws.write(chunk);
   }
 
-  end(chunk?: Buffer | string): this {
-    if (this.writableEnded || this.closed) return this;
-    if (chunk !== undefined) this.write(chunk);
+  end(chunk?: Buffer | string): void {
+    if (this.writableEnded || this.closed) return;
+    if (chunk !== undefined) this.ws.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     this.localEnd();
-    if (this.waitTrailers && this.listenerCount('wantTrailers') > 0) this.emit('wantTrailers');
+    if (this.waitTrailers && this.sink !== null) this.sink.onWantTrailers();
     else this.ws.end(null);
-    return this;
   }
 
-  sendTrailers(h: OutgoingHttpHeaders): void {
-    const t = toFlat(h, false);
-    this.ws.end(t.length > 0 ? t : null);
+  sendTrailers(fields: H2Fields | null): void {
+    const t = fields === null ? null : toFlat(0, fields);
+    this.ws.end(t !== null && t.length > 0 ? t : null);
   }
 
-  /** RST_STREAM(code); 'close' follows. */
+  /** RST_STREAM(code); onDownClose follows (at once). */
   close(code: number = ErrorCode.NO_ERROR): void {
     if (this.closed) return;
     this.ws.reset(code);
@@ -121,21 +129,21 @@ export class ServerStreamShim extends EventEmitter implements StreamHandler {
     }
   }
 
-  // ---- wire events ----
+  // ---- wire events (StreamHandler) ----
 
   onHeaders(): void {}
   onTrailers(): void {} // request trailers are not forwarded (as on the node:http2 path)
 
   onData(_s: WireStream, chunk: Buffer): void {
-    this.emit('data', chunk);
+    this.sink?.onDownData(chunk);
   }
 
   onEnd(): void {
-    this.emit('end');
+    this.sink?.onDownEnd();
   }
 
   onDrain(): void {
-    this.emit('drain');
+    this.sink?.onDownDrain();
   }
 
   onClose(): void {
@@ -148,7 +156,7 @@ export class ServerStreamShim extends EventEmitter implements StreamHandler {
     if ((byPeer || code < 0) && !this.writableEnded) {
       this.aborted = true;
       this.rstCode = rst;
-      this.emit('aborted');
+      this.sink?.onDownAborted();
     }
     this.gone(rst);
   }
@@ -158,10 +166,6 @@ export class ServerStreamShim extends EventEmitter implements StreamHandler {
     this.closed = true;
     this.destroyed = true;
     if (this.rstCode === 0) this.rstCode = code;
-    process.nextTick(emitClose, this);
+    this.sink?.onDownClose();
   }
-}
-
-function emitClose(s: ServerStreamShim): void {
-  s.emit('close');
 }

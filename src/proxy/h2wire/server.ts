@@ -5,16 +5,14 @@
 // (drain = GOAWAY then close) and does the stream idle tick and rapid-reset accounting that
 // H2Connection (../h2/h2-server.ts) does for node sessions.
 import type { Socket } from 'node:net';
-import type { IncomingHttpHeaders } from 'node:http2';
-import type { H2Connection } from '../h2/h2-server.js';
-import { H2Exchange } from '../h2/h2-exchange.js';
+import { H2Exchange, type ExchangeConn } from '../h2/h2-exchange.js';
 import type { H2Limits } from '../h2/h2-limits.js';
 import type { HandledConnection, ProtocolHost } from '../listener/protocol-handlers.js';
 import { readTlsThroughOnread } from '../listener/onread-socket.js';
 import { DEFAULT_WIRE_LIMITS, onWireRead, WireConnection, type WireLimits } from './connection.js';
 import { ErrorCode, H2ConnectionError } from './frames.js';
 import { ResetBudget } from './reset-budget.js';
-import { ServerStreamShim } from './server-stream.js';
+import { WireDownStream } from './server-stream.js';
 import type { WireStream } from './stream.js';
 
 const STREAM_TICKS = 8;
@@ -49,7 +47,7 @@ export function acceptWireH2(socket: Socket, host: ProtocolHost): WireServer {
 /** TRELLIS_H2_WIRE_ONREAD=off: wire connections read through 'data' events (A/B measurements). */
 const ONREAD = process.env['TRELLIS_H2_WIRE_ONREAD'] !== 'off';
 
-export class WireServer extends WireConnection implements HandledConnection {
+export class WireServer extends WireConnection implements HandledConnection, ExchangeConn {
   /** Streams in progress (H2Exchange decrements it on close, as with H2Connection). */
   active = 0;
   private readonly resets: ResetBudget;
@@ -73,27 +71,19 @@ export class WireServer extends WireConnection implements HandledConnection {
   }
 
   protected onStream(s: WireStream, fields: string[], endStream: boolean): void {
-    const headers: Record<string, string> = {};
-    for (let i = 0; i < fields.length; i += 2) {
-      const n = fields[i] as string;
-      const v = fields[i + 1] as string;
-      const prev = headers[n];
-      headers[n] = prev === undefined ? v : `${prev}${n === 'cookie' ? '; ' : ', '}${v}`;
-    }
     s.openedAt = Date.now();
-    const ds = new ServerStreamShim(s, this.socket, endStream);
     this.active++;
+    // The decoded field list as is: the exchange reads the head from it in one pass.
     new H2Exchange(
-      ds as never,
-      headers as IncomingHttpHeaders,
+      new WireDownStream(s, this.socket, endStream),
       fields,
       this.host.context,
-      this as unknown as H2Connection,
+      this,
       this.limits.maxHeaderListSize,
     ).begin();
   }
 
-  // ---- what H2Exchange asks of its connection (H2Connection's members) ----
+  // ---- what H2Exchange asks of its connection (ExchangeConn) ----
 
   watch(ex: H2Exchange): void {
     if (this.streamIdleMs === 0 || this.closedOnce) return;
