@@ -23,7 +23,9 @@ export interface ReadFlush {
 export class WireClient extends WireConnection {
   /** Streams opened so far (a stream on a used connection counts as reused). */
   opened = 0;
+  /** Consumers to flush after this read, and the spare list (swapped: no array per read). */
   private dirty: ReadFlush[] = [];
+  private spare: ReadFlush[] = [];
 
   /** Calls `f.flushRead()` once the current socket read has been handled. */
   later(f: ReadFlush): void {
@@ -33,8 +35,13 @@ export class WireClient extends WireConnection {
   protected override readDone(): void {
     const d = this.dirty;
     if (d.length === 0) return;
-    this.dirty = [];
-    for (const f of d) f.flushRead();
+    this.dirty = this.spare;
+    try {
+      for (let i = 0; i < d.length; i++) (d[i] as ReadFlush).flushRead();
+    } finally {
+      d.length = 0;
+      this.spare = d;
+    }
   }
 
   constructor(
