@@ -50,6 +50,10 @@ class Recorder extends WireConnection {
       onDrain: () => undefined,
       onEnd: reply,
     };
+    if (path === '/pause') {
+      s.pause(); // the client is held to one stream window until the resume
+      setTimeout(() => s.resume(), 150);
+    }
     if (endStream) queueMicrotask(reply);
   }
 }
@@ -89,7 +93,7 @@ class Exchange implements UpstreamOwner {
     direct.sendHead(this.req, 'svc.example', this.req.path, this.extra, this.framing, this.attempt);
     for (const c of this.pending) conn.out.push(c);
     if (this.endAfter) direct.sendEnd();
-    conn.out.flush(conn.socket);
+    this.flushed = conn.out.empty || conn.out.flush(conn.socket);
   }
   onPoolError(err: ProxyError): void {
     this.error = err;
@@ -112,7 +116,12 @@ class Exchange implements UpstreamOwner {
     this.gotBytes = gotBytes;
     this.settle();
   }
-  onUpstreamDrain(): void {}
+  drained = 0;
+  /** What out.flush said after the body was pushed. */
+  flushed: boolean | null = null;
+  onUpstreamDrain(): void {
+    this.drained++;
+  }
   flushDownstream(): void {}
 }
 
@@ -267,6 +276,16 @@ describe('MeshH2Pool: the parsed request head as one HTTP/2 stream', async () =>
     assert.deepEqual(seen.fields.slice(8), ['x-a', 'b']);
     assert.deepEqual(Buffer.concat(seen.body), Buffer.concat(parts));
     assert.deepEqual(x.head?.headers, ['x-got', '70004']);
+  });
+
+  it('a body the peer does not take holds the exchange (flush false) until the stream drains', async () => {
+    const h = head('POST', '/pause', ['transfer-encoding', 'chunked'], { framing: 'chunked' });
+    const parts = [Buffer.alloc(100_000, 0x62), Buffer.alloc(100_000, 0x63)];
+    const x = new Exchange(h, 'chunked', undefined, 0).send(parts, true);
+    const seen = await run(x);
+    assert.equal(x.flushed, false, 'over 64 KiB unsent: the exchange is told to wait');
+    assert.ok(x.drained >= 1, 'onUpstreamDrain once the peer took it');
+    assert.deepEqual(Buffer.concat(seen.body), Buffer.concat(parts));
   });
 
   it('Expect: 100-continue is answered at once and not sent', async () => {
