@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { H1Parser, type H1Handler, type H1Head, type H1RequestHead } from '../http/h1-parser.js';
 import { H1Exchange } from '../pipeline/h1-exchange.js';
 import { ProxyError, rescue } from '../pipeline/rescue.js';
-import type { Downstream, ListenerContext } from '../pipeline/types.js';
+import type { Downstream, ListenerContext, RequestTimerOwner } from '../pipeline/types.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
 import { copyRead } from '../io/read-buffer.js';
 import type { ListenerLimits } from './limits.js';
@@ -55,7 +55,7 @@ export class H1Connection implements H1Handler, Downstream {
   private reqTimer: ReturnType<typeof setTimeout> | null = null;
   private reqTimerMs = 0;
   private reqTimerArmed = false;
-  private reqTimerFire: (() => void) | null = null;
+  private reqTimerOwner: RequestTimerOwner | null = null;
   // Stream idle: while a request (or a tunnel) is in progress, a tick compares the socket's byte
   // counters with the last tick's; STREAM_TICKS quiet ticks in a row end the stream. Nothing runs
   // per chunk, and back-to-back requests keep the running tick (no re-arm per request).
@@ -114,9 +114,9 @@ export class H1Connection implements H1Handler, Downstream {
     } else this.idleTimer.refresh();
   }
 
-  armRequestTimer(ms: number, onFire: () => void): void {
+  armRequestTimer(ms: number, owner: RequestTimerOwner): void {
     this.reqTimerArmed = true;
-    this.reqTimerFire = onFire;
+    this.reqTimerOwner = owner;
     if (this.reqTimer !== null && this.reqTimerMs === ms) {
       this.reqTimer.refresh();
       return;
@@ -129,15 +129,15 @@ export class H1Connection implements H1Handler, Downstream {
 
   disarmRequestTimer(): void {
     this.reqTimerArmed = false;
-    this.reqTimerFire = null;
+    this.reqTimerOwner = null;
   }
 
   private readonly onRequestTimer = (): void => {
-    const f = this.reqTimerFire;
-    if (!this.reqTimerArmed || f === null) return;
+    const o = this.reqTimerOwner;
+    if (!this.reqTimerArmed || o === null) return;
     this.reqTimerArmed = false;
-    this.reqTimerFire = null;
-    f();
+    this.reqTimerOwner = null;
+    o.onRequestTimeout();
   };
 
   private disarm(): void {

@@ -187,10 +187,11 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     }
     if (ms === 0) return;
     this.timerArmed = true;
-    this.dc.armRequestTimer(ms, this.onTimeout);
+    this.dc.armRequestTimer(ms, this);
   }
 
-  private readonly onTimeout = (): void => {
+  /** The request timer fired (Downstream.armRequestTimer; a method: no closure per exchange). */
+  onRequestTimeout(): void {
     this.timerArmed = false;
     const name = this.cluster?.config.name ?? '?';
     const conn = this.conn;
@@ -208,7 +209,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
         `no complete response from cluster "${name}" within ${this.dc.listener.plane.clock.now() - this.start} ms`,
       ),
     );
-  };
+  }
 
   /**
    * No byte moved either way for the stream idle timeout (H1Connection's tick): a 504 before any
@@ -319,12 +320,12 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.clearTimer();
     this.retryError = final ?? null;
     if (delay === 0) this.retryNow();
-    else this.retryTimer = plane.clock.setTimeout(this.retryNow, delay);
+    else this.retryTimer = plane.clock.setTimeout(() => this.retryNow(), delay);
   }
 
   private retryError: ProxyError | null = null;
 
-  private readonly retryNow = (): void => {
+  private retryNow(): void {
     this.retryTimer = null;
     if (this.done) return;
     try {
@@ -333,7 +334,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       // No endpoint left to try: the failure that caused the retry says more than "no endpoint".
       this.fail(this.retryError ?? e);
     }
-  };
+  }
 
   /** Queues a body chunk for upstream (flushed after the downstream read: flushUpstream). */
   private writeBody(chunk: Buffer): void {

@@ -35,14 +35,22 @@ export interface ListenerContext {
   readonly stripInternal: boolean;
 }
 
+/** What a request timer calls (an object, not a closure: nothing allocated per request). */
+export interface RequestTimerOwner {
+  onRequestTimeout(): void;
+}
+
 /** The downstream connection as a request exchange drives it. */
 export interface Downstream {
   readonly socket: Socket;
   readonly listener: ListenerContext;
   /** Response bytes collected during one upstream read, written with one write(). */
   readonly out: WriteBatch;
-  /** One reusable timer per connection for the request in progress (refresh() instead of a new timer). */
-  armRequestTimer(ms: number, onFire: () => void): void;
+  /**
+   * One reusable timer per connection for the request in progress (refresh() instead of a new
+   * timer); calls `owner.onRequestTimeout()` when it fires.
+   */
+  armRequestTimer(ms: number, owner: RequestTimerOwner): void;
   disarmRequestTimer(): void;
   /** True once the data plane drains: responses carry `Connection: close`. */
   readonly draining: boolean;
