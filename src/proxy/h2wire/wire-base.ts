@@ -6,6 +6,7 @@ import {
   dataHeader,
   DEFAULT_WINDOW,
   ErrorCode,
+  Flag,
   goawayFrame,
   H2ConnectionError,
   headersFrameInPlace,
@@ -73,6 +74,13 @@ export abstract class WireBase {
   private outBytes = 0;
   private flushing = false;
   private readonly encoder = new HpackEncoder();
+  /**
+   * The last DATA frame queued and still unsent, when nothing was queued after it: END_STREAM can
+   * go on it (its flags octet set in place) instead of in an empty DATA frame of its own.
+   */
+  private lastDataHead: Buffer | null = null;
+  private lastDataStream: WireStream | null = null;
+  private lastDataEnd = 0;
   private readonly blocked = new Set<WireStream>();
 
   constructor(
@@ -117,6 +125,8 @@ export abstract class WireBase {
     const out = this.out;
     if (out.length === 0) return;
     this.out = [];
+    this.lastDataHead = null;
+    this.lastDataStream = null;
     const bytes = this.outBytes;
     this.outBytes = 0;
     const s = this.socket;
@@ -158,14 +168,25 @@ export abstract class WireBase {
       this.sendWindow -= n;
       s.sendWindow -= n;
       const last = s.queued === 0 && s.endQueued && s.trailers === null;
-      this.queue(dataHeader(s.id, n, last));
+      const head = dataHeader(s.id, n, last);
+      this.queue(head);
       this.queue(part);
       if (last) s.localEnded = true;
+      else {
+        this.lastDataHead = head;
+        this.lastDataStream = s;
+        this.lastDataEnd = this.out.length;
+      }
     }
     if (s.endQueued && !s.localEnded) {
       s.localEnded = true;
       if (s.trailers !== null) this.sendHeaders(s, s.trailers, true);
-      else this.queue(dataHeader(s.id, 0, true));
+      else if (this.lastDataStream === s && this.lastDataEnd === this.out.length) {
+        // The body's last DATA frame is still unsent and last in the queue: it ends the stream.
+        const h = this.lastDataHead as Buffer;
+        h[4] = (h[4] as number) | Flag.END_STREAM;
+        this.lastDataStream = null;
+      } else this.queue(dataHeader(s.id, 0, true));
     }
     if (s.needDrain && s.queued < STREAM_HWM && !this.socketBlocked) {
       s.needDrain = false;
@@ -215,7 +236,7 @@ export abstract class WireBase {
 
   private closeStream(s: WireStream): void {
     s.closed = true;
-    s.queue = [];
+    if (s.queue.length > 0) s.queue = [];
     s.queued = 0;
     this.streams.delete(s.id);
     this.blocked.delete(s);
