@@ -23,25 +23,27 @@ export interface ReadFlush {
 export class WireClient extends WireConnection {
   /** Streams opened so far (a stream on a used connection counts as reused). */
   opened = 0;
-  /** Consumers to flush after this read, and the spare list (swapped: no array per read). */
-  private dirty: ReadFlush[] = [];
-  private spare: ReadFlush[] = [];
+  /**
+   * Consumers to flush after this read: `nDirty` slots in use (the slots are kept between reads,
+   * `length = 0` would drop the array's storage and the next push allocate it again).
+   */
+  private readonly dirty: (ReadFlush | null)[] = [];
+  private nDirty = 0;
 
   /** Calls `f.flushRead()` once the current socket read has been handled. */
   later(f: ReadFlush): void {
-    this.dirty.push(f);
+    this.dirty[this.nDirty++] = f;
   }
 
   protected override readDone(): void {
     const d = this.dirty;
-    if (d.length === 0) return;
-    this.dirty = this.spare;
-    try {
-      for (let i = 0; i < d.length; i++) (d[i] as ReadFlush).flushRead();
-    } finally {
-      d.length = 0;
-      this.spare = d;
+    // A flushRead that queues another consumer (later()) gets it flushed in this same pass.
+    for (let i = 0; i < this.nDirty; i++) {
+      const f = d[i] as ReadFlush | null; // null: already flushed by a pass a throw cut short
+      d[i] = null;
+      if (f !== null) f.flushRead();
     }
+    this.nDirty = 0;
   }
 
   constructor(
