@@ -70,7 +70,38 @@ function checkField(name: string, value: string): void {
   }
 }
 
-function copyFields(s: string, headers: string[], conn: string[] | null, opts: H1SerializeOptions): string {
+// A head is written as latin1 pieces into one Buffer of its exact size: no intermediate strings
+// (a template per field, then the whole head flattened and encoded again). Every piece is latin1:
+// parsed fields were checked byte by byte, anything else goes through checkField first. The pieces
+// are collected in a module-level scratch list (serialization is synchronous, nothing re-enters).
+const pieces: string[] = [];
+let nPieces = 0;
+let nBytes = 0;
+
+function put(s: string): void {
+  pieces[nPieces++] = s;
+  nBytes += s.length;
+}
+
+/** Copies the collected pieces into a new Buffer and empties the list. */
+function take(): Buffer {
+  const buf = Buffer.allocUnsafe(nBytes);
+  let o = 0;
+  for (let k = 0; k < nPieces; k++) {
+    const s = pieces[k] as string;
+    const n = s.length;
+    // Short pieces (most names and values): a JS loop beats a native call per piece.
+    if (n > 64) buf.write(s, o, n, 'latin1');
+    else for (let i = 0; i < n; i++) buf[o + i] = s.charCodeAt(i);
+    o += n;
+    pieces[k] = '';
+  }
+  nPieces = 0;
+  nBytes = 0;
+  return buf;
+}
+
+function copyFields(headers: string[], conn: string[] | null, opts: H1SerializeOptions): void {
   const drop = opts.drop;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
@@ -81,7 +112,10 @@ function copyFields(s: string, headers: string[], conn: string[] | null, opts: H
     ) {
       continue;
     }
-    s += `${name}: ${headers[i + 1] as string}\r\n`;
+    put(name);
+    put(': ');
+    put(headers[i + 1] as string);
+    put('\r\n');
   }
   const extra = opts.extraHeaders;
   if (extra !== undefined) {
@@ -89,19 +123,25 @@ function copyFields(s: string, headers: string[], conn: string[] | null, opts: H
       const name = extra[i] as string;
       const value = extra[i + 1] ?? '';
       checkField(name, value);
-      s += `${name}: ${value}\r\n`;
+      put(name);
+      put(': ');
+      put(value);
+      put('\r\n');
     }
   }
-  return s;
 }
 
-function framingFields(s: string, opts: H1SerializeOptions): string {
+function framingFields(opts: H1SerializeOptions): void {
   const b = opts.body;
-  if (typeof b === 'number') s += `content-length: ${b}\r\n`;
-  else if (b === 'chunked') s += 'transfer-encoding: chunked\r\n';
-  if (opts.connection !== undefined) s += `connection: ${opts.connection}\r\n`;
-  else if (b === 'close') s += 'connection: close\r\n';
-  return `${s}\r\n`;
+  if (typeof b === 'number') {
+    put('content-length: ');
+    put(String(b));
+    put('\r\n');
+  } else if (b === 'chunked') put('transfer-encoding: chunked\r\n');
+  if (opts.connection !== undefined)
+    put(opts.connection === 'close' ? 'connection: close\r\n' : 'connection: keep-alive\r\n');
+  else if (b === 'close') put('connection: close\r\n');
+  put('\r\n');
 }
 
 /** Request head for upstream: always HTTP/1.1, origin-form target (or CONNECT authority), our framing. */
@@ -114,14 +154,24 @@ export function serializeRequestHead(head: H1RequestHead, opts: H1RequestSeriali
     const c = path.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) throw new H1SerializeError('invalid byte in request target');
   }
-  let s = `${head.method} ${path} HTTP/1.1\r\nhost: ${authority}\r\n`;
-  s = copyFields(s, head.headers, head.connectionTokens, opts);
-  if (head.teTrailers) s += 'te: trailers\r\n';
+  nPieces = 0; // a throw (checkField) may have left pieces behind
+  nBytes = 0;
+  put(head.method);
+  put(' ');
+  put(path);
+  put(' HTTP/1.1\r\nhost: ');
+  put(authority);
+  put('\r\n');
+  copyFields(head.headers, head.connectionTokens, opts);
+  if (head.teTrailers) put('te: trailers\r\n');
   if (head.framing === 'upgrade' && head.method !== 'CONNECT' && head.upgrade !== null) {
-    s += `upgrade: ${head.upgrade}\r\nconnection: upgrade\r\n`;
-    return Buffer.from(`${s}\r\n`, 'latin1');
+    put('upgrade: ');
+    put(head.upgrade);
+    put('\r\nconnection: upgrade\r\n\r\n');
+    return take();
   }
-  return Buffer.from(framingFields(s, opts), 'latin1');
+  framingFields(opts);
+  return take();
 }
 
 /** Response head for downstream (HTTP/1.1 status line; never use 'chunked' towards an HTTP/1.0 client). */
@@ -129,12 +179,20 @@ export function serializeResponseHead(head: H1ResponseHead, opts: H1SerializeOpt
   if ((head.status < 200 || head.status === 204) && opts.body !== 'none') {
     throw new H1SerializeError(`a ${head.status} response has no body`);
   }
-  let s = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
-  s = copyFields(s, head.headers, head.connectionTokens, opts);
+  nPieces = 0;
+  nBytes = 0;
+  put(head.status === 200 ? 'HTTP/1.1 200 ' : `HTTP/1.1 ${head.status} `);
+  put(head.reason);
+  put('\r\n');
+  copyFields(head.headers, head.connectionTokens, opts);
   if (head.status === 101 && head.upgrade !== null) {
-    return Buffer.from(`${s}upgrade: ${head.upgrade}\r\nconnection: upgrade\r\n\r\n`, 'latin1');
+    put('upgrade: ');
+    put(head.upgrade);
+    put('\r\nconnection: upgrade\r\n\r\n');
+    return take();
   }
-  return Buffer.from(framingFields(s, opts), 'latin1');
+  framingFields(opts);
+  return take();
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');
