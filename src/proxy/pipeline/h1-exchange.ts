@@ -10,7 +10,12 @@ import type { StatusStats } from '../telemetry/data-plane-metrics.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { ConnPool, PoolWaiter } from '../upstream/h1-pool.js';
 import type { EndpointHandle } from '../upstream/lb/lb.js';
-import { parsedRequestConn, type ParsedRequestConn } from '../upstream/mesh-h2.js';
+import {
+  checkParsedTarget,
+  parsedRequestConn,
+  takesParsedHead,
+  type ParsedRequestConn,
+} from '../upstream/mesh-h2.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/upstream-conn.js';
 import { startMirrors, type H1Mirror } from './h1-mirror.js';
 import { localResponse } from './local-response.js';
@@ -148,11 +153,9 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     this.chunkedReq = body === 'chunked';
     this.fwd = d;
     this.extra = upstreamExtraFields(head, d, plane);
-    this.headBytes = upstreamRequestHead(head, d, body, plane, this.extra);
     const action = d.route.action;
     if (action.type === 'forward' && action.retry !== undefined) {
       this.policy = action.retry;
-      this.baseHead = this.headBytes;
       this.replay = replayFor(action.retry, head.framing !== 'none', head.contentLength);
     }
     if (d.mirrors.length > 0 && head.framing !== 'upgrade') {
@@ -166,17 +169,33 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private attempt(fresh: boolean): void {
     const cluster = this.cluster as ClusterRuntime;
     const h = pickEndpoint(cluster, this.tried);
+    const pool = cluster.pool(h, this.head);
+    this.attempts++;
+    this.headFor(pool); // may throw (a bad rewritten target): before the attempt starts
     this.handle = h;
     this.picked = h;
-    this.attempts++;
-    if (this.attempts > 1 && this.baseHead !== null)
-      this.headBytes = withAttempt(this.baseHead, this.attempts);
     h.onStart();
     const plane = this.dc.listener.plane;
     this.attemptStart = plane.clock.now();
     this.armTimer();
-    this.pool = cluster.pool(h, this.head);
-    this.pool.acquire(this, fresh);
+    this.pool = pool;
+    pool.acquire(this, fresh);
+  }
+
+  /**
+   * The request head for `pool`: HTTP/1.1 bytes (serialized on first use, the attempt count added
+   * on retries under a policy); a mesh HTTP/2 stream takes the parsed head: only its checks.
+   */
+  private headFor(pool: ConnPool): void {
+    const d = this.fwd as Forward;
+    if (takesParsedHead(pool)) return checkParsedTarget(d.authority, d.path);
+    let base = this.baseHead;
+    if (base === null) {
+      const plane = this.dc.listener.plane;
+      base = this.baseHead = upstreamRequestHead(this.head, d, requestFraming(this.head), plane, this.extra);
+    }
+    this.headBytes =
+      this.attempts > 1 && this.policy !== DEFAULT_RETRY ? withAttempt(base, this.attempts) : base;
   }
 
   private armTimer(): void {
@@ -245,7 +264,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
     if (direct === null) conn.out.push(this.headBytes as Buffer);
     else {
       const d = this.fwd as Forward;
-      const attempt = this.attempts > 1 && this.baseHead !== null ? this.attempts : 0;
+      const attempt = this.attempts > 1 && this.policy !== DEFAULT_RETRY ? this.attempts : 0;
       direct.sendHead(this.head, d.authority, d.path, this.extra, requestFraming(this.head), attempt);
     }
     const q = this.queued;

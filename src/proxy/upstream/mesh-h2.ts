@@ -20,7 +20,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { H1ResponseHead } from '../http/h1-parser.js';
-import type { H1BodyFraming } from '../http/h1-serializer.js';
+import { FIELD_VALUE } from '../http/h1-chars.js';
+import { H1SerializeError, type H1BodyFraming } from '../http/h1-serializer.js';
 import type { H1RequestHead } from '../http/h1-types.js';
 import { ProxyError } from '../pipeline/rescue.js';
 import { ATTEMPT_HEADER } from '../pipeline/retry.js';
@@ -78,6 +79,26 @@ export interface ParsedRequestConn {
 /** `conn` as a ParsedRequestConn when it takes the parsed request (a mesh HTTP/2 stream), else null. */
 export function parsedRequestConn(conn: UpstreamConn): ParsedRequestConn | null {
   return conn instanceof MeshH2Pool ? conn : null;
+}
+
+/** Whether `pool` lends ParsedRequestConns (the exchange then serializes no HTTP/1.1 head). */
+export function takesParsedHead(pool: ConnPool): boolean {
+  return pool instanceof MeshH2Pool;
+}
+
+/**
+ * The checks serializeRequestHead (../http/h1-serializer.ts) makes of the routed authority and
+ * path, for a head that is not serialized: the same H1SerializeError (a 500) for a bad rewrite.
+ */
+export function checkParsedTarget(authority: string, path: string): void {
+  for (let i = 0; i < authority.length; i++) {
+    const c = authority.charCodeAt(i);
+    if (c > 0xff || !FIELD_VALUE[c]) throw new H1SerializeError('control or non-latin1 character in host');
+  }
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) throw new H1SerializeError('invalid byte in request target');
+  }
 }
 
 /**
