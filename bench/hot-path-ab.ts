@@ -8,11 +8,12 @@
 //   node dist/bench/hot-path-ab.js --build new=. --rounds 1 --cpu-prof /tmp/prof   # profiles on stop
 //   node dist/bench/hot-path-ab.js --build base=/tmp/tb-base --build new=. --topo mtls   # mTLS pair only
 //   (pooled HTTP/1.1 between the sidecars; AB_MESH_H2=on for mesh HTTP/2, the product default)
+//   node dist/bench/hot-path-ab.js --build new=. --node 'new=--trace-gc' --log-dir /tmp/ab-logs  # sidecar output
 //   node dist/bench/hot-path-ab.js ... --connections 8   # steadier CPU/req ratios on a busy machine
 //
 // A build is a directory with bin/trellis.js, dist/, package.json and node_modules (a copy of a
 // previous `dist` with a node_modules symlink is enough). The control plane always runs from this build.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +50,8 @@ const { values: v } = parseArgs({
     /** one, pair, mtls (a client/server pair with identities: mesh mTLS between them, pooled HTTP/1.1) */
     topo: { type: 'string', default: 'one,pair' },
     'cpu-prof': { type: 'string' },
+    /** Directory: each sidecar's stdout and stderr also go to <dir>/<build>-<node>.log (e.g. --trace-gc). */
+    'log-dir': { type: 'string' },
     'quiet-wait': { type: 'string', default: '2' },
     hold: { type: 'string' },
     /** Directory of the build the control plane runs from (default: the first --build). */
@@ -87,6 +90,7 @@ const builds: Build[] = (v.build ?? ['cur=.']).map((s) => {
 const body = v.body as BodyName;
 const topos = (v.topo ?? 'one,pair').split(',');
 const profDir = v['cpu-prof'];
+const logDir = v['log-dir'];
 
 const service = (name: string, upstreamPort?: number) => ({
   apiVersion: 'trellis.dev/v1alpha1',
@@ -123,6 +127,11 @@ async function sidecar(
   // the "Trellis pair mTLS h2" row).
   const env = tokenFile !== undefined ? { TRELLIS_MESH_H2: process.env['AB_MESH_H2'] ?? 'off' } : undefined;
   const child = startChild(`${b.name}-${node}`, process.execPath, args, CPU_PROXY, env);
+  if (logDir !== undefined) {
+    const log = createWriteStream(join(logDir, `${b.name}-${node}.log`));
+    child.proc.stdout?.on('data', (c: Buffer) => log.write(c));
+    child.proc.stderr?.on('data', (c: Buffer) => log.write(c));
+  }
   delete process.env.TRELLIS_PROXY_V8_FLAGS;
   return { child, outbound };
 }
@@ -165,6 +174,7 @@ async function main(): Promise<void> {
   console.log(setupPinning(true, availableParallelism()));
   const dir = mkdtempSync(join(tmpdir(), 'trellis-ab-'));
   if (profDir) mkdirSync(profDir, { recursive: true });
+  if (logDir) mkdirSync(logDir, { recursive: true });
   try {
     const up = await startNginxUpstream(dir);
     const cp = startChild(

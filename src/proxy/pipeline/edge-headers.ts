@@ -29,7 +29,7 @@ export function applyEdgeHeaders(headers: string[], remoteAddress: string | unde
     }
     w += 2;
   }
-  headers.length = w;
+  if (w !== headers.length) headers.length = w; // a runtime call even when unchanged
   const peer = forwardedFor(remoteAddress);
   headers.push('x-forwarded-for', xff === undefined || xff.trim() === '' ? peer : `${xff}, ${peer}`);
   headers.push('x-forwarded-proto', scheme);

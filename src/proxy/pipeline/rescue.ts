@@ -228,5 +228,6 @@ export function stripMeshInternalHeaders(headers: string[]): void {
     }
     w += 2;
   }
-  headers.length = w;
+  // Only when something went: setting an array's length is a runtime call even when unchanged.
+  if (w !== headers.length) headers.length = w;
 }

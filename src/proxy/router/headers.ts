@@ -18,7 +18,7 @@ function removeFrom(h: string[], name: string, from: number): void {
     }
     w += 2;
   }
-  h.length = w;
+  if (w !== h.length) h.length = w; // a runtime call even when unchanged
 }
 
 /** Sets `name` to `value`: the first occurrence keeps its place, later ones go; appended if absent. */
