@@ -15,7 +15,7 @@ import type { WireStream } from '../h2wire/stream.js';
 import { listen } from '../h2wire/test-helpers.js';
 import type { ProxyError } from '../pipeline/rescue.js';
 import { Gauge } from '../telemetry/metrics.js';
-import { MeshH2Pool, parsedRequestConn } from './mesh-h2.js';
+import { checkParsedTarget, MeshH2Pool, parsedRequestConn, takesParsedHead } from './mesh-h2.js';
 import type { UpstreamConn, UpstreamOwner } from './upstream-conn.js';
 
 interface Seen {
@@ -319,5 +319,13 @@ describe('MeshH2Pool: the parsed request head as one HTTP/2 stream', async () =>
     assert.notEqual(a.conn, b.conn);
     assert.equal(a.head?.status, 200);
     assert.equal(b.head?.status, 200);
+  });
+
+  it("checkParsedTarget: the serializer's checks of the routed authority and path", () => {
+    assert.equal(takesParsedHead(new MeshH2Pool(wire)), true);
+    checkParsedTarget('svc.example:8080', '/a/b?c=d%20e');
+    assert.throws(() => checkParsedTarget('svc\r\nx: y', '/'), /control or non-latin1 character in host/);
+    assert.throws(() => checkParsedTarget('svc', '/a b'), /invalid byte in request target/);
+    assert.throws(() => checkParsedTarget('svc', '/\u0100'), /invalid byte in request target/);
   });
 });
