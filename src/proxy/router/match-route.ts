@@ -24,6 +24,8 @@ const MAX_DETAIL_PATH = 256;
  * then wildcards on each, then `*`. Allocates only for upper-case or port-less misses.
  */
 function findVhost(idx: TableIndex, authority: string): CompiledVhost | undefined {
+  // Only `*` (an inbound listener's table): nothing to look up.
+  if (idx.exact.size === 0 && idx.suffixes.length === 0 && idx.prefixes.length === 0) return idx.star;
   const host = authority.toLowerCase(); // V8 returns the same string when already lower-case
   const e = idx.exact.get(host);
   if (e !== undefined) return e;
