@@ -84,6 +84,25 @@ const VALID: Valid[] = [
     },
   },
   {
+    name: 'plain Connection: keep-alive / close (shared token lists), then more Connection fields',
+    kind: 'request',
+    input: crlf(
+      'GET / HTTP/1.1\nHost: a\nConnection: keep-alive\nConnection: x-hop\n\n' +
+        'GET / HTTP/1.1\nHost: a\nConnection: keep-alive\n\n' +
+        'GET / HTTP/1.1\nHost: a\nConnection: close\nConnection: upgrade\n\n',
+    ),
+    check: (o) => {
+      assert.deepEqual(
+        heads(o).map((h) => h.connectionTokens),
+        [['keep-alive', 'x-hop'], ['keep-alive'], ['close', 'upgrade']],
+      );
+      assert.deepEqual(
+        heads(o).map((h) => h.keepAlive),
+        [true, true, false],
+      );
+    },
+  },
+  {
     name: 'absolute-form target (HTTP_PROXY clients) and leading empty line',
     kind: 'request',
     input: crlf('\nGET http://Svc.local:80?q HTTP/1.1\nHost: svc.local\n\n'),

@@ -42,6 +42,10 @@ function splitTokens(v: string, into: string[]): void {
   }
 }
 
+/** Shared `connectionTokens` of heads with one plain `Connection: keep-alive` / `close` (read only). */
+const KEEP_ALIVE_TOKENS = Object.freeze(['keep-alive']) as unknown as string[];
+const CLOSE_TOKENS = Object.freeze(['close']) as unknown as string[];
+
 const FACTS: FieldFacts = {
   host: null,
   contentLength: -1,
@@ -85,7 +89,15 @@ function collect(headers: string[], side: H1Side): FieldFacts {
         f.transferEncoding = f.transferEncoding === null ? value : `${f.transferEncoding},${value}`;
         break;
       case 'connection':
-        splitTokens(value, (f.connection ??= []));
+        // The usual single token (`keep-alive` on most responses): a shared list, nothing allocated.
+        if (f.connection === null && (value === 'keep-alive' || value === 'close'))
+          f.connection = value === 'close' ? CLOSE_TOKENS : KEEP_ALIVE_TOKENS;
+        else {
+          const c: string[] | null = f.connection;
+          const into: string[] = c === null ? [] : c === CLOSE_TOKENS || c === KEEP_ALIVE_TOKENS ? [...c] : c;
+          f.connection = into;
+          splitTokens(value, into);
+        }
         break;
       case 'upgrade':
         f.upgrade = f.upgrade === null ? value : `${f.upgrade}, ${value}`;

@@ -19,7 +19,10 @@ interface H1HeadCommon {
   readonly contentLength: number;
   /** Whether the connection may carry another message after this one (version + Connection). */
   readonly keepAlive: boolean;
-  /** Lower-cased tokens of Connection (hop-by-hop names to drop when forwarding), or null. */
+  /**
+   * Lower-cased tokens of Connection (hop-by-hop names to drop when forwarding), or null. Read
+   * only: a plain `keep-alive` or `close` is a shared, frozen list.
+   */
   readonly connectionTokens: string[] | null;
   /** The Upgrade header value, when present. */
   readonly upgrade: string | null;
