@@ -48,7 +48,10 @@ export class WireDownStream implements StreamHandler, DownStream {
   writableEnded = false;
   private sink: DownSink | null = null;
   private userPaused = false;
+  /** The wire stream is resumed (readBody, or a local answer draining the body away). */
   private flowing = false;
+  /** readBody was called: body bytes go to the sink (else they are dropped). */
+  private reading = false;
   private waitTrailers = false;
 
   constructor(
@@ -66,6 +69,7 @@ export class WireDownStream implements StreamHandler, DownStream {
   }
 
   readBody(): void {
+    this.reading = true;
     if (this.flowing) return;
     this.flowing = true;
     if (!this.userPaused) this.ws.resume();
@@ -135,7 +139,7 @@ export class WireDownStream implements StreamHandler, DownStream {
   onTrailers(): void {} // request trailers are not forwarded (as on the node:http2 path)
 
   onData(_s: WireStream, chunk: Buffer): void {
-    this.sink?.onDownData(chunk);
+    if (this.reading) this.sink?.onDownData(chunk);
   }
 
   onEnd(): void {
