@@ -52,3 +52,21 @@ export function latin1(b: Buffer, start: number, end: number): string {
     ? (b as unknown as Latin1Slicer).latin1Slice(start, end)
     : b.toString('latin1', start, end);
 }
+
+interface Latin1Writer {
+  latin1Write(s: string, offset: number, length: number): number;
+}
+const fastWrite = typeof (Buffer.prototype as unknown as Partial<Latin1Writer>).latin1Write === 'function';
+
+/** Writes `s` (one byte per char) into `b` at `offset`; returns the offset after it. */
+export function writeLatin1(b: Buffer, offset: number, s: string): number {
+  const n = s.length;
+  // Short strings (most names and values): a JS loop is cheaper than a native call.
+  if (n <= 24) {
+    for (let i = 0; i < n; i++) b[offset + i] = s.charCodeAt(i);
+    return offset + n;
+  }
+  if (fastWrite) (b as unknown as Latin1Writer).latin1Write(s, offset, n);
+  else b.write(s, offset, n, 'latin1');
+  return offset + n;
+}

@@ -1,6 +1,6 @@
 // Writes request heads upstream and response heads downstream from parsed heads, re-framing the
 // body ourselves (client framing and hop-by-hop fields are never copied), plus a chunked encoder.
-import { FIELD_VALUE, TOKEN } from './h1-chars.js';
+import { FIELD_VALUE, TOKEN, writeLatin1 } from './h1-chars.js';
 import type { H1RequestHead, H1ResponseHead } from './h1-types.js';
 
 /** How we frame the body we send: a byte length, chunked, none, or (responses) close-delimited. */
@@ -70,52 +70,35 @@ function checkField(name: string, value: string): void {
   }
 }
 
-// A head is written as latin1 pieces into one Buffer of its exact size: no intermediate strings
-// (a template per field, then the whole head flattened and encoded again). Every piece is latin1:
-// parsed fields were checked byte by byte, anything else goes through checkField first. The pieces
-// are collected in a module-level scratch list (serialization is synchronous, nothing re-enters).
-const pieces: string[] = [];
-let nPieces = 0;
-let nBytes = 0;
+// A head is written straight into one Buffer of its exact size: a first pass over the fields
+// decides which are copied and adds up the bytes, a second writes them (latin1: parsed fields were
+// checked byte by byte, extras go through checkField). No string is built on the way: before, a
+// template string per field, the cons-string tree of the whole head, its flat copy and then the
+// encode, about 1 KB of garbage per proxied request.
 
-function put(s: string): void {
-  pieces[nPieces++] = s;
-  nBytes += s.length;
+/** Which fields the last measureFields() keeps (1) or drops (0); reused, grown on demand. */
+let keep = new Uint8Array(64);
+
+function isDropped(name: string, conn: string[] | null, drop: ReadonlySet<string> | undefined): boolean {
+  return (
+    HOP_BY_HOP.has(name) || (conn !== null && conn.includes(name)) || (drop !== undefined && drop.has(name))
+  );
 }
 
-/** Copies the collected pieces into a new Buffer and empties the list. */
-function take(): Buffer {
-  const buf = Buffer.allocUnsafe(nBytes);
-  let o = 0;
-  for (let k = 0; k < nPieces; k++) {
-    const s = pieces[k] as string;
-    const n = s.length;
-    // Short pieces (most names and values): a JS loop beats a native call per piece.
-    if (n > 64) buf.write(s, o, n, 'latin1');
-    else for (let i = 0; i < n; i++) buf[o + i] = s.charCodeAt(i);
-    o += n;
-    pieces[k] = '';
-  }
-  nPieces = 0;
-  nBytes = 0;
-  return buf;
-}
-
-function copyFields(headers: string[], conn: string[] | null, opts: H1SerializeOptions): void {
+/** Bytes of the copied and extra field lines; validates the extras; fills `keep`. */
+function measureFields(headers: string[], conn: string[] | null, opts: H1SerializeOptions): number {
   const drop = opts.drop;
-  for (let i = 0; i < headers.length; i += 2) {
+  const nf = headers.length >> 1;
+  if (keep.length < nf) keep = new Uint8Array(nf * 2);
+  let len = 0;
+  for (let i = 0, f = 0; i < headers.length; i += 2, f++) {
     const name = headers[i] as string;
-    if (
-      HOP_BY_HOP.has(name) ||
-      (conn !== null && conn.includes(name)) ||
-      (drop !== undefined && drop.has(name))
-    ) {
+    if (isDropped(name, conn, drop)) {
+      keep[f] = 0;
       continue;
     }
-    put(name);
-    put(': ');
-    put(headers[i + 1] as string);
-    put('\r\n');
+    keep[f] = 1;
+    len += name.length + (headers[i + 1] as string).length + 4;
   }
   const extra = opts.extraHeaders;
   if (extra !== undefined) {
@@ -123,25 +106,71 @@ function copyFields(headers: string[], conn: string[] | null, opts: H1SerializeO
       const name = extra[i] as string;
       const value = extra[i + 1] ?? '';
       checkField(name, value);
-      put(name);
-      put(': ');
-      put(value);
-      put('\r\n');
+      len += name.length + value.length + 4;
     }
   }
+  return len;
 }
 
-function framingFields(opts: H1SerializeOptions): void {
+function line(b: Buffer, o: number, name: string, value: string): number {
+  o = writeLatin1(b, o, name);
+  b[o++] = 0x3a; // ':'
+  b[o++] = 0x20;
+  o = writeLatin1(b, o, value);
+  b[o++] = 0x0d;
+  b[o++] = 0x0a;
+  return o;
+}
+
+/** Writes the field lines measureFields() counted. */
+function writeFields(b: Buffer, o: number, headers: string[], opts: H1SerializeOptions): number {
+  for (let i = 0, f = 0; i < headers.length; i += 2, f++) {
+    if (keep[f] === 1) o = line(b, o, headers[i] as string, headers[i + 1] as string);
+  }
+  const extra = opts.extraHeaders;
+  if (extra !== undefined) {
+    for (let i = 0; i < extra.length; i += 2) o = line(b, o, extra[i] as string, extra[i + 1] ?? '');
+  }
+  return o;
+}
+
+const TE_TRAILERS = 'te: trailers\r\n';
+const CHUNKED = 'transfer-encoding: chunked\r\n';
+const CONN_CLOSE = 'connection: close\r\n';
+const CONN_KEEP_ALIVE = 'connection: keep-alive\r\n';
+const CONTENT_LENGTH = 'content-length: ';
+const CONN_UPGRADE = 'connection: upgrade\r\n';
+
+/** Our framing lines and the empty line: the text, as the pieces framingBytes() counted. */
+function framingLen(opts: H1SerializeOptions): number {
+  const b = opts.body;
+  let n = 2;
+  if (typeof b === 'number') n += CONTENT_LENGTH.length + String(b).length + 2;
+  else if (b === 'chunked') n += CHUNKED.length;
+  if (opts.connection !== undefined)
+    n += opts.connection === 'close' ? CONN_CLOSE.length : CONN_KEEP_ALIVE.length;
+  else if (b === 'close') n += CONN_CLOSE.length;
+  return n;
+}
+
+function writeFraming(buf: Buffer, o: number, opts: H1SerializeOptions): number {
   const b = opts.body;
   if (typeof b === 'number') {
-    put('content-length: ');
-    put(String(b));
-    put('\r\n');
-  } else if (b === 'chunked') put('transfer-encoding: chunked\r\n');
+    o = writeLatin1(buf, o, CONTENT_LENGTH);
+    o = writeLatin1(buf, o, String(b));
+    buf[o++] = 0x0d;
+    buf[o++] = 0x0a;
+  } else if (b === 'chunked') o = writeLatin1(buf, o, CHUNKED);
   if (opts.connection !== undefined)
-    put(opts.connection === 'close' ? 'connection: close\r\n' : 'connection: keep-alive\r\n');
-  else if (b === 'close') put('connection: close\r\n');
-  put('\r\n');
+    o = writeLatin1(buf, o, opts.connection === 'close' ? CONN_CLOSE : CONN_KEEP_ALIVE);
+  else if (b === 'close') o = writeLatin1(buf, o, CONN_CLOSE);
+  buf[o++] = 0x0d;
+  buf[o++] = 0x0a;
+  return o;
+}
+
+function lengthMismatch(wrote: number, counted: number): never {
+  throw new Error(`h1 serializer: wrote ${wrote} bytes of a head counted as ${counted}`);
 }
 
 /** Request head for upstream: always HTTP/1.1, origin-form target (or CONNECT authority), our framing. */
@@ -154,24 +183,30 @@ export function serializeRequestHead(head: H1RequestHead, opts: H1RequestSeriali
     const c = path.charCodeAt(i);
     if (c <= 0x20 || c >= 0x7f) throw new H1SerializeError('invalid byte in request target');
   }
-  nPieces = 0; // a throw (checkField) may have left pieces behind
-  nBytes = 0;
-  put(head.method);
-  put(' ');
-  put(path);
-  put(' HTTP/1.1\r\nhost: ');
-  put(authority);
-  put('\r\n');
-  copyFields(head.headers, head.connectionTokens, opts);
-  if (head.teTrailers) put('te: trailers\r\n');
-  if (head.framing === 'upgrade' && head.method !== 'CONNECT' && head.upgrade !== null) {
-    put('upgrade: ');
-    put(head.upgrade);
-    put('\r\nconnection: upgrade\r\n\r\n');
-    return take();
-  }
-  framingFields(opts);
-  return take();
+  // "METHOD SP path SP HTTP/1.1 CRLF host: authority CRLF"
+  let len = head.method.length + path.length + authority.length + 20;
+  len += measureFields(head.headers, head.connectionTokens, opts);
+  if (head.teTrailers) len += TE_TRAILERS.length;
+  const upgrade =
+    head.framing === 'upgrade' && head.method !== 'CONNECT' && head.upgrade !== null ? head.upgrade : null;
+  len += upgrade !== null ? 9 + upgrade.length + 2 + CONN_UPGRADE.length + 2 : framingLen(opts);
+  const b = Buffer.allocUnsafe(len);
+  let o = writeLatin1(b, 0, head.method);
+  b[o++] = 0x20;
+  o = writeLatin1(b, o, path);
+  o = writeLatin1(b, o, ' HTTP/1.1\r\nhost: ');
+  o = writeLatin1(b, o, authority);
+  b[o++] = 0x0d;
+  b[o++] = 0x0a;
+  o = writeFields(b, o, head.headers, opts);
+  if (head.teTrailers) o = writeLatin1(b, o, TE_TRAILERS);
+  if (upgrade !== null) {
+    o = line(b, o, 'upgrade', upgrade);
+    o = writeLatin1(b, o, CONN_UPGRADE);
+    b[o++] = 0x0d;
+    b[o++] = 0x0a;
+  } else o = writeFraming(b, o, opts);
+  return o === len ? b : lengthMismatch(o, len);
 }
 
 /** Response head for downstream (HTTP/1.1 status line; never use 'chunked' towards an HTTP/1.0 client). */
@@ -179,20 +214,27 @@ export function serializeResponseHead(head: H1ResponseHead, opts: H1SerializeOpt
   if ((head.status < 200 || head.status === 204) && opts.body !== 'none') {
     throw new H1SerializeError(`a ${head.status} response has no body`);
   }
-  nPieces = 0;
-  nBytes = 0;
-  put(head.status === 200 ? 'HTTP/1.1 200 ' : `HTTP/1.1 ${head.status} `);
-  put(head.reason);
-  put('\r\n');
-  copyFields(head.headers, head.connectionTokens, opts);
-  if (head.status === 101 && head.upgrade !== null) {
-    put('upgrade: ');
-    put(head.upgrade);
-    put('\r\nconnection: upgrade\r\n\r\n');
-    return take();
-  }
-  framingFields(opts);
-  return take();
+  const status = head.status === 200 ? '200' : String(head.status);
+  // "HTTP/1.1 SP status SP reason CRLF"
+  let len = 9 + status.length + 1 + head.reason.length + 2;
+  len += measureFields(head.headers, head.connectionTokens, opts);
+  const upgrade = head.status === 101 && head.upgrade !== null ? head.upgrade : null;
+  len += upgrade !== null ? 9 + upgrade.length + 2 + CONN_UPGRADE.length + 2 : framingLen(opts);
+  const b = Buffer.allocUnsafe(len);
+  let o = writeLatin1(b, 0, 'HTTP/1.1 ');
+  o = writeLatin1(b, o, status);
+  b[o++] = 0x20;
+  o = writeLatin1(b, o, head.reason);
+  b[o++] = 0x0d;
+  b[o++] = 0x0a;
+  o = writeFields(b, o, head.headers, opts);
+  if (upgrade !== null) {
+    o = line(b, o, 'upgrade', upgrade);
+    o = writeLatin1(b, o, CONN_UPGRADE);
+    b[o++] = 0x0d;
+    b[o++] = 0x0a;
+  } else o = writeFraming(b, o, opts);
+  return o === len ? b : lengthMismatch(o, len);
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');
