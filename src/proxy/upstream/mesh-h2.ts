@@ -293,23 +293,22 @@ export class MeshH2Pool implements ConnPool, WireWaiter, ParsedRequestConn, Stre
     const o = this.owner;
     if (o === null) return;
     this.gotBytes = true;
-    f.shift(); // the block's own array: :status out, the fields stay
-    f.shift();
+    const flat = f.slice(2); // (cheaper than shift() twice)
     let framing: H1ResponseHead['framing'] = 'chunked';
     let length = -1;
     if (this.method === 'HEAD' || status === 204 || status === 304) framing = 'none';
     else {
-      for (let i = 0; i < f.length; i += 2) {
-        if (f[i] !== 'content-length') continue;
-        const cl = f[i + 1] as string;
-        if (/^\d+$/.test(cl)) {
+      for (let i = 0; i < flat.length; i += 2) {
+        if (flat[i] !== 'content-length') continue;
+        const cl = flat[i + 1] as string;
+        if (digits(cl)) {
           framing = 'content-length';
           length = Number(cl);
         }
         break;
       }
     }
-    o.onResponseHead(responseHead(status, f, framing, length));
+    o.onResponseHead(responseHead(status, flat, framing, length));
     if (framing === 'none' || endStream) this.endResponse();
     else this.queueFlush();
   }
@@ -376,6 +375,17 @@ export class MeshH2Pool implements ConnPool, WireWaiter, ParsedRequestConn, Stre
     this.closed = true;
     if (o !== null) o.onUpstreamError(err, gotBytes);
   }
+}
+
+/** A content-length value: 1–15 decimal digits (a safe integer). */
+function digits(v: string): boolean {
+  const n = v.length;
+  if (n === 0 || n > 15) return false;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 function responseHead(
