@@ -67,6 +67,8 @@ export class H2Exchange extends H2Attempts implements DownSink {
    * (H2Connection.watch) reads. True at first: the stream's arrival counts as activity.
    */
   moved = true;
+  /** The stream idle timeout fired for this exchange (the mesh connection's tick skips it then). */
+  idleExpired = false;
   private idleQuiet = 0;
   private idleSawHead = false;
 

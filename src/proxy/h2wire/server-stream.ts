@@ -46,7 +46,8 @@ export class WireDownStream implements StreamHandler, DownStream {
   aborted = false;
   rstCode = 0;
   writableEnded = false;
-  private sink: DownSink | null = null;
+  /** The exchange (set once by bind). */
+  sink: DownSink | null = null;
   private userPaused = false;
   /** The wire stream is resumed (readBody, or a local answer draining the body away). */
   private flowing = false;

@@ -52,7 +52,6 @@ export class WireServer extends WireConnection implements HandledConnection, Exc
   active = 0;
   private readonly resets: ResetBudget;
   private closedOnce = false;
-  private readonly watched = new Set<H2Exchange>();
   private streamTimer: ReturnType<typeof setTimeout> | null = null;
   private ticking = false;
   private readonly streamIdleMs: number;
@@ -85,10 +84,12 @@ export class WireServer extends WireConnection implements HandledConnection, Exc
 
   // ---- what H2Exchange asks of its connection (ExchangeConn) ----
 
-  watch(ex: H2Exchange): void {
-    if (this.streamIdleMs === 0 || this.closedOnce) return;
-    this.watched.add(ex);
-    if (this.ticking) return;
+  /**
+   * The stream idle tick runs while streams are open: it goes over the connection's own stream
+   * map (each stream's handler leads to its exchange), so a stream costs no set entry of its own.
+   */
+  watch(_ex: H2Exchange): void {
+    if (this.streamIdleMs === 0 || this.closedOnce || this.ticking) return;
     this.ticking = true;
     if (this.streamTimer === null) {
       this.streamTimer = setTimeout(this.onTick, Math.ceil(this.streamIdleMs / STREAM_TICKS));
@@ -96,18 +97,18 @@ export class WireServer extends WireConnection implements HandledConnection, Exc
     } else this.streamTimer.refresh();
   }
 
-  unwatch(ex: H2Exchange): void {
-    this.watched.delete(ex);
-  }
+  /** A closed stream has left the stream map already. */
+  unwatch(_ex: H2Exchange): void {}
 
   private readonly onTick = (): void => {
-    if (this.watched.size === 0 || this.closedOnce) {
+    if (this.streams.size === 0 || this.closedOnce) {
       this.ticking = false;
       return;
     }
-    for (const ex of this.watched) {
-      if (!ex.idleTick(STREAM_TICKS)) continue;
-      this.watched.delete(ex);
+    for (const s of this.streams.values()) {
+      const ex = (s.handler as WireDownStream | null)?.sink as H2Exchange | null | undefined;
+      if (ex == null || ex.idleExpired || !ex.idleTick(STREAM_TICKS)) continue;
+      ex.idleExpired = true; // once, as the node:http2 path's H2Connection unwatches it
       ex.streamIdle(this.streamIdleMs);
     }
     (this.streamTimer as ReturnType<typeof setTimeout>).refresh();
@@ -141,7 +142,6 @@ export class WireServer extends WireConnection implements HandledConnection, Exc
     if (this.closedOnce) return;
     this.closedOnce = true;
     if (this.streamTimer !== null) clearTimeout(this.streamTimer);
-    this.watched.clear();
     this.host.onClosed(this);
   }
 }
