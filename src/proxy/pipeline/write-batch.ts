@@ -40,7 +40,7 @@ export class WriteBatch {
       for (let i = 0; i < n; i++) {
         const b = p[i] as Buffer;
         p[i] = null;
-        b.copy(all, o);
+        all.set(b, o); // TypedArray set: no Buffer.copy argument checks
         o += b.length;
       }
       ok = s.write(all);
