@@ -126,4 +126,33 @@ describe('h1 serializer', () => {
     const out = serializeRequestHead(head, { body: 'none' });
     assert.ok(out.includes(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0xff, 0x0d, 0x0a])));
   });
+
+  it('writes long and short fields, te: trailers, extras and keep-alive at their exact length', () => {
+    const long = `v${'x'.repeat(70)}`;
+    const input = Buffer.concat([
+      crlf(`POST /p HTTP/1.1\nHost: a\nTE: trailers\nX-Long: ${long}\nX-Obs: `),
+      Buffer.from(`${'y'.repeat(30)}\xe9`, 'latin1'),
+      crlf('\nContent-Length: 3\n\n'),
+    ]);
+    const head = parseOne<H1RequestHead>('request', input);
+    const out = serializeRequestHead(head, {
+      body: 3,
+      authority: 'svc:8080',
+      extraHeaders: ['x-request-id', 'abc-1', 'x-long-extra', 'z'.repeat(40)],
+    });
+    assert.equal(
+      out.toString('latin1'),
+      `POST /p HTTP/1.1\r\nhost: svc:8080\r\nx-long: ${long}\r\nx-obs: ${'y'.repeat(30)}\xe9\r\n` +
+        `x-request-id: abc-1\r\nx-long-extra: ${'z'.repeat(40)}\r\nte: trailers\r\ncontent-length: 3\r\n\r\n`,
+    );
+    const resp = parseOne<H1ResponseHead>(
+      'response',
+      `HTTP/1.1 503 Service Unavailable\nRetry-After: 1\nX-Long: ${long}\nContent-Length: 0\n\n`,
+    );
+    assert.equal(
+      serializeResponseHead(resp, { body: 0, connection: 'keep-alive' }).toString('latin1'),
+      `HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nx-long: ${long}\r\n` +
+        'content-length: 0\r\nconnection: keep-alive\r\n\r\n',
+    );
+  });
 });
