@@ -53,18 +53,16 @@ const CASES: Record<string, Case> = {
   'child bindings, nested children': (l) =>
     l.child({ component: 'proxy', nodeId: 'n1' }).child({ x: 2 }).info({ y: 3 }, 'm'),
   'redaction: top level, one level down, in bindings': (l) =>
-    l
-      .child({ token: 'secret' })
-      .info(
-        {
-          token: 'a',
-          authorization: 'Bearer b',
-          privateKey: 'k',
-          nested: { token: 'c', keep: 1 },
-          deep: { x: { token: 'd' } },
-        },
-        'redacted',
-      ),
+    l.child({ token: 'secret' }).info(
+      {
+        token: 'a',
+        authorization: 'Bearer b',
+        privateKey: 'k',
+        nested: { token: 'c', keep: 1 },
+        deep: { x: { token: 'd' } },
+      },
+      'redacted',
+    ),
   'Error as the object': (l) => l.error(direct),
   'Error as the object, with a message': (l) => l.error(direct, 'failed'),
   'err: Error with properties and a cause': (l) => {
