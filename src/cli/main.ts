@@ -18,13 +18,16 @@ Commands:
                 [--secure-port N] [--host ADDR] [--plaintext-xds-port [HOST:]N]
                 [--trust-domain TD] [--workload-cert-ttl 24h]
                 [--ca-cert FILE (--ca-key FILE | --intermediate-cert FILE --intermediate-key FILE)]
-                [--admin-token-file FILE]
+                [--admin-token-file FILE] [--insecure-registration]
                             run the control plane and its CA (in DIR/ca; trust domain cluster.local):
                             TLS port 15012 on --host for sidecars (xDS + their API calls), the
                             plaintext API (CLI) on 127.0.0.1:15000; plaintext xDS for proxyless
                             gRPC only with --plaintext-xds-port, on loopback (docs/security.md).
                             The API's admin token: FILE (created 0600 when missing; default
                             DIR/admin.token, or $TRELLIS_ADMIN_TOKEN_FILE / $TRELLIS_ADMIN_TOKEN)
+                            Instance registration on the plaintext API needs the admin token or
+                            the Service's bootstrap token; --insecure-registration accepts it
+                            without (local plaintext experiments only)
   apply -f FILE|DIR|- [--dry-run]
                             validate and apply resources to the control plane
   get KIND [NAME] [-n NS] [-o yaml|json]
@@ -143,6 +146,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         'intermediate-cert': { type: 'string' },
         'intermediate-key': { type: 'string' },
         'workload-cert-ttl': { type: 'string' },
+        'insecure-registration': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -179,6 +183,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         intermediateKey: v['intermediate-key'] as string | undefined,
         workloadCertTtl: v['workload-cert-ttl'] as string | undefined,
         adminTokenFile,
+        insecureRegistration: v['insecure-registration'] === true,
       });
     case 'apply':
       return (await resources()).applyCommand(files, server, v['dry-run'] === true);

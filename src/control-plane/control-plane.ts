@@ -43,6 +43,12 @@ export interface ControlPlaneOptions {
    */
   readonly adminToken?:
     false | { readonly file: string } | { readonly token: string; readonly where: string };
+  /**
+   * Accept instance registration, heartbeats and deregistration on the plaintext API without a
+   * credential (--insecure-registration; local plaintext experiments only). Default: they need the
+   * admin token or the workload bootstrap token of the instance's Service.
+   */
+  readonly insecureRegistration?: boolean;
   readonly logger: Logger;
   readonly clock?: Clock;
   /** For tests: a store to use instead of the file store in dataDir. */
@@ -178,7 +184,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     isReady: () => ready,
     version: VERSION,
     ...(ca ? { ca: { service: ca, logger: log } } : {}),
+    ...(opts.insecureRegistration === true ? { insecureRegistration: true } : {}),
   });
+  if (opts.insecureRegistration === true && admin)
+    log.warn(
+      { insecureRegistration: true },
+      '--insecure-registration: any local process may register, heartbeat or deregister any instance on the plaintext API without a credential, and clients reach instances registered without identity in plaintext; for local plaintext experiments only',
+    );
   const http: Server = createServer((req, res) => void router.handle(req, res));
   http.headersTimeout = 10_000;
   http.requestTimeout = 60_000;

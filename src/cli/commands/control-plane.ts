@@ -27,6 +27,8 @@ export interface ControlPlaneFlags {
   workloadCertTtl?: string;
   /** The admin token file (created when missing); default $TRELLIS_ADMIN_TOKEN_FILE or <data-dir>/admin.token. */
   adminTokenFile?: string;
+  /** Accept instance registration on the plaintext API without a credential (local experiments). */
+  insecureRegistration?: boolean;
 }
 
 /** Where the control plane takes its admin token from: flag > TRELLIS_ADMIN_TOKEN_FILE > TRELLIS_ADMIN_TOKEN > <dataDir>/admin.token. */
@@ -161,6 +163,7 @@ export async function controlPlaneCommand(flags: ControlPlaneFlags): Promise<num
     apiPort: port(flags.apiPort, '--api-port', 15000),
     securePort: port(flags.securePort, '--secure-port', 15012),
     ...(plaintextXds ? { plaintextXds } : {}),
+    ...(flags.insecureRegistration === true ? { insecureRegistration: true } : {}),
     logger,
   });
   await new Promise<void>((done) => {

@@ -10,6 +10,7 @@
 import type { Logger } from '../../common/logger.js';
 import { probeApp } from '../../proxy/main/app-probe.js';
 import { Registrar, type FetchLike, type Registration } from '../../proxy/main/registrar.js';
+import type { TokenSource } from '../../proxy/identity/token-source.js';
 
 export interface ServeTarget {
   readonly host: string;
@@ -19,6 +20,8 @@ export interface ServeTarget {
 export interface ServeRegistrationOptions {
   readonly api: string;
   readonly fetch?: FetchLike;
+  /** The bootstrap token: the registration credential on a plaintext (http:) API. */
+  readonly token?: TokenSource;
   readonly logger: Logger;
   readonly id: string;
   readonly service: string;
@@ -41,6 +44,7 @@ export function startServeRegistration(o: ServeRegistrationOptions): {
     api: o.api,
     logger: o.logger,
     ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.token ? { token: o.token } : {}),
     onChange: (registered) =>
       log.info(
         { registered, address: o.target.host, port: o.target.port },

@@ -345,6 +345,7 @@ export async function grpcAgentCommand(argv: readonly string[]): Promise<number>
     serving = startServeRegistration({
       api: o.api,
       ...(cpTls ? { fetch: cpTls.fetch } : {}),
+      token,
       logger,
       id: nodeId,
       service: o.service,

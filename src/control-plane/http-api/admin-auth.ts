@@ -2,7 +2,8 @@
 // bits) and generated at first start into a file only its owner can read (0600), or supplied by the
 // operator. Every route of the API needs it (default deny) except the few a sidecar or a probe uses
 // before it has any credential: health, the trust bundle, a certificate for a workload token, and
-// instance registration (see OPEN_ROUTES and docs/security.md, "Admin API access").
+// instance registration, which the handler authenticates with the admin token or a workload
+// token (registration-auth.ts; see OPEN_ROUTES and docs/security.md, "Admin API access").
 // The token never reaches a log or an error message; comparisons take constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
@@ -24,9 +25,11 @@ export const OPEN_ROUTES: readonly (readonly [method: string, pattern: string, w
   ['GET', '/readyz', 'readiness probe'],
   ['GET', '/api/v1/trust-bundle', 'public CA certificates; sidecars and grpc-agent read them'],
   ['POST', '/api/v1/certificates', 'authenticated by the workload bootstrap token instead'],
-  ['POST', '/api/v1/instances', 'sidecar/proxyless registration (the secure port checks identity)'],
-  ['POST', '/api/v1/instances/:id/heartbeat', 'sidecar heartbeat'],
-  ['DELETE', '/api/v1/instances/:id', 'sidecar deregistration at shutdown'],
+  // Not anonymous: the handler checks the admin token OR the workload bootstrap token of the
+  // instance's identity (registration-auth.ts), or the client certificate on the secure port.
+  ['POST', '/api/v1/instances', 'registration: admin or workload token (registration-auth.ts)'],
+  ['POST', '/api/v1/instances/:id/heartbeat', 'heartbeat: admin or the instance identity token'],
+  ['DELETE', '/api/v1/instances/:id', 'deregistration: admin or the instance identity token'],
 ];
 
 const OPEN = new Set(OPEN_ROUTES.map(([m, p]) => `${m} ${p}`));

@@ -12,6 +12,7 @@ import { registerCaRoutes } from './ca-routes.js';
 import { identityMismatch } from '../peer-identity.js';
 import { errorReply, Router, type Reply, type Request } from './router.js';
 import type { AdminGuard } from './admin-auth.js';
+import { RegistrationAuth, type RegistrationCaller } from './registration-auth.js';
 
 const forbidden = (message: string): Reply => ({
   status: 403,
@@ -33,6 +34,12 @@ export interface ApiDeps {
   readonly ca?: { readonly service: CaService; readonly logger: Logger };
   /** The admin token check (every route but OPEN_ROUTES); absent = no authentication (tests). */
   readonly admin?: AdminGuard;
+  /**
+   * Accept instance registration, heartbeats and deregistration on the plaintext API without a
+   * credential (--insecure-registration). Otherwise they need the admin token or the workload
+   * bootstrap token of the instance's identity (registration-auth.ts).
+   */
+  readonly insecureRegistration?: boolean;
 }
 
 /** Parses an apply/validate body: YAML documents, or JSON (one document, an array, or {documents}). */
@@ -136,7 +143,25 @@ export function createApiRouter(deps: ApiDeps): Router {
       ),
     },
   }));
+  const regAuth = new RegistrationAuth({
+    ...(admin ? { admin } : {}),
+    ...(deps.ca ? { verifyToken: (t: string) => deps.ca!.service.verifyToken(t) } : {}),
+    insecure: deps.insecureRegistration === true,
+  });
+  const claimOf = (i: {
+    namespace?: unknown;
+    service?: unknown;
+  }): { namespace: string; service: string } => ({
+    namespace: typeof i.namespace === 'string' ? i.namespace : 'default',
+    service: typeof i.service === 'string' ? i.service : '',
+  });
+  /** Plaintext API (no client certificate): the caller's credential, or the 401 to send. */
+  const plaintextCaller = (req: Request, what: string): RegistrationCaller | Reply | undefined =>
+    req.peerIdentity !== undefined ? undefined : regAuth.authenticate(req, what);
+  const isReply = (x: RegistrationCaller | Reply): x is Reply => 'status' in x;
   r.on('POST', '/api/v1/instances', async (req) => {
+    const caller = plaintextCaller(req, 'POST /api/v1/instances');
+    if (caller !== undefined && isReply(caller)) return caller;
     let input: unknown;
     try {
       input = JSON.parse(await req.body());
@@ -157,11 +182,25 @@ export function createApiRouter(deps: ApiDeps): Router {
       const other = known && identityMismatch(req.peerIdentity, known);
       if (other !== undefined) return forbidden(`instance ${known?.id ?? ''}: ${other}`);
     }
+    if (caller !== undefined && caller.kind === 'workload' && input && typeof input === 'object') {
+      const refused = RegistrationAuth.authorize(caller, claimOf(input as Record<string, unknown>));
+      if (refused) return refused;
+      const id = (input as { id?: unknown }).id;
+      const known = typeof id === 'string' ? registry.get(id) : undefined;
+      const other = known && RegistrationAuth.authorize(caller, known, known.id);
+      if (other) return other;
+    }
     return { status: 200, body: registry.register(input as Parameters<Registry['register']>[0]) };
   });
-  // With a client certificate, a sidecar may only touch instances of its own identity.
-  const ownInstance = (req: Request): Reply | undefined => {
-    if (req.peerIdentity === undefined) return undefined;
+  // With a client certificate (or a workload bootstrap token on the plaintext API), a sidecar may
+  // only touch instances of its own identity.
+  const ownInstance = (req: Request, what: string): Reply | undefined => {
+    if (req.peerIdentity === undefined) {
+      const caller = regAuth.authenticate(req, what);
+      if (isReply(caller)) return caller;
+      const known = registry.get(req.params['id']!);
+      return known && RegistrationAuth.authorize(caller, known, known.id);
+    }
     const known = registry.get(req.params['id']!);
     const why = known && identityMismatch(req.peerIdentity, known);
     return why === undefined ? undefined : forbidden(`instance ${req.params['id']}: ${why}`);
@@ -170,13 +209,13 @@ export function createApiRouter(deps: ApiDeps): Router {
     'POST',
     '/api/v1/instances/:id/heartbeat',
     (req) =>
-      ownInstance(req) ??
+      ownInstance(req, 'POST /api/v1/instances/:id/heartbeat') ??
       (registry.heartbeat(req.params['id']!)
         ? { status: 200, body: { ok: true } }
         : errorReply('NOT_FOUND', `instance ${req.params['id']} is not registered; register it again`)),
   );
   r.on('DELETE', '/api/v1/instances/:id', (req) => {
-    const refused = ownInstance(req);
+    const refused = ownInstance(req, 'DELETE /api/v1/instances/:id');
     if (refused) return refused;
     registry.deregister(req.params['id']!);
     return { status: 200, body: { ok: true } };

@@ -1,10 +1,34 @@
 // Keeps this sidecar's instance registered with the control plane while it should be: registers,
 // heartbeats every ttl/3 (jittered), re-registers on 404, retries with backoff, deregisters on demand.
+// Over the plaintext API (loopback) the calls carry a credential as a Bearer token when there is one:
+// the workload's bootstrap token (or TRELLIS_REGISTRATION_TOKEN_FILE); over TLS the client
+// certificate speaks for the sidecar. The token is never logged.
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import { httpFetch } from './http-fetch.js';
 import type { Logger } from '../../common/logger.js';
 import { createBackoff, type Backoff } from '../xds-client/backoff.js';
+import { fileTokenSource, tokenSourceFrom, type TokenSource } from '../identity/token-source.js';
+
+/**
+ * The credential a sidecar (or proxyless server) registers with on the plaintext API:
+ * TRELLIS_REGISTRATION_TOKEN_FILE (a file with the Service's bootstrap token or the admin token;
+ * for sidecars that have no workload identity), else its bootstrap token (--token-file,
+ * TRELLIS_TOKEN_FILE, TRELLIS_TOKEN). undefined = none (the control plane must then run with
+ * --insecure-registration).
+ */
+export function registrationTokenSource(
+  tokenFile: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  onLoose?: (mode: number) => void,
+): TokenSource | undefined {
+  const reg = env['TRELLIS_REGISTRATION_TOKEN_FILE'];
+  if (reg !== undefined && reg.trim() !== '') return fileTokenSource(reg.trim(), onLoose);
+  return tokenSourceFrom(tokenFile ?? nonEmpty(env['TRELLIS_TOKEN_FILE']), env, onLoose);
+}
+
+const nonEmpty = (v: string | undefined): string | undefined =>
+  v !== undefined && v.trim() !== '' ? v.trim() : undefined;
 
 /** The body of POST /api/v1/instances. */
 export interface Registration {
@@ -36,6 +60,11 @@ export interface RegistrarOptions {
   readonly random?: () => number;
   readonly fetch?: FetchLike;
   readonly requestTimeoutMs?: number;
+  /**
+   * Sent as "Authorization: Bearer" on plaintext (http:) API calls: the registration credential
+   * (registrationTokenSource). Not sent over https: the client certificate authenticates there.
+   */
+  readonly token?: TokenSource | undefined;
   /** Called whenever the registered state flips. */
   readonly onChange?: (registered: boolean) => void;
 }
@@ -208,11 +237,14 @@ export class Registrar {
     body?: unknown,
     timeoutMs = this.opts.requestTimeoutMs ?? 3000,
   ): Promise<{ status: number; body: string }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.opts.token !== undefined && this.opts.api.startsWith('http:'))
+      headers['authorization'] = `Bearer ${(await this.opts.token.read()).trim()}`;
     const res = await this.fetch(`${this.opts.api}${path}`, {
       method,
-      ...(body !== undefined
-        ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
-        : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(timeoutMs),
     });
     return { status: res.status, body: await res.text() };

@@ -16,7 +16,7 @@ import type { AdsClient } from '../../xds/ads-service.js';
 import { probeApp, type AppProbeTarget, type ProbeResult } from './app-probe.js';
 import type { ProxyBootstrap } from './bootstrap.js';
 import type { ProxyLimits } from './bootstrap-limits.js';
-import { Registrar, type FetchLike, type Registration } from './registrar.js';
+import { Registrar, registrationTokenSource, type FetchLike, type Registration } from './registrar.js';
 import { disabledIdentityStatus, type SidecarIdentity } from '../identity/sidecar-identity.js';
 
 /** The part of the xDS client the sidecar uses (a fake in tests). */
@@ -101,6 +101,8 @@ export async function runProxy(b: ProxyBootstrap, deps: RunProxyDeps): Promise<R
   });
   const registrar = new Registrar({
     api: b.api,
+    // Over the plaintext API: the bootstrap token (or TRELLIS_REGISTRATION_TOKEN_FILE) as credential.
+    token: registrationTokenSource(b.tokenFile, process.env),
     logger: deps.logger,
     clock,
     ...(deps.random ? { random: deps.random } : {}),
