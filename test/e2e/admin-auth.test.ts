@@ -103,7 +103,7 @@ describe('admin API access (the admin token)', { timeout: 60_000 }, () => {
     assert.equal(rotated.status, 200, await rotated.text());
   });
 
-  test('open without a token: health, trust bundle, CSR with a workload token, registration', async () => {
+  test('open without the admin token: health, trust bundle, CSR with a workload token; registration with a workload token', async () => {
     assert.equal((await fetch(`${cp.apiUrl}/healthz`)).status, 200);
     assert.equal((await fetch(`${cp.apiUrl}/readyz`)).status, 200);
     assert.equal((await fetch(`${cp.apiUrl}/api/v1/trust-bundle`)).status, 200);
@@ -111,15 +111,26 @@ describe('admin API access (the admin token)', { timeout: 60_000 }, () => {
     const csr = await fetch(`${cp.apiUrl}/api/v1/certificates`, { method: 'POST', body: 'x' });
     assert.equal(csr.status, 401);
     assert.match(await csr.text(), /bootstrap token/);
-    const reg = await fetch(`${cp.apiUrl}/api/v1/instances`, {
+    // Registration is not anonymous: 401 without a credential, 200 with web's bootstrap token.
+    const body = JSON.stringify({ id: 'web-1', service: 'web', address: '127.0.0.1', port: 9 });
+    const anon = await fetch(`${cp.apiUrl}/api/v1/instances`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'web-1', service: 'web', address: '127.0.0.1', port: 9 }),
+      body,
+    });
+    assert.equal(anon.status, 401);
+    assert.match(await anon.text(), /Authorization: Bearer.*bootstrap token.*--insecure-registration/);
+    const web = { authorization: `Bearer ${readFileSync(await cp.tokenFile('web'), 'utf8').trim()}` };
+    const reg = await fetch(`${cp.apiUrl}/api/v1/instances`, {
+      method: 'POST',
+      headers: { ...web, 'content-type': 'application/json' },
+      body,
     });
     assert.equal(reg.status, 200, await reg.text());
-    const hb = await fetch(`${cp.apiUrl}/api/v1/instances/web-1/heartbeat`, { method: 'POST' });
+    const hb = await fetch(`${cp.apiUrl}/api/v1/instances/web-1/heartbeat`, { method: 'POST', headers: web });
     assert.equal(hb.status, 200);
-    assert.equal((await fetch(`${cp.apiUrl}/api/v1/instances/web-1`, { method: 'DELETE' })).status, 200);
+    const del = await fetch(`${cp.apiUrl}/api/v1/instances/web-1`, { method: 'DELETE', headers: web });
+    assert.equal(del.status, 200);
   });
 
   test('the CLI finds the token in the default data dir of its cwd; none found: a clear error', async () => {

@@ -12,6 +12,7 @@ import { connect as netConnect, createServer, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  adminHeaders,
   freePort,
   startControlPlaneProcess,
   trellis,
@@ -198,10 +199,11 @@ describe('mutual TLS for tcp Services between sidecars', { timeout: 180_000 }, (
 
   test('a client sidecar refuses a tcp server presenting another identity (connection closed, counted)', async () => {
     // An instance of tcp Service `impostor` whose address is the echo sidecar: it presents
-    // .../sa/echo, not .../sa/impostor.
+    // .../sa/echo, not .../sa/impostor. Registered with the admin token (the plaintext API needs
+    // a credential): the point is the data plane's check of the identity presented.
     const reg = await fetch(`${cp.apiUrl}/api/v1/instances`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: adminHeaders(cp.apiUrl, { 'content-type': 'application/json' }),
       body: JSON.stringify({
         service: 'impostor',
         namespace: 'default',

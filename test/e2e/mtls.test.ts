@@ -20,7 +20,13 @@ import { CertificateAuthority } from '../../src/security/ca.js';
 import { workloadId } from '../../src/security/spiffe.js';
 import { buildCsr, generateWorkloadKey } from '../../src/security/workload-identity.js';
 import { echoClient, startGrpc, type Echo } from '../integration/h2-grpc-support.js';
-import { startControlPlaneProcess, trellis, waitFor, type ControlPlaneProcess } from './helpers/processes.js';
+import {
+  adminHeaders,
+  startControlPlaneProcess,
+  trellis,
+  waitFor,
+  type ControlPlaneProcess,
+} from './helpers/processes.js';
 import {
   httpVia,
   startFakeApp,
@@ -280,10 +286,11 @@ describe('mutual TLS between sidecars', { timeout: 240_000 }, () => {
 
   test('a client sidecar refuses a server that presents another identity (503 saying why)', async () => {
     // An instance of Service `impostor` whose address is the server sidecar: it presents
-    // spiffe://.../sa/server, not .../sa/impostor.
+    // spiffe://.../sa/server, not .../sa/impostor. Registered with the admin token (the plaintext
+    // API needs a credential): the point is the data plane's check of the identity presented.
     const reg = await fetch(`${api}/api/v1/instances`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: adminHeaders(api, { 'content-type': 'application/json' }),
       body: JSON.stringify({
         service: 'impostor',
         namespace: 'default',

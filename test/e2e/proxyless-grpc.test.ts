@@ -151,8 +151,10 @@ spec:
   test('an instance registered at run time gets traffic, and leaves when its heartbeats stop', async () => {
     const extra = await startEchoServer('b-registered');
     servers.push(extra);
+    // The plaintext API needs a credential to register: the admin token.
     const res = await fetch(`${cp.apiUrl}/api/v1/instances`, {
       method: 'POST',
+      headers: adminHeaders(cp.apiUrl),
       body: JSON.stringify({
         service: 'echo-b',
         namespace: 'default',
@@ -165,7 +167,11 @@ spec:
     const { id } = (await res.json()) as { id: string };
     // Heartbeat for a while: the instance must stay and get a share of echo-b's traffic.
     const beat = setInterval(
-      () => void fetch(`${cp.apiUrl}/api/v1/instances/${id}/heartbeat`, { method: 'POST' }),
+      () =>
+        void fetch(`${cp.apiUrl}/api/v1/instances/${id}/heartbeat`, {
+          method: 'POST',
+          headers: adminHeaders(cp.apiUrl),
+        }),
       500,
     );
     try {

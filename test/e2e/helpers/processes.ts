@@ -51,6 +51,39 @@ export function adminHeaders(apiUrl: string, extra: Record<string, string> = {})
   return { ...extra, authorization: `Bearer ${adminToken(apiUrl)}` };
 }
 
+/**
+ * A file (0600) with a workload bootstrap token for Service `namespace/service`, issued by the
+ * control plane at `apiUrl` (started by the tests): the credential a plaintext sidecar without a
+ * workload identity registers its instance with (TRELLIS_REGISTRATION_TOKEN_FILE). Only that
+ * Service's instances can be registered with it (not the admin token: least privilege).
+ */
+export async function registrationTokenFile(
+  apiUrl: string,
+  service: string,
+  namespace = 'default',
+): Promise<string> {
+  const base = apiUrl.replace(/\/+$/, '');
+  const adminFile = adminTokenFiles.get(base);
+  if (adminFile === undefined) throw new Error(`no control plane started by the tests at ${apiUrl}`);
+  const res = await fetch(`${base}/api/v1/tokens`, {
+    method: 'POST',
+    headers: adminHeaders(base, { 'content-type': 'application/json' }),
+    body: JSON.stringify({ namespace, serviceAccount: service, ttl: '1h' }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`registration token for ${namespace}/${service}: HTTP ${res.status} ${text}`);
+  const dir = join(dirname(adminFile), 'test-tokens');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `registration.${namespace}.${service}.token`);
+  writeFileSync(file, (JSON.parse(text) as { token: string }).token + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** True when `apiUrl` is a control plane the tests started (its admin token is known). */
+export function isTestControlPlane(apiUrl: string): boolean {
+  return adminTokenFiles.has(apiUrl.replace(/\/+$/, ''));
+}
+
 export interface ControlPlaneProcess {
   readonly proc: ChildProcess;
   /** The admin token file (<dataDir>/admin.token): privileged API calls need its token. */

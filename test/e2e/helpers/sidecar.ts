@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
-import { freePort, TRELLIS_BIN, waitFor } from './processes.js';
+import { freePort, isTestControlPlane, registrationTokenFile, TRELLIS_BIN, waitFor } from './processes.js';
 
 export interface ProxyProcess extends TrellisProxyProcess {
   readonly nodeId: string;
@@ -24,6 +24,14 @@ export async function startProxyProcess(opts: {
   args?: readonly string[];
   /** Extra environment (the inherited TRELLIS_* variables are dropped first). */
   env?: Readonly<Record<string, string>>;
+  /**
+   * How a plaintext sidecar (no caBundle) without a bootstrap token registers on the control
+   * plane's plaintext API, which needs a credential: 'token' (default) gives it a registration
+   * token for its Service (TRELLIS_REGISTRATION_TOKEN_FILE, minted by registrationTokenFile);
+   * 'none' gives it nothing (tests of refused registration, or a control plane started with
+   * --insecure-registration).
+   */
+  registration?: 'token' | 'none';
 }): Promise<ProxyProcess> {
   const inboundPort = await freePort();
   const outboundPort = await freePort();
@@ -50,8 +58,33 @@ export async function startProxyProcess(opts: {
     ...(opts.caBundle !== undefined ? ['--ca-bundle', opts.caBundle] : []),
     ...(opts.args ?? []),
   ];
-  const p = await spawnTrellisProxy(args, opts.env);
+  const env: Record<string, string> = { ...(opts.env ?? {}) };
+  const hasToken =
+    args.includes('--token-file') ||
+    ['TRELLIS_TOKEN', 'TRELLIS_TOKEN_FILE', 'TRELLIS_REGISTRATION_TOKEN_FILE'].some((k) => env[k]);
+  if (
+    opts.caBundle === undefined &&
+    !hasToken &&
+    (opts.registration ?? 'token') === 'token' &&
+    isTestControlPlane(opts.apiUrl)
+  )
+    env['TRELLIS_REGISTRATION_TOKEN_FILE'] = await registrationTokenFile(
+      opts.apiUrl,
+      opts.service,
+      namespaceArg(opts.args ?? []),
+    );
+  const p = await spawnTrellisProxy(args, env);
   return { ...p, nodeId, inboundPort, outboundPort };
+}
+
+/** The namespace a `trellis proxy` command line names (--namespace / -n), default 'default'. */
+function namespaceArg(args: readonly string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if ((a === '--namespace' || a === '-n') && args[i + 1] !== undefined) return args[i + 1]!;
+    if (a.startsWith('--namespace=')) return a.slice('--namespace='.length);
+  }
+  return 'default';
 }
 
 /** Waits until the proxy's admin /ready answers 200 (its config is in and, for a sidecar, it registered). */
