@@ -198,7 +198,16 @@ describe('proxyless gRPC clients in mesh mTLS (trellis grpc-agent, gRFC A29)', {
     };
     assert.equal(b.node.metadata['CERT_PROVIDER'], 'trellis');
     assert.equal(b.certificate_providers['trellis']?.plugin_name, 'file_watcher');
-    assert.equal(b.certificate_providers['trellis']?.config['private_key_file'], join(out, 'key.pem'));
+    // One file for the key and the chain (one rename swaps the pair), 0600.
+    assert.equal(
+      b.certificate_providers['trellis']?.config['private_key_file'],
+      join(out, 'cert-chain-and-key.pem'),
+    );
+    assert.equal(
+      b.certificate_providers['trellis']?.config['certificate_file'],
+      join(out, 'cert-chain-and-key.pem'),
+    );
+    assert.equal((await stat(join(out, 'cert-chain-and-key.pem'))).mode & 0o777, 0o600);
   });
 
   test('RPCs to the STRICT Service go over mTLS: the app sees the client SPIFFE ID', async () => {

@@ -1,6 +1,8 @@
 // What `trellis grpc-agent` writes for a proxyless gRPC application (gRFC A29): the workload
-// identity of a SidecarIdentity as three PEM files a `file_watcher` certificate provider reads
-// (key.pem 0600, cert-chain.pem, root-cert.pem), each replaced atomically (temp file + rename), and
+// identity of a SidecarIdentity as PEM files a `file_watcher` certificate provider reads
+// (cert-chain-and-key.pem 0600: the chain and its key in one file, named as both certificate_file
+// and private_key_file, so one rename swaps the pair; root-cert.pem; and, for other readers,
+// key.pem 0600 and cert-chain.pem), each replaced atomically (temp file + rename), and
 // a gRPC xDS bootstrap (bootstrap.json) naming the control plane's plaintext xDS listener, the node
 // (metadata NAMESPACE, SERVICE and CERT_PROVIDER, so the control plane sends mTLS clusters) and the
 // `trellis` certificate provider over those files, and the server Listener name template an
@@ -23,6 +25,9 @@ export const GRPC_SERVER_LISTENER_TEMPLATE = 'grpc/server?xds.resource.listening
 export const GRPC_CERT_PROVIDER = 'trellis';
 
 export const AGENT_FILES = {
+  /** Leaf, intermediate, then the private key: what the bootstrap's provider reads (0600). */
+  keyAndChain: 'cert-chain-and-key.pem',
+  /** The same key and chain as two files (documented since the first release; not in the bootstrap). */
   key: 'key.pem',
   chain: 'cert-chain.pem',
   roots: 'root-cert.pem',
@@ -67,8 +72,10 @@ export function grpcBootstrap(o: GrpcBootstrapOptions): Record<string, unknown> 
       [GRPC_CERT_PROVIDER]: {
         plugin_name: 'file_watcher',
         config: {
-          certificate_file: join(dir, AGENT_FILES.chain),
-          private_key_file: join(dir, AGENT_FILES.key),
+          // One file for both: grpc-js reads certificate_file and private_key_file with two
+          // independent opens, and a key and a chain in two files need two renames to change.
+          certificate_file: join(dir, AGENT_FILES.keyAndChain),
+          private_key_file: join(dir, AGENT_FILES.keyAndChain),
           ca_certificate_file: join(dir, AGENT_FILES.roots),
           refresh_interval: grpcDuration(o.refreshMs),
         },
@@ -129,16 +136,32 @@ export async function prepareDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes the PEM files of `m` into `dir`: the key first, then the chain, then the trust bundle. */
+/**
+ * The content of cert-chain-and-key.pem: the chain (leaf first, as `cert` wants it) then the key.
+ * Node's `tls.createSecureContext` takes the same bytes as `cert` (the certificates, the key block
+ * skipped) and as `key` (the first private key, the certificate blocks skipped).
+ */
+export function keyAndChainPem(m: Pick<IdentityMaterial, 'keyPem' | 'certChainPem'>): string {
+  const chain = m.certChainPem.endsWith('\n') ? m.certChainPem : `${m.certChainPem}\n`;
+  return `${chain}${m.keyPem}`;
+}
+
+/**
+ * Writes the PEM files of `m` into `dir`: cert-chain-and-key.pem (one rename: a reader of that
+ * file gets an old or a new pair, never a mix), then key.pem and cert-chain.pem, then the trust
+ * bundle.
+ */
 export async function writeIdentityFiles(
   dir: string,
   m: IdentityMaterial,
   why: IdentityChange = 'issued',
 ): Promise<void> {
   if (why !== 'trust-bundle') {
-    // file_watcher reads the key and the chain separately: both are staged (written and flushed)
-    // first, then renamed back to back, so the window in which a reader could pair the new key with
-    // the old chain is two renames long (such a read fails that one refresh; the next one fixes it).
+    await writeFileAtomic(join(dir, AGENT_FILES.keyAndChain), keyAndChainPem(m), 0o600);
+    // The separate pair, for readers pointed at it by hand: it changes with two renames, so a
+    // reader that opens one file, then the other, across a renewal can get a new key with the old
+    // chain (it must check the pair and read again). Both are staged (written and flushed) first,
+    // then renamed back to back, to keep that window short.
     const key = await stageFile(join(dir, AGENT_FILES.key), m.keyPem, 0o600);
     let chain;
     try {
