@@ -112,6 +112,8 @@ async function sidecar(
   xds: string,
   api: string,
   tokenFile?: string,
+  /** Without an identity: the registration credential (the control plane's plaintext API needs one). */
+  registrationTokenFile?: string,
 ) {
   const [inbound, outbound, admin] = [await freePort(), await freePort(), await freePort()];
   const pre = profDir ? ['--cpu-prof', '--cpu-prof-dir', join(profDir, `${b.name}-${node}`)] : [];
@@ -125,7 +127,12 @@ async function sidecar(
   // mtls: pooled HTTP/1.1 over mTLS between the sidecars (the sidecar benchmark's "Trellis pair
   // mTLS" row); AB_MESH_H2=on measures HTTP/2 on src/proxy/h2wire instead (the product default,
   // the "Trellis pair mTLS h2" row).
-  const env = tokenFile !== undefined ? { TRELLIS_MESH_H2: process.env['AB_MESH_H2'] ?? 'off' } : undefined;
+  const env: Record<string, string> | undefined =
+    tokenFile !== undefined
+      ? { TRELLIS_MESH_H2: process.env['AB_MESH_H2'] ?? 'off' }
+      : registrationTokenFile !== undefined
+        ? { TRELLIS_REGISTRATION_TOKEN_FILE: registrationTokenFile }
+        : undefined;
   const child = startChild(`${b.name}-${node}`, process.execPath, args, CPU_PROXY, env);
   if (logDir !== undefined) {
     const log = createWriteStream(join(logDir, `${b.name}-${node}.log`));
@@ -220,7 +227,17 @@ async function main(): Promise<void> {
         b.one = { child: s.child, port: s.outbound, host: 'bench-upstream:8080' };
       }
       if (topos.includes('pair')) {
-        const srv = await sidecar(b, 'server', `bench-server-${b.name}`, up.port, xds, api);
+        const srvSvc = `bench-server-${b.name}`;
+        const srv = await sidecar(
+          b,
+          'server',
+          srvSvc,
+          up.port,
+          xds,
+          api,
+          undefined,
+          await tokenFile(dir, api, srvSvc),
+        );
         const cli = await sidecar(b, 'client', 'bench-client', 0, xds, api);
         b.pair = {
           client: cli.child,

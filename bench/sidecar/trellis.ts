@@ -175,7 +175,10 @@ export async function startTrellis(
   const oneHost = `${UPSTREAM_SERVICE}:${SERVICE_PORT}`;
   const pairHost = `${SERVER_SERVICE}:${SERVICE_PORT}`;
   const one = await startSidecar('trellis-one', 'bench-client', 0, cp);
-  const server = await startSidecar('trellis-server', SERVER_SERVICE, upstreamPort, cp);
+  // No identity, so it registers with a token for its Service (the plaintext API needs a credential).
+  const server = await startSidecar('trellis-server', SERVER_SERVICE, upstreamPort, cp, {
+    env: { TRELLIS_REGISTRATION_TOKEN_FILE: await tokenFile(dir, cp.apiUrl, SERVER_SERVICE) },
+  });
   const client = await startSidecar('trellis-client', 'bench-client', 0, cp);
   await waitForTraffic(one, oneHost, 30_000);
   await waitForTraffic(client, pairHost, 30_000, [server.child]);
