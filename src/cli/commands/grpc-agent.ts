@@ -30,7 +30,10 @@ Gives a proxyless gRPC application (@grpc/grpc-js-xds, grpc-go, grpc-java...) a 
 for mesh mTLS (gRFC A29), as a sidecar has one. With the bootstrap token of the workload
 ('trellis token create --service NAME [-n NS]', in a file readable only by you) it gets a
 certificate from the control plane's CA and keeps in DIR:
-  key.pem (0600), cert-chain.pem, root-cert.pem   renewed at about half the lifetime and when
+  cert-chain-and-key.pem (0600)                   the chain and its key in one file (what the
+                                                  bootstrap names: one rename swaps the pair)
+  key.pem (0600), cert-chain.pem, root-cert.pem   the same key and chain as two files, the roots;
+                                                  all renewed at about half the lifetime and when
                                                   the trust bundle changes (atomic replace)
   bootstrap.json                                  the gRPC xDS bootstrap: the plaintext xDS
                                                   listener (--xds) and a file_watcher
@@ -59,7 +62,8 @@ Flags:
                             or https://127.0.0.1:15012 with --ca-bundle)
   --ca-bundle FILE          the mesh CA's roots: talk TLS to the control plane's secure port
   --node-id ID              the xDS node id in the bootstrap (default SERVICE.NS-grpc-HOSTNAME)
-  --refresh-interval D      how often the app re-reads the files (default 10s)
+  --refresh-interval D      how often the app re-reads the files (default 10s; at least 100ms):
+                            how long it may take to see a renewal or a new root
   --once                    write the files and the bootstrap, then exit (no renewal!)
   --timeout D               with --once: give up after D without a certificate (default 30s)
   --serve IP:PORT           the app is a proxyless gRPC server reached at IP:PORT: register it
@@ -138,7 +142,7 @@ export function parseGrpcAgentArgs(
   if (v.namespace !== undefined && !LABEL.test(v.namespace))
     throw bad(`--namespace: '${v.namespace}' is not a namespace name (lowercase letters, digits and '-')`);
   if (v.out === undefined || v.out === '')
-    throw bad(`--out DIR is required (where key.pem, cert-chain.pem, root-cert.pem and bootstrap.json go)`);
+    throw bad(`--out DIR is required (where the certificate files and bootstrap.json go)`);
   const xds = v.xds ?? '127.0.0.1:15010';
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(xds);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
