@@ -4,7 +4,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
-import { Registrar, type FetchLike, type Registration } from './registrar.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registrar, registrationTokenSource, type FetchLike, type Registration } from './registrar.js';
 
 const REG: Registration = {
   id: 'reviews-1',
@@ -127,5 +130,49 @@ describe('Registrar', () => {
     await advance(clock, 100);
     assert.deepEqual(api.calls, ['POST /api/v1/instances', 'POST /api/v1/instances']);
     await r.stop(1000);
+  });
+  test('sends the registration token as Bearer over http: only, on every call', async () => {
+    for (const api of ['http://cp', 'https://cp']) {
+      const clock = new FakeClock();
+      const seen: (string | undefined)[] = [];
+      const fetch: FetchLike = async (_url, init) => {
+        seen.push(init.headers?.['authorization']);
+        return { status: 200, text: async () => '{}' };
+      };
+      const r = new Registrar({
+        api,
+        logger: silentLogger(),
+        clock,
+        random: () => 0.5,
+        fetch,
+        token: { description: 'test', read: async () => 'tbt1.secret\n' },
+      });
+      r.want(REG);
+      await advance(clock, 6000);
+      await r.stop(1000);
+      assert.ok(seen.length >= 3, `register, heartbeat, deregister: ${seen.length}`);
+      for (const h of seen) assert.equal(h, api === 'http://cp' ? 'Bearer tbt1.secret' : undefined);
+    }
+  });
+
+  test('registrationTokenSource: TRELLIS_REGISTRATION_TOKEN_FILE first, then the bootstrap token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-reg-token-'));
+    try {
+      const reg = join(dir, 'reg.token');
+      const boot = join(dir, 'boot.token');
+      writeFileSync(reg, 'tbt1.reg\n', { mode: 0o600 });
+      writeFileSync(boot, 'tbt1.boot\n', { mode: 0o600 });
+      const read = async (s: ReturnType<typeof registrationTokenSource>) => (await s?.read())?.trim();
+      assert.equal(
+        await read(registrationTokenSource(boot, { TRELLIS_REGISTRATION_TOKEN_FILE: reg })),
+        'tbt1.reg',
+      );
+      assert.equal(await read(registrationTokenSource(boot, {})), 'tbt1.boot');
+      assert.equal(await read(registrationTokenSource(undefined, { TRELLIS_TOKEN_FILE: boot })), 'tbt1.boot');
+      assert.equal(await read(registrationTokenSource(undefined, { TRELLIS_TOKEN: 'tbt1.env' })), 'tbt1.env');
+      assert.equal(registrationTokenSource(undefined, {}), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
