@@ -1,8 +1,5 @@
 // The `trellis` command: parses the subcommand and its flags, runs it, maps errors to exit codes.
-import { parseArgs } from 'node:util';
 import { TrellisError } from '../common/errors.js';
-import { serverUrl } from './client.js';
-import { setAdminTokenFile } from './admin-token.js';
 import { bootstrapHelp } from '../proxy/main/bootstrap.js';
 
 // Commands are loaded on demand, so `trellis proxy` (run next to every workload) does not carry the
@@ -100,18 +97,21 @@ const NO_ADMIN_TOKEN = new Set(['proxy', 'up', 'grpc-agent', 'validate', 'versio
 export async function main(argv: readonly string[]): Promise<number> {
   const [cmd, ...restIn] = argv;
   const rest = [...restIn];
-  const adminTokenFile = cmd && !NO_ADMIN_TOKEN.has(cmd) ? takeAdminTokenFile(rest) : undefined;
-  if (cmd !== 'control-plane') setAdminTokenFile(adminTokenFile);
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(HELP);
-    return cmd ? 0 : 2;
-  }
+  // The sidecar first: `trellis proxy` loads its own command's modules only (not the CLI's API
+  // client, admin-token lookup and `trellis up` data dir, nor node:crypto's ESM namespace).
   if (cmd === 'proxy') {
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(HELP);
       return 0;
     }
     return (await import('./commands/proxy.js')).proxyCommand(rest);
+  }
+  const { setAdminTokenFile } = await import('./admin-token.js');
+  const adminTokenFile = cmd && !NO_ADMIN_TOKEN.has(cmd) ? takeAdminTokenFile(rest) : undefined;
+  if (cmd !== 'control-plane') setAdminTokenFile(adminTokenFile);
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(HELP);
+    return cmd ? 0 : 2;
   }
   if (cmd === 'up') return (await import('./commands/up.js')).upCommand(rest);
   if (cmd === 'logs') return (await import('./commands/logs.js')).logsCommand(rest);
@@ -120,6 +120,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (cmd === 'grpc-agent') return (await import('./commands/grpc-agent.js')).grpcAgentCommand(rest);
   if (cmd === 'certs') return (await import('./commands/certs.js')).certsCommand(rest);
   if (cmd === 'ca') return (await import('./commands/ca.js')).caCommand(rest);
+  const { parseArgs } = process.getBuiltinModule('node:util');
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -163,7 +164,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (output !== undefined && !['json', 'yaml', 'table'].includes(output))
     throw usage(`-o must be json, yaml or table, got '${output}'`);
   const files = (v['file'] as string[] | undefined) ?? [];
-  const server = serverUrl(v['server'] as string | undefined);
+  const server = (await import('./client.js')).serverUrl(v['server'] as string | undefined);
   const ns = v['namespace'] as string | undefined;
   switch (cmd) {
     case 'control-plane':

@@ -1,6 +1,5 @@
 // createDataPlane: the sidecar's HTTP/1.1 data path. apply() swaps the config reference (requests
 // read it when their head arrives) and binds/rebinds/drains listeners; drain() and close() end it.
-import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { ProxyConfig } from './config/types.js';
@@ -11,6 +10,8 @@ import type { PlaneContext } from './pipeline/types.js';
 import { DataPlaneMetrics } from './telemetry/data-plane-metrics.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import { MeshTls } from './tls/mesh-tls.js';
+// node:crypto without its ESM namespace, whose getters load webcrypto (docs/sidecar.md "Memory").
+const { randomBytes } = process.getBuiltinModule('node:crypto');
 
 export interface CreateDataPlaneOptions extends DataPlaneOptions {
   readonly logger: Logger;

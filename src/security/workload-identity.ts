@@ -3,12 +3,16 @@
 // chain and SPIFFE ID for mutual TLS. Only node:crypto and the small DER code: no ASN.1 library in
 // the sidecar, and per-handshake checks reuse what was verified before (roots, intermediates).
 
-import { createPublicKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { err, ok, type Result } from '../common/result.js';
 import { bitString, boolTrue, octetString, oid, pemBlocks, seq, set, smallInt, tlv, toPem } from './der.js';
 import { KEY_USAGE, OID, parseCertInfo, type CertInfo } from './cert-info.js';
 import { parseSpiffeId, parseWorkloadId, type WorkloadId } from './spiffe.js';
+// node:crypto without its ESM namespace, whose getters load webcrypto (docs/sidecar.md "Memory").
+const { createPublicKey, generateKeyPairSync, sign, X509Certificate } =
+  process.getBuiltinModule('node:crypto');
+type X509Certificate = InstanceType<typeof X509Certificate>;
 
 // ---- key and CSR ----
 

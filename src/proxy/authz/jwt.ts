@@ -2,7 +2,9 @@
 // for RS256/384/512, PS256/384/512, ES256/384/512 and EdDSA, then exp/nbf/iat (with skew), iss, aud.
 // `alg: none` and every HMAC alg are refused (a JWKS holds public keys: HS* would be the classic
 // key-confusion attack). Pure apart from crypto; time is passed in.
-import { createPublicKey, type KeyObject, verify as cryptoVerify, constants } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+// node:crypto without its ESM namespace, whose getters load webcrypto (docs/sidecar.md "Memory").
+const { createPublicKey, verify: cryptoVerify, constants } = process.getBuiltinModule('node:crypto');
 
 export type JwtAlg =
   'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';

@@ -58,7 +58,9 @@ function buildTree(): Int32Array {
     const code = codes[s] as number;
     let node = 0;
     for (let i = len - 1; i >= 0; i--) {
-      const bit = Math.floor(code / 2 ** i) & 1;
+      // code < 2^30, so the unsigned shift is exact; light enough that V8 does not optimize this
+      // load-time loop (docs/sidecar.md "Memory").
+      const bit = (code >>> i) & 1;
       const slot = 2 * node + bit;
       if (i === 0) tree[slot] = -(s + 1);
       else {

@@ -87,10 +87,12 @@ export function nameHash(s: string): number {
 }
 
 for (const name of KNOWN) {
-  let slot = nameHash(name) & MASK;
+  // One hash per name: hashing twice made V8 optimize nameHash at load (docs/sidecar.md "Memory").
+  const h = nameHash(name);
+  let slot = h & MASK;
   while (TABLE[slot] !== null) slot = (slot + 1) & MASK;
   TABLE[slot] = name;
-  HASHES[slot] = nameHash(name);
+  HASHES[slot] = h;
 }
 
 /**

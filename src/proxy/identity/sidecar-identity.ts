@@ -4,7 +4,6 @@
 // while the control plane is away, and the trust bundle is watched (long poll) so a new root or
 // intermediate reaches the sidecar at once. The mTLS code consumes it through IdentityProvider.
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
 import { systemClock, type Clock, type Timer } from '../../common/clock.js';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -18,6 +17,8 @@ import {
 } from '../../security/workload-identity.js';
 import { createBackoff, type Backoff } from '../xds-client/backoff.js';
 import { peekToken, type TokenSource } from './token-source.js';
+// node:crypto without its ESM namespace, whose getters load webcrypto (docs/sidecar.md "Memory").
+const { X509Certificate } = process.getBuiltinModule('node:crypto');
 
 /** The identity in force: key, chain and trust bundle (PEM, in memory only) and what they say. */
 export interface IdentityMaterial {

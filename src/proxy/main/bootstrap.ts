@@ -3,14 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
-import { createRequire } from 'node:module';
-import { parseArgs } from 'node:util';
 import { TrellisError, errorMessage } from '../../common/errors.js';
 import { LIMIT_FLAGS, limitsHelp, parseLimits, type ProxyLimits } from './bootstrap-limits.js';
 
 // yaml is loaded only for a YAML bootstrap file (~2 MB RSS a sidecar without one does not carry).
 const parseYaml = (text: string): unknown =>
-  (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+  (
+    process.getBuiltinModule('node:module').createRequire(import.meta.url)('yaml') as typeof import('yaml')
+  ).parse(text);
 
 export interface ProxyBootstrap {
   /** The Service this workload belongs to; '' in gateway mode. */
@@ -479,7 +479,9 @@ export function parseBootstrap(src: BootstrapSources): ProxyBootstrap {
   for (const l of LIMIT_FLAGS) options[l.flag] = { type: 'string' };
   let values: Record<string, string | string[] | undefined>;
   try {
-    const parsed = parseArgs({ args: [...src.argv], options, strict: true, allowPositionals: false });
+    const parsed = process
+      .getBuiltinModule('node:util')
+      .parseArgs({ args: [...src.argv], options, strict: true, allowPositionals: false });
     values = parsed.values as Record<string, string | string[] | undefined>;
   } catch (e) {
     throw new TrellisError('BAD_REQUEST', `trellis proxy: ${errorMessage(e)}`);

@@ -9,7 +9,6 @@
 // spec.tls.frontend; an inline validation_context) requires a client certificate its CAs verify,
 // else the handshake fails. ALPN h2 / http/1.1; TLS 1.2+.
 // Then the connection is HTTP like a plaintext one (HTTP/1.1, or HTTP/2 by ALPN or preface).
-import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { chainForServerName } from '../config/decode-gateway-tls.js';
@@ -18,6 +17,8 @@ import { dispatchConnection } from '../h2/h2-dispatch.js';
 import { detectProtocol } from '../listener/detect.js';
 import type { ProtocolHost } from '../listener/protocol-handlers.js';
 import { awaitServerHandshake, Handshaking } from './handshake.js';
+// node:crypto without its ESM namespace, whose getters load webcrypto (docs/sidecar.md "Memory").
+const { X509Certificate } = process.getBuiltinModule('node:crypto');
 
 /** How long a client has to send its ClientHello and finish the handshake. */
 export const GATEWAY_HANDSHAKE_TIMEOUT_MS = 10_000;

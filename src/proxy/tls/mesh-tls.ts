@@ -2,13 +2,14 @@
 // identity and protocol-version range, so a rotation hot-swaps them: new handshakes take the new
 // context, open connections keep theirs), peer verification (SPIFFE ID in the trust domain for
 // clients, the exact expected ID for servers) and the counters /stats shows.
-import { constants as cryptoConstants } from 'node:crypto';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import type { Logger } from '../../common/logger.js';
 import { PeerVerifier } from '../../security/workload-identity.js';
 import type { CommonTlsConfig, TlsVersion, UpstreamTlsConfig } from '../config/decode-tls.js';
 import type { IdentityMaterial, IdentityProvider } from '../identity/sidecar-identity.js';
 import type { Counter, MetricFamily, MetricsRegistry } from '../telemetry/metrics.js';
+// node:crypto without its ESM namespace, whose getters load webcrypto (docs/sidecar.md "Memory").
+const { constants: cryptoConstants } = process.getBuiltinModule('node:crypto');
 
 /** Why an inbound connection was refused (label `reason` of trellis_mtls_refused_total). */
 export type RefusedReason =
