@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `trellis` command: runs the compiled CLI (build with `npm run build`, done by `npm install`).
+/* global setTimeout */
 import { setFlagsFromString } from 'node:v8';
 
 // `trellis proxy` only:
@@ -11,9 +12,24 @@ import { setFlagsFromString } from 'node:v8';
 //   GCs): startup-only code (bootstrap parsing, module setup) goes away. Steady idle RSS -0.4 MB
 //   (no app) to -1.0 MB (with an app); CPU per request unchanged in alternating A/B runs
 //   (docs/sidecar.md "Memory").
-// TRELLIS_PROXY_V8_FLAGS overrides both ('' turns them off).
+// - lazy tiering during startup: a 62x interrupt budget and no first-tick optimization of small
+//   functions, so loading ~150 modules (the ESM loader's URL and path functions) does not start
+//   TurboFan, whose code is ~3.5 MB of RSS once touched. V8's defaults come back 1.5 s after start
+//   (before traffic: CPU/request unchanged); functions that ran during startup keep the budget
+//   they had, so the idle work (ADS, probes, heartbeats) does not get optimized either
+//   (docs/sidecar.md "Memory").
+// TRELLIS_PROXY_V8_FLAGS overrides all of them ('' turns them off).
 if (process.argv[2] === 'proxy') {
-  const flags = process.env.TRELLIS_PROXY_V8_FLAGS ?? '--semi-space-growth-factor=1 --bytecode-old-age=1';
+  const env = process.env.TRELLIS_PROXY_V8_FLAGS;
+  const flags =
+    env ??
+    '--semi-space-growth-factor=1 --bytecode-old-age=1 --interrupt-budget=4194304 --max-bytecode-size-for-early-opt=0';
   if (flags) setFlagsFromString(flags);
+  if (env === undefined) {
+    // V8 11.3's (Node 20) defaults. A function's budget is refilled from the flag at each of its
+    // ticks, so the functions that only run from now on get the default one.
+    const restore = () => setFlagsFromString('--interrupt-budget=67584 --max-bytecode-size-for-early-opt=81');
+    setTimeout(restore, 1500).unref();
+  }
 }
 await import('../dist/src/cli/main.js');
