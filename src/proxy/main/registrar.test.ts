@@ -7,7 +7,16 @@ import { silentLogger } from '../../common/logger.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registrar, registrationTokenSource, type FetchLike, type Registration } from './registrar.js';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  netFetch,
+  Registrar,
+  registrationTokenSource,
+  type FetchLike,
+  type Registration,
+} from './registrar.js';
 
 const REG: Registration = {
   id: 'reviews-1',
@@ -174,5 +183,75 @@ describe('Registrar', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("netFetch (the registrar's default transport)", () => {
+  test('against a real server: method, headers, body up; status and body down (length, chunked, close)', async () => {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/slow') return;
+        const echo = JSON.stringify({
+          method: req.method,
+          url: req.url,
+          auth: req.headers['authorization'] ?? null,
+          type: req.headers['content-type'] ?? null,
+          length: req.headers['content-length'] ?? null,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        if (req.url === '/chunked') {
+          res.writeHead(201, { 'content-type': 'application/json' });
+          res.write(echo.slice(0, 5));
+          res.end(echo.slice(5));
+          return;
+        }
+        res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-length': Buffer.byteLength(echo) });
+        res.end(echo);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const body = JSON.stringify({ name: 'ü' });
+      const r1 = await netFetch(`${base}/api/v1/instances?x=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer t0k' },
+        body,
+      });
+      assert.equal(r1.status, 200);
+      assert.deepEqual(JSON.parse(await r1.text()), {
+        method: 'POST',
+        url: '/api/v1/instances?x=1',
+        auth: 'Bearer t0k',
+        type: 'application/json',
+        length: String(Buffer.byteLength(body)),
+        body,
+      });
+      const r2 = await netFetch(`${base}/chunked`, { method: 'POST' });
+      assert.equal(r2.status, 201);
+      assert.equal(JSON.parse(await r2.text()).length, '0');
+      const r3 = await netFetch(`${base}/missing`, { method: 'DELETE' });
+      assert.equal(r3.status, 404);
+      await assert.rejects(
+        netFetch(`${base}/slow`, { method: 'GET', signal: AbortSignal.timeout(100) }),
+        (e: unknown) => (e as Error).name === 'TimeoutError',
+      );
+      const ac = new AbortController();
+      ac.abort(new Error('gone'));
+      await assert.rejects(netFetch(`${base}/`, { method: 'GET', signal: ac.signal }), /gone/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+    await once(server, 'close');
+    await assert.rejects(netFetch(`${base}/`, { method: 'GET' }), (e: unknown) => {
+      assert.ok(e instanceof TypeError);
+      assert.equal(e.message, 'fetch failed');
+      assert.equal((e.cause as { code?: string }).code, 'ECONNREFUSED');
+      return true;
+    });
   });
 });
