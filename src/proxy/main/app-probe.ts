@@ -1,6 +1,6 @@
 // Checks whether the local app answers: an HTTP GET on its readiness path (2xx/3xx), or else a
-// TCP connect to its port; always settles within the timeout, never throws.
-import { request } from 'node:http';
+// TCP connect to its port; always settles within the timeout, never throws. The GET is written
+// by hand on the net socket and only the status line is read (no node:http client per probe).
 import { connect } from 'node:net';
 
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
@@ -35,21 +35,39 @@ export function probeApp(t: AppProbeTarget, timeoutMs: number): Promise<ProbeRes
       sock.once('error', (e) => finish({ ok: false, reason: `app at ${where}: ${e.message}` }, cleanup));
       return;
     }
-    const req = request({ host: t.address, port: t.port, path: t.path, method: 'GET', agent: false });
-    cleanup = () => req.destroy();
-    req.once('response', (res) => {
-      res.resume();
-      const s = res.statusCode ?? 0;
-      finish(
-        s >= 200 && s < 400
-          ? { ok: true }
-          : { ok: false, reason: `app readiness check GET ${t.path} on ${where} answered ${s}` },
-        cleanup,
-      );
+    const sock = connect({ host: t.address, port: t.port });
+    cleanup = () => sock.destroy();
+    const fail = (why: string): void =>
+      finish({ ok: false, reason: `app readiness check GET ${t.path} on ${where}${why}` }, cleanup);
+    let head = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (c: string) => {
+      head += c;
+      for (;;) {
+        const nl = head.indexOf('\r\n');
+        if (nl < 0) {
+          if (head.length > 8192) fail(': Parse Error: status line too long');
+          return;
+        }
+        const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(head.slice(0, nl));
+        if (m === null) return fail(': Parse Error: not an HTTP/1.x status line');
+        const s = Number(m[1]);
+        if (s >= 200) {
+          if (s < 400) finish({ ok: true }, cleanup);
+          else fail(` answered ${s}`);
+          return;
+        }
+        // 1xx (100 Continue, 103 Early Hints): skip its header block, the final answer follows.
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        head = head.slice(end + 4);
+      }
     });
-    req.once('error', (e) =>
-      finish({ ok: false, reason: `app readiness check GET ${t.path} on ${where}: ${e.message}` }, cleanup),
+    sock.once('end', () => fail(': socket hang up'));
+    sock.once('error', (e) => fail(`: ${e.message}`));
+    const host = t.address.includes(':') ? `[${t.address}]` : t.address;
+    sock.write(
+      `GET ${t.path} HTTP/1.1\r\nHost: ${host}${t.port === 80 ? '' : `:${t.port}`}\r\nConnection: close\r\n\r\n`,
     );
-    req.end();
   });
 }
