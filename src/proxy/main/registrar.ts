@@ -253,11 +253,15 @@ export class Registrar {
   }
 }
 
+/** The most netFetch reads of one answer (the control plane's answers here are a few hundred bytes). */
+const MAX_RESPONSE_BYTES = 1 << 20;
+
 /**
  * The registrar's calls over plaintext http: as one HTTP/1.1 request on its own net socket
  * (Connection: close): reads the whole answer, then takes the status line and the body (by
  * content-length, chunked, or up to the close). Rejects as fetch does: `TypeError('fetch failed')`
- * with the socket error as `cause`, or the signal's reason when aborted. https: goes to httpFetch.
+ * with the socket error as `cause`, or the signal's reason when aborted; answers over 1 MiB and header
+ * values with CR/LF/NUL are refused. https: goes to httpFetch.
  */
 export const netFetch: FetchLike = (url, init) => {
   const u = new URL(url);
@@ -267,7 +271,10 @@ export const netFetch: FetchLike = (url, init) => {
   return new Promise((resolve, reject) => {
     const body = init.body === undefined ? undefined : Buffer.from(init.body);
     let head = `${init.method} ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\nconnection: close\r\n`;
-    for (const [k, v] of Object.entries(init.headers ?? {})) head += `${k}: ${v}\r\n`;
+    for (const [k, v] of Object.entries(init.headers ?? {})) {
+      if (/[\r\n\0]/.test(k + v)) return reject(new TypeError(`header ${k}: CR, LF or NUL in a header`));
+      head += `${k}: ${v}\r\n`;
+    }
     head += `content-length: ${body?.length ?? 0}\r\n\r\n`;
     const chunks: Buffer[] = [];
     let settled = false;
@@ -283,7 +290,12 @@ export const netFetch: FetchLike = (url, init) => {
     const onAbort = (): void => settle(() => reject(signal?.reason as Error));
     signal?.addEventListener('abort', onAbort, { once: true });
     sock.on('error', fail);
-    sock.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    sock.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_RESPONSE_BYTES) fail(new Error(`response over ${MAX_RESPONSE_BYTES} bytes`));
+      else chunks.push(c);
+    });
     sock.on('end', () => {
       const res = parseResponse(Buffer.concat(chunks));
       if (res === undefined) fail(new Error('malformed HTTP response'));
