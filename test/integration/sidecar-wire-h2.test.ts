@@ -6,6 +6,7 @@
 // pending, the stream idle timeout ticked over the connection's stream map, gRPC and its deadline.
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { protocolHandlers, type ConnectionHandler } from '../../src/proxy/listener/protocol-handlers.js';
@@ -141,32 +142,45 @@ describe('mesh h2 server (wire) in front of an HTTP/1.1 app', { timeout: 30_000 
       res.end('ok');
     });
     app.server.on('connection', (s) => s.on('close', () => closed++));
+    // What of the upload reached the app, decoded (startApp reads the body too).
+    let uploaded = '';
+    app.server.on('request', (req: IncomingMessage) =>
+      req.on('data', (d: Buffer) => (uploaded += d.toString())),
+    );
     const { dp, port } = await startPlane(config(app.port));
     // Raw frames: node's client sends END_STREAM before its RST_STREAM on close(); a mesh peer
     // (our wire client) resets without ending, which is what this checks.
     const raw = new RawH2(port);
-    const block = new HpackEncoder().encode([
-      ':method',
-      'POST',
-      ':scheme',
-      'http',
-      ':authority',
-      'svc',
-      ':path',
-      '/up',
-    ]);
-    raw.send(frame(1, 0x4, 1, block)); // HEADERS, END_HEADERS, no END_STREAM
-    raw.send(frame(0, 0, 1, Buffer.from('first part')));
-    await until(() => app.connections === 1, 'the upstream connection');
-    raw.send(frame(3, 0, 1, Buffer.from([0, 0, 0, 8]))); // RST_STREAM(CANCEL)
-    await until(() => closed === 1, 'the upstream connection closed');
-    await new Promise((r) => setTimeout(r, 50));
-    assert.ok(!complete.includes(true), 'the app never saw a complete request');
-    raw.send(frame(1, 0x5, 3, block)); // the connection carries on: POST with an empty body
-    await until(() => raw.frames.some((f) => f.type === 1 && f.stream === 3), 'the next response');
-    raw.close();
-    await dp.close();
-    await app.close();
+    try {
+      const block = new HpackEncoder().encode([
+        ':method',
+        'POST',
+        ':scheme',
+        'http',
+        ':authority',
+        'svc',
+        ':path',
+        '/up',
+      ]);
+      raw.send(frame(1, 0x4, 1, block)); // HEADERS, END_HEADERS, no END_STREAM
+      raw.send(frame(0, 0, 1, Buffer.from('first part')));
+      // The reset must come *during the upload*: once the app has the head and the first part.
+      // (The app accepting the TCP connection is not enough: a reset the proxy reads before its
+      // own connect callback ran cancels a request that never went up, and the fresh connection
+      // rightly goes to the pool idle, so the app connection stays open.)
+      await until(() => uploaded === 'first part', 'the first part of the upload at the app');
+      raw.send(frame(3, 0, 1, Buffer.from([0, 0, 0, 8]))); // RST_STREAM(CANCEL)
+      await until(() => closed === 1, 'the upstream connection closed');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!complete.includes(true), 'the app never saw a complete request');
+      assert.equal(app.connections, 1);
+      raw.send(frame(1, 0x5, 3, block)); // the connection carries on: POST with an empty body
+      await until(() => raw.frames.some((f) => f.type === 1 && f.stream === 3), 'the next response');
+    } finally {
+      raw.close();
+      await dp.close();
+      await app.close();
+    }
   });
 
   it('stream idle timeout: a stalled stream gets 504 while another one carries on', async () => {
