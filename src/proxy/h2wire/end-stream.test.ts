@@ -30,6 +30,13 @@ class Replier extends WireConnection {
     s.handler = ignore;
     const path = fields[fields.indexOf(':path') + 1] as string;
     s.sendHeaders([':status', '200'], false);
+    if (path === '/stages') {
+      // 40 chunks of 1000 octets (two stages and more in one turn), then 6000 (not copied), end.
+      for (let i = 0; i < 40; i++) s.write(Buffer.alloc(1000, 0x61 + (i % 26)));
+      s.write(Buffer.alloc(6000, 0x7a));
+      s.end(null);
+      return;
+    }
     s.write(Buffer.from(`body of ${path}`));
     if (path === '/same') s.end(null);
     else if (path === '/later') setTimeout(() => s.end(null), 20);
@@ -49,7 +56,7 @@ interface F {
   len: number;
 }
 
-async function run(port: number, paths: string[]): Promise<F[]> {
+async function run(port: number, paths: string[], payloads?: Buffer[]): Promise<F[]> {
   const enc = new HpackEncoder();
   const s = connect({ port, host: '127.0.0.1' });
   await once(s, 'connect');
@@ -71,6 +78,7 @@ async function run(port: number, paths: string[]): Promise<F[]> {
   for (let p = 0; p + 9 <= all.length;) {
     const len = all.readUIntBE(p, 3);
     out.push({ type: all[p + 3] as number, flags: all[p + 4] as number, id: all.readUInt32BE(p + 5), len });
+    if (payloads !== undefined && all[p + 3] === 0) payloads.push(all.subarray(p + 9, p + 9 + len));
     p += 9 + len;
   }
   return out.filter((f) => f.id !== 0);
@@ -118,5 +126,19 @@ describe('wire: END_STREAM on the last DATA frame', async () => {
       b.map((x) => [x.flags & 1, x.len]),
       [[1, 'body of /mixed-b'.length]],
     );
+  });
+
+  it('frames written across stages in one turn, a large payload as is: every octet in order', async () => {
+    const payloads: Buffer[] = [];
+    const f = await run(port, ['/stages'], payloads);
+    const data = f.filter((x) => x.type === 0);
+    assert.deepEqual(
+      data.map((x) => x.flags & 1),
+      [...Array<number>(40).fill(0), 1],
+    );
+    const body = Buffer.concat(payloads);
+    assert.equal(body.length, 46_000);
+    for (let i = 0; i < 40; i++) assert.equal(body[i * 1000 + 999], 0x61 + (i % 26));
+    assert.ok(body.subarray(40_000).every((c) => c === 0x7a));
   });
 });

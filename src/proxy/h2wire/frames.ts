@@ -76,6 +76,26 @@ export function frameHeader(b: Buffer, length: number, type: number, flags: numb
   b.writeUInt32BE(stream & 0x7fffffff, 5);
 }
 
+/** frameHeader at `at` in `b`. */
+export function frameHeaderAt(
+  b: Buffer,
+  at: number,
+  length: number,
+  type: number,
+  flags: number,
+  stream: number,
+): void {
+  b[at] = (length >>> 16) & 0xff;
+  b[at + 1] = (length >>> 8) & 0xff;
+  b[at + 2] = length & 0xff;
+  b[at + 3] = type;
+  b[at + 4] = flags;
+  b[at + 5] = (stream >>> 24) & 0x7f;
+  b[at + 6] = (stream >>> 16) & 0xff;
+  b[at + 7] = (stream >>> 8) & 0xff;
+  b[at + 8] = stream & 0xff;
+}
+
 export function settingsFrame(entries: ReadonlyArray<readonly [number, number]>): Buffer {
   const b = Buffer.allocUnsafe(9 + 6 * entries.length);
   frameHeader(b, 6 * entries.length, FrameType.SETTINGS, 0, 0);

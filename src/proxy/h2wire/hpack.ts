@@ -213,8 +213,10 @@ function readString(b: Buffer, p: number): string {
 }
 
 /** Stateless encoder (static table + literals without indexing, raw strings). */
+const EMPTY: Buffer = Buffer.alloc(0);
+
 export class HpackEncoder {
-  private buf = Buffer.allocUnsafe(0);
+  private buf: Buffer = EMPTY;
   private p = 0;
 
   /** Encodes a flat name, value list (names already lower-case; pseudo-headers first). */
@@ -228,10 +230,33 @@ export class HpackEncoder {
    * the whole buffer, the block being `[room, length)`.
    */
   encodeAt(fields: readonly string[], room: number): Buffer {
-    let need = room;
-    for (let i = 0; i < fields.length; i++) need += (fields[i] as string).length + 6;
-    this.buf = Buffer.allocUnsafe(need);
+    this.buf = Buffer.allocUnsafe(room + HpackEncoder.bound(fields));
     this.p = room;
+    this.fill(fields);
+    return this.buf.subarray(0, this.p);
+  }
+
+  /** At most how many octets the block of `fields` takes (encodeInto needs that much room). */
+  static bound(fields: readonly string[]): number {
+    let need = 0;
+    for (let i = 0; i < fields.length; i++) need += (fields[i] as string).length + 6;
+    return need;
+  }
+
+  /**
+   * Encodes into `b` from `at` (`bound(fields)` octets of room there: the caller's output buffer,
+   * no allocation); returns where the block ends.
+   */
+  encodeInto(fields: readonly string[], b: Buffer, at: number): number {
+    this.buf = b;
+    this.p = at;
+    this.fill(fields);
+    const end = this.p;
+    this.buf = EMPTY;
+    return end;
+  }
+
+  private fill(fields: readonly string[]): void {
     for (let i = 0; i < fields.length; i += 2) {
       const n = fields[i] as string;
       const v = fields[i + 1] as string;
@@ -248,7 +273,6 @@ export class HpackEncoder {
       }
       this.str(v);
     }
-    return this.buf.subarray(0, this.p);
   }
 
   private int(v: number, prefix: number, flags: number): void {

@@ -3,10 +3,11 @@
 // window credit, stream closing, GOAWAY and the end of the connection.
 import type { Socket } from 'node:net';
 import {
-  dataHeader,
   DEFAULT_WINDOW,
   ErrorCode,
   Flag,
+  frameHeaderAt,
+  FrameType,
   goawayFrame,
   H2ConnectionError,
   headersFrameInPlace,
@@ -17,6 +18,15 @@ import {
 } from './frames.js';
 import { HpackEncoder } from './hpack.js';
 import { STREAM_HWM, WireStream } from './stream.js';
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/** Size of a stage (the buffer frames are written into; a new one when it is full). */
+const STAGE_SIZE = 16 * 1024;
+/** Frames and DATA payloads up to this size are copied into the stage; larger ones go as they are. */
+const COPY_MAX = 4 * 1024;
+/** Header blocks up to this bound are encoded straight into the stage. */
+const STAGE_HEADERS_MAX = 8 * 1024;
 
 export interface WireLimits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS we advertise and enforce (REFUSED_STREAM past it). */
@@ -70,17 +80,31 @@ export abstract class WireBase {
   lastPeerStream = 0;
   /** Next stream id we open (client: odd). */
   nextId = 1;
+  /**
+   * Output of this loop turn: frames are written into the stage (HEADERS encoded in place, DATA
+   * headers, small payloads and control frames copied), which is handed to the socket as a view
+   * (`out`, with any large payloads between) and never written over: the next frames go after it,
+   * and a full stage is replaced by a fresh one. No buffer per frame, no concatenation.
+   */
+  private stage: Buffer | null = null;
+  /** Next free octet of the stage. */
+  private pos = 0;
+  /** Start of the stage's octets not yet in `out`. */
+  private segStart = 0;
   private out: Buffer[] = [];
+  /** Octets queued since the last flush (a mark: any frame queued changes it). */
   private outBytes = 0;
   private flushing = false;
   private readonly encoder = new HpackEncoder();
   /**
    * The last DATA frame queued and still unsent, when nothing was queued after it: END_STREAM can
-   * go on it (its flags octet set in place) instead of in an empty DATA frame of its own.
+   * go on it (its flags octet, lastDataBuf[lastDataFlags], set in place) instead of in an empty
+   * DATA frame of its own. Nothing was queued after it while outBytes is still lastDataMark.
    */
-  private lastDataHead: Buffer | null = null;
+  private lastDataBuf: Buffer | null = null;
+  private lastDataFlags = 0;
   private lastDataStream: WireStream | null = null;
-  private lastDataEnd = 0;
+  private lastDataMark = -1;
   private readonly blocked = new Set<WireStream>();
 
   constructor(
@@ -112,20 +136,53 @@ export abstract class WireBase {
    * CPU per request on the mTLS pair against a flush per microtask).
    */
   queue(b: Buffer): void {
-    this.out.push(b);
-    this.outBytes += b.length;
+    const n = b.length;
+    if (n <= COPY_MAX) {
+      const st = this.stageRoom(n);
+      st.set(b, this.pos);
+      this.pos += n;
+    } else {
+      this.closeSegment();
+      this.out.push(b);
+    }
+    this.queued(n);
+  }
+
+  private queued(n: number): void {
+    this.outBytes += n;
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(this.flush);
     }
   }
 
+  /** The stage, with `n` free octets at `pos` (a fresh stage when this one is short). */
+  private stageRoom(n: number): Buffer {
+    const st = this.stage;
+    if (st !== null && this.pos + n <= st.length) return st;
+    this.closeSegment();
+    const fresh = Buffer.allocUnsafeSlow(n > STAGE_SIZE ? n : STAGE_SIZE);
+    this.stage = fresh;
+    this.pos = 0;
+    this.segStart = 0;
+    return fresh;
+  }
+
+  /** What the stage holds since the last segment goes to `out` (before a large buffer, a flush). */
+  private closeSegment(): void {
+    if (this.pos > this.segStart) {
+      this.out.push((this.stage as Buffer).subarray(this.segStart, this.pos));
+      this.segStart = this.pos;
+    }
+  }
+
   readonly flush = (): void => {
     this.flushing = false;
+    this.closeSegment();
     const out = this.out;
     if (out.length === 0) return;
     this.out = [];
-    this.lastDataHead = null;
+    this.lastDataBuf = null;
     this.lastDataStream = null;
     const bytes = this.outBytes;
     this.outBytes = 0;
@@ -144,7 +201,42 @@ export abstract class WireBase {
   };
 
   sendHeaders(s: WireStream, fields: string[], endStream: boolean): void {
-    this.queue(headersFrameInPlace(s.id, this.encoder.encodeAt(fields, 9), endStream, this.peerMaxFrame));
+    const bound = HpackEncoder.bound(fields);
+    if (bound > STAGE_HEADERS_MAX || bound > this.peerMaxFrame) {
+      this.queue(headersFrameInPlace(s.id, this.encoder.encodeAt(fields, 9), endStream, this.peerMaxFrame));
+      return;
+    }
+    const st = this.stageRoom(9 + bound);
+    const at = this.pos;
+    const end = this.encoder.encodeInto(fields, st, at + 9);
+    const flags = Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0);
+    frameHeaderAt(st, at, end - at - 9, FrameType.HEADERS, flags, s.id);
+    this.pos = end;
+    this.queued(end - at);
+  }
+
+  /** A DATA frame header (and the payload: copied when small) into the stage. */
+  private dataFrame(s: WireStream, part: Buffer, last: boolean): void {
+    const n = part.length;
+    const copy = n <= COPY_MAX;
+    const st = this.stageRoom(copy ? 9 + n : 9);
+    const at = this.pos;
+    frameHeaderAt(st, at, n, FrameType.DATA, last ? Flag.END_STREAM : 0, s.id);
+    this.pos = at + 9;
+    if (copy) {
+      if (n > 0) st.set(part, at + 9);
+      this.pos += n;
+    } else {
+      this.closeSegment();
+      this.out.push(part);
+    }
+    this.queued(9 + n);
+    if (!last) {
+      this.lastDataBuf = st;
+      this.lastDataFlags = at + 4;
+      this.lastDataStream = s;
+      this.lastDataMark = this.outBytes;
+    }
   }
 
   /** Sends what the windows allow of `s`'s queue; END_STREAM / trailers once it is empty. */
@@ -168,25 +260,18 @@ export abstract class WireBase {
       this.sendWindow -= n;
       s.sendWindow -= n;
       const last = s.queued === 0 && s.endQueued && s.trailers === null;
-      const head = dataHeader(s.id, n, last);
-      this.queue(head);
-      this.queue(part);
+      this.dataFrame(s, part, last);
       if (last) s.localEnded = true;
-      else {
-        this.lastDataHead = head;
-        this.lastDataStream = s;
-        this.lastDataEnd = this.out.length;
-      }
     }
     if (s.endQueued && !s.localEnded) {
       s.localEnded = true;
       if (s.trailers !== null) this.sendHeaders(s, s.trailers, true);
-      else if (this.lastDataStream === s && this.lastDataEnd === this.out.length) {
+      else if (this.lastDataStream === s && this.lastDataMark === this.outBytes) {
         // The body's last DATA frame is still unsent and last in the queue: it ends the stream.
-        const h = this.lastDataHead as Buffer;
-        h[4] = (h[4] as number) | Flag.END_STREAM;
+        const h = this.lastDataBuf as Buffer;
+        h[this.lastDataFlags] = (h[this.lastDataFlags] as number) | Flag.END_STREAM;
         this.lastDataStream = null;
-      } else this.queue(dataHeader(s.id, 0, true));
+      } else this.dataFrame(s, EMPTY, true);
     }
     if (s.needDrain && s.queued < STREAM_HWM && !this.socketBlocked) {
       s.needDrain = false;
