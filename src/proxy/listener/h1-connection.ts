@@ -7,7 +7,7 @@ import { H1Exchange } from '../pipeline/h1-exchange.js';
 import { ProxyError, rescue } from '../pipeline/rescue.js';
 import type { Downstream, ListenerContext, RequestTimerOwner } from '../pipeline/types.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
-import { copyRead } from '../io/read-buffer.js';
+import { inReadBuffer, keep, readView } from '../io/read-buffer.js';
 import type { ListenerLimits } from './limits.js';
 
 /** After we close (FIN sent), how long a peer may take to read the rest before the socket is destroyed. */
@@ -20,8 +20,8 @@ type Tagged = Socket & { [CONN]?: H1Connection };
 
 /**
  * The `onread` callback of accepted sockets moved onto the onread path (onread-socket.ts; `this`
- * is the socket): each read goes to the connection's parser; false stops reading (tunnel
- * backpressure).
+ * is the socket): each read goes to the connection's parser, in place (a view of the shared read
+ * buffer, see onRead); false stops reading (tunnel backpressure).
  */
 export function onDownstreamRead(this: Socket, n: number, buf: Buffer): boolean {
   const c = (this as Tagged)[CONN];
@@ -29,7 +29,7 @@ export function onDownstreamRead(this: Socket, n: number, buf: Buffer): boolean 
     this.destroy(); // bytes before the connection was set up: never expected
     return false;
   }
-  return c.onRead(copyRead(n, buf));
+  return c.onRead(readView(n, buf));
 }
 
 export class H1Connection implements H1Handler, Downstream {
@@ -221,8 +221,12 @@ export class H1Connection implements H1Handler, Downstream {
    * the tunnel pipes upstream (false: its buffer is full, reading stops until the pipe drains it).
    */
   onRead(buf: Buffer): boolean {
-    if (this.tunneled) return this.socket.push(buf);
+    if (this.tunneled) return this.socket.push(keep(buf));
     this.onData(buf);
+    // `buf` is a view of the shared read buffer (../io/read-buffer.ts), parsed in place: what is
+    // left unparsed (pipelined, held, past an upgrade head) outlives this read, so it is copied.
+    const p = this.pending;
+    if (p !== null && inReadBuffer(p)) this.pending = keep(p);
     return true;
   }
 

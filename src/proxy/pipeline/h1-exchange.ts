@@ -4,6 +4,7 @@ import type { Timer } from '../../common/clock.js';
 import type { EndpointConfig, RetryPolicy, RouteConfig, VirtualHostConfig } from '../config/types.js';
 import type { H1RequestHead, H1ResponseHead } from '../http/h1-parser.js';
 import { encodeLastChunk, serializeResponseHead } from '../http/h1-serializer.js';
+import { keep } from '../io/read-buffer.js';
 import { applyResponseHeaderMutations } from '../router/headers.js';
 import type { RouteDecision } from '../router/types.js';
 import type { StatusStats } from '../telemetry/data-plane-metrics.js';
@@ -86,6 +87,11 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
   private backendMs = 0;
   private readonly start: number;
   private attemptStart = 0;
+
+  /** Response body chunks go to dc.out and are flushed in flushDownstream(): parsed in place. */
+  get bodyInPlace(): boolean {
+    return true;
+  }
 
   constructor(
     readonly dc: Downstream,
@@ -363,7 +369,7 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
       out.push(Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'));
       out.push(chunk);
       out.push(CRLF);
-    } else out.push(chunk);
+    } else out.push(this.direct === null ? chunk : keep(chunk)); // a mesh stream may queue it
   }
 
   /** Called by the downstream connection after each read was parsed. */
@@ -374,14 +380,18 @@ export class H1Exchange implements UpstreamOwner, PoolWaiter {
 
   // ---- request body from downstream ----
 
+  /**
+   * A request body chunk. It may be a view of the shared read buffer (../io/read-buffer.ts), valid
+   * until the downstream read returns: what is kept (a replay, the queue, a mesh stream) is a copy.
+   */
   onRequestBody(chunk: Buffer): void {
     if (chunk.length === 0) return;
     const ms = this.mirrors;
     if (ms !== null) for (const m of ms) m.body(chunk);
     if (this.done) return;
-    if (this.replay !== null) this.replay.push(chunk);
+    if (this.replay !== null) this.replay.push((chunk = keep(chunk)));
     if (this.conn === null) {
-      (this.queued ??= []).push(chunk);
+      (this.queued ??= []).push(keep(chunk));
       this.dc.holdRequest();
       return;
     }

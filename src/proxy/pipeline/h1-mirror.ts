@@ -3,6 +3,7 @@
 import type { Clock } from '../../common/clock.js';
 import type { EndpointConfig } from '../config/types.js';
 import type { H1RequestHead } from '../http/h1-parser.js';
+import { keep } from '../io/read-buffer.js';
 import { encodeLastChunk, serializeRequestHead, type H1BodyFraming } from '../http/h1-serializer.js';
 import type { RouteDecision } from '../router/types.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
@@ -82,7 +83,7 @@ export class H1Mirror implements UpstreamOwner, PoolWaiter {
     if (this.conn === null) {
       this.queuedBytes += chunk.length;
       if (this.queuedBytes > MAX_QUEUED) this.abort();
-      else this.queued.push(chunk);
+      else this.queued.push(keep(chunk)); // may be a view of the shared read buffer
       return;
     }
     this.pushBody(chunk);
@@ -114,6 +115,10 @@ export class H1Mirror implements UpstreamOwner, PoolWaiter {
     if (c.socket.writableLength > MAX_BUFFERED) this.abort();
   }
 
+  /** The response is read for its framing only: its body is dropped, so it may be parsed in place. */
+  get bodyInPlace(): boolean {
+    return true;
+  }
   onResponseHead(): void {}
   onResponseBody(): void {}
   onUpstreamDrain(): void {}

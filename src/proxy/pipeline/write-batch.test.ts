@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { nextReadBuffer, readView } from '../io/read-buffer.js';
 import { WriteBatch } from './write-batch.js';
 
 function fakeSocket(ok = true) {
@@ -67,5 +68,42 @@ describe('WriteBatch', () => {
     w.push(Buffer.from('6'));
     w.flush(s);
     assert.deepEqual(writes, ['four', '56']);
+  });
+
+  it('never hands the socket a view of the shared read buffer (a queued write keeps its bytes)', () => {
+    // A socket that keeps what it was given, as a write the kernel did not take at once does.
+    const held: Buffer[] = [];
+    const s = {
+      write(b: Buffer) {
+        held.push(b);
+        return true;
+      },
+      cork() {},
+      uncork() {},
+    } as unknown as Socket;
+    const shared = nextReadBuffer();
+    const read = (text: string): Buffer => {
+      shared.write(text, 'latin1');
+      return readView(text.length, shared);
+    };
+    const w = new WriteBatch();
+    // One part, written as is.
+    w.push(read('first read'));
+    w.flush(s);
+    // Several small parts, concatenated.
+    w.push(Buffer.from('head:'));
+    w.push(read('second'));
+    w.flush(s);
+    // A large batch, corked part by part.
+    const big = 'L'.repeat(20_000);
+    w.push(Buffer.from('h'));
+    w.push(read(big));
+    w.flush(s);
+    read('X'.repeat(30_000)); // the next read overwrites the buffer
+    assert.deepEqual(
+      held.map((b) => b.toString('latin1')),
+      ['first read', 'head:second', 'h', big],
+    );
+    assert.ok(held.every((b) => b.buffer !== shared.buffer));
   });
 });

@@ -1,6 +1,11 @@
 // Collects the bytes one socket event produces for a peer (head + body, chunk framing) and writes
 // them with one write() (small: one copy, no writev), so a small exchange costs one syscall per hop.
+// Parts may be views of the shared read buffer (../io/read-buffer.ts: body bytes parsed in place),
+// pushed and flushed within one read callback. A part written as is is copied first when it is
+// such a view: a write the kernel does not take at once keeps pointing at its bytes, and the next
+// read would overwrite them. (Concatenated parts are copied anyway.)
 import type { Socket } from 'node:net';
+import { keep } from '../io/read-buffer.js';
 
 const CONCAT_MAX = 16 * 1024;
 
@@ -31,7 +36,7 @@ export class WriteBatch {
     this.len = 0;
     let ok: boolean;
     if (n === 1) {
-      const b = p[0] as Buffer;
+      const b = keep(p[0] as Buffer);
       p[0] = null;
       ok = s.write(b);
     } else if (len <= CONCAT_MAX) {
@@ -46,7 +51,10 @@ export class WriteBatch {
       ok = s.write(all);
     } else {
       const bs = p.slice(0, n) as Buffer[];
-      for (let i = 0; i < n; i++) p[i] = null;
+      for (let i = 0; i < n; i++) {
+        bs[i] = keep(bs[i] as Buffer);
+        p[i] = null;
+      }
       s.cork();
       for (let i = 0; i < n - 1; i++) s.write(bs[i] as Buffer);
       ok = s.write(bs[n - 1] as Buffer);

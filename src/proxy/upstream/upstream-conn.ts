@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { H1Parser, type H1Head, type H1Handler, type H1ResponseHead } from '../http/h1-parser.js';
 import { ProxyError, toProxyError } from '../pipeline/rescue.js';
 import { WriteBatch } from '../pipeline/write-batch.js';
-import { copyRead, nextReadBuffer } from '../io/read-buffer.js';
+import { copyRead, keep, nextReadBuffer, readView } from '../io/read-buffer.js';
 
 /** Upstream sockets read through `onread` into the shared read buffers (../io/read-buffer.ts). */
 export { nextReadBuffer };
@@ -19,12 +19,21 @@ export function onUpstreamRead(this: Socket, n: number, buf: Buffer): boolean {
     this.destroy(); // bytes before the connection was handed out: never expected
     return false;
   }
-  c.onData(copyRead(n, buf));
+  // Parsed in place when the owner writes or drops response body bytes before flushDownstream()
+  // returns (a view of the shared read buffer); copied for other owners and tunnels.
+  const o = c.owner;
+  c.onData(o !== null && o.bodyInPlace === true ? readView(n, buf) : copyRead(n, buf));
   return true;
 }
 
 /** What a request being forwarded implements to receive its response. */
 export interface UpstreamOwner {
+  /**
+   * True: onResponseBody's chunks are written (or dropped) by the time flushDownstream() returns,
+   * never kept, so they may be views of the shared read buffer (../io/read-buffer.ts). Otherwise
+   * each read is copied first.
+   */
+  readonly bodyInPlace?: boolean;
   onResponseHead(head: H1ResponseHead): void;
   onResponseBody(chunk: Buffer): void;
   onResponseEnd(trailers: string[] | null): void;
@@ -117,7 +126,7 @@ export class UpstreamConn implements H1Handler {
 
   private tunneling = false;
 
-  /** One read (called by onUpstreamRead). */
+  /** One read (called by onUpstreamRead; a view of the shared read buffer when the owner allows). */
   onData(buf: Buffer): void {
     if (this.tunneling) {
       const t = this.tunnelTo;
@@ -134,7 +143,7 @@ export class UpstreamConn implements H1Handler {
     this.gotBytes = true;
     try {
       const n = this.parser.execute(buf);
-      if (n < buf.length && this.tunnelTo !== null && !this.tunnelTo.write(buf.subarray(n)))
+      if (n < buf.length && this.tunnelTo !== null && !this.tunnelTo.write(keep(buf.subarray(n))))
         this.socket.pause();
     } catch (e) {
       this.fail(toProxyError(e));
