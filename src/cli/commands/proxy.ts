@@ -46,7 +46,7 @@ export async function proxyCommand(argv: readonly string[]): Promise<number> {
       { controlPlane: bootstrap.controlPlane, api: bootstrap.api },
       'no --ca-bundle: xDS and API calls to the control plane are plaintext (allowed on loopback only)',
     );
-  // Without --ca-bundle, the identity's API calls go over node:http too (not the global fetch: ~11 MB).
+  // Without --ca-bundle, the identity's API calls go over a net socket too (http-fetch.ts; not the global fetch: ~11 MB).
   const identity = startSidecarIdentity(bootstrap, process.env, logger, cpTls?.fetch ?? httpFetch);
   if (cpTls && identity) cpTls.useIdentity(identity);
   started.proxy = await runProxy(bootstrap, {
