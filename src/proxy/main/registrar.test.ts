@@ -140,6 +140,35 @@ describe('Registrar', () => {
     assert.deepEqual(api.calls, ['POST /api/v1/instances', 'POST /api/v1/instances']);
     await r.stop(1000);
   });
+  test('stop() or want(undefined) while the registration POST is in flight still deregisters', async () => {
+    for (const how of ['stop', 'want'] as const) {
+      const clock = new FakeClock();
+      const api = fakeApi();
+      let release: (() => void) | undefined;
+      const gated: FetchLike = (url, init) => {
+        if (init.method === 'POST' && new URL(url).pathname === '/api/v1/instances' && release === undefined)
+          return new Promise((res) => (release = () => res(api.fetch(url, init))));
+        return api.fetch(url, init);
+      };
+      const r = new Registrar({ api: 'http://cp', logger: silentLogger(), clock, fetch: gated });
+      r.want(REG);
+      await advance(clock, 100);
+      assert.ok(release, 'the registration POST is in flight');
+      if (how === 'stop') {
+        const stopping = r.stop(1000);
+        release();
+        await stopping;
+      } else {
+        r.want(undefined);
+        release();
+        await advance(clock, 100);
+      }
+      assert.deepEqual(api.calls, ['POST /api/v1/instances', 'DELETE /api/v1/instances/reviews-1'], how);
+      assert.equal(api.state.known.size, 0, `${how}: the control plane no longer holds the instance`);
+      assert.equal(r.registered(), false);
+      await r.stop(1000);
+    }
+  });
   test('sends the registration token as Bearer over http: only, on every call', async () => {
     for (const api of ['http://cp', 'https://cp']) {
       const clock = new FakeClock();

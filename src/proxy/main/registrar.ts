@@ -194,10 +194,13 @@ export class Registrar {
         const res = await this.call('POST', '/api/v1/instances', want);
         if (res.status !== 200)
           return this.retry('registration', `HTTP ${res.status}: ${res.body.slice(0, 300)}`);
-        if (this.desired !== want) return;
         this.ok();
+        // Held whatever happened meanwhile: the control plane has it now. If want() or stop() came
+        // while the POST was in flight, the next step (or stop) deregisters or updates it;
+        // returning here without holding it would leave it registered until its TTL ran out.
         this.setHeld(want);
         this.log.info({ id: want.id, address: want.address, port: want.port }, 'instance registered');
+        if (this.desired !== want) return;
         this.schedule(this.heartbeatDelay(want.ttlSeconds));
       } catch (e) {
         this.retry('registration', errorMessage(e));
