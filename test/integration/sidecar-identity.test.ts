@@ -162,6 +162,73 @@ test('a rotation reaches the sidecar through the bundle watch: new issuer -> ear
   }
 });
 
+test('a renewal answered with an older bundle than the watch delivered meanwhile does not keep it', async () => {
+  // Its own CA: a root rotation can only run once per CA here.
+  const d2 = mkdtempSync(join(tmpdir(), 'trellis-sidecar-id2-'));
+  const c2 = new FakeClock(Date.now());
+  const ca2 = await CaService.open({
+    dir: join(d2, 'ca'),
+    logger: silentLogger(),
+    clock: c2,
+    workloadTtlMs: 600_000,
+  });
+  const r = new Router();
+  registerCaRoutes(r, ca2, silentLogger());
+  const s2 = createServer((req, res) => void r.handle(req, res));
+  await new Promise<void>((res) => s2.listen(0, '127.0.0.1', res));
+  const api2 = `http://127.0.0.1:${(s2.address() as AddressInfo).port}`;
+  // Holds the answer of a certificate request once `gate` is set, until it is released.
+  let gate: Promise<void> | undefined;
+  let held = false;
+  const gated: IdentityFetch = async (url, init) => {
+    const res = await fetch(url, init);
+    if (url.includes('/certificates') && gate) {
+      held = true;
+      await gate;
+    }
+    return res;
+  };
+  const tok = ca2.issueToken({ namespace: 'default', serviceAccount: 'late' }).reveal();
+  const id = new SidecarIdentity({
+    api: api2,
+    nodeId: 'late-1',
+    token: staticTokenSource(tok, 'test'),
+    logger: silentLogger(),
+    clock: c2,
+    random: () => 0.5,
+    fetch: gated,
+    watchSeconds: 25,
+  });
+  const roots = () => pemBlocks(id.current()!.trustBundlePem, 'CERTIFICATE').length;
+  try {
+    id.start();
+    c2.advance(0);
+    await id.whenReady();
+    assert.equal(roots(), 1);
+    await new Promise((res) => setTimeout(res, 100)); // the watch is parked on the control plane
+    let release!: () => void;
+    gate = new Promise<void>((res) => (release = res));
+    // The renewal's answer (one root) is computed now and held back...
+    c2.advance(Date.parse(id.status().nextRenewalAt!) - c2.now());
+    await until('renewal answered and held', () => held);
+    // ...while a root rotation reaches the sidecar through the watch (two roots)...
+    await ca2.rotateRoot({ overlapMs: 3_600_000, distributeMs: 60_000 });
+    await until('two-root bundle from the watch', () => roots() === 2);
+    // ...then the stale answer lands: its one-root bundle must not stay in force until the watch's
+    // long poll (25 s here, on a clock that does not move) would have ended.
+    release();
+    await until('renewal applied', () => id.status().renewals === 1);
+    await until('two-root bundle again, at once', () => roots() === 2, 3000);
+    assert.equal(id.status().trustBundle?.roots, 2);
+  } finally {
+    id.close();
+    ca2.close();
+    s2.closeAllConnections();
+    await new Promise((res) => s2.close(res));
+    rmSync(d2, { recursive: true, force: true });
+  }
+});
+
 test('token sources: file re-read each time, loose mode warned, env fallback, peek', async () => {
   const f = join(dir, 'tok');
   writeFileSync(f, 'one\n', { mode: 0o644 });

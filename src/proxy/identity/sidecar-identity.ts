@@ -180,6 +180,9 @@ export class SidecarIdentity implements IdentityProvider {
   private tokenInfo: { tokenId?: string; expiresAt?: string } = {};
   private inFlight = false;
   private watching = false;
+  /** The watch's call in flight: the etag it waits on, and how to cut it short. */
+  private watchCall: { readonly wait: string; abort(): void } | undefined;
+  private repoll = false;
   private closed = false;
   private readonly aborts = new Set<AbortController>();
   private readonly listeners = new Set<(m: IdentityMaterial, why: IdentityChange) => void>();
@@ -241,13 +244,14 @@ export class SidecarIdentity implements IdentityProvider {
     this.renewTimer.unref?.();
   }
 
-  private abortable(ms: number): { signal: AbortSignal; done(): void } {
+  private abortable(ms: number): { signal: AbortSignal; abort(): void; done(): void } {
     const ac = new AbortController();
     this.aborts.add(ac);
     const t = setTimeout(() => ac.abort(new Error(`no answer in ${ms / 1000} s`)), ms);
     t.unref();
     return {
       signal: ac.signal,
+      abort: () => ac.abort(new Error('re-polled')),
       done: () => {
         clearTimeout(t);
         this.aborts.delete(ac);
@@ -365,6 +369,15 @@ export class SidecarIdentity implements IdentityProvider {
         'the CA issued another identity than the token names',
       );
     this.etag = a.etag;
+    // The answer's bundle may be older than one the watch delivered while the request was in
+    // flight (a root rotation in between), and the watch then waits on the newer etag: it would
+    // not notice the step back until its long poll timed out. Ask again at once with this etag;
+    // the control plane answers straight away if its bundle differs.
+    const w = this.watchCall;
+    if (w !== undefined && w.wait !== a.etag) {
+      this.repoll = true;
+      w.abort();
+    }
     return m;
   }
 
@@ -396,6 +409,8 @@ export class SidecarIdentity implements IdentityProvider {
     const wait = this.opts.watchSeconds ?? 25;
     while (!this.closed) {
       const call = this.abortable((wait + 10) * 1000);
+      this.watchCall = { wait: this.etag, abort: call.abort };
+      this.repoll = false;
       try {
         const res = await this.fetch(
           `${this.opts.api}/api/v1/trust-bundle?wait=${encodeURIComponent(this.etag)}&timeout=${wait}`,
@@ -407,6 +422,10 @@ export class SidecarIdentity implements IdentityProvider {
         this.onBundle(JSON.parse(text) as BundleAnswer);
       } catch (e) {
         if (this.closed) break;
+        if (this.repoll) {
+          this.repoll = false;
+          continue;
+        }
         const delay = this.watchBackoff.next();
         this.log.debug({ err: errorMessage(e), retryInMs: delay }, 'trust bundle watch failed; retrying');
         await new Promise<void>((r) => {
@@ -415,6 +434,7 @@ export class SidecarIdentity implements IdentityProvider {
         });
       } finally {
         call.done();
+        this.watchCall = undefined;
       }
     }
     this.watching = false;
