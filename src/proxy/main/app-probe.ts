@@ -1,7 +1,9 @@
 // Checks whether the local app answers: an HTTP GET on its readiness path (2xx/3xx), or else a
 // TCP connect to its port; always settles within the timeout, never throws. The GET is written
-// by hand on the net socket and only the status line is read (no node:http client per probe).
+// by hand on the net socket (the request head as netFetch's, http-fetch.ts) and only the status
+// line is read (no node:http client per probe).
 import { connect } from 'node:net';
+import { requestHead, statusOf } from './http-fetch.js';
 
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -49,9 +51,8 @@ export function probeApp(t: AppProbeTarget, timeoutMs: number): Promise<ProbeRes
           if (head.length > 8192) fail(': Parse Error: status line too long');
           return;
         }
-        const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(head.slice(0, nl));
-        if (m === null) return fail(': Parse Error: not an HTTP/1.x status line');
-        const s = Number(m[1]);
+        const s = statusOf(head.slice(0, nl));
+        if (s === undefined) return fail(': Parse Error: not an HTTP/1.x status line');
         if (s >= 200) {
           if (s < 400) finish({ ok: true }, cleanup);
           else fail(` answered ${s}`);
@@ -66,8 +67,6 @@ export function probeApp(t: AppProbeTarget, timeoutMs: number): Promise<ProbeRes
     sock.once('end', () => fail(': socket hang up'));
     sock.once('error', (e) => fail(`: ${e.message}`));
     const host = t.address.includes(':') ? `[${t.address}]` : t.address;
-    sock.write(
-      `GET ${t.path} HTTP/1.1\r\nHost: ${host}${t.port === 80 ? '' : `:${t.port}`}\r\nConnection: close\r\n\r\n`,
-    );
+    sock.write(requestHead('GET', t.path, t.port === 80 ? host : `${host}:${t.port}`));
   });
 }

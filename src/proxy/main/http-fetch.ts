@@ -15,6 +15,21 @@ export type LightFetch = (
 const MAX_RESPONSE_BYTES = 1 << 20;
 
 /**
+ * The head of an HTTP/1.1 request alone on its connection (`Connection: close`), shared by netFetch
+ * and the app readiness probe: `host` is the Host value (`addr`, `[v6]`, with `:port` unless 80);
+ * `headers` are more header lines, each ending in CRLF, already checked for CR/LF/NUL.
+ */
+export function requestHead(method: string, target: string, host: string, headers = ''): string {
+  return `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n${headers}\r\n`;
+}
+
+/** The code of an HTTP/1.0 or 1.1 status line (without its CRLF), or undefined if it is not one. */
+export function statusOf(line: string): number | undefined {
+  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(line);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/**
  * The sidecar's calls over plaintext http: as one HTTP/1.1 request on its own net socket
  * (Connection: close): reads the whole answer, then takes the status line and the body (by
  * content-length, chunked, or up to the close). Rejects as fetch does: `TypeError('fetch failed')`
@@ -28,12 +43,13 @@ export const netFetch: LightFetch = (url, init) => {
   if (signal?.aborted) return Promise.reject(signal.reason as Error);
   return new Promise((resolve, reject) => {
     const body = init.body === undefined ? undefined : Buffer.from(init.body);
-    let head = `${init.method} ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\nconnection: close\r\n`;
+    let headers = '';
     for (const [k, v] of Object.entries(init.headers ?? {})) {
       if (/[\r\n\0]/.test(k + v)) return reject(new TypeError(`header ${k}: CR, LF or NUL in a header`));
-      head += `${k}: ${v}\r\n`;
+      headers += `${k}: ${v}\r\n`;
     }
-    head += `content-length: ${body?.length ?? 0}\r\n\r\n`;
+    headers += `content-length: ${body?.length ?? 0}\r\n`;
+    const head = requestHead(init.method, `${u.pathname}${u.search}`, u.host, headers);
     const chunks: Buffer[] = [];
     let settled = false;
     const sock = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) });
@@ -67,8 +83,8 @@ function parseResponse(raw: Buffer): { status: number; body: string } | undefine
   const end = raw.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const lines = raw.toString('latin1', 0, end).split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
-  if (m === null) return undefined;
+  const status = statusOf(lines[0] ?? '');
+  if (status === undefined) return undefined;
   let length: number | undefined;
   let chunked = false;
   for (const l of lines.slice(1)) {
@@ -96,7 +112,7 @@ function parseResponse(raw: Buffer): { status: number; body: string } | undefine
     if (!Number.isInteger(length) || length < 0 || rest.length < length) return undefined;
     rest = rest.subarray(0, length);
   }
-  return { status: Number(m[1]), body: rest.toString('utf8') };
+  return { status, body: rest.toString('utf8') };
 }
 
 /**
