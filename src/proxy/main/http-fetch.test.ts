@@ -1,11 +1,12 @@
 // httpFetch against a real server on 127.0.0.1: method, headers and body up; status and text
-// down; fetch's error shapes for a refused connection and a timeout.
+// down; fetch's error shapes for a refused connection and a timeout. The request head and status-line
+// helpers it shares with the app readiness probe.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { httpFetch } from './http-fetch.js';
+import { httpFetch, requestHead, statusOf } from './http-fetch.js';
 
 describe('httpFetch', () => {
   let server: Server;
@@ -76,5 +77,25 @@ describe('httpFetch', () => {
     const ac = new AbortController();
     ac.abort(new Error('gone'));
     await assert.rejects(httpFetch(`${base}/`, { method: 'GET', signal: ac.signal }), /gone/);
+  });
+});
+
+describe('requestHead and statusOf', () => {
+  it('writes one request head ending in an empty line, extra headers after Host and Connection', () => {
+    assert.equal(
+      requestHead('GET', '/healthz?x=1', '[::1]:8081'),
+      'GET /healthz?x=1 HTTP/1.1\r\nHost: [::1]:8081\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(
+      requestHead('POST', '/a', 'h', 'content-length: 2\r\n'),
+      'POST /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\ncontent-length: 2\r\n\r\n',
+    );
+  });
+  it('reads the code of an HTTP/1.0 or 1.1 status line only', () => {
+    assert.equal(statusOf('HTTP/1.1 204 No Content'), 204);
+    assert.equal(statusOf('HTTP/1.0 503'), 503);
+    assert.equal(statusOf('HTTP/1.1 2000 OK'), undefined);
+    assert.equal(statusOf('HTTP/2 200'), undefined);
+    assert.equal(statusOf('SSH-2.0-OpenSSH'), undefined);
   });
 });
