@@ -21,8 +21,10 @@ import { STREAM_HWM, WireStream } from './stream.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-/** Flushes closer together than this (ms) go once per loop turn; sparser ones at the end of the read. */
-const BUSY_MS = 0.3;
+/** Flushes closer together than this on average (ms) go once per loop turn; sparser ones at the end of the read. */
+const BUSY_MS = 0.5;
+/** Longest gap between flushes the average counts (a quiet spell ends quickly once traffic is back). */
+const GAP_CAP_MS = 2;
 
 /** Size of a stage (the buffer frames are written into; a new one when it is full). */
 const STAGE_SIZE = 16 * 1024;
@@ -99,7 +101,9 @@ export abstract class WireBase {
   private outBytes = 0;
   private flushing = false;
   /** performance.now() at the last flush (see queued). */
-  private lastFlushAt = -1e9;
+  private lastFlushAt = 0;
+  /** Moving average of the time between flushes, ms (each gap counted up to GAP_CAP_MS). */
+  private flushGap = GAP_CAP_MS;
   /** Socket reads and flushes so far (the idle watch compares it: no timer refresh per I/O). */
   activity = 0;
   private idleTimer: ReturnType<typeof setInterval> | null = null;
@@ -157,9 +161,9 @@ export abstract class WireBase {
   }
 
   /**
-   * When queued frames go out. A connection that flushed less than BUSY_MS ago (busy: the loop
-   * goes from one turn to the next, several reads per poll) flushes once per event-loop turn
-   * (setImmediate): what every read of that turn produced leaves in one TLS record and one write. A quiet one flushes at the end of the read
+   * When queued frames go out. A busy connection (its flushes less than BUSY_MS apart on average:
+   * several reads per poll) flushes once per event-loop turn (setImmediate): what every read of
+   * that turn produced leaves in one TLS record and one write. A quiet one flushes at the end of the read
    * (or timer) that queued them (a microtask): no Immediate, and no extra loop iteration for the
    * TLS write's completion (queued as a native immediate, it waits for the next turn when the
    * write is made in the check phase).
@@ -168,7 +172,7 @@ export abstract class WireBase {
     this.outBytes += n;
     if (!this.flushing) {
       this.flushing = true;
-      if (performance.now() - this.lastFlushAt < BUSY_MS) setImmediate(this.flush);
+      if (this.flushGap < BUSY_MS) setImmediate(this.flush);
       else queueMicrotask(this.flush);
     }
   }
@@ -226,7 +230,10 @@ export abstract class WireBase {
     const out = this.out;
     if (out.length === 0) return;
     this.activity++;
-    this.lastFlushAt = performance.now();
+    const now = performance.now();
+    const gap = now - this.lastFlushAt;
+    this.lastFlushAt = now;
+    this.flushGap += ((gap < GAP_CAP_MS ? gap : GAP_CAP_MS) - this.flushGap) / 8;
     this.out = [];
     this.lastDataBuf = null;
     this.lastDataStream = null;
