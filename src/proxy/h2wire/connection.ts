@@ -153,7 +153,6 @@ export abstract class WireConnection extends WireBase {
   }
 
   private input(chunk: Buffer, n: number, shared: boolean): void {
-    this.activity++;
     let b = chunk;
     let end = n;
     if (this.inbuf !== null) {

@@ -145,7 +145,7 @@ export class WirePool implements WireClientEvents {
       e.connected = true;
       c.start();
       if (ONREAD) socket.resume(); // reads go to onread; the peer's close still comes as 'end'
-      c.watchIdle(o.idleTimeoutMs, () => {
+      socket.setTimeout(o.idleTimeoutMs, () => {
         if (c.streams.size === 0) {
           this.remove(e);
           c.drain();

@@ -64,7 +64,7 @@ export class WireServer extends WireConnection implements HandledConnection, Exc
     this.streamIdleMs = host.limits.streamIdleTimeoutMs;
     const l = host.limits.h2;
     this.resets = new ResetBudget(l.rapidResetLimit, l.rapidResetWindowMs);
-    this.watchIdle(host.limits.idleTimeoutMs, () => {
+    socket.setTimeout(host.limits.idleTimeoutMs, () => {
       if (this.streams.size === 0) this.drain();
     });
   }

@@ -21,11 +21,6 @@ import { STREAM_HWM, WireStream } from './stream.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-/** Flushes closer together than this on average (ms) go once per loop turn; sparser ones at the end of the read. */
-const BUSY_MS = 0.5;
-/** Longest gap between flushes the average counts (a quiet spell ends quickly once traffic is back). */
-const GAP_CAP_MS = 2;
-
 /** Size of a stage (the buffer frames are written into; a new one when it is full). */
 const STAGE_SIZE = 16 * 1024;
 /** Frames and DATA payloads up to this size are copied into the stage; larger ones go as they are. */
@@ -100,13 +95,6 @@ export abstract class WireBase {
   /** Octets queued since the last flush (a mark: any frame queued changes it). */
   private outBytes = 0;
   private flushing = false;
-  /** performance.now() at the last flush (see queued). */
-  private lastFlushAt = 0;
-  /** Moving average of the time between flushes, ms (each gap counted up to GAP_CAP_MS). */
-  private flushGap = GAP_CAP_MS;
-  /** Socket reads and flushes so far (the idle watch compares it: no timer refresh per I/O). */
-  activity = 0;
-  private idleTimer: ReturnType<typeof setInterval> | null = null;
   private readonly encoder = new HpackEncoder();
   /**
    * The last DATA frame queued and still unsent, when nothing was queued after it: END_STREAM can
@@ -160,48 +148,12 @@ export abstract class WireBase {
     this.queued(n);
   }
 
-  /**
-   * When queued frames go out. A busy connection (its flushes less than BUSY_MS apart on average:
-   * several reads per poll) flushes once per event-loop turn (setImmediate): what every read of
-   * that turn produced leaves in one TLS record and one write. A quiet one flushes at the end of the read
-   * (or timer) that queued them (a microtask): no Immediate, and no extra loop iteration for the
-   * TLS write's completion (queued as a native immediate, it waits for the next turn when the
-   * write is made in the check phase).
-   */
   private queued(n: number): void {
     this.outBytes += n;
     if (!this.flushing) {
       this.flushing = true;
-      if (this.flushGap < BUSY_MS) setImmediate(this.flush);
-      else queueMicrotask(this.flush);
+      setImmediate(this.flush);
     }
-  }
-
-  /**
-   * Calls `onIdle` once nothing was read or written for `ms` (then again after each further
-   * `ms`): a check every ms/4 on the activity count, instead of socket.setTimeout, whose timer is
-   * refreshed on every read, write and write completion.
-   */
-  watchIdle(ms: number, onIdle: () => void): void {
-    if (ms <= 0 || this.idleTimer !== null) return;
-    const step = Math.max(1, Math.ceil(ms / 4));
-    let seen = this.activity;
-    let quiet = 0;
-    const t = setInterval(() => {
-      if (this.closed) return void clearInterval(t);
-      if (this.activity !== seen) {
-        seen = this.activity;
-        quiet = 0;
-        return;
-      }
-      quiet += step;
-      if (quiet >= ms) {
-        quiet = 0;
-        onIdle();
-      }
-    }, step);
-    t.unref();
-    this.idleTimer = t;
   }
 
   /** The stage, with `n` free octets at `pos` (a fresh stage when this one is short). */
@@ -229,11 +181,6 @@ export abstract class WireBase {
     this.closeSegment();
     const out = this.out;
     if (out.length === 0) return;
-    this.activity++;
-    const now = performance.now();
-    const gap = now - this.lastFlushAt;
-    this.lastFlushAt = now;
-    this.flushGap += ((gap < GAP_CAP_MS ? gap : GAP_CAP_MS) - this.flushGap) / 8;
     this.out = [];
     this.lastDataBuf = null;
     this.lastDataStream = null;
@@ -425,7 +372,6 @@ export abstract class WireBase {
   private closeAll(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.idleTimer !== null) clearInterval(this.idleTimer);
     this.dropInput();
     for (const s of [...this.streams.values()]) {
       s.rstCode = -1;
