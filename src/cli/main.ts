@@ -1,12 +1,14 @@
 // The `trellis` command: parses the subcommand and its flags, runs it, maps errors to exit codes.
 import { TrellisError } from '../common/errors.js';
-import { bootstrapHelp } from '../proxy/main/bootstrap.js';
 
 // Commands are loaded on demand, so `trellis proxy` (run next to every workload) does not carry the
 // control plane's code in its memory, and short commands start fast.
 const resources = () => import('./commands/resources.js');
 
-const HELP = `trellis: a service mesh
+/** The usage text (built on demand: the proxy flags' part comes from the sidecar's bootstrap module). */
+const help = async (): Promise<string> => {
+  const { bootstrapHelp } = await import('../proxy/main/bootstrap-fields.js');
+  return `trellis: a service mesh
 
 Usage: trellis <command> [flags]
 
@@ -67,6 +69,7 @@ Flags for commands that talk to a control plane:
 Proxy flags (flags > TRELLIS_* environment > bootstrap file > defaults):
 ${bootstrapHelp()}
 `;
+};
 
 const usage = (msg: string) => new TrellisError('BAD_REQUEST', `${msg}\nRun 'trellis help' for usage.`);
 
@@ -101,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // client, admin-token lookup and `trellis up` data dir, nor node:crypto's ESM namespace).
   if (cmd === 'proxy') {
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(HELP);
+      process.stdout.write(await help());
       return 0;
     }
     return (await import('./commands/proxy.js')).proxyCommand(rest);
@@ -110,7 +113,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const adminTokenFile = cmd && !NO_ADMIN_TOKEN.has(cmd) ? takeAdminTokenFile(rest) : undefined;
   if (cmd !== 'control-plane') setAdminTokenFile(adminTokenFile);
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(HELP);
+    process.stdout.write(await help());
     return cmd ? 0 : 2;
   }
   if (cmd === 'up') return (await import('./commands/up.js')).upCommand(rest);
@@ -157,7 +160,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const pos = parsed.positionals;
   if (v['help']) {
-    process.stdout.write(HELP);
+    process.stdout.write(await help());
     return 0;
   }
   const output = v['output'] as string | undefined;
