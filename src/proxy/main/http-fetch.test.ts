@@ -17,6 +17,10 @@ describe('httpFetch', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         if (req.url === '/slow') return; // never answers
+        if (req.url === '/interim') {
+          res.writeContinue();
+          res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        }
         res.writeHead(req.url === '/missing' ? 404 : 200, { 'content-type': 'application/json' });
         res.end(
           JSON.stringify({
@@ -36,6 +40,12 @@ describe('httpFetch', () => {
   after(() => {
     server.closeAllConnections();
     server.close();
+  });
+
+  it('skips interim 1xx answers (100 Continue, 103 Early Hints) and returns the final one', async () => {
+    const r = await httpFetch(`${base}/interim`, { method: 'POST', body: 'x' });
+    assert.equal(r.status, 200);
+    assert.equal((JSON.parse(await r.text()) as { body: string }).body, 'x');
   });
 
   it('sends method, headers and a UTF-8 body; returns status and text', async () => {

@@ -80,11 +80,20 @@ export const netFetch: LightFetch = (url, init) => {
 };
 
 function parseResponse(raw: Buffer): { status: number; body: string } | undefined {
-  const end = raw.indexOf('\r\n\r\n');
-  if (end < 0) return undefined;
-  const lines = raw.toString('latin1', 0, end).split('\r\n');
-  const status = statusOf(lines[0] ?? '');
-  if (status === undefined) return undefined;
+  let start = 0;
+  let end: number;
+  let lines: string[];
+  let status: number | undefined;
+  // Interim 1xx answers (100 Continue, 103 Early Hints) are skipped: the final one follows.
+  for (;;) {
+    end = raw.indexOf('\r\n\r\n', start);
+    if (end < 0) return undefined;
+    lines = raw.toString('latin1', start, end).split('\r\n');
+    status = statusOf(lines[0] ?? '');
+    if (status === undefined) return undefined;
+    if (status >= 200) break;
+    start = end + 4;
+  }
   let length: number | undefined;
   let chunked = false;
   for (const l of lines.slice(1)) {
