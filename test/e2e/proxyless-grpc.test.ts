@@ -186,8 +186,20 @@ spec:
     } finally {
       clearInterval(beat);
     }
-    // No more heartbeats: after the 2 s TTL the instance leaves the endpoint set.
-    await new Promise((r) => setTimeout(r, 3000));
+    // No more heartbeats: after the 2 s TTL the instance leaves the endpoint set. Polled (bounded)
+    // rather than one fixed sleep: on a loaded machine the expiry sweep and the push can take a
+    // moment longer. No RPC may fail meanwhile, and once gone it stays gone.
+    const stopped = Date.now();
+    await waitFor(
+      'the expired instance to leave the endpoint set',
+      async () => {
+        const b = await client.send<Burst>({ op: 'burst', target: 'xds:///echo', n: 100 });
+        assert.deepEqual(b.errors, []);
+        return (b.counts['b-registered'] ?? 0) === 0 ? true : undefined;
+      },
+      15_000,
+    );
+    assert.ok(Date.now() - stopped >= 1500, 'the instance left before its 2 s TTL could have run out');
     const after = await client.send<Burst>({ op: 'burst', target: 'xds:///echo', n: 300 });
     assert.deepEqual(after.errors, []);
     assert.equal(after.counts['b-registered'] ?? 0, 0, 'expired instance still gets traffic');
