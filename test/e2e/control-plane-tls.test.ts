@@ -219,6 +219,30 @@ test('the secure port: the control plane identity on TLS, no plaintext xDS unles
   assert.match(r.stderr, /control plane's own identity/);
 });
 
+test('a sidecar with --ca-bundle and a plaintext loopback --api gets its certificate and registers over that API', async () => {
+  const plainApi = await startProxyProcess({
+    service: 'plain-api',
+    xdsPort: securePort,
+    apiUrl: api,
+    caBundle,
+    appPort: (await startApp()).port,
+    args: ['--token-file', await tokenFile('plain-api')],
+  });
+  sidecars.push(plainApi);
+  await untilReady(plainApi, 'plain-api (config over TLS, API over loopback http)', 20_000);
+  const certs = await waitFor('a certificate over the plaintext API', async () => {
+    const s = JSON.parse((await plainApi.admin('/certs')).body) as { state: string; spiffeId?: string };
+    return s.state === 'ok' ? s : undefined;
+  });
+  assert.equal(certs.spiffeId, 'spiffe://cluster.local/ns/default/sa/plain-api');
+  await waitFor('registered over the plaintext API', async () => {
+    const list = (await (await fetch(`${api}/api/v1/instances`, { headers: adminHeaders(api) })).json()) as {
+      items: { id: string }[];
+    };
+    return list.items.some((i) => i.id === plainApi.nodeId) ? true : undefined;
+  });
+});
+
 test('a sidecar with --ca-bundle gets config, registers and gets its certificate over TLS only; mTLS after a restart', async () => {
   const web = await startProxyProcess({
     service: 'web',

@@ -14,6 +14,7 @@ import {
   renewalTime,
 } from '../../security/workload-identity.js';
 import { createBackoff, type Backoff } from '../xds-client/backoff.js';
+import { netFetch } from '../main/http-fetch.js';
 import {
   HttpError,
   Material,
@@ -83,7 +84,7 @@ export class SidecarIdentity implements IdentityProvider {
     this.log = opts.logger.child({ component: 'identity' });
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
-    this.fetch = opts.fetch ?? (globalThis.fetch as unknown as IdentityFetch);
+    this.fetch = opts.fetch ?? netFetch;
     this.backoff = createBackoff({ random: this.random, initialMs: 500, maxMs: 30_000 });
     this.watchBackoff = createBackoff({ random: this.random, initialMs: 1000, maxMs: 30_000 });
   }
