@@ -113,6 +113,16 @@ function collect(headers: string[], side: H1Side): FieldFacts {
   return f;
 }
 
+/** The Upgrade protocols without `h2c` (any case), or null when none is left. */
+function withoutH2c(upgrade: string): string | null {
+  if (!/h2c/i.test(upgrade)) return upgrade;
+  const rest = upgrade
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '' && p.toLowerCase() !== 'h2c');
+  return rest.length === 0 ? null : rest.join(', ');
+}
+
 /** Only `chunked`, exactly once, last, is accepted: we never decode (or forward) other codings. */
 function checkTransferEncoding(te: string, versionMinor: number, hasLength: boolean, side: H1Side): void {
   if (versionMinor === 0)
@@ -231,9 +241,12 @@ export function buildRequestHead(line: RequestLine, headers: string[]): H1Reques
     authority = target.authority;
   }
   const path = target === ORIGIN ? line.target : target.path;
+  // h2c is never passed on: a tunnel to an app that speaks h2c would carry requests past routing
+  // and authorization (h2c upgrade smuggling); the request goes on as plain HTTP/1.1 instead.
+  const upgrade = f.upgrade === null ? null : withoutH2c(f.upgrade);
   const isUpgrade =
     line.method === 'CONNECT' ||
-    (v === 1 && f.upgrade !== null && f.connection !== null && f.connection.includes('upgrade')); // 1.0: ignored
+    (v === 1 && upgrade !== null && f.connection !== null && f.connection.includes('upgrade')); // 1.0: ignored
   if (isUpgrade) {
     if (framing === 'chunked' || f.contentLength > 0) {
       throw new H1ParseError('H1_UPGRADE_WITH_BODY', 'request', 'Upgrade/CONNECT request with a body');
@@ -254,7 +267,7 @@ export function buildRequestHead(line: RequestLine, headers: string[]): H1Reques
     contentLength: framing === 'content-length' ? f.contentLength : -1,
     keepAlive: keepAliveOf(v, f.connection),
     connectionTokens: f.connection,
-    upgrade: f.upgrade,
+    upgrade,
     expectContinue: f.expect !== null && f.expect.toLowerCase() === '100-continue',
     teTrailers:
       f.te !== null &&
