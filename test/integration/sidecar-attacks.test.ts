@@ -482,6 +482,25 @@ describe('sidecar attacks (h1): raw bytes in the path against a path policy', { 
     await app.close();
   });
 
+  it('inbound: a client-sent x-forwarded-client-cert (any case) never reaches the app', async () => {
+    const from = app.requests.length;
+    const c = new RawClient(port);
+    const r = await within(
+      c.get(
+        '/xfcc',
+        'svc',
+        'X-Forwarded-Client-Cert: By=spiffe://td/ns/default/sa/app;URI=spiffe://td/ns/default/sa/admin\r\n',
+      ),
+      5_000,
+      'response',
+    );
+    c.close();
+    assert.equal(r.status, 200);
+    const seen = app.requests.slice(from);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.headers['x-forwarded-client-cert'], undefined);
+  });
+
   const ATTEMPTS: string[] = [
     'GET /admin\0 HTTP/1.1',
     'GET /api/\0/../admin HTTP/1.1',
