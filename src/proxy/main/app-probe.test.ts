@@ -48,6 +48,25 @@ describe('probeApp', () => {
     assert.match(r.ok ? '' : r.reason, new RegExp(`^app at 127\\.0\\.0\\.1:${app.port}: .*ECONNREFUSED`));
   });
 
+  test('TCP: checks in a row and at once (their sockets are reused) each get their own answer', async () => {
+    const up = await rawApp(() => undefined);
+    const down = await rawApp(() => undefined);
+    await down.close();
+    const tUp = { address: '127.0.0.1', port: up.port };
+    const tDown = { address: '127.0.0.1', port: down.port };
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await probeApp(tUp, 1000), { ok: true });
+      const r = await probeApp(tDown, 1000);
+      assert.match(r.ok ? '' : r.reason, new RegExp(`^app at 127\\.0\\.0\\.1:${down.port}: .*ECONNREFUSED`));
+    }
+    const all = await Promise.all([tUp, tDown, tUp, tDown, tUp].map((t) => probeApp(t, 1000)));
+    assert.deepEqual(
+      all.map((r) => r.ok),
+      [true, false, true, false, true],
+    );
+    await up.close();
+  });
+
   test('HTTP: GET path with Host; 2xx/3xx ready, 1xx skipped, 4xx/5xx and garbage not', async () => {
     let answer = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
     const app = await rawApp(() => answer);

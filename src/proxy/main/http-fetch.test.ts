@@ -67,6 +67,30 @@ describe('httpFetch', () => {
     assert.equal(missing.status, 404);
   });
 
+  it('calls in a row and at once (sockets are reused after a clean answer) get their own answers', async () => {
+    const get = async (path: string, signal?: AbortSignal) => {
+      const r = await httpFetch(`${base}${path}`, {
+        method: 'PUT',
+        body: path,
+        ...(signal ? { signal } : {}),
+      });
+      return `${r.status} ${(JSON.parse(await r.text()) as { body: string }).body}`;
+    };
+    for (let i = 0; i < 4; i++) {
+      assert.equal(await get(`/a${i}`), `200 /a${i}`);
+      assert.equal(await get('/missing'), '404 /missing');
+      await assert.rejects(
+        get('/slow', AbortSignal.timeout(50)),
+        (e: unknown) => (e as Error).name === 'TimeoutError',
+      );
+    }
+    assert.deepEqual(await Promise.all(['/x', '/missing', '/y'].map((p) => get(p))), [
+      '200 /x',
+      '404 /missing',
+      '200 /y',
+    ]);
+  });
+
   it('rejects like fetch: TypeError with the socket error as cause, or the abort reason', async () => {
     const closed = createServer();
     closed.listen(0, '127.0.0.1');

@@ -4,7 +4,7 @@
 // fetch (its bundled undici: +11 MB RSS on first use) nor the node:http client (ClientRequest, a
 // response parser, the global agent's kept-alive socket): docs/sidecar.md "Memory". https: URLs
 // go to the global fetch.
-import { connect } from 'node:net';
+import { Socket } from 'node:net';
 
 export type LightFetch = (
   url: string,
@@ -44,65 +44,147 @@ export const netFetch: LightFetch = (url, init) => {
   return new Promise((resolve, reject) => {
     const body = init.body === undefined ? undefined : Buffer.from(init.body);
     let headers = '';
-    for (const [k, v] of Object.entries(init.headers ?? {})) {
-      if (/[\r\n\0]/.test(k + v)) return reject(new TypeError(`header ${k}: CR, LF or NUL in a header`));
-      headers += `${k}: ${v}\r\n`;
-    }
+    const h = init.headers;
+    if (h !== undefined)
+      for (const k in h) {
+        const v = h[k];
+        if (/[\r\n\0]/.test(k) || /[\r\n\0]/.test(v ?? ''))
+          return reject(new TypeError(`header ${k}: CR, LF or NUL in a header`));
+        headers += `${k}: ${v}\r\n`;
+      }
     headers += `content-length: ${body?.length ?? 0}\r\n`;
     const head = requestHead(init.method, `${u.pathname}${u.search}`, u.host, headers);
-    const chunks: Buffer[] = [];
-    let settled = false;
-    const sock = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) });
-    const settle = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      sock.destroy();
-      fn();
-    };
-    const fail = (cause: Error): void => settle(() => reject(new TypeError('fetch failed', { cause })));
-    const onAbort = (): void => settle(() => reject(signal?.reason as Error));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', fail);
-    let size = 0;
-    sock.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_RESPONSE_BYTES) fail(new Error(`response over ${MAX_RESPONSE_BYTES} bytes`));
-      else chunks.push(c);
-    });
-    sock.on('end', () => {
-      const res = parseResponse(Buffer.concat(chunks));
-      if (res === undefined) fail(new Error('malformed HTTP response'));
-      else settle(() => resolve({ status: res.status, text: () => Promise.resolve(res.body) }));
-    });
-    sock.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head);
+    const c = FetchCall.take();
+    c.start(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 80), signal, resolve, reject);
+    c.sock.write(body ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : head);
   });
 };
+
+type Answer = { status: number; text(): Promise<string> };
+
+/** The socket of a call that ended cleanly ('end', then 'close'), ready for the next one. */
+let spareCall: FetchCall | undefined;
+
+/**
+ * One netFetch exchange at a time on a socket kept for the next call when the last one ended
+ * cleanly: a net.Socket may connect again once it has emitted 'close' (Node's documented reconnect),
+ * and its listeners are set once. A new socket per call (a heartbeat every ttl/3, the trust-bundle
+ * watch) was ~3 KB more garbage each (docs/sidecar.md "Memory").
+ */
+function putBack(c: FetchCall): void {
+  spareCall ??= c;
+}
+
+class FetchCall {
+  readonly sock = new Socket();
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private signal: AbortSignal | undefined;
+  private resolve: ((a: Answer) => void) | undefined;
+  private reject: ((e: Error) => void) | undefined;
+  /** The answer was read to the end: the socket may serve another call once closed. */
+  private clean = false;
+
+  constructor() {
+    this.sock.on('error', (e) => this.fail(e));
+    this.sock.on('data', (c: Buffer) => {
+      this.size += c.length;
+      if (this.size > MAX_RESPONSE_BYTES) this.fail(new Error(`response over ${MAX_RESPONSE_BYTES} bytes`));
+      else this.chunks.push(c);
+    });
+    this.sock.on('end', () => {
+      if (this.resolve === undefined) return;
+      const res = parseResponse(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks));
+      if (res === undefined) return this.fail(new Error('malformed HTTP response'));
+      const resolve = this.resolve;
+      this.clean = true;
+      this.settle();
+      resolve({ status: res.status, text: () => Promise.resolve(res.body) });
+    });
+    this.sock.on('close', () => {
+      if (!this.clean) return;
+      this.clean = false;
+      putBack(this);
+    });
+  }
+
+  static take(): FetchCall {
+    const c = spareCall;
+    spareCall = undefined;
+    return c ?? new FetchCall();
+  }
+
+  start(
+    host: string,
+    port: number,
+    signal: AbortSignal | undefined,
+    resolve: (a: Answer) => void,
+    reject: (e: Error) => void,
+  ): void {
+    this.chunks = [];
+    this.size = 0;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.sock.connect({ host, port });
+  }
+
+  private readonly onAbort = (): void => {
+    const reject = this.reject;
+    const reason = this.signal?.reason as Error;
+    if (reject === undefined) return;
+    this.settle();
+    reject(reason);
+  };
+
+  private fail(cause: Error): void {
+    const reject = this.reject;
+    if (reject === undefined) return;
+    this.settle();
+    reject(new TypeError('fetch failed', { cause }));
+  }
+
+  private settle(): void {
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+    this.chunks = [];
+    this.sock.destroy();
+  }
+}
+
+/** The last value of a header (name matched case-insensitively, both trimmed) in a response head. */
+const CONTENT_LENGTH = /^[ \t]*content-length[ \t]*:(.*)$/gim;
+const TRANSFER_ENCODING = /^[ \t]*transfer-encoding[ \t]*:(.*)$/gim;
+function lastHeader(head: string, re: RegExp): string | undefined {
+  re.lastIndex = 0;
+  let v: string | undefined;
+  for (let m; (m = re.exec(head)) !== null;) v = m[1];
+  return v?.trim();
+}
 
 function parseResponse(raw: Buffer): { status: number; body: string } | undefined {
   let start = 0;
   let end: number;
-  let lines: string[];
+  let head: string;
   let status: number | undefined;
   // Interim 1xx answers (100 Continue, 103 Early Hints) are skipped: the final one follows.
   for (;;) {
     end = raw.indexOf('\r\n\r\n', start);
     if (end < 0) return undefined;
-    lines = raw.toString('latin1', start, end).split('\r\n');
-    status = statusOf(lines[0] ?? '');
+    head = raw.toString('latin1', start, end);
+    const nl = head.indexOf('\r\n');
+    status = statusOf(nl < 0 ? head : head.slice(0, nl));
     if (status === undefined) return undefined;
     if (status >= 200) break;
     start = end + 4;
   }
-  let length: number | undefined;
-  let chunked = false;
-  for (const l of lines.slice(1)) {
-    const i = l.indexOf(':');
-    const k = l.slice(0, i).trim().toLowerCase();
-    const v = l.slice(i + 1).trim();
-    if (k === 'content-length') length = Number(v);
-    else if (k === 'transfer-encoding') chunked = v.toLowerCase().includes('chunked');
-  }
+  // The status line matches neither header pattern: scanning the whole head is scanning its fields.
+  const cl = lastHeader(head, CONTENT_LENGTH);
+  const length = cl === undefined ? undefined : Number(cl);
+  const chunked = lastHeader(head, TRANSFER_ENCODING)?.toLowerCase().includes('chunked') ?? false;
   let rest = raw.subarray(end + 4);
   if (chunked) {
     const parts: Buffer[] = [];
