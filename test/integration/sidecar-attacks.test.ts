@@ -384,6 +384,108 @@ describe('sidecar attacks (h1): smuggling and framing', { timeout: 120_000 }, ()
   });
 });
 
+describe('sidecar attacks (h1): a hostile upstream', { timeout: 60_000 }, () => {
+  // Answers each request with `reply(n)` (n counts requests on that connection).
+  async function plane(reply: (path: string) => string | [string, string]): Promise<{
+    port: number;
+    conns: () => number;
+    close(): Promise<void>;
+  }> {
+    let conns = 0;
+    const up = await startRaw((s) => {
+      conns++;
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        for (;;) {
+          const he = buf.indexOf('\r\n\r\n');
+          if (he < 0) return;
+          const path = buf.slice(0, he).split(' ')[1] ?? '';
+          buf = buf.slice(he + 4);
+          const r = reply(path);
+          if (typeof r === 'string') s.write(r);
+          else {
+            // The second part later, when the connection may be serving another request.
+            s.write(r[0]);
+            setTimeout(() => s.write(r[1]), 100);
+          }
+        }
+      });
+    });
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [up.port] },
+      }),
+    );
+    return {
+      port,
+      conns: () => conns,
+      close: async () => {
+        await dp.close();
+        await up.close();
+      },
+    };
+  }
+
+  const POISON = 'HTTP/1.1 200 OK\r\ncontent-length: 6\r\nx-poison: 1\r\n\r\nPOISON';
+  const cases: [string, string][] = [
+    ['a second response after a complete one', `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok${POISON}`],
+    [
+      'bytes after the last chunk',
+      `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n${POISON}`,
+    ],
+    ['a body longer than its content-length', `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokPOISON`],
+  ];
+  for (const [name, bytes] of [
+    ...cases,
+    [
+      'a second response whose head is finished later',
+      [
+        'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nx-poison: 1\r\ncontent-le',
+        'ngth: 6\r\n\r\nPOISON',
+      ],
+    ] as [string, [string, string]],
+  ]) {
+    it(`${name}: never served to the next request (no response queue poisoning)`, async () => {
+      const p = await plane((path) =>
+        path === '/first' ? bytes : 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nclean',
+      );
+      try {
+        const a = await rawExchange(p.port, 'GET /first HTTP/1.1\r\nhost: svc\r\n\r\n', 1);
+        assert.equal(a.responses[0]?.status, 200);
+        assert.equal(a.responses[0]?.body, 'ok');
+        for (let i = 0; i < 3; i++) {
+          const b = await rawExchange(p.port, `GET /next${i} HTTP/1.1\r\nhost: svc\r\n\r\n`, 1);
+          assert.equal(b.responses[0]?.headers['x-poison'], undefined, 'a stale response was served');
+          assert.equal(b.responses[0]?.body, 'clean');
+        }
+      } finally {
+        await p.close();
+      }
+    });
+  }
+
+  it('a response with both content-length and transfer-encoding: 502, the connection is not reused', async () => {
+    const p = await plane((path) =>
+      path === '/first'
+        ? `HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n${POISON}`
+        : 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nclean',
+    );
+    try {
+      const a = await rawExchange(p.port, 'GET /first HTTP/1.1\r\nhost: svc\r\n\r\n', 1);
+      assert.equal(a.responses[0]?.status, 502);
+      assert.match(a.responses[0]?.headers['x-trellis-error'] ?? '', /^UPSTREAM_BAD_RESPONSE/);
+      const before = p.conns();
+      const b = await rawExchange(p.port, 'GET /next HTTP/1.1\r\nhost: svc\r\n\r\n', 1);
+      assert.equal(b.responses[0]?.body, 'clean');
+      assert.equal(p.conns(), before + 1, 'a fresh upstream connection');
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe('sidecar attacks (h1): h2c upgrade smuggling', { timeout: 60_000 }, () => {
   // An app that would switch to h2c if asked (as Go's h2c handler does): it records every head and
   // every byte it receives after a 101.

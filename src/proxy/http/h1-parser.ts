@@ -132,6 +132,11 @@ export class H1Parser {
     }
   }
 
+  /** Between messages with nothing pending but tolerated empty lines (a connection fit for reuse). */
+  atRest(): boolean {
+    return this.state === S.Head && (this.pendLen === 0 || this.idle());
+  }
+
   /** Nothing but the empty lines tolerated before a request line is pending. */
   private idle(): boolean {
     for (let i = 0; i < this.pendLen; i++) {

@@ -115,7 +115,11 @@ export class UpstreamConn implements H1Handler {
   }
 
   onHead(head: H1Head): void {
-    this.owner?.onResponseHead(head as H1ResponseHead);
+    const o = this.owner;
+    if (o !== null) return o.onResponseHead(head as H1ResponseHead);
+    // A response nobody asked for (after the one that ended in this read): never reused, see onData.
+    this.reusable = false;
+    this.parser.pause();
   }
   onBody(chunk: Buffer): void {
     this.owner?.onResponseBody(chunk);
@@ -145,6 +149,10 @@ export class UpstreamConn implements H1Handler {
       const n = this.parser.execute(buf);
       if (n < buf.length && this.tunnelTo !== null && !this.tunnelTo.write(keep(buf.subarray(n))))
         this.socket.pause();
+      // The response ended in this read (the owner let go) and bytes followed it: the upstream's
+      // framing can't be trusted, and the rest must never be read as the next request's response.
+      else if (this.owner !== o && !this.tunneling && !this.parser.atRest())
+        throw new ProxyError('UPSTREAM_BAD_RESPONSE', 'the upstream sent bytes after its response');
     } catch (e) {
       this.fail(toProxyError(e));
     }
