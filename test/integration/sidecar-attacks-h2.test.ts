@@ -522,6 +522,26 @@ for (const kind of KINDS) {
         await alive();
       });
 
+      it('rapid reset with raw frames (default limits): GOAWAY ENHANCE_YOUR_CALM, the proxy lives on', async () => {
+        const c = new RawH2(port);
+        const rst = Buffer.alloc(4);
+        rst.writeUInt32BE(8); // CANCEL
+        const parts: Buffer[] = [];
+        // Thousands in one write: past the limit while nghttp2 is still processing the same read (this
+        // aborted the process when the session was destroyed from inside that processing).
+        for (let i = 0; i < 5_000; i++) {
+          const id = 1 + 2 * i;
+          parts.push(headers(id, req('h2', '/reset', 'POST'), false), frame(T.RST, 0, id, rst));
+        }
+        c.send(Buffer.concat(parts));
+        await until(() => c.goaway() !== undefined || c.closed, 'GOAWAY', 8_000);
+        const g = c.goaway();
+        if (g !== undefined)
+          assert.ok([E.ENHANCE_YOUR_CALM, INTERNAL].includes(goawayCode(g)), `code ${goawayCode(g)}`);
+        c.close();
+        await alive();
+      });
+
       it('CONTINUATION flood (empty frames, never END_HEADERS): cut off quickly', async () => {
         const c = new RawH2(port);
         const parts = [frame(T.HEADERS, F.END_STREAM, 1, block(req('svc')))];
@@ -715,6 +735,101 @@ for (const kind of KINDS) {
           if (reached.length === 0) assert.ok(!answered200);
         });
       }
+    },
+  );
+}
+
+const GRPC_MESSAGE = 'bad %zz%C3%BC\t%25 end ~ %0D%0A';
+const BIN = Buffer.from([0, 255, 1, 128, 10, 13]).toString('base64');
+
+for (const kind of KINDS) {
+  describe(
+    `sidecar attacks (h2, ${kind}): gRPC status and trailers byte for byte`,
+    { timeout: 60_000 },
+    () => {
+      useKind(kind);
+      let app: http2.Http2Server;
+      let dp: DataPlane;
+      let port: number;
+      before(async () => {
+        app = http2.createServer();
+        app.on('stream', (s, h) => {
+          s.on('error', () => undefined);
+          s.resume();
+          const grpcHead = { ':status': 200, 'content-type': 'application/grpc' };
+          if (h[':path'] === '/t.S/TrailersOnly') {
+            s.respond({ ...grpcHead, 'grpc-status': '5', 'grpc-message': GRPC_MESSAGE }, { endStream: true });
+            return;
+          }
+          s.respond(grpcHead, { waitForTrailers: true });
+          s.on('wantTrailers', () =>
+            s.sendTrailers({ 'grpc-status': '13', 'grpc-message': GRPC_MESSAGE, 'x-meta-bin': BIN }),
+          );
+          s.end(Buffer.from([0, 0, 0, 0, 2, 0x68, 0x69]));
+        });
+        await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
+        const cfg = buildConfig({
+          vhosts: [vhost('g', ['g:50051'], [route('g', '/', [{ name: 'g', weight: 1 }])])],
+          clusters: { g: [(app.address() as { port: number }).port] },
+        });
+        ({ dp, port } = await startPlane(serverKind(kind, asHttp2(cfg))));
+      });
+      after(async () => {
+        await dp.close();
+        await new Promise<void>((r) => app.close(() => r()));
+      });
+
+      function call(path: string): Promise<{
+        head: http2.IncomingHttpHeaders;
+        flags: number;
+        trailers?: http2.IncomingHttpHeaders;
+        body: Buffer;
+      }> {
+        return new Promise((resolve, reject) => {
+          const s = http2.connect(`http://127.0.0.1:${port}`);
+          s.on('error', reject);
+          const r = s.request({
+            ':method': 'POST',
+            ':path': path,
+            ':authority': 'g:50051',
+            'content-type': 'application/grpc',
+            te: 'trailers',
+          });
+          let head: http2.IncomingHttpHeaders = {};
+          let flags = 0;
+          let trailers: http2.IncomingHttpHeaders | undefined;
+          const parts: Buffer[] = [];
+          r.on('response', (h, f) => {
+            head = h;
+            flags = f;
+          });
+          r.on('trailers', (t) => (trailers = t));
+          r.on('data', (d: Buffer) => parts.push(d));
+          r.on('error', reject);
+          r.on('close', () => {
+            s.close();
+            resolve({ head, flags, body: Buffer.concat(parts), ...(trailers ? { trailers } : {}) });
+          });
+          r.end(Buffer.from([0, 0, 0, 0, 0]));
+        });
+      }
+
+      it('trailers-only stays one HEADERS frame with END_STREAM; grpc-message byte for byte', async () => {
+        const r = await within(call('/t.S/TrailersOnly'), 5_000, 'trailers-only call');
+        assert.ok(r.flags & http2.constants.NGHTTP2_FLAG_END_STREAM, 'trailers-only through the proxy');
+        assert.equal(r.trailers, undefined);
+        assert.equal(r.head['grpc-status'], '5');
+        assert.equal(r.head['grpc-message'], GRPC_MESSAGE);
+      });
+
+      it('status in trailers after a message: grpc-status, grpc-message and -bin metadata byte for byte', async () => {
+        const r = await within(call('/t.S/Trailers'), 5_000, 'call with trailers');
+        assert.equal(r.head[':status'], 200);
+        assert.deepEqual([...r.body], [0, 0, 0, 0, 2, 0x68, 0x69]);
+        assert.equal(r.trailers?.['grpc-status'], '13');
+        assert.equal(r.trailers?.['grpc-message'], GRPC_MESSAGE);
+        assert.equal(r.trailers?.['x-meta-bin'], BIN);
+      });
     },
   );
 }

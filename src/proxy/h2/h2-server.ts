@@ -65,13 +65,25 @@ export class H2Connection implements ListenerConnection, ExchangeConn {
       this.windowStart = now;
       this.resets = 0;
     }
-    if (++this.resets > this.limits.rapidResetLimit && !this.session.destroyed) {
+    if (++this.resets > this.limits.rapidResetLimit && !this.calming) {
+      // Not from inside this callback: it runs within nghttp2's processing of the peer's bytes, and
+      // destroying the session there aborts the process (node's nghttp2 memory accounting assertion,
+      // with thousands of HEADERS + RST_STREAM in one read). Once the current read is processed.
+      this.calming = true;
+      setImmediate(this.calm);
+    }
+  }
+
+  private calming = false;
+
+  private readonly calm = (): void => {
+    if (!this.session.destroyed) {
       this.session.destroy(
         new Error('rapid reset: too many streams reset by the peer'),
         0xb, // ENHANCE_YOUR_CALM
       );
     }
-  }
+  };
 
   /** GOAWAY now; streams in progress finish, then the session closes. */
   startDrain(): void {
