@@ -284,3 +284,40 @@ describe("netFetch (the registrar's default transport)", () => {
     });
   });
 });
+
+describe('Registrar over its default transport (netFetch)', () => {
+  test('a call that times out is retried, and the calls after it get their own deadline', async () => {
+    const seen: string[] = [];
+    let stall = 0;
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      req.on('end', () => {
+        // The first heartbeat never answers: the registrar must time it out, retry, and go on.
+        if (req.url?.endsWith('/heartbeat') && stall++ === 0) return;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const r = new Registrar({ api, logger: silentLogger(), requestTimeoutMs: 200, random: () => 0 });
+    try {
+      // ttl 1 s: a heartbeat every ~270 ms (ttl/3 at the low end of the jitter).
+      r.want({ ...REG, ttlSeconds: 1 });
+      const deadline = Date.now() + 5000;
+      while (seen.filter((s) => s.endsWith('/heartbeat')).length < 4 && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 20));
+      assert.ok(r.registered());
+      assert.equal(seen[0], 'POST /api/v1/instances');
+      assert.ok(seen.filter((s) => s.endsWith('/heartbeat')).length >= 4, seen.join(', '));
+      await r.stop(1000);
+      assert.equal(seen.at(-1), `DELETE /api/v1/instances/${REG.id}`);
+      assert.equal(r.registered(), false);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
