@@ -395,6 +395,7 @@ describe('sidecar attacks (h1): a hostile upstream', { timeout: 60_000 }, () => 
     const up = await startRaw((s) => {
       conns++;
       let buf = '';
+      let rest: string | null = null;
       s.on('data', (d: Buffer) => {
         buf += d.toString('latin1');
         for (;;) {
@@ -403,11 +404,17 @@ describe('sidecar attacks (h1): a hostile upstream', { timeout: 60_000 }, () => 
           const path = buf.slice(0, he).split(' ')[1] ?? '';
           buf = buf.slice(he + 4);
           const r = reply(path);
-          if (typeof r === 'string') s.write(r);
+          if (rest !== null) {
+            // The rest of the unsolicited response first, when the next request is already waiting
+            // on this connection: a proxy that kept parsing would hand it to that request.
+            s.write(rest);
+            rest = null;
+            const later = typeof r === 'string' ? r : r[0];
+            setTimeout(() => s.write(later), 50);
+          } else if (typeof r === 'string') s.write(r);
           else {
-            // The second part later, when the connection may be serving another request.
             s.write(r[0]);
-            setTimeout(() => s.write(r[1]), 100);
+            rest = r[1];
           }
         }
       });
