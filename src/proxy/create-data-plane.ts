@@ -78,6 +78,7 @@ export function createDataPlane(opts: CreateDataPlaneOptions): DataPlane {
     // Make-before-break: clusters first, so the routes of the new config find what they name.
     clusters.apply(config);
     current = config;
+    metrics.primeRoutes(config); // route series at 0 before their first request (telemetry)
     const binds: Promise<unknown>[] = [];
     for (const [name, lc] of config.listeners) {
       const old = listeners.get(name);

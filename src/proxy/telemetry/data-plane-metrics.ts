@@ -1,6 +1,6 @@
 // The data plane's metrics (declared here, beside the families they use): per listener direction
 // and route, per cluster, connection gauges. Label sets are resolved once per route/cluster object.
-import type { RouteConfig, VirtualHostConfig } from '../config/types.js';
+import type { ProxyConfig, RouteConfig, RouteTableConfig, VirtualHostConfig } from '../config/types.js';
 import { Counter, Gauge, Histogram, MetricFamily, MetricsRegistry } from './metrics.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -160,6 +160,26 @@ export class DataPlaneMetrics {
       this.upstreamConnections.labels(name),
       this.ejections.labels(name),
     );
+  }
+
+  /**
+   * Resolves the series of every route the config's HTTP listeners can reach, so they are exposed
+   * at 0 before their first request (config time, not per request). A counter whose first sample
+   * Prometheus scrapes is already 5 gives no rate()/increase() for those 5: a route whose first
+   * requests came between two scrapes had no latency quantile at all (test/e2e/prometheus.test.ts).
+   * Series are resolved once per RouteConfig object (a WeakMap hit for routes seen before).
+   */
+  primeRoutes(config: ProxyConfig): void {
+    for (const l of config.listeners.values()) {
+      if (l.mode === 'tcp') continue;
+      const table: RouteTableConfig | undefined =
+        l.routeSource.type === 'inline'
+          ? l.routeSource.routeTable
+          : config.routeTables.get(l.routeSource.routeConfigName);
+      if (table === undefined) continue;
+      const d = this.direction(l.direction);
+      for (const vh of table.virtualHosts) for (const r of vh.routes) d.route(vh, r);
+    }
   }
 
   listenerConnections(listener: string, direction: string): Gauge {

@@ -71,7 +71,7 @@ export class MetricFamily<T extends Series> {
   }
 
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
+    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`);
     for (const { values, metric } of this.series.values()) {
       const lbl = labelText(this.labelNames, values);
       if (metric instanceof Histogram) {
@@ -84,15 +84,31 @@ export class MetricFamily<T extends Series> {
         }
         cum += metric.counts[metric.bounds.length] as number;
         out.push(`${this.name}_bucket${labelText(this.labelNames, values, '+Inf')} ${cum}`);
-        out.push(`${this.name}_sum${lbl} ${metric.sum}`, `${this.name}_count${lbl} ${metric.count}`);
+        out.push(
+          `${this.name}_sum${lbl} ${sampleValue(metric.sum)}`,
+          `${this.name}_count${lbl} ${metric.count}`,
+        );
       } else {
-        out.push(`${this.name}${lbl} ${metric.value}`);
+        out.push(`${this.name}${lbl} ${sampleValue(metric.value)}`);
       }
     }
   }
 }
 
-function escapeLabel(v: string): string {
+/** A sample value as the text format spells it (JavaScript's `Infinity` is `+Inf` there). */
+export function sampleValue(v: number): string {
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}
+
+/** HELP text escaping: backslash and line feed (quotes are literal there). */
+export function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** Label value escaping: backslash, double quote and line feed. */
+export function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -107,6 +123,9 @@ function labelText(names: readonly string[], values: readonly string[], le?: str
 export const LATENCY_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
+
+const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 export class MetricsRegistry {
   private readonly families: MetricFamily<Series>[] = [];
@@ -126,7 +145,27 @@ export class MetricsRegistry {
     return this.add(new MetricFamily(name, help, 'histogram', labelNames, () => new Histogram(bounds)));
   }
 
+  /**
+   * A name registered twice would be rendered twice (a second HELP/TYPE for one name: Prometheus
+   * rejects the whole scrape), so the same name with the same type and label names returns the
+   * family already registered, and a different shape under one name is a programming error.
+   */
   private add<T extends Series>(f: MetricFamily<T>): MetricFamily<T> {
+    if (!METRIC_NAME.test(f.name))
+      throw new Error(`metric name ${JSON.stringify(f.name)} is not [a-zA-Z_][a-zA-Z0-9_]*`);
+    for (const l of f.labelNames)
+      if (!LABEL_NAME.test(l) || l === 'le' || l.startsWith('__'))
+        throw new Error(
+          `metric ${f.name}: label name ${JSON.stringify(l)} is not [a-zA-Z_][a-zA-Z0-9_]* (nor le, nor __*)`,
+        );
+    const old = this.families.find((x) => x.name === f.name);
+    if (old !== undefined) {
+      if (old.type !== f.type || old.labelNames.join(',') !== f.labelNames.join(','))
+        throw new Error(
+          `metric ${f.name} registered twice with different shapes: ${old.type}{${old.labelNames.join(',')}} and ${f.type}{${f.labelNames.join(',')}}`,
+        );
+      return old as unknown as MetricFamily<T>;
+    }
     this.families.push(f as unknown as MetricFamily<Series>);
     return f;
   }
