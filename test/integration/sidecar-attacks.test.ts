@@ -6,6 +6,7 @@
 // get its status, leave the connection closed after a framing error, never reach the app, and the
 // proxy must serve the next request.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { ListenerSecurityConfig } from '../../src/proxy/authz/types.js';
 import { STRICT_NORMALIZATION } from '../../src/proxy/authz/normalize-path.js';
@@ -651,4 +652,41 @@ describe('sidecar attacks (h1): raw bytes in the path against a path policy', { 
       else assert.equal(status, 200);
     });
   }
+});
+
+describe('sidecar attacks (h1): a pipelining client that never reads', { timeout: 60_000 }, () => {
+  it('5,000 pipelined requests: the proxy stops reading (backpressure) instead of buffering answers', async () => {
+    const big = Buffer.alloc(64 * 1024, 0x61);
+    const app = await startApp('big', (_req, res) => res.end(big));
+    const { dp, port } = await startPlane(
+      buildConfig({
+        vhosts: [vhost('svc', ['svc'], [route('r', '/', [{ name: 'c', weight: 1 }])])],
+        clusters: { c: [app.port] },
+      }),
+    );
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.pause();
+    try {
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      s.write('GET / HTTP/1.1\r\nhost: svc\r\n\r\n'.repeat(5_000));
+      // Wait until forwarding stalls (the same count twice, 300 ms apart; 8 s at most).
+      let seen = -1;
+      for (let i = 0; i < 26 && app.requests.length !== seen; i++) {
+        seen = app.requests.length;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.equal(app.requests.length, seen, 'stalled: nothing more is forwarded');
+      assert.ok(seen < 500, `the app got ${seen} requests for a client that reads nothing`);
+      // Another client is served meanwhile.
+      const c = new RawClient(port);
+      const r = await within(c.get('/other'), 5_000, 'another client');
+      c.close();
+      assert.equal(r.status, 200);
+    } finally {
+      s.destroy();
+      await dp.close();
+      await app.close();
+    }
+  });
 });
