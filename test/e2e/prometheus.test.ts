@@ -84,7 +84,9 @@ function statValue(text: string, name: string, want: Record<string, string>): nu
   for (const line of text.split('\n')) {
     if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
     const labels = line.slice(name.length, line.lastIndexOf(' '));
-    if (Object.entries(want).every(([k, v]) => labels.includes(`${k}="${v}"`)))
+    if (
+      Object.entries(want).every(([k, v]) => [`{${k}="${v}"`, `,${k}="${v}"`].some((x) => labels.includes(x)))
+    )
       total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
@@ -365,6 +367,19 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
     ).catch(() => undefined); // the assertions below say which one differs
     const values = await Promise.all(checks.map((c) => scalar(c.q)));
     checks.forEach((c, i) => assert.equal(values[i], want[i], `prometheus: ${c.q}`));
+
+    // Prometheus ingested every sample: no duplicate series (same timestamp, other value), none out
+    // of order or out of bounds, no scrape ever failed.
+    const own = await fetch(`${promUrl}/metrics`).then((r) => r.text());
+    for (const m of [
+      'prometheus_target_scrapes_sample_duplicate_timestamp_total',
+      'prometheus_target_scrapes_sample_out_of_order_total',
+      'prometheus_target_scrapes_sample_out_of_bounds_total',
+      'prometheus_target_scrapes_exceeded_sample_limit_total',
+    ])
+      assert.equal(statValue(own, m, {}), 0, `${m} in prometheus's own /metrics`);
+    assert.equal(await scalar('min(min_over_time(up{job="trellis"}[5m]))'), 1, 'a scrape failed');
+    assert.ok((await scalar('min(scrape_samples_scraped{job="trellis"})')) > 50, 'samples per scrape');
 
     // Latency quantiles from the histogram buckets: finite, positive, below the top bucket.
     for (const q of [
