@@ -19,11 +19,19 @@ import { echoClient, startGrpc, type Echo } from '../integration/h2-grpc-support
 import {
   freePort,
   startControlPlaneProcess,
+  TRELLIS_BIN,
   trellis,
   waitFor,
   type ControlPlaneProcess,
 } from './helpers/processes.js';
-import { httpVia, startProxyProcess, untilReady, type ProxyProcess } from './helpers/sidecar.js';
+import {
+  httpVia,
+  spawnTrellisProxy,
+  startProxyProcess,
+  untilReady,
+  type ProxyProcess,
+  type TrellisProxyProcess,
+} from './helpers/sidecar.js';
 
 const INSTALL =
   'prometheus/promtool not found: apt-get install prometheus (Debian package; .ci/run installs it)';
@@ -36,7 +44,7 @@ function hasTool(cmd: string): boolean {
 const toolsPresent = hasTool('prometheus') && hasTool('promtool');
 const skip = toolsPresent || process.env['CI'] === 'true' ? false : INSTALL;
 
-const mesh = (httpPort: number, grpcPort: number): string => `apiVersion: trellis.dev/v1alpha1
+const mesh = (httpPort: number, grpcPort: number, gwPort: number): string => `apiVersion: trellis.dev/v1alpha1
 kind: Service
 metadata: { name: web }
 spec:
@@ -63,6 +71,23 @@ kind: Service
 metadata: { name: inventory }
 spec:
   ports: [{ name: grpc, port: 50051, targetPort: ${grpcPort}, protocol: grpc }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  gatewayClassName: trellis
+  listeners: [{ name: http, port: ${gwPort}, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: front }
+spec:
+  parentRefs: [{ name: edge, sectionName: http }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /g } }]
+      backendRefs: [{ name: web, port: 9080 }]
+    - backendRefs: [{ name: web, port: 9080 }]
 `;
 
 type Cb = (e: grpc.ServiceError | null, r?: Buffer) => void;
@@ -102,10 +127,12 @@ describe('a real Prometheus scrapes the sidecars', { timeout: 180_000, skip }, (
   let cp: ControlPlaneProcess | undefined;
   let web: Server | undefined;
   let grpcApp: { server: grpc.Server; port: number } | undefined;
-  const sidecars: ProxyProcess[] = [];
+  const proxies: TrellisProxyProcess[] = [];
   let client: ProxyProcess;
   let webSide: ProxyProcess;
   let invSide: ProxyProcess;
+  let gateway: TrellisProxyProcess;
+  let gwPort = 0;
   let prom: ChildProcess | undefined;
   const promLogs: string[] = [];
   let promUrl = '';
@@ -145,9 +172,10 @@ describe('a real Prometheus scrapes the sidecars', { timeout: 180_000, skip }, (
       bidi: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => call.end(),
     });
     cp = await startControlPlaneProcess({ dataDir: join(dir, 'data') });
+    gwPort = await freePort();
     const applied = await trellis(['apply', '-f', '-'], {
       server: cp.apiUrl,
-      input: mesh(webPort, grpcApp.port),
+      input: mesh(webPort, grpcApp.port, gwPort),
     });
     assert.equal(applied.code, 0, applied.stderr);
     const sidecar = async (service: string, appPort: number): Promise<ProxyProcess> => {
@@ -159,7 +187,7 @@ describe('a real Prometheus scrapes the sidecars', { timeout: 180_000, skip }, (
         appPort,
         args: ['--token-file', await cp!.tokenFile(service)],
       });
-      sidecars.push(s);
+      proxies.push(s);
       await untilReady(s, `the ${service} sidecar`);
       return s;
     };
@@ -173,6 +201,30 @@ describe('a real Prometheus scrapes the sidecars', { timeout: 180_000, skip }, (
         (await httpVia(client.outboundPort, 'web:9080', '/warm').catch(() => ({ status: 0 }))).status === 200,
       30_000,
     );
+    gateway = await spawnTrellisProxy([
+      TRELLIS_BIN,
+      'proxy',
+      '--gateway',
+      'edge',
+      '--control-plane',
+      `127.0.0.1:${cp.xdsPort}`,
+      '--api',
+      cp.sidecarApiUrl,
+      '--ca-bundle',
+      cp.caBundle,
+      '--token-file',
+      await cp.tokenFile('gateway-edge'),
+      '--admin-port',
+      '0',
+    ]);
+    proxies.push(gateway);
+    await untilReady(gateway, 'the edge gateway');
+    await waitFor(
+      'web through the gateway',
+      async () =>
+        (await httpVia(gwPort, 'shop.example', '/warm').catch(() => ({ status: 0 }))).status === 200,
+      30_000,
+    );
     const warm = echoClient(client.outboundPort, 'inventory:50051');
     await waitFor(
       'inventory through the client sidecar',
@@ -183,7 +235,7 @@ describe('a real Prometheus scrapes the sidecars', { timeout: 180_000, skip }, (
 
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
-    const target = (name: string, s: ProxyProcess): string =>
+    const target = (name: string, s: TrellisProxyProcess): string =>
       `  - targets: ['127.0.0.1:${s.adminPort}']\n    labels: { sidecar: ${name} }\n`;
     const config = join(dir, 'prometheus.yml');
     writeFileSync(
@@ -193,7 +245,7 @@ scrape_configs:
 - job_name: trellis
   metrics_path: /stats
   static_configs:
-${target('frontend', client)}${target('web', webSide)}${target('inventory', invSide)}`,
+${target('frontend', client)}${target('web', webSide)}${target('inventory', invSide)}${target('edge', gateway)}`,
     );
     prom = spawn(
       'prometheus',
@@ -227,7 +279,7 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
       await exited;
       clearTimeout(kill);
     }
-    await Promise.all(sidecars.map((s) => s.stop('SIGKILL')));
+    await Promise.all(proxies.map((s) => s.stop('SIGKILL')));
     await cp?.stop();
     grpcApp?.server.forceShutdown();
     web?.close();
@@ -237,11 +289,11 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
 
   test('every target is up; counters match the traffic; latency quantile is finite', async () => {
     await waitFor(
-      'all three targets up with two scrapes each',
+      'all four targets up with two scrapes each',
       async () => {
         const up = await query('up{job="trellis"}');
         const n = await query('count_over_time(up{job="trellis"}[1m]) >= 2');
-        return up.length === 3 && up.every((v) => v.value[1] === '1') && n.length === 3;
+        return up.length === 4 && up.every((v) => v.value[1] === '1') && n.length === 4;
       },
       30_000,
     ).catch(async (e: Error) => {
@@ -252,8 +304,14 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
 
     // What each sidecar counted before (the warm-up), straight from /stats; every check below is
     // "Prometheus shows the baseline plus exactly the traffic sent".
+    const names = new Map<TrellisProxyProcess, string>([
+      [client, 'frontend'],
+      [webSide, 'web'],
+      [invSide, 'inventory'],
+      [gateway, 'edge'],
+    ]);
     const checks: {
-      sidecar: ProxyProcess;
+      sidecar: TrellisProxyProcess;
       name: string;
       q: string;
       metric: string;
@@ -261,12 +319,12 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
       sent: number;
     }[] = [];
     const check = (
-      sidecar: ProxyProcess,
+      sidecar: TrellisProxyProcess,
       metric: string,
       labels: Record<string, string>,
       sent: number,
     ): void => {
-      const name = sidecar === client ? 'frontend' : sidecar === webSide ? 'web' : 'inventory';
+      const name = names.get(sidecar)!;
       const sel = Object.entries(labels)
         .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
         .join(',');
@@ -314,20 +372,22 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
       { cluster: 'outbound|9080||web.default' },
       10,
     );
-    check(webSide, 'trellis_requests_total', { direction: 'inbound', status_class: '2xx' }, 10);
-    check(webSide, 'trellis_upstream_requests_total', { status_class: '2xx' }, 10);
+    // The gateway's route rule 0 (/g..., never used before the traffic) to web.
+    const gwRoute = { route: 'HTTPRoute/default/front/rule/0/match/0' };
+    check(gateway, 'trellis_requests_total', { ...gwRoute, status_class: '2xx' }, 4);
+    check(gateway, 'trellis_upstream_requests_total', { status_class: '2xx' }, 4);
+    check(webSide, 'trellis_requests_total', { direction: 'inbound', status_class: '2xx' }, 14);
+    check(webSide, 'trellis_upstream_requests_total', { status_class: '2xx' }, 14);
     check(invSide, 'trellis_requests_total', { direction: 'inbound', status_class: '2xx' }, 5);
     check(invSide, 'trellis_grpc_responses_total', { direction: 'inbound', grpc_status: '5' }, 1);
-    const bodies = async (): Promise<Map<ProxyProcess, string>> =>
+    const bodies = async (): Promise<Map<TrellisProxyProcess, string>> =>
       new Map(
-        await Promise.all(
-          [client, webSide, invSide].map(async (s) => [s, (await s.admin('/stats')).body] as const),
-        ),
+        await Promise.all([...names.keys()].map(async (s) => [s, (await s.admin('/stats')).body] as const)),
       );
     const base = await bodies();
     const baseline = checks.map((c) => statValue(base.get(c.sidecar)!, c.metric, c.labels));
 
-    // Traffic: 7 + 3 × 200 from web (two routes), 3 × 404 (no route), 2 × 503 (a Service without endpoints),
+    // Traffic: 7 + 3 × 200 from web (two routes), 4 × 200 from web through the gateway, 3 × 404 (no route), 2 × 503 (a Service without endpoints),
     // 4 gRPC OK and 1 gRPC NOT_FOUND from inventory.
     for (let i = 0; i < 7; i++)
       assert.equal((await httpVia(client.outboundPort, 'web:9080', `/a${i}`)).status, 200);
@@ -345,6 +405,7 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
     for (let i = 0; i < 4; i++) assert.equal(await unary(g, `i${i}`), null);
     assert.equal((await unary(g, 'fail'))?.code, grpc.status.NOT_FOUND);
     g.close();
+    for (let i = 0; i < 4; i++) assert.equal((await httpVia(gwPort, 'shop.example', `/g/${i}`)).status, 200);
 
     // /stats itself counts exactly the traffic.
     const now = await bodies();
@@ -386,6 +447,8 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
       'histogram_quantile(0.5, sum by (le) (rate(trellis_request_duration_seconds_bucket{sidecar="frontend",direction="outbound"}[1m])))',
       'histogram_quantile(0.5, sum by (le) (rate(trellis_upstream_request_duration_seconds_bucket{sidecar="frontend"}[1m])))',
       'histogram_quantile(0.99, sum by (le) (rate(trellis_request_duration_seconds_bucket{sidecar="web",direction="inbound"}[1m])))',
+      // The gateway's /g route saw its first request after Prometheus's first scrapes.
+      `histogram_quantile(0.5, sum by (le) (rate(trellis_request_duration_seconds_bucket{sidecar="edge",route="${gwRoute.route}"}[1m])))`,
     ]) {
       const v = await scalar(q);
       assert.ok(Number.isFinite(v) && v > 0 && v <= 30, `${q} = ${v}`);
@@ -416,6 +479,7 @@ ${target('frontend', client)}${target('web', webSide)}${target('inventory', invS
       ['frontend', client],
       ['web', webSide],
       ['inventory', invSide],
+      ['edge', gateway],
     ] as const) {
       const stats = await s.admin('/stats');
       assert.equal(stats.status, 200);
