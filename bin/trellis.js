@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `trellis` command: runs the compiled CLI (build with `npm run build`, done by `npm install`).
-/* global setTimeout, URL */
+/* global setTimeout, setInterval, clearInterval, URL */
 import { statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 
@@ -19,19 +19,44 @@ import { setFlagsFromString } from 'node:v8';
 //   (before traffic: CPU/request unchanged); functions that ran during startup keep the budget
 //   they had, so the idle work (ADS, probes, heartbeats) does not get optimized either
 //   (docs/sidecar.md "Memory").
-// TRELLIS_PROXY_V8_FLAGS overrides all of them ('' turns them off).
+// - TurboFan only once the sidecar is busy: a sidecar that probes its app every second and heart-beats
+//   got Node's validator wrapper optimized 1 to 5 minutes after start while carrying no traffic,
+//   and the first TurboFan compile keeps ~3.6 MB of the node binary resident. It starts with
+//   --no-turbofan (Sparkplug still runs); a watcher turns TurboFan on for good after three
+//   consecutive half-seconds with >= 20 ms of CPU each, and stops. An idle sidecar uses ~1-3 ms/s;
+//   V8's memory reducer runs two or three full GCs of up to ~40 ms ~0.6 s apart some 8 s after
+//   start, which must not trip it; a load of a few hundred requests/s trips it within 1.5 s. It
+//   watches from 3 s after start, past start-up's own work.
+// TRELLIS_PROXY_V8_FLAGS overrides all of them ('' turns them off; no watcher then).
 if (process.argv[2] === 'proxy') {
   const env = process.env.TRELLIS_PROXY_V8_FLAGS;
   const flags =
     env ??
-    '--semi-space-growth-factor=1 --bytecode-old-age=1 --interrupt-budget=4194304 --max-bytecode-size-for-early-opt=0';
+    '--semi-space-growth-factor=1 --bytecode-old-age=1 --interrupt-budget=4194304 --max-bytecode-size-for-early-opt=0 --no-turbofan';
   if (flags) setFlagsFromString(flags);
   if (env === undefined) {
     // V8 11.3's (Node 20) defaults. A function's budget is refilled from the flag at each of its
     // ticks, so the functions that only run from now on get the default one.
     const restore = () => setFlagsFromString('--interrupt-budget=67584 --max-bytecode-size-for-early-opt=81');
     setTimeout(restore, 1500).unref();
+    // From 3 s on: start-up (modules, config, listeners, registration) is busy too.
+    setTimeout(() => turbofanWhenBusy(500, 20_000, 3), 3000).unref();
   }
+}
+
+/** Turns TurboFan on once `windows` consecutive windows of `everyMs` each used >= `busyUs` of CPU. */
+function turbofanWhenBusy(everyMs, busyUs, windows) {
+  let last = process.cpuUsage();
+  let busy = 0;
+  const watcher = setInterval(() => {
+    const d = process.cpuUsage(last);
+    last = process.cpuUsage();
+    busy = d.user + d.system >= busyUs ? busy + 1 : 0;
+    if (busy < windows) return;
+    setFlagsFromString('--turbofan');
+    clearInterval(watcher);
+  }, everyMs);
+  watcher.unref();
 }
 // `trellis proxy` runs from the sidecar's bundle (dist/proxy/, made by `npm run build`): one module
 // instead of ~150, ~1 MB less RSS per sidecar (tools/bundle-proxy.js). Only when it is at least as
