@@ -5,6 +5,12 @@ import { Counter, Gauge, Histogram, MetricFamily, MetricsRegistry } from './metr
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
+/** grpc_status label values kept as sent: the gRPC codes, and -1 (reset without a status). */
+const GRPC_STATUS_LABELS: ReadonlySet<string> = new Set([
+  '-1',
+  ...Array.from({ length: 17 }, (_, i) => String(i)),
+]);
+
 /** Counters by status class (index status/100 - 1), plus a latency histogram and retries. */
 export class StatusStats {
   constructor(
@@ -45,9 +51,25 @@ export class DirectionStats {
   ) {
     this.noRoute = m.statusStats(direction, '', '');
   }
-  /** The gRPC responses counter for a route ('' names for requests that matched none) and grpc-status. */
+  /** vhost -> route -> grpc_status label -> counter: no key string built per response. */
+  private readonly grpcCounters = new Map<string, Map<string, Map<string, Counter>>>();
+  /**
+   * The gRPC responses counter for a route ('' names for requests that matched none) and
+   * grpc-status. The status is the upstream's trailer as sent: anything but the codes 0..16 (and
+   * -1, a reset) is counted as `other`, so an upstream cannot add series without bound.
+   */
   grpc(vhost: string, route: string, grpcStatus: string): Counter {
-    return this.m.grpcResponse(this.direction, vhost, route, grpcStatus);
+    const status = GRPC_STATUS_LABELS.has(grpcStatus) ? grpcStatus : 'other';
+    let byRoute = this.grpcCounters.get(vhost);
+    if (byRoute === undefined) this.grpcCounters.set(vhost, (byRoute = new Map()));
+    let byStatus = byRoute.get(route);
+    if (byStatus === undefined) byRoute.set(route, (byStatus = new Map()));
+    let c = byStatus.get(status);
+    if (c === undefined) {
+      c = this.m.grpcResponse(this.direction, vhost, route, status);
+      byStatus.set(status, c);
+    }
+    return c;
   }
   route(vhost: VirtualHostConfig, route: RouteConfig): StatusStats {
     let s = this.byRoute.get(route);
@@ -83,7 +105,7 @@ export class DataPlaneMetrics {
     );
     this.grpcResponses = r.counter(
       'trellis_grpc_responses_total',
-      'gRPC responses sent downstream (HTTP/2), by route and grpc-status (-1: stream reset without one)',
+      'gRPC responses sent downstream (HTTP/2), by route and grpc-status (-1: stream reset without one; other: not a gRPC code)',
       ['direction', 'vhost', 'route', 'grpc_status'],
     );
     this.duration = r.histogram(

@@ -103,6 +103,37 @@ describe('DataPlaneMetrics', () => {
   });
 });
 
+describe('gRPC response counters', () => {
+  it('keeps the gRPC codes and -1; any other grpc-status is counted as other (bounded series)', () => {
+    const d = new DataPlaneMetrics().direction('outbound');
+    assert.equal(d.grpc('v', 'r', '0'), d.grpc('v', 'r', '0'));
+    assert.notEqual(d.grpc('v', 'r', '0'), d.grpc('v', 'r2', '0'));
+    d.grpc('v', 'r', '16').inc();
+    d.grpc('v', 'r', '-1').inc();
+    for (let i = 0; i < 1000; i++) d.grpc('v', 'r', `bogus-${i}`).inc();
+    d.grpc('v', 'r', '17').inc();
+    d.grpc('v', 'r', ' 0').inc();
+    assert.equal(d.grpc('v', 'r', 'x'), d.grpc('v', 'r', '99'));
+  });
+
+  it('renders them', () => {
+    const m = new DataPlaneMetrics();
+    const d = m.direction('inbound');
+    d.grpc('v', 'r', 'nope').inc(3);
+    d.grpc('v', 'r', '5').inc();
+    const text = m.render();
+    assert.match(
+      text,
+      /\ntrellis_grpc_responses_total\{direction="inbound",vhost="v",route="r",grpc_status="other"\} 3\n/,
+    );
+    assert.match(
+      text,
+      /\ntrellis_grpc_responses_total\{direction="inbound",vhost="v",route="r",grpc_status="5"\} 1\n/,
+    );
+    assert.equal(text.match(/grpc_status=/g)?.length, 2);
+  });
+});
+
 // The whole data plane exposition (HTTP, gRPC, TCP, escaped label values) through promtool's
 // parser and linter, when Debian's prometheus package is installed (CI installs it).
 describe('promtool check metrics', () => {
