@@ -47,7 +47,7 @@ if (process.argv[2] === 'proxy') {
     const restore = () => setFlagsFromString('--interrupt-budget=67584 --max-bytecode-size-for-early-opt=81');
     setTimeout(restore, 1500).unref();
     // From 3 s on: start-up (modules, config, listeners, registration) is busy too.
-    setTimeout(() => turbofanWhenBusy(500, 20_000, 3), 3000).unref();
+    setTimeout(() => fullSpeedWhenBusy(500, 20_000, 3), 3000).unref();
   }
 }
 
@@ -55,7 +55,7 @@ if (process.argv[2] === 'proxy') {
 const MINOR_GC_TASK_TRIGGER_DEFAULT = 80;
 
 /** Turns TurboFan and Sparkplug on (and V8's default scavenge trigger back) once `windows` consecutive windows of `everyMs` each used >= `busyUs` of CPU. */
-function turbofanWhenBusy(everyMs, busyUs, windows) {
+function fullSpeedWhenBusy(everyMs, busyUs, windows) {
   let last = process.cpuUsage();
   let busy = 0;
   const watcher = setInterval(() => {
